@@ -1,0 +1,83 @@
+# dsr — build, test and run.  GNU make.
+#
+#   make deps        install the Debian packages the build needs (idempotent)
+#   make             build libdsr.a and every program into $(BUILD)/
+#   make test        build and run the whole test suite
+#   make test-asan   the same tests built with -fsanitize=address,undefined
+#   make run         deps + build + start dsrd on its embedded default model
+#   make bench       benchmarks (not a test; prints measured ratios)
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+# Extra code-generation flags, e.g. ARCH=-march=native for a local benchmark build.
+ARCH     ?=
+SANFLAGS ?=
+
+DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
+               libmicrohttpd-dev libpng-dev uuid-dev libpcre2-dev \
+               libcurl4-openssl-dev python3 curl ca-certificates
+
+PKGS      = openblas jansson libpng libpcre2-8
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+          -Wall -Wextra -Werror -g $(OPT) $(ARCH) -fopenmp $(SANFLAGS) \
+          -Icore -Iproto $(PKG_CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lm -lpthread -fopenmp $(SANFLAGS)
+
+CORE_SRC  := $(wildcard core/*.c)
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libdsr.a
+
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HARNESS_OBJ := $(BUILD)/tests/harness.o
+
+TOOL_SRC  := $(wildcard tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all deps test test-asan test-slow run clean
+all: $(LIB) $(TEST_BIN) $(TOOL_BIN)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HARNESS_OBJ) $(LIB)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+test: all
+	@tests/run.sh $(BUILD)
+
+test-asan:
+	$(MAKE) BUILD=build/asan OPT=-O1 \
+	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+# Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
+test-slow: all
+	$(BUILD)/tools/janus_1b_forward
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,117 @@
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+
+void dsr_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
+}
+
+int dsr_get_threads(void) { return omp_get_max_threads(); }
+
+void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim) {
+    if (n <= 0 || out_dim <= 0) return;
+    if (bias) {
+#pragma omp parallel for if (n > 16)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out_dim; o++) out[(size_t)i * out_dim + o] = bias[o];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim, 1.0f, in, in_dim, weight, in_dim,
+                bias ? 1.0f : 0.0f, out, out_dim);
+}
+
+void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps) {
+#pragma omp parallel for if (n > 16)
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * dim;
+        float *y = out + (size_t)i * dim;
+        double ss = 0;
+        for (int j = 0; j < dim; j++) ss += (double)x[j] * x[j];
+        float scale = (float)(1.0 / sqrt(ss / dim + eps));
+        for (int j = 0; j < dim; j++) y[j] = x[j] * scale * weight[j];
+    }
+}
+
+void op_layernorm(float *out, const float *in, const float *weight, const float *bias, int n, int dim, float eps) {
+#pragma omp parallel for if (n > 16)
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * dim;
+        float *y = out + (size_t)i * dim;
+        double mean = 0, var = 0;
+        for (int j = 0; j < dim; j++) mean += x[j];
+        mean /= dim;
+        for (int j = 0; j < dim; j++) var += (x[j] - mean) * (x[j] - mean);
+        var /= dim;
+        float rstd = (float)(1.0 / sqrt(var + eps));
+        for (int j = 0; j < dim; j++) y[j] = (float)(x[j] - mean) * rstd * weight[j] + bias[j];
+    }
+}
+
+void op_add_inplace(float *x, const float *y, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) x[i] += y[i];
+}
+
+void op_gelu_erf_inplace(float *x, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void op_silu_inplace(float *x, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void op_swiglu_inplace(float *gate, const float *up, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta) {
+    int half = head_dim / 2;
+#pragma omp parallel for if (n_tokens > 16)
+    for (int t = 0; t < n_tokens; t++) {
+        for (int i = 0; i < half; i++) {
+            /* inv_freq as HF computes it: theta^(-2i/d), in float32 */
+            float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+            double angle = (double)positions[t] * (double)inv_freq;
+            float c = (float)cos(angle), s = (float)sin(angle);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = x + ((size_t)t * n_heads + h) * head_dim;
+                float a = v[i], b = v[i + half];
+                v[i] = a * c - b * s;
+                v[i + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+double op_logsumexp(const float *x, int dim) {
+    float mx = -INFINITY;
+    for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
+    if (isinf(mx)) return mx;
+    double s = 0;
+    for (int j = 0; j < dim; j++) s += exp((double)x[j] - mx);
+    return mx + log(s);
+}
+
+void op_log_softmax_row(float *out, const float *in, int dim) {
+    double lse = op_logsumexp(in, dim);
+    for (int j = 0; j < dim; j++) out[j] = (float)((double)in[j] - lse);
+}
+
+void op_softmax_row(float *x, int dim) {
+    float mx = -INFINITY;
+    for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
+    double s = 0;
+    for (int j = 0; j < dim; j++) {
+        double e = exp((double)x[j] - mx);
+        x[j] = (float)e;
+        s += e;
+    }
+    float inv = (float)(1.0 / s);
+    for (int j = 0; j < dim; j++) x[j] *= inv;
+}

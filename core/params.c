@@ -1,0 +1,144 @@
+#include "params.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+void pt_init(struct param_table *pt) { memset(pt, 0, sizeof *pt); }
+
+void pt_free(struct param_table *pt) {
+    free(pt->items);
+    free(pt->trainable);
+    free(pt->frozen);
+    memset(pt, 0, sizeof *pt);
+}
+
+int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
+               const char *fmt, ...) {
+    if (pt->trainable || pt->frozen) return dsr_errf(err, "pt_declare after pt_alloc");
+    if (ndim < 1 || ndim > DSR_PARAM_MAX_DIMS) return dsr_errf(err, "parameter rank %d unsupported", ndim);
+    if (pt->n == pt->cap) {
+        size_t cap = pt->cap ? pt->cap * 2 : 256;
+        struct param *grown = realloc(pt->items, cap * sizeof *grown);
+        if (!grown) return dsr_errf(err, "out of memory");
+        pt->items = grown;
+        pt->cap = cap;
+    }
+    struct param *p = &pt->items[pt->n];
+    memset(p, 0, sizeof *p);
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(p->name, sizeof p->name, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof p->name) return dsr_errf(err, "parameter name too long");
+    if (pt_find(pt, p->name)) return dsr_errf(err, "parameter %s declared twice", p->name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] <= 0) return dsr_errf(err, "parameter %s: dimension %d is %lld", p->name, d, (long long)shape[d]);
+        p->shape[d] = shape[d];
+        p->numel *= (size_t)shape[d];
+    }
+    p->trainable = trainable;
+    if (trainable) {
+        p->offset = pt->n_trainable;
+        pt->n_trainable += p->numel;
+    } else {
+        p->offset = pt->n_frozen;
+        pt->n_frozen += p->numel;
+    }
+    pt->n++;
+    return 0;
+}
+
+int pt_alloc(struct param_table *pt, struct dsr_err *err) {
+    pt->trainable = calloc(pt->n_trainable + 1, sizeof(float));
+    pt->frozen = calloc(pt->n_frozen + 1, sizeof(float));
+    if (!pt->trainable || !pt->frozen)
+        return dsr_errf(err, "out of memory allocating %zu parameters (%.2f GiB)", pt->n_trainable + pt->n_frozen,
+                        (double)(pt->n_trainable + pt->n_frozen) * 4 / (1 << 30));
+    return 0;
+}
+
+const struct param *pt_find(const struct param_table *pt, const char *name) {
+    for (size_t i = 0; i < pt->n; i++)
+        if (strcmp(pt->items[i].name, name) == 0) return &pt->items[i];
+    return NULL;
+}
+
+float *pt_data(const struct param_table *pt, const struct param *p) {
+    return (p->trainable ? pt->trainable : pt->frozen) + p->offset;
+}
+
+float *pt_get(const struct param_table *pt, const char *fmt, ...) {
+    char name[DSR_PARAM_NAME_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    const struct param *p = pt_find(pt, name);
+    return p ? pt_data(pt, p) : NULL;
+}
+
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < ndim && used < len; d++)
+        used += (size_t)snprintf(buf + used, len - used, d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (used < len) snprintf(buf + used, len - used, "]");
+}
+
+int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *err) {
+    /* Collect every missing name first so the user sees the whole list. */
+    char missing[DSR_ERR_MSG_MAX - 64] = "";
+    size_t n_missing = 0;
+    for (size_t i = 0; i < pt->n; i++) {
+        if (st_set_find(set, pt->items[i].name)) continue;
+        if (n_missing < 6) {
+            size_t used = strlen(missing);
+            snprintf(missing + used, sizeof missing - used, "%s%s", n_missing ? ", " : "", pt->items[i].name);
+        }
+        n_missing++;
+    }
+    if (n_missing)
+        return dsr_errf(err, "checkpoint is missing %zu required tensor(s): %s%s", n_missing, missing,
+                        n_missing > 6 ? ", ..." : "");
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        const struct st_tensor *t = st_set_find(set, p->name);
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char want[96], got[96];
+            format_shape(want, sizeof want, p->ndim, p->shape);
+            format_shape(got, sizeof got, t->ndim, t->shape);
+            return dsr_errf(err, "tensor %s has shape %s, the config implies %s", p->name, got, want);
+        }
+        if (st_to_f32(t, pt_data(pt, p), err) != 0) return -1;
+    }
+    return 0;
+}
+
+void pt_init_random(struct param_table *pt, uint64_t seed) {
+    struct dsr_rng rng;
+    rng_seed(&rng, seed);
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        float *w = pt_data(pt, p);
+        if (p->ndim == 1) {
+            int is_norm_weight = strstr(p->name, "norm") && strstr(p->name, ".weight");
+            for (size_t j = 0; j < p->numel; j++)
+                w[j] = (float)((is_norm_weight ? 1.0 : 0.0) + 0.1 * rng_normal(&rng));
+        } else {
+            double scale = 1.0 / sqrt((double)(p->numel / (size_t)p->shape[0]));
+            for (size_t j = 0; j < p->numel; j++) w[j] = (float)(rng_normal(&rng) * scale);
+        }
+    }
+}
+
+size_t pt_count(const struct param_table *pt, bool trainable_only) {
+    return pt->n_trainable + (trainable_only ? 0 : pt->n_frozen);
+}

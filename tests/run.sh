@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test binary in BUILD/tests (argument 1, default "build") from the
+# repository root, then prints the suite's closing line "N passed, N failed".
+# Exit status is non-zero when any test failed or any binary crashed.
+set -u
+build=${1:-build}
+cd "$(dirname "$0")/.." || exit 2
+total_pass=0 total_fail=0 crashed=0
+for bin in "$build"/tests/test_*; do
+    [ -x "$bin" ] || continue
+    case "$bin" in *.o|*.d) continue ;; esac
+    name=$(basename "$bin")
+    out=$("$bin" 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    line=$(printf '%s\n' "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "$name: crashed or printed no result (exit $rc)"
+        crashed=$((crashed + 1))
+        continue
+    fi
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "$name: exit $rc with no failed test"
+        crashed=$((crashed + 1))
+    fi
+done
+total_fail=$((total_fail + crashed))
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
