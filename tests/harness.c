@@ -50,6 +50,7 @@ int th_close_at(struct th *t, const char *file, int line, const char *what, cons
     }
     double rel = maxerr / fmax(maxmag, 1e-30);
     if (n == 0) return 1;
+    if (getenv("TH_VERBOSE")) printf("  %s: max rel err %.3g over %zu values\n", what, rel, n);
     return th_check_at(t, file, line, rel <= rel_tol,
                        "%s: max rel err %.3g > %.1g (at %zu: got %.8g want %.8g, max|want| %.4g)", what, rel,
                        rel_tol, worst, (double)got[worst], (double)want[worst], maxmag);

@@ -1,0 +1,37 @@
+/* A loaded Janus model: config, every parameter, and the bound components.
+ *
+ * janus_model_load_dir() reads config.json and the safetensors weights of an
+ * HF checkpoint directory (single file or sharded); janus_model_init_random()
+ * builds any config with deterministic random weights (tests, benchmarks,
+ * the embedded default model).  The struct owns its parameters and bound
+ * components; janus_model_free() releases everything. */
+#ifndef DSR_JANUS_MODEL_H
+#define DSR_JANUS_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "gen_path.h"
+#include "lm.h"
+#include "model_config.h"
+#include "params.h"
+
+struct janus_model {
+    struct janus_config cfg;
+    struct param_table params;
+    bool tied; /* lm_head shares embed_tokens */
+    struct lm_model lm;
+    struct gen_path gen;
+};
+
+/* dir/config.json + dir/model.safetensors (or the sharded index). */
+int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err);
+/* A config file and one weights file (e.g. a BF16 copy beside the config). */
+int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
+                           struct dsr_err *err);
+int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
+                            struct dsr_err *err);
+void janus_model_free(struct janus_model *m);
+
+#endif

@@ -1,0 +1,57 @@
+#include "kv_cache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t kv_cache_bytes(int n_slots, int n_layers, int max_len, int kv_dim) {
+    return 2 * (size_t)n_slots * (size_t)n_layers * (size_t)max_len * (size_t)kv_dim * sizeof(float);
+}
+
+int kv_cache_init(struct kv_cache *c, int n_slots, int n_layers, int max_len, int kv_dim, struct dsr_err *err) {
+    memset(c, 0, sizeof *c);
+    if (n_slots <= 0 || n_layers <= 0 || max_len <= 0 || kv_dim <= 0)
+        return dsr_errf(err, "kv cache: invalid geometry %d slots × %d layers × %d positions × %d", n_slots, n_layers,
+                        max_len, kv_dim);
+    size_t per = (size_t)n_slots * (size_t)n_layers * (size_t)max_len * (size_t)kv_dim;
+    if (per > SIZE_MAX / 8) return dsr_errf(err, "kv cache: size overflows");
+    c->k = malloc(per * sizeof(float));
+    c->v = malloc(per * sizeof(float));
+    c->len = calloc((size_t)n_slots, sizeof(int));
+    if (!c->k || !c->v || !c->len) {
+        kv_cache_free(c);
+        return dsr_errf(err, "kv cache: out of memory (%.1f MiB)",
+                        (double)kv_cache_bytes(n_slots, n_layers, max_len, kv_dim) / (1 << 20));
+    }
+    c->n_slots = n_slots;
+    c->n_layers = n_layers;
+    c->max_len = max_len;
+    c->kv_dim = kv_dim;
+    return 0;
+}
+
+void kv_cache_free(struct kv_cache *c) {
+    free(c->k);
+    free(c->v);
+    free(c->len);
+    memset(c, 0, sizeof *c);
+}
+
+static size_t slot_layer_offset(const struct kv_cache *c, int slot, int layer) {
+    return (((size_t)slot * c->n_layers) + (size_t)layer) * (size_t)c->max_len * (size_t)c->kv_dim;
+}
+
+float *kv_cache_k(const struct kv_cache *c, int slot, int layer) { return c->k + slot_layer_offset(c, slot, layer); }
+float *kv_cache_v(const struct kv_cache *c, int slot, int layer) { return c->v + slot_layer_offset(c, slot, layer); }
+
+void kv_cache_copy_slot(struct kv_cache *c, int dst, int src) {
+    if (dst == src) return;
+    size_t n = (size_t)c->len[src] * (size_t)c->kv_dim * sizeof(float);
+    for (int l = 0; l < c->n_layers; l++) {
+        memcpy(kv_cache_k(c, dst, l), kv_cache_k(c, src, l), n);
+        memcpy(kv_cache_v(c, dst, l), kv_cache_v(c, src, l), n);
+    }
+    c->len[dst] = c->len[src];
+}
+
+void kv_cache_reset_slot(struct kv_cache *c, int slot) { c->len[slot] = 0; }
