@@ -52,26 +52,36 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
 	else echo "deps: all Debian packages present"; fi
 
+# V=1 shows full command lines.
+Q = $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(V),,printf '  CC    %s\n' $<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@$(if $(V),,printf '  AR    %s\n' $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HARNESS_OBJ) $(LIB)
-	$(CC) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
-	$(CC) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
-test: all
+# Installs what is missing, builds, runs every test.
+test: deps
+	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(BUILD)
 
-test-asan:
-	$(MAKE) BUILD=build/asan OPT=-O1 \
-	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
 test-slow: all

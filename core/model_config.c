@@ -13,8 +13,6 @@ void janus_config_defaults(struct janus_config *c) {
     t->intermediate_size = 11008;
     t->n_layers = 32;
     t->n_heads = 32;
-    t->n_kv_heads = 0; /* = n_heads */
-    t->head_dim = 0;   /* = hidden / heads */
     t->max_position_embeddings = 2048;
     t->rms_norm_eps = 1e-6f;
     t->rope_theta = 10000.0f;
@@ -26,7 +24,7 @@ void janus_config_defaults(struct janus_config *c) {
     v->hidden_size = 1024;
     v->n_layers = 24;
     v->n_heads = 16;
-    v->intermediate_size = 0; /* = hidden * mlp_ratio */
+    v->intermediate_size = 4096; /* hidden * mlp_ratio (4.0) */
     v->image_size = 384;
     v->patch_size = 16;
     v->num_channels = 3;
@@ -53,6 +51,8 @@ void janus_config_defaults(struct janus_config *c) {
     q->num_hidden_layers = 2;
 
     c->image_token_id = 100581;
+    t->n_kv_heads = t->n_heads;
+    t->head_dim = t->hidden_size / t->n_heads;
     c->boi_token_id = -1;
     c->eoi_token_id = -1;
 }
@@ -280,9 +280,16 @@ int janus_config_parse(const char *json_text, size_t len, struct janus_config *c
         dsr_errf(err, "config.json: text_config, vision_config and vq_config must be objects");
         goto out;
     }
+    /* num_key_value_heads and head_dim default from the parsed sizes */
+    if (tc) {
+        c->text.n_kv_heads = 0;
+        c->text.head_dim = 0;
+    }
     if ((tc && parse_text(tc, &c->text, err)) || (vc && parse_vision(vc, &c->vision, err)) ||
         (qc && parse_vq(qc, &c->vq, err)))
         goto out;
+    if (c->text.n_kv_heads == 0) c->text.n_kv_heads = c->text.n_heads;
+    if (c->text.head_dim == 0 && c->text.n_heads > 0) c->text.head_dim = c->text.hidden_size / c->text.n_heads;
     if (get_int(root, "image_token_id", &c->image_token_id, "", err) ||
         get_int(root, "boi_token_id", &c->boi_token_id, "", err) ||
         get_int(root, "eoi_token_id", &c->eoi_token_id, "", err))
@@ -290,8 +297,6 @@ int janus_config_parse(const char *json_text, size_t len, struct janus_config *c
     /* the top-level flag governs tying in transformers; text_config's is the fallback */
     c->tie_word_embeddings = c->text.tie_word_embeddings;
     if (get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, "", err)) goto out;
-    if (c->text.n_kv_heads == 0) c->text.n_kv_heads = c->text.n_heads;
-    if (c->text.head_dim == 0 && c->text.n_heads > 0) c->text.head_dim = c->text.hidden_size / c->text.n_heads;
     rc = janus_config_validate(c, err);
 out:
     json_decref(root);

@@ -122,19 +122,28 @@ int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *er
     return 0;
 }
 
+/* Elements per independently seeded chunk: the result depends only on the
+ * seed, never on the thread count. */
+#define INIT_CHUNK 65536
+/* sqrt(3): U(-1, 1) scaled to unit variance */
+#define UNIFORM_UNIT_VARIANCE 1.7320508075688772
+
 void pt_init_random(struct param_table *pt, uint64_t seed) {
-    struct dsr_rng rng;
-    rng_seed(&rng, seed);
     for (size_t i = 0; i < pt->n; i++) {
         const struct param *p = &pt->items[i];
         float *w = pt_data(pt, p);
-        if (p->ndim == 1) {
-            int is_norm_weight = strstr(p->name, "norm") && strstr(p->name, ".weight");
-            for (size_t j = 0; j < p->numel; j++)
-                w[j] = (float)((is_norm_weight ? 1.0 : 0.0) + 0.1 * rng_normal(&rng));
-        } else {
-            double scale = 1.0 / sqrt((double)(p->numel / (size_t)p->shape[0]));
-            for (size_t j = 0; j < p->numel; j++) w[j] = (float)(rng_normal(&rng) * scale);
+        int is_vector = p->ndim == 1;
+        int is_norm_weight = is_vector && strstr(p->name, "norm") && strstr(p->name, ".weight");
+        double base = is_norm_weight ? 1.0 : 0.0;
+        double scale = is_vector ? 0.1 : 1.0 / sqrt((double)(p->numel / (size_t)p->shape[0]));
+        size_t n_chunks = (p->numel + INIT_CHUNK - 1) / INIT_CHUNK;
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n_chunks; c++) {
+            struct dsr_rng rng;
+            rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (i + 1)) ^ (c * 0xd1b54a32d192ed03ull));
+            size_t end = (c + 1) * INIT_CHUNK < p->numel ? (c + 1) * INIT_CHUNK : p->numel;
+            for (size_t j = c * INIT_CHUNK; j < end; j++)
+                w[j] = (float)(base + scale * UNIFORM_UNIT_VARIANCE * (2.0 * rng_uniform(&rng) - 1.0));
         }
     }
 }

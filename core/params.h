@@ -57,9 +57,11 @@ float *pt_get(const struct param_table *pt, const char *fmt, ...) __attribute__(
  * tensor whose shape differs from the declaration. */
 int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *err);
 
-/* Deterministic random init for tests and benchmarks: 1-D tensors whose name
- * contains "norm" get 1 + 0.1·N(0,1), other 1-D tensors 0.1·N(0,1), matrices
- * N(0,1)/sqrt(fan_in) (the fixtures' scheme). */
+/* Deterministic random init for tests and benchmarks, with the fixtures'
+ * scales (not their values): 1-D tensors whose name contains "norm" get
+ * 1 + 0.1·u, other 1-D tensors 0.1·u, matrices u/sqrt(fan_in), where u is
+ * uniform with unit variance (cheap enough for billions of parameters).
+ * Seeded per tensor and per chunk: parallel, yet a function of seed only. */
 void pt_init_random(struct param_table *pt, uint64_t seed);
 
 size_t pt_count(const struct param_table *pt, bool trainable_only);
