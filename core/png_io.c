@@ -66,9 +66,10 @@ struct decode_state {
 /* Sets the transformations that turn any PNG into 8-bit RGB. */
 static void request_rgb8(png_structp png, png_infop info, int color_type, int bit_depth) {
     int has_trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+    /* palette_to_rgb also turns a palette tRNS into an alpha channel, which
+     * strip_alpha then drops; a gray/RGB tRNS colour key is simply unused. */
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (has_trns) png_set_tRNS_to_alpha(png); /* then dropped with the alpha channel */
     if (bit_depth == 16) png_set_scale_16(png);
     if ((color_type & PNG_COLOR_MASK_ALPHA) || has_trns) png_set_strip_alpha(png);
     if (!(color_type & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
