@@ -37,7 +37,7 @@ struct janus_image_config {
     uint8_t background[3]; /* padding colour, 8-bit RGB */
     double rescale_factor; /* uint8 -> [0, 1] multiplier, 1/255 */
     bool do_normalize;     /* apply (x - mean) / std */
-    enum bicubic_flavor resize_flavor;
+    enum bicubic_flavor resize_flavor; /* BICUBIC_TORCH: HF 5 default backend */
 };
 
 /* HF/Janus defaults for a vision tower of image_size pixels: mean = std =
