@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "model_config.h"
+#include "ops.h"
 #include "params.h"
 #include "st_set.h"
 #include "vision.h"
@@ -196,17 +197,20 @@ static void test_janus_pro_timing(struct th *t) {
         float *feat = malloc(rows * 1024 * sizeof(float));
         float *emb = malloc(rows * 2048 * sizeof(float));
         for (size_t i = 0; i < n_px; i++) px[i] = (float)((i * 7919 % 2001) / 1000.0 - 1.0);
-        double t0 = now_s();
-        rc = vision_tower_forward(vm, px, 1, feat, &err);
-        double t1 = now_s();
-        if (rc == 0) rc = vision_aligner_forward(vm, feat, (int)rows, emb, &err);
-        double t2 = now_s();
-        if (TH_CHECK(t, rc == 0, "forward: %s", err.msg)) {
-            /* ≈ 2·params·tokens for the linears + 4·T²·D per layer for attention */
-            double flops = 24 * (2.0 * 576 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096) + 4.0 * 576 * 576 * 1024);
-            printf("  janus-pro vision tower (1 image, 576 tokens, %zu params): %.3f s (%.1f GFLOP/s); "
-                   "aligner %.3f s\n",
-                   pt_count(&pt, false), t1 - t0, flops / (t1 - t0) * 1e-9, t2 - t1);
+        /* ≈ 2·params·tokens for the linears + 4·T²·D per layer for attention */
+        double flops = 24 * (2.0 * 576 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096) + 4.0 * 576 * 576 * 1024);
+        /* The first run also pays for thread start-up and page faults. */
+        for (int run = 0; rc == 0 && run < 2; run++) {
+            double t0 = now_s();
+            rc = vision_tower_forward(vm, px, 1, feat, &err);
+            double t1 = now_s();
+            if (rc == 0) rc = vision_aligner_forward(vm, feat, (int)rows, emb, &err);
+            double t2 = now_s();
+            if (!TH_CHECK(t, rc == 0, "forward: %s", err.msg)) break;
+            printf("  janus-pro vision tower, %s run (1 image, 576 tokens, %zu params, %d threads): %.3f s "
+                   "(%.1f GFLOP/s); aligner %.3f s\n",
+                   run == 0 ? "cold" : "warm", pt_count(&pt, false), dsr_get_threads(), t1 - t0,
+                   flops / (t1 - t0) * 1e-9, t2 - t1);
         }
         free(px);
         free(feat);
