@@ -174,13 +174,13 @@ struct tower_scratch {
     float *h;       /* [rows, D] layer-norm output, then attention output */
     float *q, *k, *v; /* [rows, D] each */
     float *mlp;     /* [rows, F] */
-    float *scores;  /* [T, T] one head's attention matrix */
+    float *scores;  /* [heads, T, T] one image's attention matrices */
 };
 
 static int scratch_alloc(struct tower_scratch *s, const struct vision_config *c, size_t rows, struct dsr_err *err) {
     size_t D = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, T = (size_t)c->num_image_tokens;
     size_t patch_dim = (size_t)c->num_channels * c->patch_size * c->patch_size;
-    size_t n_patches = rows * patch_dim, n_h = rows * D, n_mlp = rows * F, n_scores = T * T;
+    size_t n_patches = rows * patch_dim, n_h = rows * D, n_mlp = rows * F, n_scores = (size_t)c->n_heads * T * T;
     size_t total = n_patches + 4 * n_h + n_mlp + n_scores;
     s->block = malloc(total * sizeof(float));
     if (!s->block) return dsr_errf(err, "vision: out of memory for %zu-float scratch", total);
@@ -217,18 +217,25 @@ static void unfold_patches(float *patches, const float *pixels, int n_images, co
 }
 
 /* out[T, D] = multi-head softmax(scale · Q Kᵀ) V for one image; q, k, v, out
- * are [T, D] with head h in columns [h·hd, (h+1)·hd). */
+ * are [T, D] with head h in columns [h·hd, (h+1)·hd).  All heads' scores are
+ * formed before one parallel softmax so that BLAS and the OpenMP loop hand
+ * the cores over twice per layer rather than twice per head. */
 static void attention_one_image(float *out, const float *q, const float *k, const float *v, float *scores, int T,
                                 int D, int n_heads) {
     int hd = D / n_heads;
     float scale = 1.0f / sqrtf((float)hd);
+    size_t TT = (size_t)T * T;
     for (int h = 0; h < n_heads; h++) {
         size_t col = (size_t)h * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + col, D, k + col, D, 0.0f, scores,
-                    T);
-#pragma omp parallel for if (T > 16)
-        for (int i = 0; i < T; i++) op_softmax_row(scores + (size_t)i * T, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, scores, T, v + col, D, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + col, D, k + col, D, 0.0f,
+                    scores + h * TT, T);
+    }
+    int n_rows = n_heads * T;
+#pragma omp parallel for
+    for (int i = 0; i < n_rows; i++) op_softmax_row(scores + (size_t)i * T, T);
+    for (int h = 0; h < n_heads; h++) {
+        size_t col = (size_t)h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, scores + h * TT, T, v + col, D, 0.0f,
                     out + col, D);
     }
 }
