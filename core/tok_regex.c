@@ -79,12 +79,12 @@ int tok_regex_compile(struct tok_regex *re, const char *pattern, size_t len, int
     re->code = NULL;
     if (!utf8_valid(pattern, len, NULL)) return dsr_errf(err, "%s: pattern is not valid UTF-8", what);
     struct tok_buf src = {0};
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
+    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
     if (literal) {
-        opts |= PCRE2_LITERAL;
+        opts |= PCRE2_LITERAL; /* PCRE2 refuses UCP with LITERAL; it is irrelevant there */
         if (tok_buf_append(&src, pattern, len, err)) return -1;
     } else {
-        opts |= PCRE2_MULTILINE;
+        opts |= PCRE2_UCP | PCRE2_MULTILINE;
         if (tok_buf_reserve(&src, len, err) || translate_onig(pattern, len, &src, what, err)) {
             tok_buf_free(&src);
             return -1;
