@@ -17,7 +17,16 @@ struct enc_ctx {
     struct tok_pieces a, b;
     struct tok_buf nbuf;
     struct tok_bpe_scratch bs;
+    /* word -> ids cache for this call: real text repeats words, and a hit
+     * skips the merge loop entirely. Bounded in entries and word length. */
+    struct tok_strmap cache;
+    struct tok_ids cache_ids;
+    struct tok_piece *cache_span; /* per entry: offset and count in cache_ids */
+    size_t cache_n;
 };
+
+#define WORD_CACHE_MAX_ENTRIES 65536
+#define WORD_CACHE_MAX_WORD 128
 
 static void enc_ctx_free(struct enc_ctx *c) {
     tok_match_ctx_free(&c->mc);
@@ -30,6 +39,35 @@ static void enc_ctx_free(struct enc_ctx *c) {
     pieces_free(&c->b);
     tok_buf_free(&c->nbuf);
     bpe_scratch_free(&c->bs);
+    strmap_free(&c->cache);
+    tok_ids_free(&c->cache_ids);
+    free(c->cache_span);
+}
+
+static int encode_word(const struct tokenizer *t, const char *w, size_t len, struct enc_ctx *c, struct tok_ids *out,
+                       struct dsr_err *err) {
+    int32_t k;
+    if (len > WORD_CACHE_MAX_WORD) return bpe_encode_word(&t->bpe, w, len, &c->bs, out, err);
+    if (strmap_get(&c->cache, w, len, &k)) {
+        for (size_t i = 0; i < c->cache_span[k].len; i++)
+            if (tok_ids_push(out, c->cache_ids.ids[c->cache_span[k].off + i], err)) return -1;
+        return 0;
+    }
+    size_t before = out->n;
+    if (bpe_encode_word(&t->bpe, w, len, &c->bs, out, err)) return -1;
+    if (c->cache_n >= WORD_CACHE_MAX_ENTRIES) return 0;
+    if (!c->cache_span) {
+        c->cache_span = malloc(WORD_CACHE_MAX_ENTRIES * sizeof *c->cache_span);
+        if (!c->cache_span) return 0; /* the cache is an optimisation only */
+    }
+    size_t off = c->cache_ids.n;
+    for (size_t i = before; i < out->n; i++)
+        if (tok_ids_push(&c->cache_ids, out->ids[i], err)) return -1;
+    c->cache_span[c->cache_n].off = off;
+    c->cache_span[c->cache_n].len = out->n - before;
+    if (strmap_put(&c->cache, w, len, (int32_t)c->cache_n, err)) return -1;
+    c->cache_n++;
+    return 0;
 }
 
 /* Pre-tokenizes and BPE-encodes one stretch of normalized text. */
@@ -40,7 +78,7 @@ static int encode_text(const struct tokenizer *t, const char *s, size_t len, str
     if (pieces_push(&c->a, s, len, err)) return -1;
     if (pretokenizer_apply(&t->pretok, &c->a, &c->b, &c->mc, &c->segs, err)) return -1;
     for (size_t i = 0; i < c->a.n; i++)
-        if (bpe_encode_word(&t->bpe, c->a.text.p + c->a.v[i].off, c->a.v[i].len, &c->bs, out, err)) return -1;
+        if (encode_word(t, c->a.text.p + c->a.v[i].off, c->a.v[i].len, c, out, err)) return -1;
     return 0;
 }
 
