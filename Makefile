@@ -16,9 +16,9 @@ SANFLAGS ?=
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
                libmicrohttpd-dev libpng-dev uuid-dev libpcre2-dev \
-               libcurl4-openssl-dev python3 curl ca-certificates
+               libcurl4-openssl-dev libicu-dev python3 curl ca-certificates
 
-PKGS      = openblas jansson libpng libpcre2-8
+PKGS      = openblas jansson libpng libpcre2-8 icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
