@@ -20,13 +20,15 @@ size_t conv2d_row_floats(const struct conv2d *c, int w) {
 }
 
 /* col[(ci·k + ky)·k + kx][(oy - r0)·w_out + ox] = in[ci][oy·s - pad_top + ky][ox·s - pad_left + kx],
- * zero outside the image, for output rows r0 .. r0 + n_rows - 1. */
+ * zero outside the image, for output rows r0 .. r0 + n_rows - 1.
+ * Deliberately single-threaded: it alternates band by band with a threaded
+ * sgemm, and OpenMP workers spin-waiting next to OpenBLAS's own threads cut
+ * throughput 2-3× (measured); copying a cache-sized band is cheap anyway. */
 static void im2col_rows(const struct conv2d *c, const float *in, int h, int w, int w_out, int r0, int n_rows,
                         float *col) {
     const int k = c->k, s = c->stride;
     const int n_taps = c->cin * k * k;
     const size_t row_len = (size_t)n_rows * w_out;
-#pragma omp parallel for schedule(static)
     for (int q = 0; q < n_taps; q++) {
         const int ci = q / (k * k), ky = (q / k) % k, kx = q % k;
         const float *src = in + (size_t)ci * h * w;
