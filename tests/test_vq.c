@@ -1,8 +1,8 @@
 /* VQ-VAE against the janus-tiny fixtures (HF JanusVQVAE in float64): encoder
  * output, quant_conv output, codes in both quantizer modes, decoded images;
  * batching; error cases; and a timed decode at the full Janus-Pro VQ shape
- * (24×24 codes → 384×384) with random weights (about 7 s on 2 cores,
- * 18 s under ASan). */
+ * (24×24 codes → 384×384, and the encoder back) with random weights
+ * (seconds on 2 cores, also under ASan). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +272,18 @@ static void test_full_shape_decode(struct th *t) {
         TH_CHECK(t, mag > 0, "all-zero image");
         printf("  decode 24x24 codes -> 3x384x384: %.2f s (%zu VQ parameters, max |pixel| %.3g)\n", dt,
                pt_count(&pt, false), mag);
+        /* and back: the encoder at full size yields in-range codes */
+        int32_t *back = malloc(n_codes * sizeof *back);
+        t0 = now_s();
+        rc = vq_encode(vq, px, 1, VQ_QUANT_L2, back, NULL, NULL, &err);
+        dt = now_s() - t0;
+        if (TH_CHECK(t, rc == 0, "encode: %s", err.msg)) {
+            size_t out_of_range = 0;
+            for (size_t i = 0; i < n_codes; i++) out_of_range += back[i] < 0 || back[i] >= 16384;
+            TH_CHECK(t, out_of_range == 0, "%zu codes out of range", out_of_range);
+            printf("  encode 3x384x384 -> 24x24 codes: %.2f s\n", dt);
+        }
+        free(back);
     }
     free(codes);
     free(px);
