@@ -1,6 +1,7 @@
 #include "janus_model.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "st_set.h"
@@ -8,13 +9,16 @@
 /* Declares every component's tensors and allocates the arenas. */
 static int declare_all(struct janus_model *m, struct dsr_err *err) {
     pt_init(&m->params);
-    if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err)) return -1;
+    if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
+        vision_declare(&m->cfg, &m->params, err))
+        return -1;
     return pt_alloc(&m->params, err);
 }
 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
     if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;
+    if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
     return 0;
 }
 
@@ -67,7 +71,21 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struc
 }
 
 void janus_model_free(struct janus_model *m) {
+    vision_free(m->vision);
+    m->vision = NULL;
     lm_release(&m->lm);
     gen_release(&m->gen);
     pt_free(&m->params);
+}
+
+int janus_image_embeds(const struct janus_model *m, const float *pixels, int n_images, float *embeds,
+                       struct dsr_err *err) {
+    const struct vision_config *v = &m->cfg.vision;
+    size_t rows = (size_t)n_images * (size_t)v->num_image_tokens;
+    float *features = malloc(rows * (size_t)v->hidden_size * sizeof(float) + 1);
+    if (!features) return dsr_errf(err, "out of memory for vision features");
+    int rc = vision_tower_forward(m->vision, pixels, n_images, features, err);
+    if (rc == 0) rc = vision_aligner_forward(m->vision, features, (int)rows, embeds, err);
+    free(features);
+    return rc;
 }

@@ -16,6 +16,7 @@
 #include "lm.h"
 #include "model_config.h"
 #include "params.h"
+#include "vision.h"
 
 struct janus_model {
     struct janus_config cfg;
@@ -23,6 +24,7 @@ struct janus_model {
     bool tied; /* lm_head shares embed_tokens */
     struct lm_model lm;
     struct gen_path gen;
+    struct vision_model *vision; /* understanding tower + aligner, owned */
 };
 
 /* dir/config.json + dir/model.safetensors (or the sharded index). */
@@ -33,5 +35,10 @@ int janus_model_load_files(const char *config_path, const char *weights_path, st
 int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
                             struct dsr_err *err);
 void janus_model_free(struct janus_model *m);
+
+/* Understanding path: normalised pixels [n_images, C, S, S] → aligner rows
+ * [n_images · num_image_tokens, hidden] that fill a context's placeholders. */
+int janus_image_embeds(const struct janus_model *m, const float *pixels, int n_images, float *embeds,
+                       struct dsr_err *err);
 
 #endif
