@@ -17,6 +17,7 @@
 #include "model_config.h"
 #include "params.h"
 #include "vision.h"
+#include "vq.h"
 
 struct janus_model {
     struct janus_config cfg;
@@ -25,6 +26,7 @@ struct janus_model {
     struct lm_model lm;
     struct gen_path gen;
     struct vision_model *vision; /* understanding tower + aligner, owned */
+    struct vq_model *vq;         /* VQ-VAE image tokenizer (frozen), owned */
 };
 
 /* dir/config.json + dir/model.safetensors (or the sharded index). */
