@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "st_set.h"
 
@@ -33,6 +34,7 @@ static int load(const char *config_path, const char *weights_path, const char *d
                 struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_load(config_path, &m->cfg, err)) return -1;
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     struct st_set set;
     int rc = dir ? st_set_open_dir(dir, &set, err) : st_set_open_file(weights_path, &set, err);
     if (rc) return -1;
@@ -43,9 +45,15 @@ static int load(const char *config_path, const char *weights_path, const char *d
 }
 
 int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err) {
-    char config_path[4096];
-    snprintf(config_path, sizeof config_path, "%s/config.json", dir);
-    return load(config_path, NULL, dir, m, err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (load(path, NULL, dir, m, err)) return -1;
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    if (access(path, F_OK) == 0 && janus_image_config_load(path, m->cfg.vision.image_size, &m->image_cfg, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
@@ -58,6 +66,7 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struc
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (janus_config_validate(&m->cfg, err)) return -1;
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     m->tied = cfg->tie_word_embeddings;
     if (declare_all(m, err)) {
         janus_model_free(m);

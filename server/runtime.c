@@ -131,13 +131,7 @@ static int load_tokenizer(struct runtime *rt, struct dsr_err *err) {
 
 static int image_configs(struct runtime *rt, struct dsr_err *err) {
     const struct janus_config *c = &rt->model.cfg;
-    janus_image_config_default(&rt->vision_img, c->vision.image_size);
-    if (rt->model_dir) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/preprocessor_config.json", rt->model_dir);
-        if (access(path, F_OK) == 0 && janus_image_config_load(path, c->vision.image_size, &rt->vision_img, err))
-            return -1;
-    }
+    rt->vision_img = rt->model.image_cfg; /* preprocessor_config.json or defaults */
     rt->vq_size = vq_image_size(c);
     rt->vq_img = rt->vision_img;
     rt->vq_img.image_size = rt->vq_size;
