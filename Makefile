@@ -92,8 +92,9 @@ $(DSRD): $(SERVER_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
-# test_api*: more specific than the rule below, so make prefers it.
-$(BUILD)/tests/test_api%: $(BUILD)/tests/test_api%.o $(API_SUPPORT_OBJ) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB) | $(DSRD)
+# test_api*: a static pattern rule, which takes precedence over the rule below.
+API_TEST_BIN := $(filter $(BUILD)/tests/test_api%,$(TEST_BIN))
+$(API_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(API_SUPPORT_OBJ) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB) | $(DSRD)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDLIBS) $(CURL_LIBS)
 

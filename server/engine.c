@@ -181,8 +181,8 @@ static int score_captions(struct runtime *rt, const struct rollout_request *rq, 
     for (int g = 0; g < G; g++) {
         char *text = NULL;
         size_t len = 0;
-        if (tokenizer_decode(rt->tok, out->text.tokens + (size_t)g * rq->max_tokens, (size_t)out->text.lengths[g], 1,
-                             &text, &len, err))
+        if (runtime_decode_text(rt, out->text.tokens + (size_t)g * rq->max_tokens, out->text.lengths[g], &text, &len,
+                                err))
             goto out;
         int r = engine_gen_context(rt, text, len, &ctx[g], err);
         free(text);

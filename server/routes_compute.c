@@ -272,7 +272,7 @@ static json_t *encode_rollouts(const struct runtime *rt, const struct rollout_re
             x->ids = o->text.tokens + (size_t)g * q->max_tokens;
             x->logprobs = o->text.logprobs + (size_t)g * q->max_tokens;
             x->n_ids = o->text.lengths[g];
-            if (tokenizer_decode(rt->tok, x->ids, (size_t)x->n_ids, 1, &texts[g], NULL, &err)) goto out;
+            if (runtime_decode_text(rt, x->ids, x->n_ids, &texts[g], NULL, &err)) goto out;
             x->text = texts[g];
         } else {
             x->ids = o->image.codes + (size_t)g * rt->n_codes;

@@ -214,3 +214,16 @@ void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, str
     lim->png.max_pixels = 16u << 20; /* 16 Mpx: any sane photo; bounds the RGB buffer per image */
     lim->image_root = cfg->image_root;
 }
+
+int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
+                        struct dsr_err *err) {
+    int32_t *known = malloc((size_t)(n ? n : 1) * sizeof *known);
+    if (!known) return dsr_errf(err, "out of memory decoding %d ids", n);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < tokenizer_vocab_size(rt->tok) && tokenizer_id_to_token(rt->tok, ids[i]))
+            known[k++] = ids[i];
+    int rc = tokenizer_decode(rt->tok, known, (size_t)k, 1, text, len, err);
+    free(known);
+    return rc;
+}

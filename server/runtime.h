@@ -42,6 +42,12 @@ void runtime_free(struct runtime *rt);
 /* Request limits derived from the model and the flags. */
 void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
 
+/* Text of sampled ids, special tokens skipped.  Ids the tokenizer does not
+ * know (a model vocabulary padded beyond it) are dropped rather than failing
+ * the rollout.  *text malloc'ed. */
+int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
+                        struct dsr_err *err);
+
 /* The embedded default model's config (deterministic random weights). */
 void runtime_embedded_config(struct janus_config *c);
 
