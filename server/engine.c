@@ -13,7 +13,7 @@ static size_t vq_px(const struct runtime *rt) { return (size_t)3 * rt->vq_size *
 
 /* Codes → VQ decode → clamp [-1, 1] → vision input, for n images at once. */
 static int codes_to_vision(struct runtime *rt, const int32_t *const *codes, int n, float *out, struct dsr_err *err) {
-    int32_t *all = malloc((size_t)n * rt->n_codes * sizeof *all);
+    int32_t *all = calloc((size_t)n * rt->n_codes, sizeof *all);
     if (!all) return dsr_errf(err, "out of memory for VQ codes");
     for (int i = 0; i < n; i++) memcpy(all + (size_t)i * rt->n_codes, codes[i], (size_t)rt->n_codes * sizeof *all);
     int rc = vq_decode(rt->model.vq, all, n, out, err);
