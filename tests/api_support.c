@@ -1,0 +1,176 @@
+#include "api_support.h"
+
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+    memset(p, 0, sizeof *p);
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s", argv0);
+    char *slash = strrchr(bin, '/');
+    if (!slash) return -1;
+    *slash = 0; /* BUILD/tests */
+    slash = strrchr(bin, '/');
+    if (slash) *slash = 0; /* BUILD */
+    else snprintf(bin, sizeof bin, ".");
+    strncat(bin, "/dsrd", sizeof bin - strlen(bin) - 1);
+    p->port = free_port();
+    if (p->port <= 0) return -1;
+    snprintf(p->log_path, sizeof p->log_path, "/tmp/dsrd-test-%d-%d.log", (int)getpid(), p->port);
+    const char *argv[64];
+    int n = 0;
+    char port[16];
+    snprintf(port, sizeof port, "%d", p->port);
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = port;
+    for (int i = 0; args && args[i] && n < 62; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        FILE *f = freopen(p->log_path, "w", stderr);
+        (void)f;
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    p->pid = pid;
+    for (int i = 0; i < 1200; i++) { /* up to 120 s: the ASan build loads slowly */
+        struct http_resp r;
+        if (http_call(p, "GET", "/health", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200) {
+            http_resp_free(&r);
+            return 0;
+        }
+        http_resp_free(&r);
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            p->pid = 0;
+            return -1;
+        }
+        usleep(100000);
+    }
+    return -1;
+}
+
+int dsrd_stop(struct dsrd_proc *p) {
+    if (p->pid <= 0) return -1;
+    kill(p->pid, SIGTERM);
+    int st = 0;
+    waitpid(p->pid, &st, 0);
+    p->pid = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) unlink(p->log_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct sink {
+    char *p;
+    size_t n;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
+    struct sink *s = arg;
+    size_t k = size * nmemb;
+    char *q = realloc(s->p, s->n + k + 1);
+    if (!q) return 0;
+    memcpy(q + s->n, data, k);
+    s->p = q;
+    s->n += k;
+    s->p[s->n] = 0;
+    return k;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
+    struct http_resp *r = arg;
+    size_t k = size * nmemb;
+    if (k > 14 && strncasecmp(data, "X-Request-Id: ", 14) == 0) {
+        size_t n = k - 14;
+        while (n && (data[14 + n - 1] == '\r' || data[14 + n - 1] == '\n')) n--;
+        if (n >= sizeof r->request_id) n = sizeof r->request_id - 1;
+        memcpy(r->request_id, data + 14, n);
+        r->request_id[n] = 0;
+    }
+    return k;
+}
+
+void http_resp_free(struct http_resp *r) {
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+              const char *key, const char *extra_header, struct http_resp *out) {
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c) return -1;
+    char url[512], auth[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", p->port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        h = curl_slist_append(h, auth);
+    }
+    if (extra_header) h = curl_slist_append(h, extra_header);
+    struct sink s = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    out->body = s.p;
+    if (out->body) out->json = json_loads(out->body, 0, NULL);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int http_post_json(const struct dsrd_proc *p, const char *path, json_t *doc, const char *key, struct http_resp *out) {
+    char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!s) {
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    int rc = http_call(p, "POST", path, s, strlen(s), key, NULL, out);
+    free(s);
+    return rc;
+}
+
+json_t *json_ints(const int32_t *x, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(x[i]));
+    return a;
+}

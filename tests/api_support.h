@@ -1,0 +1,41 @@
+/* HTTP API test support: start a real dsrd process on a free local port,
+ * call it with libcurl, stop it with SIGTERM and collect its exit status.
+ * The dsrd binary is the one built beside the test (BUILD/dsrd for
+ * BUILD/tests/test_api*), so the ASan run tests the ASan daemon. */
+#ifndef DSR_API_SUPPORT_H
+#define DSR_API_SUPPORT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct dsrd_proc {
+    pid_t pid;
+    int port;
+    char log_path[256];
+};
+
+/* args: extra dsrd flags, NULL-terminated.  Returns 0 once /health is 200. */
+int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args);
+/* SIGTERM, wait; returns the exit status (0 = clean), -1 on a crash. */
+int dsrd_stop(struct dsrd_proc *p);
+
+struct http_resp {
+    long status;
+    char *body;
+    json_t *json;         /* parsed body, or NULL */
+    char request_id[160]; /* X-Request-Id header of the reply */
+};
+void http_resp_free(struct http_resp *r);
+
+/* method "GET"/"POST"; body may be NULL; key NULL for no Authorization;
+ * extra_header e.g. "X-Request-Id: abc" or NULL. */
+int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+              const char *key, const char *extra_header, struct http_resp *out);
+/* POST of a JSON document (stolen reference). */
+int http_post_json(const struct dsrd_proc *p, const char *path, json_t *doc, const char *key, struct http_resp *out);
+
+/* JSON array from ints. */
+json_t *json_ints(const int32_t *x, size_t n);
+
+#endif

@@ -1,0 +1,210 @@
+/* Error paths of the HTTP API against a real dsrd: every failure answers
+ * the error envelope with the right status, type and field path, and the
+ * daemon keeps serving afterwards. */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_support.h"
+#include "harness.h"
+
+#define TINY "tests/fixtures/janus-tiny"
+
+struct api_test {
+    struct th t;
+    struct dsrd_proc p;   /* --max-body 65536, --api-key, --admin-key, --queue-depth 1 */
+};
+
+/* Checks status, error.type and error.param (NULL: param must be null). */
+static void expect_error(struct th *t, const struct http_resp *r, long status, const char *type, const char *param,
+                         const char *what) {
+    json_t *e = json_object_get(r->json, "error");
+    const char *ty = json_string_value(json_object_get(e, "type"));
+    json_t *pa = json_object_get(e, "param");
+    int param_ok = param ? json_is_string(pa) && strcmp(json_string_value(pa), param) == 0 : json_is_null(pa);
+    TH_CHECK(t, r->status == status && e && json_integer_value(json_object_get(e, "code")) == status && ty &&
+                    strcmp(ty, type) == 0 && param_ok && json_is_string(json_object_get(e, "message")),
+             "%s: want %ld %s param=%s, got %ld %s", what, status, type, param ? param : "null", r->status,
+             r->body ? r->body : "(no body)");
+}
+
+static void post_raw(struct api_test *a, const char *path, const char *body, const char *key, struct http_resp *r) {
+    http_call(&a->p, "POST", path, body, strlen(body), key, NULL, r);
+}
+
+static void still_serving(struct th *t, struct api_test *a) {
+    struct http_resp r;
+    http_call(&a->p, "GET", "/health", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.status == 200, "daemon no longer serving: %ld", r.status);
+    http_resp_free(&r);
+}
+
+static const char *KEY = "k-123";
+
+struct bad_case {
+    const char *path, *body;
+    long status;
+    const char *type, *param;
+};
+
+static void test_bad_requests(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    static const struct bad_case cases[] = {
+        {"/logprobs", "{\"items\": [", 400, "invalid_request", NULL},            /* malformed JSON */
+        {"/logprobs", "[1,2]", 400, "invalid_request", NULL},                   /* body not an object */
+        {"/logprobs", "{}", 400, "invalid_request", "items"},                   /* missing field */
+        {"/logprobs", "{\"items\": 3}", 400, "invalid_request", "items"},       /* wrong type */
+        {"/logprobs", "{\"items\": [{\"context\": {\"tokens\": [1, \"x\"]}, \"target\": {\"tokens\": [2]}}]}", 400,
+         "invalid_request", "items[0].context.tokens[1]"},
+        {"/logprobs", "{\"items\": [{\"context\": {\"tokens\": [1]}, \"target\": {\"tokens\": [320]}}]}", 400,
+         "invalid_request", "items[0].target.tokens[0]"},                       /* id out of vocab */
+        {"/logprobs", "{\"items\": [{\"context\": {\"tokens\": [1]}, \"target\": {\"codes\": [-1]}}]}", 400,
+         "invalid_request", "items[0].target.codes[0]"},
+        {"/logprobs", "{\"items\": [{\"context\": {\"tokens\": [1]}}]}", 400, "invalid_request", "items[0].target"},
+        {"/logprobs", "{\"items\": [{\"context\": {\"tokens\": [1, 261]}, \"target\": {\"tokens\": [2]}}]}", 400,
+         "invalid_request", "items[0].context"},                               /* placeholder, no image */
+        {"/logprobs", "{\"items\": [{\"context\": {\"tokens\": [1]}, \"target\": {\"tokens\": [2]}, \"extra\": 1}]}",
+         400, "invalid_request", "items[0].extra"},
+        {"/score", "{\"items\": [{\"task\": \"understanding\", \"image\": {\"png\": \"abc$\"}, \"response\": {\"text\": \"x\"}}]}",
+         400, "invalid_request", "items[0].image.png"},                        /* bad base64 */
+        {"/score", "{\"items\": [{\"task\": \"understanding\", \"image\": {\"png\": \"aGVsbG8gd29ybGQh\"}, \"response\": {\"text\": \"x\"}}]}",
+         400, "invalid_request", "items[0].image.png"},                        /* not a PNG */
+        {"/score", "{\"items\": [{\"task\": \"understanding\", \"image\": {\"png\": \"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCX\"}, \"response\": {\"text\": \"x\"}}]}",
+         400, "invalid_request", "items[0].image.png"},                        /* corrupt PNG (bad CRC) */
+        {"/score", "{\"items\": [{\"task\": \"understanding\", \"image\": {\"codes\": [1, 2]}, \"response\": {\"text\": \"x\"}}]}",
+         400, "invalid_request", "items[0].image.codes"},                      /* not a whole image */
+        {"/score", "{\"items\": [{\"task\": \"painting\"}]}", 400, "invalid_request", "items[0].task"},
+        {"/score", "{\"items\": [{\"task\": \"generation\", \"image\": {\"path\": \"../x.png\"}, \"prompt\": {\"text\": \"x\"}}]}",
+         400, "invalid_request", "items[0].image.path"},                       /* no --image-root */
+        {"/rollout", "{\"task\": \"generation\", \"prompt\": {\"text\": \"x\"}, \"n\": 0}", 400, "invalid_request", "n"},
+        {"/rollout", "{\"task\": \"generation\", \"prompt\": {\"text\": \"x\"}, \"temperature\": \"hot\"}", 400,
+         "invalid_request", "temperature"},
+        {"/rollout", "{\"task\": \"generation\", \"context\": {\"tokens\": [256, 1]}}", 400, "invalid_request", "context"},
+        {"/rollout", "{\"task\": \"understanding\", \"question\": \"q\"}", 400, "invalid_request", "image"},
+        {"/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [], \"labels\": [\"x\"]}", 400, "invalid_request", "prompts"},
+        {"/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [\"\"], \"labels\": [\"@@@@\"]}", 400, "invalid_request", "labels[0]"},
+        {"/tokenize", "{\"text\": 5}", 400, "invalid_request", "text"},
+        {"/detokenize", "{\"tokens\": [999]}", 400, "invalid_request", "tokens[0]"},
+        {"/nope", "{}", 404, "not_found", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_resp r;
+        post_raw(a, cases[i].path, cases[i].body, KEY, &r);
+        char what[64];
+        snprintf(what, sizeof what, "case %zu (%s)", i, cases[i].path);
+        expect_error(t, &r, cases[i].status, cases[i].type, cases[i].param, what);
+        http_resp_free(&r);
+    }
+    struct http_resp r;
+    http_call(&a->p, "GET", "/logprobs", NULL, 0, KEY, NULL, &r);
+    expect_error(t, &r, 405, "invalid_request", NULL, "wrong method");
+    http_resp_free(&r);
+    still_serving(t, a);
+}
+
+static void test_auth(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    struct http_resp r;
+    const char *body = "{\"text\": \"hi\"}";
+    post_raw(a, "/tokenize", body, NULL, &r);
+    expect_error(t, &r, 401, "unauthorized", NULL, "missing key");
+    http_resp_free(&r);
+    post_raw(a, "/tokenize", body, "k-124", &r);
+    expect_error(t, &r, 401, "unauthorized", NULL, "wrong key");
+    http_resp_free(&r);
+    post_raw(a, "/tokenize", body, "k-12", &r);
+    expect_error(t, &r, 401, "unauthorized", NULL, "key prefix");
+    http_resp_free(&r);
+    post_raw(a, "/tokenize", body, KEY, &r);
+    TH_CHECK(t, r.status == 200, "right key: %ld", r.status);
+    http_resp_free(&r);
+    http_call(&a->p, "GET", "/metrics", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.status == 200, "/metrics needs no key: %ld", r.status);
+    http_resp_free(&r);
+    still_serving(t, a);
+}
+
+static void test_body_too_large(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    size_t n = 200000;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    big[n] = 0;
+    struct http_resp r;
+    http_call(&a->p, "POST", "/logprobs", big, n, KEY, NULL, &r);
+    expect_error(t, &r, 413, "payload_too_large", NULL, "200 kB body over --max-body 64K");
+    http_resp_free(&r);
+    free(big);
+    still_serving(t, a);
+}
+
+struct flood_arg {
+    struct api_test *a;
+    long status;
+    char type[32];
+};
+
+static void *flood_one(void *p) {
+    struct flood_arg *f = p;
+    struct http_resp r;
+    http_post_json(&f->a->p, "/rollout",
+                   json_pack("{s:s,s:{s:s},s:i,s:i}", "task", "generation", "prompt", "text", "a red circle", "n", 8,
+                             "seed", 1),
+                   KEY, &r);
+    f->status = r.status;
+    const char *ty = json_string_value(json_object_get(json_object_get(r.json, "error"), "type"));
+    snprintf(f->type, sizeof f->type, "%s", ty ? ty : "");
+    http_resp_free(&r);
+    return NULL;
+}
+
+/* --queue-depth 1: a burst of slow rollouts overflows the queue; the
+ * overflow gets 503 "unavailable", the rest succeed. */
+static void test_full_queue(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    enum { N = 12 };
+    pthread_t th[N];
+    struct flood_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (struct flood_arg){.a = a};
+        pthread_create(&th[i], NULL, flood_one, &args[i]);
+    }
+    int ok = 0, full = 0, other = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].status == 200) ok++;
+        else if (args[i].status == 503 && strcmp(args[i].type, "unavailable") == 0) full++;
+        else other++;
+    }
+    TH_CHECK(t, ok >= 1 && full >= 1 && other == 0, "burst of %d: %d ok, %d queue-full, %d other", N, ok, full, other);
+    still_serving(t, a);
+}
+
+static void test_clean_shutdown(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    int rc = dsrd_stop(&a->p);
+    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (log: %s)", rc, a->p.log_path);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct api_test a = {0};
+    const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--max-body", "64K", "--api-key",
+                          KEY, "--queue-depth", "1", "--log-format", "json", NULL};
+    dsrd_start(&a.p, argv[0], args);
+    if (TH_CHECK(&a.t, a.p.pid > 0, "dsrd did not come up (log %s)", a.p.log_path)) {
+        th_run(&a.t, "bad_requests", test_bad_requests);
+        th_run(&a.t, "auth", test_auth);
+        th_run(&a.t, "body_too_large", test_body_too_large);
+        th_run(&a.t, "full_queue", test_full_queue);
+        th_run(&a.t, "clean_shutdown", test_clean_shutdown);
+    } else {
+        a.t.failed++;
+    }
+    curl_global_cleanup();
+    return th_finish(&a.t, "test_api_errors");
+}
