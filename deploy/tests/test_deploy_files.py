@@ -52,6 +52,14 @@ def image_uid():
     return int(m.group(1))
 
 
+def container_path(volume):
+    """The container side of a compose short volume syntax SRC:DST[:MODE]
+    (SRC may hold ':' inside ${VAR:-default})."""
+    src_free = re.sub(r"\$\{[^}]*\}", "X", volume)
+    parts = src_free.split(":")
+    return parts[1]
+
+
 def env_map(container):
     return {e["name"]: e for e in container.get("env", [])}
 
@@ -83,7 +91,7 @@ class Compose(unittest.TestCase):
             unknown = set(env) - valid
             self.assertFalse(unknown, "%s: not dsrd options: %s" % (name, unknown))
             self.assertIn("/health", " ".join(svc["healthcheck"]["test"]), name)
-            mounts = {v.split(":")[1]: v for v in svc["volumes"]}
+            mounts = {container_path(v): v for v in svc["volumes"]}
             self.assertIn("/models", mounts, name)
             self.assertTrue(mounts["/models"].endswith(":ro"), name)
             self.assertTrue(mounts["/checkpoints"].startswith("checkpoints:"), name)

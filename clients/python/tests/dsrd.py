@@ -38,6 +38,24 @@ def dsrd_binary() -> str:
     return os.environ.get("DSR_TEST_DSRD") or os.path.join(REPO, "build", "dsrd")
 
 
+_routes = None
+
+
+def has_route(route: str) -> bool:
+    """Whether the dsrd under test serves ``route`` ("POST /update"), from
+    its ``--routes`` table.  Lets the admin-endpoint tests wait for a daemon
+    that implements them instead of failing on a 404."""
+    global _routes
+    if _routes is None:
+        out = subprocess.run([dsrd_binary(), "--routes"], capture_output=True, text=True,
+                             timeout=30, env={k: v for k, v in os.environ.items()
+                                              if not k.startswith("DSR_")})
+        _routes = {" ".join(l.split()) for l in out.stdout.splitlines() if l.strip()}
+        if not _routes:
+            raise RuntimeError("dsrd --routes printed nothing: " + out.stderr)
+    return route in _routes
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -29,12 +29,15 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
 
     def log_message(self, *args):
         pass
@@ -126,6 +129,18 @@ class Transport(unittest.TestCase):
         # Without an admin key, admin calls use the API key.
         self.client(api_key="user").reload("p")
         self.assertEqual(self.httpd.seen[-1][2].get("Authorization"), "Bearer user")
+
+    def test_update_retry_reuses_idempotency_key(self):
+        self.httpd.script = [(503, envelope(503, "unavailable", "queue full"), {}, 0),
+                             (200, {"policy_version": 1}, {}, 0)]
+        self.client(retries=1, admin_key="a").update({"algorithm": "grpo", "samples": []})
+        keys = [json.loads(b)["idempotency_key"] for (_, _, _, b) in self.httpd.seen]
+        self.assertEqual(len(keys), 2)
+        self.assertEqual(keys[0], keys[1])
+        self.assertEqual(len(keys[0]), 36)
+        # A caller's own key is kept.
+        self.client().update({"algorithm": "grpo", "samples": [], "idempotency_key": "k-1"})
+        self.assertEqual(json.loads(self.httpd.seen[-1][3])["idempotency_key"], "k-1")
 
     def test_rejects_bad_config(self):
         for bad in ("localhost:8080", "ftp://x", "http://"):
