@@ -156,12 +156,13 @@ echo "== dsrd in the runtime root"
 # The image's ENV lines, as `docker run` would set them; only the port moves.
 image_env=$(awk '/^ENV /{on=1; sub(/^ENV /, "")} on { more = ($0 ~ /\\$/); sub(/\\$/, ""); print; on = more }' \
             "$repo/Dockerfile" | tr -s ' \t' '\n' | grep '^DSR_')
+chroot_bin=$(command -v chroot)   # env -i's PATH below has no sbin
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo "$image_env" | grep -qx 'DSR_HOST=0.0.0.0'
 check "image ENV binds DSR_HOST=0.0.0.0" $?
 # shellcheck disable=SC2086  # one word per VAR=value
 env -i PATH=/usr/local/bin:/usr/bin:/bin $image_env DSR_PORT="$port" \
-    chroot --userspec=10001:10001 "$run" /usr/local/bin/dsrd >"$work/dsrd.log" 2>&1 &
+    "$chroot_bin" --userspec=10001:10001 "$run" /usr/local/bin/dsrd >"$work/dsrd.log" 2>&1 &
 dsrd_pid=$!
 code=000
 for _ in $(seq 1 600); do
@@ -177,7 +178,7 @@ user=$(ps -o user= -p "$(pgrep -P "$dsrd_pid" -x dsrd || echo "$dsrd_pid")" 2>/d
 check "dsrd runs as the non-root user (got '$user')" $?
 hc=$(sed -n 's/^ *CMD \(.*\)$/\1/p' "$repo/Dockerfile" | head -n 1)
 env -i PATH=/usr/local/bin:/usr/bin:/bin DSR_PORT="$port" \
-    chroot --userspec=10001:10001 "$run" /bin/sh -c "$hc"
+    "$chroot_bin" --userspec=10001:10001 "$run" /bin/sh -c "$hc"
 check "Dockerfile HEALTHCHECK command succeeds" $?
 
 echo "sizes: runtime root $(du -sh --exclude=proc --exclude=dev "$run" | cut -f1), build root $(du -sh --exclude=proc --exclude=dev "$build" | cut -f1)"
