@@ -54,7 +54,7 @@ def main() -> int:
     watchdog.daemon = True
     watchdog.start()
 
-    passed = failed = 0
+    passed = failed = skipped_total = 0
     for rel in SUITES:
         start = os.path.join(REPO, rel)
         suite = unittest.defaultTestLoader.discover(start, pattern="test_*.py", top_level_dir=start)
@@ -62,10 +62,13 @@ def main() -> int:
         bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
         skipped = len(result.skipped) + len(result.expectedFailures)
         failed += bad
+        skipped_total += skipped
         passed += result.testsRun - bad - skipped
         sys.stdout.flush()
     watchdog.cancel()
     dsrd.stop_all()
+    if skipped_total:
+        print("python: %d skipped (see 'skipped' above)" % skipped_total)
     print("python: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
 

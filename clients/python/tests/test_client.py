@@ -202,7 +202,8 @@ class Auth(unittest.TestCase):
         c = self.server.client(api_key="user-key", admin_key="admin-key")
         out = c.checkpoint("by-admin")
         self.assertTrue(out["path"].endswith("by-admin"))
-        self.assertTrue(os.path.isfile(os.path.join(out["path"], "model.safetensors")))
+        path = os.path.join(dsrd.REPO, out["path"])  # dsrd runs in REPO
+        self.assertTrue(os.path.isfile(os.path.join(path, "model.safetensors")))
 
 
 @unittest.skipUnless(all(dsrd.has_route(r) for r in ("POST /update", "POST /checkpoint",
@@ -228,7 +229,7 @@ class Training(unittest.TestCase):
         ids = [r["id"] for r in ro["rollouts"]]
         req = {"algorithm": "grpo", "idempotency_key": str(uuid.uuid4()),
                "samples": [{"rollout_id": ids[0], "advantage": 1.0},
-                           {"rollout_id": ids[1], "advantage": -1.0}],
+                           {"rollout_id": ids[1], "advantage": 0.5}],
                "hyper": {"lr": 1e-3}}
         first = c.update(req)
         self.assertEqual(first["policy_version"], v0 + 1)
@@ -245,7 +246,7 @@ class Training(unittest.TestCase):
         # Another step moves the weights; reloading step-1 restores them.
         c.update({"algorithm": "grpo",
                   "samples": [{"rollout_id": ids[0], "advantage": -1.0},
-                              {"rollout_id": ids[1], "advantage": 1.0}],
+                              {"rollout_id": ids[1], "advantage": -0.5}],
                   "hyper": {"lr": 1e-2}})
         self.assertEqual(c.health()["policy_version"], v0 + 2)
         self.assertNotEqual(c.score([item])["items"][0]["reward"], r_after)
