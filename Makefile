@@ -6,6 +6,7 @@
 #   make test-asan   the same tests built with -fsanitize=address,undefined
 #   make run         deps + build + start dsrd on its embedded default model
 #   make bench       benchmarks (not a test; prints measured ratios)
+#   make test-image  proves the Dockerfile recipe in debootstrap chroots (root, network)
 
 BUILD    ?= build
 CC       ?= cc
@@ -16,7 +17,7 @@ SANFLAGS ?=
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
                libmicrohttpd-dev libpng-dev uuid-dev libpcre2-dev \
-               libcurl4-openssl-dev libicu-dev python3 curl ca-certificates
+               libcurl4-openssl-dev libicu-dev python3 python3-yaml curl ca-certificates
 
 PKGS      = openblas jansson libpng libpcre2-8 icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -125,6 +126,12 @@ run: deps
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
 test-slow: all
 	$(BUILD)/tools/janus_1b_forward
+
+# The container image's two stages built and started in debootstrap chroots
+# (no Docker engine needed); needs root and the Debian mirror; ~2-5 minutes.
+.PHONY: test-image
+test-image:
+	@deploy/test-image.sh
 
 clean:
 	rm -rf build
