@@ -8,13 +8,16 @@
 /* Declares every component's tensors and allocates the arenas. */
 static int declare_all(struct janus_model *m, struct dsr_err *err) {
     pt_init(&m->params);
-    if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err)) return -1;
+    if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
+        vision_declare(&m->cfg, &m->params, err))
+        return -1;
     return pt_alloc(&m->params, err);
 }
 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
     if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;
+    if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
     return 0;
 }
 
@@ -69,5 +72,7 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struc
 void janus_model_free(struct janus_model *m) {
     lm_release(&m->lm);
     gen_release(&m->gen);
+    vision_free(m->vision);
+    m->vision = NULL;
     pt_free(&m->params);
 }

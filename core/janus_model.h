@@ -16,6 +16,7 @@
 #include "lm.h"
 #include "model_config.h"
 #include "params.h"
+#include "vision.h"
 
 struct janus_model {
     struct janus_config cfg;
@@ -23,6 +24,7 @@ struct janus_model {
     bool tied; /* lm_head shares embed_tokens */
     struct lm_model lm;
     struct gen_path gen;
+    struct vision_model *vision; /* tower (frozen) + understanding aligner (trainable) */
 };
 
 /* dir/config.json + dir/model.safetensors (or the sharded index). */
