@@ -70,7 +70,8 @@ static void attention_probs(const float *q, const float *k, int n, int q_stride,
                             float scale, float *P) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, head_dim, scale, q, q_stride, k, kv_stride, 0.0f, P,
                 n);
-#pragma omp parallel for if (n > 32)
+    /* serial: per-head work is small, and an OpenMP region between two BLAS
+     * calls costs a thread hand-over each time */
     for (int i = 0; i < n; i++) {
         float *row = P + (size_t)i * n;
         op_softmax_row(row, i + 1);
@@ -112,8 +113,7 @@ static void attention_backward_train(const struct text_config *t, const struct t
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, d_out + qo, Qs, v + ko, KVs, 0.0f,
                         dS, n);
             /* softmax backward: dS = P ⊙ (dP − Σⱼ P dP), row by row over the visible part */
-#pragma omp parallel for if (n > 32)
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < n; i++) { /* serial, as in attention_probs */
                 float *p = P + (size_t)i * n, *d = dS + (size_t)i * n;
                 double dot = 0;
                 for (int j = 0; j <= i; j++) dot += (double)p[j] * d[j];
