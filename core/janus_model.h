@@ -26,7 +26,7 @@ struct janus_model {
     bool tied; /* lm_head shares embed_tokens */
     struct lm_model lm;
     struct gen_path gen;
-    struct vision_model *vision; /* understanding tower + aligner, owned */
+    struct vision_model *vision; /* tower (frozen) + understanding aligner (trainable), owned */
     struct vq_model *vq;         /* image tokenizer, owned */
     struct janus_image_config image_cfg; /* preprocessor_config.json or defaults */
 };

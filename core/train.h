@@ -76,6 +76,12 @@ struct trainer {
 int  trainer_init(struct trainer *tr, const struct janus_model *m, size_t memory_budget, struct dsr_err *err);
 void trainer_free(struct trainer *tr);
 
+/* Keeps a frozen copy of the model's current trainable weights as the
+ * reference policy (call once at start, before any step, so "reference" means
+ * the initial weights).  Without it, beta > 0 needs ref_logprobs on every
+ * sample: a sample without them is an error naming ref_logprobs. */
+int trainer_keep_reference(struct trainer *tr, const struct janus_model *m, struct dsr_err *err);
+
 /* Computes the GRPO (or SimPO) loss and writes its gradient into tr->grad
  * (overwriting); fills stats except grad_norm.  Processes the batch in
  * micro-batches within the memory budget with results identical to one pass. */

@@ -1,0 +1,40 @@
+/* Checkpoints of the hosted model in HF layout, written atomically.
+ *
+ * checkpoint_write() creates dir containing
+ *   config.json          janus_config_to_json(model config)
+ *   model.safetensors    every declared parameter (trainable and frozen), F32,
+ *                        HF names; __metadata__ {"format": "pt",
+ *                        "policy_version": "<v>"}
+ *   optimizer.safetensors (when a trainer is given) "<name>.exp_avg" and
+ *                        "<name>.exp_avg_sq" for every trainable parameter;
+ *                        __metadata__ adds "step"
+ *   tokenizer.json, tokenizer_config.json, special_tokens_map.json,
+ *   preprocessor_config.json, generation_config.json — copied from source_dir
+ *                        when present there.
+ * Atomicity: everything is written into a fresh temporary directory beside
+ * dir ("<dir>.tmp.XXXXXX"), each file fsync'ed, then the directory is renamed
+ * to dir and the parent fsync'ed.  dir must not exist yet (a checkpoint is
+ * never overwritten in place).  On any failure the temporary directory is
+ * removed and dir is untouched.
+ *
+ * checkpoint_load_weights() loads a checkpoint of the same architecture into
+ * an existing model: every declared tensor must be present with the declared
+ * shape (else an error naming the tensor, and the model is unchanged).  Extra
+ * tensors (e.g. an HF checkpoint's VQ-VAE) are ignored.  With a trainer,
+ * optimizer.safetensors restores the AdamW moments and step; when that file is
+ * absent the optimizer restarts (zero moments, step 0). */
+#ifndef DSR_CHECKPOINT_H
+#define DSR_CHECKPOINT_H
+
+#include "error.h"
+#include "janus_model.h"
+#include "train.h"
+
+int checkpoint_write(const struct janus_model *m, const struct trainer *tr, const char *dir, long policy_version,
+                     const char *source_dir, struct dsr_err *err);
+
+/* policy_version receives the checkpoint's metadata value (0 when absent). */
+int checkpoint_load_weights(struct janus_model *m, const char *dir, long *policy_version, struct trainer *tr,
+                            struct dsr_err *err);
+
+#endif
