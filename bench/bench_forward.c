@@ -11,7 +11,8 @@
  *   gen_256   the same with 225 code targets (the 256-token point);
  *   both_1214 both 607-row items packed into one forward (a /logprobs batch).
  *
- * Usage: bench_forward [--threads N] [--reps N] [--json FILE] [--dump FILE]
+ * Usage: bench_forward [--threads N] [--reps N] [--case NAME] [--json FILE] [--dump FILE]
+ *   --case  run only this case (e.g. both_1214); --dump needs both_1214
  *   --reps  timed repetitions per case after one warm-up (best is kept; default 3)
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
  *           safetensors for bench/torch_peer.py (the cross-check) */
@@ -163,7 +164,7 @@ static int parse_int(const char *s, const char *flag, long lo, long hi, long *ou
 
 int main(int argc, char **argv) {
     long threads = 0, reps = 3;
-    const char *json_path = NULL, *dump_path = NULL;
+    const char *json_path = NULL, *dump_path = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
             if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
@@ -171,13 +172,20 @@ int main(int argc, char **argv) {
             if (parse_int(argv[++i], "--reps", 1, 1000, &reps)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) {
             json_path = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--case") == 0) {
+            only = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--dump") == 0) {
             dump_path = argv[++i];
         } else {
-            fprintf(stderr, "usage: bench_forward [--threads N] [--reps N] [--json FILE] [--dump FILE]\n");
+            fprintf(stderr, "usage: bench_forward [--threads N] [--reps N] [--case NAME] [--json FILE] [--dump FILE]\n");
             return 2;
         }
     }
+    if (dump_path && only && strcmp(only, "both_1214") != 0) {
+        fprintf(stderr, "bench_forward: --dump needs the both_1214 case\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     dsr_set_threads((int)threads);
     struct janus_config cfg;
     mid_config(&cfg);
@@ -211,6 +219,7 @@ int main(int argc, char **argv) {
     int rc = lp ? 0 : 1;
     printf("%-10s %6s %9s %9s %10s %9s\n", "case", "rows", "GFLOP", "best s", "tokens/s", "GFLOP/s");
     for (size_t c = 0; rc == 0 && c < sizeof cases / sizeof cases[0]; c++) {
+        if (only && strcmp(only, cases[c].name) != 0) continue;
         struct case_result res;
         long rows;
         double flops = forward_flops(&cfg, cases[c].items, cases[c].n_items, &rows);
