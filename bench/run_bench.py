@@ -146,7 +146,7 @@ def torch_peer(env, tmp, dump, threads):
         return {"skipped": "python3-torch not installed (make bench-deps)"}
     path = os.path.join(tmp, "torch.json")
     _, p = run([py, os.path.join(HERE, "torch_peer.py"), "--weights", dump, "--threads", str(threads),
-                "--reps", "2", "--json", path], env, timeout=1200)
+                "--reps", "1", "--json", path], env, timeout=1200)
     if not os.path.exists(path):
         return {"skipped": "torch_peer.py failed"}
     return read_json(path)

@@ -50,6 +50,7 @@ def read_safetensors(path):
         count = (end - start) // np.dtype(dt).itemsize
         arr = np.frombuffer(data, dtype=dt, count=count, offset=base + start).reshape(info["shape"])
         out[name] = torch.from_numpy(arr.copy())
+        del arr  # release the view so the mapping can close
     data.close()
     return out
 
