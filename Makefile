@@ -57,8 +57,13 @@ API_SUPPORT_OBJ := $(BUILD)/tests/api_support.o
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps test test-asan test-slow run clean
-all: $(LIB) $(PROTO_LIB) $(DSRD) $(TEST_BIN) $(TOOL_BIN)
+# bench/bench_*.c are programs; any other bench/*.c is a helper linked into each.
+BENCH_MAIN := $(wildcard bench/bench_*.c)
+BENCH_BIN  := $(BENCH_MAIN:bench/%.c=$(BUILD)/bench/%)
+BENCH_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BENCH_MAIN),$(wildcard bench/*.c)))
+
+.PHONY: all deps test test-asan test-slow run clean bench bench-deps
+all: $(LIB) $(PROTO_LIB) $(DSRD) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -107,6 +112,10 @@ $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_OBJ) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
 # Installs what is missing, builds, runs every test.
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -132,6 +141,18 @@ test-slow: all
 .PHONY: test-image
 test-image:
 	@deploy/test-image.sh
+
+# Benchmarks: not a test, not a gate.  Writes bench/results.json and prints a
+# table of measured ratios (see bench/README.md).  bench-deps adds wrk and the
+# PyTorch CPU peer (python3-torch), which the main deps do not need.
+BENCH_DEB_PACKAGES = wrk python3-torch python3-numpy
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	python3 bench/run_bench.py --build $(BUILD) --out bench/results.json
 
 clean:
 	rm -rf build

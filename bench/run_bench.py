@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""dsr benchmark driver (`make bench`): runs every benchmark once, turns the
+raw numbers into ratios against this machine's own limits measured in the
+same run, prints a table with PASS/MISS per target and writes results.json.
+
+Sections: threading policy, machine limits (bench_machine), scoring forward
+(bench_forward), rollouts (bench_decode), update (tools/bench_update, when
+built), HTTP (dsrd + wrk, when built), PyTorch CPU peer (bench/torch_peer.py,
+when Debian's python3-torch is installed: `make bench-deps`).  A section that
+cannot run is recorded as {"skipped": "<why>"}.  Standard library only.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH_PYTHONS = ["/usr/bin/python3", sys.executable]
+
+# Targets (issue 10).
+FWD_PEAK_FRACTION = 0.60      # forward ≥ 60% of sgemm peak at ≥ 256 tokens
+DECODE_CEILING_FRACTION = 0.60  # decode ≥ 60% of the bandwidth ceiling
+UPDATE_PEAK_FRACTION = 0.40   # update ≥ 40% of sgemm peak
+HEALTH_RPS = 20000            # /health ≥ 20k requests/s
+SCORE_OVERHEAD_MS = 1.0       # HTTP overhead on a small /score < 1 ms at p50
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, env, timeout=900):
+    """Runs cmd, echoing its output; returns (seconds, CompletedProcess)."""
+    log("$ " + " ".join(cmd))
+    t0 = time.time()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    sys.stdout.write(p.stdout)
+    return time.time() - t0, p
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def env_with(policy, threads):
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if policy != "default":
+        env["OMP_WAIT_POLICY"] = policy
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    return env
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def threading_policy(build, threads, tmp):
+    """OpenMP's spinning workers and OpenBLAS's pthread pool share the cores:
+    time a forward and a short caption decode under each wait policy."""
+    out = {}
+    for policy in ("passive", "default"):
+        env = env_with(policy, threads)
+        fj, dj = os.path.join(tmp, f"fwd_{policy}.json"), os.path.join(tmp, f"dec_{policy}.json")
+        _, p1 = run([f"{build}/bench/bench_forward", "--case", "gen_607", "--reps", "1", "--json", fj], env)
+        _, p2 = run([f"{build}/bench/bench_decode", "--what", "caption", "--groups", "8", "--caption-tokens", "12",
+                     "--json", dj], env)
+        if p1.returncode or p2.returncode:
+            return {"skipped": f"bench_forward/bench_decode failed under OMP_WAIT_POLICY={policy}"}, "passive"
+        out[policy] = {"forward_gen_607_s": read_json(fj)["cases"][0]["best_s"],
+                       "caption_G8_step_s": read_json(dj)["runs"][0]["step_s"]}
+    score = {k: v["forward_gen_607_s"] + 10 * v["caption_G8_step_s"] for k, v in out.items()}
+    best = min(score, key=score.get)
+    out["chosen"] = best
+    out["speedup_passive_vs_default"] = {
+        "forward": out["default"]["forward_gen_607_s"] / out["passive"]["forward_gen_607_s"],
+        "caption_step": out["default"]["caption_G8_step_s"] / out["passive"]["caption_G8_step_s"]}
+    return out, best
+
+
+def machine(build, env, tmp):
+    path = os.path.join(tmp, "machine.json")
+    _, p = run([f"{build}/bench/bench_machine", "--mib", "256", "--json", path], env)
+    if p.returncode:
+        return {"skipped": "bench_machine failed"}
+    m = read_json(path)
+    m["sgemm_peak_gflops"] = max(s["gflops"] for s in m["sgemm"])
+    mem = m["memory"]
+    m["bandwidth_gbs"] = max(mem["read_gbs"], mem["copy_gbs"], mem["triad_gbs"])
+    return m
+
+
+def forward(build, env, tmp, peak, dump):
+    path = os.path.join(tmp, "forward.json")
+    _, p = run([f"{build}/bench/bench_forward", "--reps", "3", "--json", path, "--dump", dump], env)
+    if p.returncode:
+        return {"skipped": "bench_forward failed"}
+    f = read_json(path)
+    for c in f["cases"]:
+        c["fraction_of_sgemm_peak"] = c["gflops"] / peak
+    return f
+
+
+def decode(build, env, tmp, bandwidth, patches):
+    path = os.path.join(tmp, "decode.json")
+    _, p = run([f"{build}/bench/bench_decode", "--groups", "1,8,16", "--patches", str(patches), "--json", path], env)
+    if p.returncode:
+        return {"skipped": "bench_decode failed"}
+    d = read_json(path)
+    for r in d["runs"]:
+        # the least time a step can take: its bytes at the measured bandwidth
+        r["ceiling_step_s_weights"] = r["weight_bytes_per_step"] / (bandwidth * 1e9)
+        r["ceiling_step_s"] = (r["weight_bytes_per_step"] + r["kv_bytes_per_step"]) / (bandwidth * 1e9)
+        r["fraction_of_bandwidth_ceiling"] = r["ceiling_step_s"] / r["step_s"]
+        r["weight_gbs_achieved"] = r["weight_bytes_per_step"] / r["step_s"] / 1e9
+    return d
+
+
+def update(build, env, tmp, peak):
+    exe = next((p for p in (f"{build}/bench/bench_update", f"{build}/tools/bench_update") if os.path.exists(p)), None)
+    if not exe:
+        return {"skipped": "bench_update not built (the training code, branch wt-train, is not merged)"}
+    path = os.path.join(tmp, "update.json")
+    _, p = run([exe, "--json", path], env)
+    if p.returncode or not os.path.exists(path):
+        return {"skipped": f"{exe} failed or wrote no --json"}
+    u = read_json(path)
+    if "gflops" in u:
+        u["fraction_of_sgemm_peak"] = u["gflops"] / peak
+    return u
+
+
+def torch_peer(env, tmp, dump, threads):
+    py = next((p for p in TORCH_PYTHONS if os.path.exists(p) and subprocess.run(
+        [p, "-c", "import torch, numpy"], capture_output=True).returncode == 0), None)
+    if not py:
+        return {"skipped": "python3-torch not installed (make bench-deps)"}
+    path = os.path.join(tmp, "torch.json")
+    _, p = run([py, os.path.join(HERE, "torch_peer.py"), "--weights", dump, "--threads", str(threads),
+                "--reps", "1", "--json", path], env, timeout=1200)
+    if not os.path.exists(path):
+        return {"skipped": "torch_peer.py failed"}
+    return read_json(path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url, conns, seconds, body=None):
+    """wrk at `conns` connections; POSTs body (JSON) when given."""
+    cmd = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", f"{seconds}s", "-s",
+           os.path.join(HERE, "wrk_report.lua"), url]
+    log("$ " + " ".join(cmd))
+    env = dict(os.environ, WRK_BODY=body or "")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, env=env)
+    line = [l for l in p.stdout.splitlines() if l.startswith("WRK_JSON ")]
+    if p.returncode or not line:
+        return {"error": (p.stdout + p.stderr)[-300:]}
+    return json.loads(line[-1][len("WRK_JSON "):])
+
+
+def http(build, env):
+    exe = next((p for p in (f"{build}/dsrd", f"{build}/server/dsrd") if os.path.exists(p)), None)
+    if not exe:
+        return {"skipped": "dsrd not built (the server, branch wt-server, is not merged)"}
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk not installed (make bench-deps)"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    srv = subprocess.Popen([exe, "--listen", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            return {"skipped": f"{exe} did not answer /health within 120 s"}
+        out = {"health": {}, "logprobs_small": {}}
+        # the smallest scoring request: one context token, one target token
+        small = '{"items":[{"context":{"tokens":[1]},"target":{"tokens":[2]}}]}'
+        for c in (1, 16, 64):
+            out["health"][str(c)] = wrk(base + "/health", c, 5)
+            out["logprobs_small"][str(c)] = wrk(base + "/logprobs", c, 5, small)
+        return out
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+
+
+def summarize(res):
+    """Rows of (measure, value, target, verdict) for the table."""
+    rows = []
+    m, f, d, u, t, h = (res.get(k, {}) for k in ("machine", "forward", "decode", "update", "torch", "http"))
+    if "sgemm_peak_gflops" in m:
+        rows.append(("sgemm peak (best shape)", f"{m['sgemm_peak_gflops']:.1f} GFLOP/s", "", ""))
+        mem = m["memory"]
+        rows.append(("memory read / copy / triad",
+                     f"{mem['read_gbs']:.1f} / {mem['copy_gbs']:.1f} / {mem['triad_gbs']:.1f} GB/s", "", ""))
+    for c in f.get("cases", []):
+        ok = c["fraction_of_sgemm_peak"] >= FWD_PEAK_FRACTION
+        rows.append((f"forward {c['case']}", f"{c['tokens_per_s']:.0f} tok/s, {c['gflops']:.1f} GFLOP/s = "
+                     f"{100 * c['fraction_of_sgemm_peak']:.0f}% of peak", f">= {100 * FWD_PEAK_FRACTION:.0f}%",
+                     verdict(ok) if c["rows"] >= 256 else ""))
+    for r in d.get("runs", []):
+        ok = r["fraction_of_bandwidth_ceiling"] >= DECODE_CEILING_FRACTION
+        rows.append((f"{r['what']} decode G={r['G']}",
+                     f"{r['decode_tokens_per_s']:.1f} tok/s, step {1e3 * r['step_s']:.0f} ms vs ceiling "
+                     f"{1e3 * r['ceiling_step_s']:.0f} ms = {100 * r['fraction_of_bandwidth_ceiling']:.0f}%",
+                     f">= {100 * DECODE_CEILING_FRACTION:.0f}%", verdict(ok)))
+    if "skipped" in u:
+        rows.append(("GRPO update (dsr)", "skipped: " + u["skipped"], f">= {100 * UPDATE_PEAK_FRACTION:.0f}%", "n/a"))
+    elif "fraction_of_sgemm_peak" in u:
+        rows.append(("GRPO update (dsr)", f"{u['gflops']:.1f} GFLOP/s = {100 * u['fraction_of_sgemm_peak']:.0f}%",
+                     f">= {100 * UPDATE_PEAK_FRACTION:.0f}%", verdict(u["fraction_of_sgemm_peak"] >= UPDATE_PEAK_FRACTION)))
+    if "skipped" in t:
+        rows.append(("PyTorch peer", "skipped: " + t["skipped"], "", "n/a"))
+    elif t:
+        rows.append(("torch cross-check (log-probs)", f"max rel err {t['crosscheck_rel_err']:.2g}", "<= 1e-4",
+                     "PASS" if t["crosscheck_rel_err"] <= 1e-4 else "FAIL"))
+        both = next((c for c in f.get("cases", []) if c["case"] == "both_1214"), None)
+        if both:
+            ratio = t["forward_best_s"] / both["best_s"]
+            res.setdefault("ratios", {})["forward_dsr_speedup_vs_torch"] = ratio
+            rows.append(("forward 1214 rows: torch / dsr time", f"{t['forward_best_s']:.2f} s / {both['best_s']:.2f} s"
+                         f" = {ratio:.2f}x", "> 1x", verdict(ratio > 1)))
+            g = 3 * both["gflop"] / t["grpo_fwd_bwd_best_s"]
+            rows.append(("torch GRPO fwd+bwd 1214 rows", f"{t['grpo_fwd_bwd_best_s']:.2f} s, ~{g:.0f} GFLOP/s "
+                         f"(3x forward FLOPs)", "", ""))
+        if "best_s" in u:
+            ratio = t["grpo_fwd_bwd_best_s"] / u["best_s"]
+            rows.append(("GRPO step: torch / dsr time", f"{ratio:.2f}x", "> 1x", verdict(ratio > 1)))
+        else:
+            rows.append(("GRPO step: torch / dsr time", "dsr side skipped", "> 1x", "n/a"))
+    if "skipped" in h:
+        rows.append(("HTTP /health, /score", "skipped: " + h["skipped"], "", "n/a"))
+    elif h:
+        for c, w in h["health"].items():
+            if "rps" in w:
+                rows.append((f"/health c={c}", f"{w['rps']:.0f} req/s, p50 {w['p50_ms']:.2f} ms",
+                             f">= {HEALTH_RPS}", verdict(w["rps"] >= HEALTH_RPS)))
+        for c, w in h["logprobs_small"].items():
+            if "p50_ms" in w:
+                rows.append((f"small /logprobs c={c}", f"p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms",
+                             f"< {SCORE_OVERHEAD_MS} ms p50 (c=1)" if c == "1" else "",
+                             verdict(w["p50_ms"] < SCORE_OVERHEAD_MS) if c == "1" else ""))
+    return rows
+
+
+def print_table(rows):
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows)
+    lines = [f"| {'measure'.ljust(w0)} | {'value'.ljust(w1)} | {'target'.ljust(w2)} | verdict |",
+             f"|{'-' * (w0 + 2)}|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|---------|"]
+    lines += [f"| {a.ljust(w0)} | {b.ljust(w1)} | {c.ljust(w2)} | {d.ljust(7)} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="dsr benchmarks")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--patches", type=int, default=12,
+                    help="image grid side for the image-decode runs (12: 144 codes, bounds the run time)")
+    ap.add_argument("--policy", choices=["auto", "passive", "active", "default"], default="auto",
+                    help="OMP_WAIT_POLICY; auto measures passive vs default and keeps the faster")
+    args = ap.parse_args()
+    t_start = time.time()
+    res = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": platform.node(), "cpu": platform.processor(),
+           "cores": os.cpu_count(), "threads": args.threads, "loadavg_start": os.getloadavg()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            res["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.policy == "auto":
+            res["threading"], policy = threading_policy(args.build, args.threads, tmp)
+        else:
+            res["threading"], policy = {"chosen": args.policy, "note": "set by --policy"}, args.policy
+        env = env_with(policy, args.threads)
+        res["omp_wait_policy"] = policy
+        res["machine"] = machine(args.build, env, tmp)
+        peak = res["machine"].get("sgemm_peak_gflops")
+        bw = res["machine"].get("bandwidth_gbs")
+        dump = os.path.join(args.build, "bench", "mid.safetensors")
+        res["forward"] = forward(args.build, env, tmp, peak, dump) if peak else {"skipped": "no sgemm peak"}
+        res["decode"] = decode(args.build, env, tmp, bw, args.patches) if bw else {"skipped": "no bandwidth"}
+        res["update"] = update(args.build, env, tmp, peak) if peak else {"skipped": "no sgemm peak"}
+        res["http"] = http(args.build, env)
+        res["torch"] = torch_peer(env, tmp, dump, args.threads) if os.path.exists(dump) else {
+            "skipped": "no weights dump (bench_forward failed)"}
+    res["loadavg_end"] = os.getloadavg()
+    res["wall_s"] = time.time() - t_start
+    rows = summarize(res)
+    res["table"] = print_table(rows)
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=2)
+    log("\n" + res["table"])
+    log(f"\nOMP_WAIT_POLICY={policy}; load average {res['loadavg_start'][0]:.1f} at start, "
+        f"{res['loadavg_end'][0]:.1f} at end; {res['wall_s']:.0f} s; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer of dsr's scoring forward and GRPO backward.
+
+Loads the weights, inputs and dsr's log-probs that `bench_forward --dump FILE`
+wrote (safetensors, read here with a minimal reader: the `safetensors` package
+is not in Debian), rebuilds the same Janus language model + generation path in
+plain torch (Llama: RMSNorm, rotate-half RoPE, causal attention, SwiGLU; the
+generation aligner and head), and
+
+  * cross-checks: the torch log-probs of both items against dsr's
+    (max error relative to the largest |log-prob|; must be <= 1e-4);
+  * times the teacher-forced forward of both items (no autograd);
+  * times one GRPO loss forward + backward over the same two items as two
+    completions (advantages +1 / -1, old log-probs = detached, clipped ratio,
+    per-sequence token mean), gradients for every weight; and an AdamW step.
+
+All on torch.set_num_threads(--threads).  Prints a summary and writes --json.
+Run with the interpreter that has Debian's python3-torch (/usr/bin/python3).
+"""
+import argparse
+import json
+import math
+import mmap
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DTYPES = {"F32": np.float32, "I32": np.int32, "F64": np.float64, "I64": np.int64}
+
+
+def read_safetensors(path):
+    """name -> torch tensor (a copy, so it is writable and owns its memory)."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > 100_000_000:
+            raise ValueError(f"{path}: header of {n} bytes is too large")
+        header = json.loads(f.read(n))
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = DTYPES[info["dtype"]]
+        start, end = info["data_offsets"]
+        count = (end - start) // np.dtype(dt).itemsize
+        arr = np.frombuffer(data, dtype=dt, count=count, offset=base + start).reshape(info["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+        del arr  # release the view so the mapping can close
+    data.close()
+    return out
+
+
+class Peer:
+    """The LM and generation path over a dict of named weight tensors."""
+
+    def __init__(self, w):
+        ci = w["bench.config.int"].tolist()
+        cf = w["bench.config.float"].tolist()
+        self.n_layers, self.n_heads, self.n_kv_heads, self.head_dim, self.image_id = ci
+        self.eps, self.theta = cf
+        self.w = w
+        self.hidden = w["model.language_model.embed_tokens.weight"].shape[1]
+        n_hidden = 0
+        while f"model.generation_aligner.hidden_layers.{n_hidden}.weight" in w:
+            n_hidden += 1
+        self.n_aligner_hidden = n_hidden
+
+    def params(self):
+        return [t for n, t in self.w.items() if not n.startswith("bench.")]
+
+    def rmsnorm(self, x, weight):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight
+
+    def rope(self, x, n):
+        # x [B, H, n, hd]; HF rotate_half pairing (i, i + hd/2)
+        hd = self.head_dim
+        inv = 1.0 / (self.theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        ang = torch.arange(n, dtype=torch.float64)[:, None] * inv[None, :]
+        cos = torch.cat([ang.cos(), ang.cos()], -1).float()
+        sin = torch.cat([ang.sin(), ang.sin()], -1).float()
+        half = hd // 2
+        rot = torch.cat([-x[..., half:], x[..., :half]], -1)
+        return x * cos + rot * sin
+
+    def layer(self, x, l):
+        p = f"model.language_model.layers.{l}."
+        w = self.w
+        B, n, C = x.shape
+        H, KVH, hd = self.n_heads, self.n_kv_heads, self.head_dim
+        h = self.rmsnorm(x, w[p + "input_layernorm.weight"])
+        q = F.linear(h, w[p + "self_attn.q_proj.weight"]).view(B, n, H, hd).transpose(1, 2)
+        k = F.linear(h, w[p + "self_attn.k_proj.weight"]).view(B, n, KVH, hd).transpose(1, 2)
+        v = F.linear(h, w[p + "self_attn.v_proj.weight"]).view(B, n, KVH, hd).transpose(1, 2)
+        q, k = self.rope(q, n), self.rope(k, n)
+        if KVH != H:
+            k = k.repeat_interleave(H // KVH, dim=1)
+            v = v.repeat_interleave(H // KVH, dim=1)
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
+        mask = torch.ones(n, n, dtype=torch.bool).triu(1)
+        att = torch.matmul(scores.masked_fill(mask, float("-inf")).softmax(-1), v)
+        x = x + F.linear(att.transpose(1, 2).reshape(B, n, H * hd), w[p + "self_attn.o_proj.weight"])
+        h = self.rmsnorm(x, w[p + "post_attention_layernorm.weight"])
+        g = F.silu(F.linear(h, w[p + "mlp.gate_proj.weight"])) * F.linear(h, w[p + "mlp.up_proj.weight"])
+        return x + F.linear(g, w[p + "mlp.down_proj.weight"])
+
+    def embed_codes(self, codes):
+        w = self.w
+        x = F.linear(w["model.generation_embeddings.weight"][codes], w["model.generation_aligner.fc1.weight"],
+                     w["model.generation_aligner.fc1.bias"])
+        for i in range(self.n_aligner_hidden):
+            p = f"model.generation_aligner.hidden_layers.{i}."
+            x = F.linear(F.gelu(x), w[p + "weight"], w[p + "bias"])
+        return x
+
+    def embed_context(self, ids, image_embeds):
+        rows = self.w["model.language_model.embed_tokens.weight"][ids]
+        if image_embeds is not None:
+            rows = rows.clone()
+            rows[ids == self.image_id] = image_embeds
+        return rows
+
+    def item_rows(self, item):
+        ctx = self.embed_context(item["context"], item.get("image_embeds"))
+        tgt = item["target"][:-1]
+        tail = self.embed_codes(tgt) if item["kind"] == "codes" else self.w["model.language_model.embed_tokens.weight"][tgt]
+        return torch.cat([ctx, tail], 0)
+
+    def head_logprobs(self, kind, hidden, target):
+        w = self.w
+        if kind == "codes":
+            h = F.gelu(F.linear(hidden, w["model.generation_head.proj_out.weight"],
+                                w["model.generation_head.proj_out.bias"]))
+            logits = F.linear(h, w["model.generation_head.vision_head.weight"], w["model.generation_head.vision_head.bias"])
+        else:
+            logits = F.linear(hidden, w["lm_head.weight"])
+        return logits.log_softmax(-1).gather(-1, target[:, None])[:, 0]
+
+    def logprobs(self, items):
+        """Per-item target log-probs; items of equal length run as one batch."""
+        rows = [self.item_rows(it) for it in items]
+        lengths = {r.shape[0] for r in rows}
+        groups = [list(range(len(items)))] if len(lengths) == 1 else [[i] for i in range(len(items))]
+        out = [None] * len(items)
+        for grp in groups:
+            x = torch.stack([rows[i] for i in grp])
+            for l in range(self.n_layers):
+                x = self.layer(x, l)
+            x = self.rmsnorm(x, self.w["model.language_model.norm.weight"])
+            for b, i in enumerate(grp):
+                it = items[i]
+                nc, nt = it["context"].shape[0], it["target"].shape[0]
+                out[i] = self.head_logprobs(it["kind"], x[b, nc - 1:nc - 1 + nt], it["target"])
+        return out
+
+
+def grpo_loss(lps, advantages, eps=0.2):
+    """TRL-style GRPO (loss_type grpo, beta 0): per-sequence token mean of the
+    clipped surrogate, then the batch mean; old log-probs are the detached ones."""
+    losses = []
+    for lp, a in zip(lps, advantages):
+        ratio = torch.exp(lp - lp.detach())
+        surr = torch.minimum(ratio * a, ratio.clamp(1 - eps, 1 + eps) * a)
+        losses.append(-surr.mean())
+    return torch.stack(losses).mean()
+
+
+def best_time(fn, reps):
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), sum(times) / len(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", required=True, help="safetensors written by bench_forward --dump")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    w = read_safetensors(args.weights)
+    peer = Peer(w)
+    items = [
+        {"kind": "tokens", "context": w["bench.und.context"].long(), "image_embeds": w["bench.und.image_embeds"],
+         "target": w["bench.und.target"].long()},
+        {"kind": "codes", "context": w["bench.gen.context"].long(), "target": w["bench.gen.target"].long()},
+    ]
+    rows = sum(it["context"].shape[0] + it["target"].shape[0] - 1 for it in items)
+    completion = sum(it["target"].shape[0] for it in items)
+
+    with torch.no_grad():
+        lp = torch.cat(peer.logprobs(items))
+    ref = w["bench.logprobs"]
+    max_abs = (lp - ref).abs().max().item()
+    rel = max_abs / ref.abs().max().item()
+    print(f"torch_peer: {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"log-prob cross-check vs dsr: max abs err {max_abs:.3g}, relative {rel:.3g} "
+          f"({'PASS' if rel <= 1e-4 else 'FAIL'} at 1e-4)")
+
+    def forward():
+        with torch.no_grad():
+            peer.logprobs(items)
+
+    fwd_best, fwd_mean = best_time(forward, args.reps)
+    print(f"forward ({rows} rows): best {fwd_best:.3f} s, {rows / fwd_best:.0f} tokens/s")
+
+    params = peer.params()
+    for p in params:
+        p.requires_grad_(True)
+
+    def grpo():
+        for p in params:
+            p.grad = None
+        loss = grpo_loss(peer.logprobs(items), [1.0, -1.0])
+        loss.backward()
+
+    bwd_best, bwd_mean = best_time(grpo, args.reps)
+    print(f"GRPO forward+backward ({rows} rows, {completion} completion tokens): best {bwd_best:.3f} s, "
+          f"{rows / bwd_best:.0f} tokens/s")
+    opt = torch.optim.AdamW(params, lr=1e-6)
+    adam_best, _ = best_time(opt.step, args.reps)
+    print(f"AdamW step over {sum(p.numel() for p in params) / 1e6:.1f} M parameters: {adam_best:.3f} s")
+
+    res = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "rows": rows,
+           "completion_tokens": completion, "crosscheck_max_abs_err": max_abs, "crosscheck_rel_err": rel,
+           "forward_best_s": fwd_best, "forward_mean_s": fwd_mean, "grpo_fwd_bwd_best_s": bwd_best,
+           "grpo_fwd_bwd_mean_s": bwd_mean, "adamw_step_s": adam_best}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+    return 0 if rel <= 1e-4 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
