@@ -3,6 +3,7 @@
  * machine's sgemm peak measured in the same run.
  *
  * Usage: bench_update [--threads N] [--layers L] [--hidden C] [--samples S] [--tokens T] [--budget MIB]
+ *                     [--json FILE]
  * Defaults: LM hidden 1024, 12 layers, 16 heads, intermediate 2816, vocab
  * 32000; 8 text samples of 256 rows each (32-token context, 225-token
  * completion); unbounded activation memory.
@@ -76,6 +77,7 @@ static struct janus_config bench_config(int layers, int hidden) {
 int main(int argc, char **argv) {
     int threads = 0, layers = 12, hidden = 1024, n_samples = 8, rows = 256;
     long budget_mib = 0;
+    const char *json_path = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
@@ -83,6 +85,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--samples")) n_samples = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--tokens")) rows = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--budget")) budget_mib = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--json")) json_path = argv[i + 1];
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -148,6 +151,18 @@ int main(int argc, char **argv) {
            (int)T < 2048 ? (int)T : 2048, t->intermediate_size, t->hidden_size, peak, gflops / peak);
     printf("  activation estimate %.1f MiB for the batch\n",
            (double)tg_estimate_bytes(&cfg, s, n_samples) / (1 << 20));
+    if (json_path) {
+        FILE *f = fopen(json_path, "w");
+        if (!f) {
+            fprintf(stderr, "bench_update: cannot write %s\n", json_path);
+            return 1;
+        }
+        fprintf(f,
+                "{\"rows\": %.0f, \"completion_tokens\": %.0f, \"best_s\": %.6f, \"rows_per_s\": %.3f, "
+                "\"gflops\": %.3f, \"sgemm_peak_gflops\": %.3f, \"threads\": %d}\n",
+                T, targets, best, T / best, gflops, peak, dsr_get_threads());
+        fclose(f);
+    }
     free(ids), free(old), free(s);
     trainer_free(&tr);
     janus_model_free(&m);
