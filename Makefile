@@ -130,7 +130,7 @@ test-asan: deps
 # and ARGS="--port 9000 ..." pass options).
 run: deps
 	@$(MAKE) --no-print-directory $(DSRD)
-	$(DSRD) $(ARGS)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(DSRD) $(ARGS)
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
 test-slow: all

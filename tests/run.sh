@@ -5,6 +5,8 @@
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 2
+# OpenMP threads must not spin against OpenBLAS's pool (see README).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 total_pass=0 total_fail=0 crashed=0
 for bin in "$build"/tests/test_*; do
     [ -x "$bin" ] || continue
