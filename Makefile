@@ -21,25 +21,43 @@ DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
 PKGS      = openblas jansson libpng libpcre2-8 icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The daemon (HTTP, request ids) and the HTTP API tests (client).
+SERVER_PKGS = libmicrohttpd uuid
+SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
+SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
+CURL_CFLAGS   := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS     := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
           -Wall -Wextra -Werror -g $(OPT) $(ARCH) -fopenmp $(SANFLAGS) \
-          -Icore -Iproto $(PKG_CFLAGS)
+          -Icore -Iproto -Iserver $(PKG_CFLAGS) $(SERVER_CFLAGS) $(CURL_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lm -lpthread -fopenmp $(SANFLAGS)
 
 CORE_SRC  := $(wildcard core/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libdsr.a
 
+# proto/: request decoding/validation and response encoding (jansson).
+PROTO_SRC := $(wildcard proto/*.c)
+PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
+PROTO_LIB := $(BUILD)/libdsrproto.a
+
+# server/: the dsrd daemon.
+SERVER_SRC := $(wildcard server/*.c)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+DSRD       := $(BUILD)/dsrd
+
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/tests/harness.o
+# HTTP API tests (tests/test_api*.c) also link the dsrd process/client helpers.
+API_SUPPORT_OBJ := $(BUILD)/tests/api_support.o
 
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps test test-asan test-slow run clean
-all: $(LIB) $(TEST_BIN) $(TOOL_BIN)
+all: $(LIB) $(PROTO_LIB) $(DSRD) $(TEST_BIN) $(TOOL_BIN)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -65,7 +83,21 @@ $(LIB): $(CORE_OBJ)
 	@$(if $(V),,printf '  AR    %s\n' $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HARNESS_OBJ) $(LIB)
+$(PROTO_LIB): $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,printf '  AR    %s\n' $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(DSRD): $(SERVER_OBJ) $(PROTO_LIB) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
+
+# test_api*: more specific than the rule below, so make prefers it.
+$(BUILD)/tests/test_api%: $(BUILD)/tests/test_api%.o $(API_SUPPORT_OBJ) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB) | $(DSRD)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDLIBS) $(CURL_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
@@ -125,6 +157,12 @@ test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
+
+# Starts dsrd on its embedded random-weight default model (DSR_* env vars
+# and ARGS="--port 9000 ..." pass options).
+run: deps
+	@$(MAKE) --no-print-directory $(DSRD)
+	$(DSRD) $(ARGS)
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
 test-slow: all

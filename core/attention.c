@@ -5,6 +5,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "ops.h"
+
 /* Segments at least this long go through sgemm. */
 #define ATTN_GEMM_MIN_ROWS 8
 
@@ -14,16 +16,7 @@ static void causal_softmax_rows(float *scores, int n, int L, int start) {
     for (int i = 0; i < n; i++) {
         float *row = scores + (size_t)i * L;
         int visible = start + i + 1;
-        float mx = -INFINITY;
-        for (int j = 0; j < visible; j++) mx = row[j] > mx ? row[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < visible; j++) {
-            double e = exp((double)row[j] - mx);
-            row[j] = (float)e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < visible; j++) row[j] *= inv;
+        op_softmax_row(row, visible);
         for (int j = visible; j < L; j++) row[j] = 0.0f;
     }
 }
@@ -51,26 +44,17 @@ static int attend_gemm(const float *q, const float *K, const float *V, int n, in
 /* One query row of one head against L cached positions; buf holds L floats. */
 static void attend_row(const float *qh, const float *K, const float *V, int L, int head_dim, int kv_dim, float scale,
                        float *buf, float *outh) {
-    float mx = -INFINITY;
     for (int j = 0; j < L; j++) {
         const float *kj = K + (size_t)j * kv_dim;
         float s = 0;
         for (int d = 0; d < head_dim; d++) s += qh[d] * kj[d];
         buf[j] = s * scale;
-        mx = buf[j] > mx ? buf[j] : mx;
     }
-    double sum = 0;
-    for (int j = 0; j < L; j++) {
-        double e = exp((double)buf[j] - mx);
-        buf[j] = (float)e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
+    op_softmax_row(buf, L);
     for (int d = 0; d < head_dim; d++) outh[d] = 0;
     for (int j = 0; j < L; j++) {
         const float *vj = V + (size_t)j * kv_dim;
-        float p = buf[j] * inv;
-        for (int d = 0; d < head_dim; d++) outh[d] += p * vj[d];
+        for (int d = 0; d < head_dim; d++) outh[d] += buf[j] * vj[d];
     }
 }
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "st_set.h"
 
@@ -10,7 +11,7 @@
 static int declare_all(struct janus_model *m, struct dsr_err *err) {
     pt_init(&m->params);
     if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
-        vision_declare(&m->cfg, &m->params, err))
+        vision_declare(&m->cfg, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
         return -1;
     return pt_alloc(&m->params, err);
 }
@@ -19,6 +20,7 @@ static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
     if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;
     if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
+    if (vq_bind(&m->cfg, &m->params, &m->vq, err)) return -1;
     return 0;
 }
 
@@ -32,6 +34,7 @@ static int load(const char *config_path, const char *weights_path, const char *d
                 struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_load(config_path, &m->cfg, err)) return -1;
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     struct st_set set;
     int rc = dir ? st_set_open_dir(dir, &set, err) : st_set_open_file(weights_path, &set, err);
     if (rc) return -1;
@@ -42,9 +45,15 @@ static int load(const char *config_path, const char *weights_path, const char *d
 }
 
 int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err) {
-    char config_path[4096];
-    snprintf(config_path, sizeof config_path, "%s/config.json", dir);
-    return load(config_path, NULL, dir, m, err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (load(path, NULL, dir, m, err)) return -1;
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    if (access(path, F_OK) == 0 && janus_image_config_load(path, m->cfg.vision.image_size, &m->image_cfg, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
@@ -57,6 +66,7 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struc
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (janus_config_validate(&m->cfg, err)) return -1;
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     m->tied = cfg->tie_word_embeddings;
     if (declare_all(m, err)) {
         janus_model_free(m);
@@ -73,6 +83,8 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struc
 void janus_model_free(struct janus_model *m) {
     vision_free(m->vision);
     m->vision = NULL;
+    vq_free(m->vq);
+    m->vq = NULL;
     lm_release(&m->lm);
     gen_release(&m->gen);
     pt_free(&m->params);

@@ -13,10 +13,12 @@
 
 #include "error.h"
 #include "gen_path.h"
+#include "image_proc.h"
 #include "lm.h"
 #include "model_config.h"
 #include "params.h"
 #include "vision.h"
+#include "vq.h"
 
 struct janus_model {
     struct janus_config cfg;
@@ -25,9 +27,12 @@ struct janus_model {
     struct lm_model lm;
     struct gen_path gen;
     struct vision_model *vision; /* understanding tower + aligner, owned */
+    struct vq_model *vq;         /* image tokenizer, owned */
+    struct janus_image_config image_cfg; /* preprocessor_config.json or defaults */
 };
 
-/* dir/config.json + dir/model.safetensors (or the sharded index). */
+/* dir/config.json + dir/model.safetensors (or the sharded index), and
+ * dir/preprocessor_config.json when present. */
 int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err);
 /* A config file and one weights file (e.g. a BF16 copy beside the config). */
 int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,

@@ -28,12 +28,17 @@ int vq_bind(const struct janus_config *c, const struct param_table *pt, struct v
 void vq_free(struct vq_model *vq);
 
 /* Side length in pixels of the images the VQ-VAE encodes and decodes
- * (num_patches · 2^(len(channel_multiplier) - 1)). */
+ * (num_patches · 2^(len(channel_multiplier) - 1)); 0 when the VQ config is
+ * unsupported (vq_declare/vq_bind say why). */
 int vq_image_size(const struct janus_config *c);
 
 /* pixels [n, in_channels, S, S] → codes [n, num_patches²].  encoder_out
  * [n, latent_channels, P, P] and quant_in [n, embed_dim, P, P] are optional
- * (NULL to skip) intermediate outputs for testing. */
+ * (NULL to skip) intermediate outputs for testing.  The image size is not a
+ * parameter: S is always vq_image_size(), so callers resize first (the image
+ * processor's job) and a wrong-sized image cannot be passed.  Scratch is
+ * allocated per call (about 3 activations of the largest level plus a
+ * bounded im2col band), so concurrent calls on one model are safe. */
 int vq_encode(const struct vq_model *vq, const float *pixels, int n, enum vq_quantizer mode, int32_t *codes,
               float *encoder_out, float *quant_in, struct dsr_err *err);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "janus_image.h"
 #include "janus_model.h"
 #include "sampler.h"
 #include "teacher_forcing.h"
@@ -85,6 +86,29 @@ static void test_generation_reward(struct th *t) {
     unload(&fx);
 }
 
+/* The full generation-reward chain from codes: decode → clamp → vision →
+ * aligner → teacher-forced prompt log-probs (rg.* was built from vq.codes). */
+static void test_generation_reward_from_codes(struct th *t) {
+    struct fixture fx;
+    if (load(t, &fx, "rg.pixel_values")) return;
+    size_t n, nw;
+    int32_t *codes = th_tensor_i32(fx.cases, "vq.codes", NULL);
+    int32_t *ids = th_tensor_i32(fx.cases, "rg.input_ids", &n);
+    int32_t *start = th_tensor_i32(fx.cases, "rg.target_start", NULL);
+    float *want = th_tensor_f32(fx.cases, "rg.logprobs", &nw);
+    struct dsr_err err;
+    if (TH_CHECK(t, janus_embeds_from_codes(&fx.m, codes, fx.embeds, &err) == 0, "embeds: %s", err.msg)) {
+        struct tf_item it = {.context = ids, .n_context = start[0], .image_embeds = fx.embeds,
+                             .n_image_rows = fx.m.cfg.vision.num_image_tokens, .kind = TF_TARGET_TOKENS,
+                             .target = ids + start[0], .n_target = (int)nw};
+        float lp[64];
+        if (TH_CHECK(t, tf_logprobs(&fx.m, &it, 1, lp, &err) == 0, "tf: %s", err.msg))
+            TH_CLOSE(t, "rg.logprobs via codes", lp, want, nw, 1e-4);
+    }
+    free(codes), free(ids), free(start), free(want);
+    unload(&fx);
+}
+
 static void test_greedy_caption(struct th *t) {
     struct fixture fx;
     if (load(t, &fx, "greedy_text.pixel_values")) return;
@@ -112,6 +136,7 @@ int main(void) {
     struct th t = {0};
     th_run(&t, "und_logits", test_und_logits);
     th_run(&t, "generation_reward", test_generation_reward);
+    th_run(&t, "generation_reward_from_codes", test_generation_reward_from_codes);
     th_run(&t, "greedy_caption", test_greedy_caption);
     return th_finish(&t, "test_understanding");
 }

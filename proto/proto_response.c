@@ -1,0 +1,113 @@
+#include "proto_response.h"
+
+#include <math.h>
+
+json_t *proto_real(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+json_t *proto_float_array(const float *x, int n) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        if (json_array_append_new(a, proto_real(x[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+json_t *proto_int_array(const int32_t *x, int n) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_integer(x[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *stamp(json_t *obj, const struct proto_stamp *st) {
+    if (!obj) return NULL;
+    if (json_object_set_new(obj, "policy_version", json_integer(st->policy_version)) ||
+        json_object_set_new(obj, "model", json_string(st->model))) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static double sum_of(const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+/* Builds {"items": [...]} calling one encoder per item. */
+static json_t *items_object(const struct proto_lp_result *items, int n, bool scores, bool token_logprobs,
+                            const struct proto_stamp *st) {
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        const struct proto_lp_result *r = &items[i];
+        double s = sum_of(r->logprobs, r->count), mean = r->count ? s / r->count : 0.0;
+        json_t *o = scores ? json_pack("{s:o,s:o,s:i}", "reward", proto_real(mean), "sum", proto_real(s), "count",
+                                       r->count)
+                           : json_pack("{s:o,s:o,s:o,s:i}", "logprobs", proto_float_array(r->logprobs, r->count),
+                                       "sum", proto_real(s), "mean", proto_real(mean), "count", r->count);
+        if (o && scores && token_logprobs) json_object_set_new(o, "logprobs", proto_float_array(r->logprobs, r->count));
+        if (o && !scores && r->codes) json_object_set_new(o, "codes", proto_int_array(r->codes, r->count));
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr ? stamp(json_pack("{s:o}", "items", arr), st) : NULL;
+}
+
+json_t *proto_encode_logprobs(const struct proto_lp_result *items, int n, const struct proto_stamp *st) {
+    return items_object(items, n, false, false, st);
+}
+
+json_t *proto_encode_score(const struct proto_lp_result *items, int n, bool token_logprobs,
+                           const struct proto_stamp *st) {
+    return items_object(items, n, true, token_logprobs, st);
+}
+
+json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
+                             const struct proto_stamp *st) {
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        json_t *o = json_pack("{s:s,s:o,s:o}", "id", r[i].id, task == PROTO_TASK_UNDERSTANDING ? "tokens" : "codes",
+                              proto_int_array(r[i].ids, r[i].n_ids), "logprobs",
+                              proto_float_array(r[i].logprobs, r[i].n_ids));
+        if (o && r[i].text) json_object_set_new(o, "text", json_string(r[i].text));
+        if (o && r[i].png_b64) json_object_set_new(o, "png", json_string(r[i].png_b64));
+        if (o && r[i].has_reward) json_object_set_new(o, "reward", proto_real(r[i].reward));
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr ? stamp(json_pack("{s:o}", "rollouts", arr), st) : NULL;
+}
+
+json_t *proto_encode_tokens(const int32_t *ids, int n) { return json_pack("{s:o}", "tokens", proto_int_array(ids, n)); }
+
+json_t *proto_encode_text(const char *text, size_t len) {
+    return json_pack("{s:o}", "text", json_stringn(text, len));
+}
+
+json_t *proto_encode_openrlhf(const double *rewards, int n, const struct proto_stamp *st) {
+    json_t *a = json_array(), *b = json_array();
+    double total = 0;
+    for (int i = 0; a && b && i < n; i++) {
+        json_array_append_new(a, proto_real(rewards[i]));
+        json_array_append_new(b, proto_real(rewards[i]));
+        total += rewards[i];
+    }
+    if (!a || !b) {
+        json_decref(a);
+        json_decref(b);
+        return NULL;
+    }
+    json_t *logs = json_pack("{s:o,s:I}", "mean_reward", proto_real(n ? total / n : 0.0), "policy_version",
+                             (json_int_t)st->policy_version);
+    return stamp(json_pack("{s:o,s:o,s:o}", "rewards", a, "scores", b, "extra_logs", logs), st);
+}

@@ -1,0 +1,55 @@
+/* Response bodies of the dsrd HTTP API (shared/API.md) from result structs.
+ * Every encoder returns a new jansson reference (NULL only when out of
+ * memory).  Non-finite numbers, which JSON cannot carry, become null. */
+#ifndef DSR_PROTO_RESPONSE_H
+#define DSR_PROTO_RESPONSE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto_request.h"
+
+/* "model" and "policy_version", carried by every model response. */
+struct proto_stamp {
+    const char *model;
+    long policy_version;
+};
+
+/* One teacher-forced span: /logprobs items, /score items. */
+struct proto_lp_result {
+    const float *logprobs; /* [count] */
+    int count;
+    const int32_t *codes;  /* the target image's codes (/logprobs image targets), else NULL */
+};
+
+json_t *proto_encode_logprobs(const struct proto_lp_result *items, int n, const struct proto_stamp *st);
+/* reward = mean; logprobs only when token_logprobs. */
+json_t *proto_encode_score(const struct proto_lp_result *items, int n, bool token_logprobs,
+                           const struct proto_stamp *st);
+
+struct proto_rollout_result {
+    const char *id;         /* UUID text */
+    const int32_t *ids;     /* tokens (understanding) or codes (generation) */
+    const float *logprobs;  /* [n_ids] */
+    int n_ids;
+    const char *text;       /* understanding: decoded tokens */
+    const char *png_b64;    /* generation with return_png, else NULL */
+    bool has_reward;
+    double reward;
+};
+json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
+                             const struct proto_stamp *st);
+
+json_t *proto_encode_tokens(const int32_t *ids, int n);
+json_t *proto_encode_text(const char *text, size_t len);
+
+/* OpenRLHF: rewards = scores = R_U per query. */
+json_t *proto_encode_openrlhf(const double *rewards, int n, const struct proto_stamp *st);
+
+/* Number or null (NaN/inf). */
+json_t *proto_real(double x);
+json_t *proto_float_array(const float *x, int n);
+json_t *proto_int_array(const int32_t *x, int n);
+
+#endif

@@ -1,0 +1,203 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_LOGFMT, OPT_QUANT };
+
+struct opt {
+    const char *name; /* flag without "--"; env var DSR_<NAME> */
+    enum opt_kind kind;
+    const char *help;
+};
+
+static const struct opt OPTS[] = {
+    {"model", OPT_STR, "HF checkpoint dir (config.json, safetensors, optional tokenizer.json, "
+                       "preprocessor_config.json, generation_config.json); default: embedded random-weight model"},
+    {"host", OPT_STR, "listen address (default 127.0.0.1)"},
+    {"port", OPT_INT, "listen port (default 8080; 0 = any free port, logged)"},
+    {"threads", OPT_INT, "compute threads for OpenMP/OpenBLAS (default: all cores)"},
+    {"http-threads", OPT_INT, "most concurrent HTTP connections (default 64)"},
+    {"api-key", OPT_STR, "require 'Authorization: Bearer KEY' on every route but /health and /metrics"},
+    {"admin-key", OPT_STR, "key required instead for /update, /checkpoint, /reload"},
+    {"checkpoint-dir", OPT_STR, "directory that /checkpoint writes and /reload reads (paths confined to it)"},
+    {"image-root", OPT_STR, "directory for {\"path\": ...} images (paths confined to it)"},
+    {"max-body", OPT_SIZE, "largest request body in bytes, K/M/G suffixes (default 64M); larger: 413"},
+    {"queue-depth", OPT_INT, "jobs waiting for the compute worker before 503 (default 64)"},
+    {"log-format", OPT_LOGFMT, "text | json (default text)"},
+    {"quantizer", OPT_QUANT, "VQ encode mode: l2 (Janus) | euclidean (HF) (default l2)"},
+    {"template-user-prefix", OPT_STR, "template: text before the user turn (default \"<|User|>: \")"},
+    {"template-assistant-suffix", OPT_STR, "template: text ending the user turn (default \"\\n\\n<|Assistant|>:\")"},
+    {"template-question-prefix", OPT_STR, "template: text between [EOI] and the question (default \"\\n\")"},
+    {"template-target-prefix", OPT_STR, "template: text before the prompt in the R_G target (default \" \")"},
+    {"dual-question", OPT_STR, "question asked for R_G (default \"Describe this image.\")"},
+    {"boi-id", OPT_INT, "begin-of-image token id when neither generation_config.json nor the tokenizer gives it"},
+    {"eoi-id", OPT_INT, "end-of-image token id, likewise"},
+    {"rollout-cache", OPT_INT, "rollouts remembered for /update (default 4096)"},
+    {"rollout-cache-bytes", OPT_SIZE, "memory bound of the rollout cache (default 1G)"},
+    {"idempotency-records", OPT_INT, "/update responses remembered by idempotency_key (default 1024)"},
+    {"max-batch-tokens", OPT_INT, "rows of one batched scoring forward (default 16384)"},
+    {"routes", OPT_FLAG, "print the route table (METHOD PATH) and exit"},
+    {"help", OPT_FLAG, "show this help and exit"},
+};
+#define N_OPTS (sizeof OPTS / sizeof OPTS[0])
+
+void dsrd_config_usage(FILE *out) {
+    fprintf(out, "usage: dsrd [options]\n\nServes a Janus model over HTTP/JSON (see proto/openapi.yaml).\n"
+                 "Every option can also be given as an environment variable DSR_<NAME>\n"
+                 "(e.g. --api-key → DSR_API_KEY); the flag wins.\n\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *arg = OPTS[i].kind == OPT_FLAG ? "" : OPTS[i].kind == OPT_STR ? " STR" : " N";
+        fprintf(out, "  --%s%s\n      %s\n", OPTS[i].name, arg, OPTS[i].help);
+    }
+}
+
+static int parse_long(const char *s, long long lo, long long hi, long long *out) {
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out) {
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-') return -1;
+    unsigned long long mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+    if (*end || v == 0 || v > (1ull << 40) / mul) return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE *err_out) {
+    const char *n = o->name;
+    long long x = 0;
+    if (o->kind == OPT_INT && parse_long(v, -1, 1 << 30, &x)) {
+        fprintf(err_out, "dsrd: --%s: '%s' is not an integer in range\n", n, v);
+        return -1;
+    }
+    if (!strcmp(n, "model")) c->model_dir = v;
+    else if (!strcmp(n, "host")) c->host = v;
+    else if (!strcmp(n, "port")) c->port = (int)x;
+    else if (!strcmp(n, "threads")) c->threads = (int)x;
+    else if (!strcmp(n, "http-threads")) c->http_threads = (int)x;
+    else if (!strcmp(n, "api-key")) c->api_key = v[0] ? v : NULL;
+    else if (!strcmp(n, "admin-key")) c->admin_key = v[0] ? v : NULL;
+    else if (!strcmp(n, "checkpoint-dir")) c->checkpoint_dir = v;
+    else if (!strcmp(n, "image-root")) c->image_root = v;
+    else if (!strcmp(n, "queue-depth")) c->queue_depth = (int)x;
+    else if (!strcmp(n, "template-user-prefix")) c->tpl.user_prefix = v;
+    else if (!strcmp(n, "template-assistant-suffix")) c->tpl.assistant_suffix = v;
+    else if (!strcmp(n, "template-question-prefix")) c->tpl.question_prefix = v;
+    else if (!strcmp(n, "template-target-prefix")) c->tpl.target_prefix = v;
+    else if (!strcmp(n, "dual-question")) c->tpl.dual_question = v;
+    else if (!strcmp(n, "boi-id")) c->boi_id = (int)x;
+    else if (!strcmp(n, "eoi-id")) c->eoi_id = (int)x;
+    else if (!strcmp(n, "rollout-cache")) c->rollout_cache_count = (int)x;
+    else if (!strcmp(n, "idempotency-records")) c->idempotency_records = (int)x;
+    else if (!strcmp(n, "max-batch-tokens")) c->max_batch_tokens = (int)x;
+    else if (o->kind == OPT_SIZE) {
+        size_t sz;
+        if (parse_size(v, &sz)) {
+            fprintf(err_out, "dsrd: --%s: '%s' is not a size (e.g. 65536, 64M)\n", n, v);
+            return -1;
+        }
+        if (!strcmp(n, "max-body")) c->max_body = sz;
+        else c->rollout_cache_bytes = sz;
+    } else if (o->kind == OPT_LOGFMT) {
+        if (!strcmp(v, "text")) c->log_format = LOG_TEXT;
+        else if (!strcmp(v, "json")) c->log_format = LOG_JSON;
+        else {
+            fprintf(err_out, "dsrd: --log-format must be text or json\n");
+            return -1;
+        }
+    } else if (o->kind == OPT_QUANT) {
+        if (!strcmp(v, "l2")) c->quantizer = VQ_QUANT_L2;
+        else if (!strcmp(v, "euclidean")) c->quantizer = VQ_QUANT_EUCLIDEAN;
+        else {
+            fprintf(err_out, "dsrd: --quantizer must be l2 or euclidean\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_ranges(const struct dsrd_config *c, FILE *err_out) {
+    const char *bad = c->port < 0 || c->port > 65535           ? "--port must be in [0, 65535]"
+                      : c->threads < 0                          ? "--threads must be >= 0"
+                      : c->http_threads < 1                     ? "--http-threads must be >= 1"
+                      : c->queue_depth < 1                      ? "--queue-depth must be >= 1"
+                      : c->rollout_cache_count < 1              ? "--rollout-cache must be >= 1"
+                      : c->idempotency_records < 1              ? "--idempotency-records must be >= 1"
+                      : c->max_batch_tokens < 1                 ? "--max-batch-tokens must be >= 1"
+                      : c->boi_id < -1 || c->eoi_id < -1        ? "--boi-id/--eoi-id must be >= 0"
+                                                                : NULL;
+    if (bad) fprintf(err_out, "dsrd: %s\n", bad);
+    return bad ? -1 : 0;
+}
+
+int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_out) {
+    memset(c, 0, sizeof *c);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->http_threads = 64;
+    c->max_body = 64u << 20;
+    c->queue_depth = 64;
+    c->quantizer = VQ_QUANT_L2;
+    c->boi_id = c->eoi_id = -1;
+    c->rollout_cache_count = 4096;
+    c->rollout_cache_bytes = (size_t)1 << 30;
+    c->idempotency_records = 1024;
+    c->max_batch_tokens = 16384;
+    janus_template_defaults(&c->tpl);
+
+    /* environment first, flags after (flags win) */
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (OPTS[i].kind == OPT_FLAG) continue;
+        char env[64] = "DSR_";
+        size_t k = 4;
+        for (const char *p = OPTS[i].name; *p && k < sizeof env - 1; p++)
+            env[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        env[k] = 0;
+        const char *v = getenv(env);
+        if (v && apply(c, &OPTS[i], v, err_out)) return -1;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(err_out, "dsrd: unexpected argument '%s' (see --help)\n", arg);
+            return -1;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = NULL;
+        for (size_t i = 0; i < N_OPTS; i++)
+            if (strlen(OPTS[i].name) == nlen && !strncmp(OPTS[i].name, name, nlen)) o = &OPTS[i];
+        if (!o) {
+            fprintf(err_out, "dsrd: unknown option '%s' (see --help)\n", arg);
+            return -1;
+        }
+        if (o->kind == OPT_FLAG) {
+            if (!strcmp(o->name, "help")) {
+                dsrd_config_usage(stdout);
+                return 1;
+            }
+            c->list_routes = true;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!v) {
+            fprintf(err_out, "dsrd: --%s needs a value\n", o->name);
+            return -1;
+        }
+        if (apply(c, o, v, err_out)) return -1;
+    }
+    return check_ranges(c, err_out);
+}

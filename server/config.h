@@ -1,0 +1,43 @@
+/* dsrd's configuration: command-line flags, each also readable from an
+ * environment variable DSR_<NAME> (upper case, '-' → '_'); a flag wins over
+ * its variable.  Strings point into argv or the environment (never freed). */
+#ifndef DSRD_CONFIG_H
+#define DSRD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "template.h"
+#include "vq.h"
+
+enum log_format { LOG_TEXT, LOG_JSON };
+
+struct dsrd_config {
+    const char *model_dir;       /* NULL: the embedded random-weight default model */
+    const char *host;            /* listen address, "127.0.0.1" */
+    int port;                    /* 8080; 0 picks a free port (printed in the log) */
+    int threads;                 /* compute threads (OpenMP/OpenBLAS); 0: library default */
+    int http_threads;            /* most concurrent connections */
+    const char *api_key;         /* NULL: no auth */
+    const char *admin_key;       /* NULL: admin routes take the api key */
+    const char *checkpoint_dir;  /* NULL: /checkpoint and /reload refused */
+    const char *image_root;      /* NULL: image paths refused */
+    size_t max_body;             /* bytes; larger bodies → 413 */
+    int queue_depth;             /* jobs waiting for the worker; more → 503 */
+    enum log_format log_format;
+    enum vq_quantizer quantizer;
+    struct janus_template tpl;   /* defaults overridden by --template-* / --dual-question */
+    int boi_id, eoi_id;          /* -1: from generation_config.json or the tokenizer */
+    int rollout_cache_count;     /* rollouts remembered for /update */
+    size_t rollout_cache_bytes;
+    int idempotency_records;
+    int max_batch_tokens;        /* rows of one batched scoring forward */
+    bool list_routes;            /* --routes: print the route table and exit */
+};
+
+/* 0: run; 1: --help/--routes printed, exit 0; -1: bad option (message on err_out). */
+int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_out);
+void dsrd_config_usage(FILE *out);
+
+#endif

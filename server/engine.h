@@ -1,0 +1,77 @@
+/* The model computations behind the routes, run only on the compute worker
+ * thread (the single owner of the weights).  Inputs arrive tokenized and
+ * preprocessed by the HTTP threads; outputs go into buffers the caller
+ * allocated, so a request's memory stays with its HTTP thread.
+ *
+ *   engine_score:   teacher-forced log-probs of any number of items (from
+ *                   several requests) as ONE batched tf_logprobs forward;
+ *                   images to see go through one batched vision pass, codes
+ *                   to see through one batched VQ decode, PNG targets
+ *                   through one batched VQ encode.
+ *   engine_rollout: a group of captions or images, optional dual rewards,
+ *                   optional decoded pixels; remembered in the rollout cache. */
+#ifndef DSRD_ENGINE_H
+#define DSRD_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "rollout_cache.h"
+#include "runtime.h"
+#include "sampler.h"
+#include "teacher_forcing.h"
+
+/* An image the model must see: preprocessed vision pixels, or VQ codes
+ * (decoded, clamped to [-1, 1], then seen). */
+struct seen_image {
+    const float *pixels;  /* [3, S, S] vision input, or NULL */
+    const int32_t *codes; /* [n_codes], or NULL */
+};
+
+struct score_request {
+    const int32_t *context; /* image placeholders filled from `see` */
+    int n_context;
+    struct seen_image see;  /* both NULL: no image */
+    enum tf_target_kind kind;
+    int32_t *target;        /* [n_target]; filled here from target_pixels when given */
+    int n_target;
+    const float *target_pixels; /* [3, Sv, Sv] in [-1, 1] to VQ-encode into target (n_target = n_codes) */
+    float *logprobs;        /* out: [n_target] */
+};
+
+int engine_score(struct runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err);
+
+struct rollout_request {
+    bool understanding;
+    const int32_t *context;
+    int n_context;
+    struct seen_image see;            /* understanding */
+    const float *vq_pixels;           /* understanding, PNG input: [3, Sv, Sv] for R_U (else see.codes) */
+    int n, max_tokens;
+    float cfg_scale;
+    struct sampling_params sp;
+    bool score, decode_pixels;
+    const int32_t *rg_context;        /* generation score: und_context(dual question) */
+    int n_rg_context;
+    const int32_t *rg_target;         /* generation score: rg_target(prompt) */
+    int n_rg_target;
+};
+
+struct rollout_output {
+    struct text_group text;   /* understanding */
+    struct image_group image; /* generation */
+    double *rewards;          /* [n] when score */
+    float *pixels;            /* [n, 3, Sv, Sv] decoded (generation, decode_pixels) */
+    char (*ids)[ROLLOUT_ID_LEN]; /* [n] rollout ids in the cache */
+};
+void rollout_output_free(struct rollout_output *o);
+
+int engine_rollout(struct runtime *rt, struct rollout_cache *cache, const struct rollout_request *rq,
+                   struct rollout_output *out, struct dsr_err *err);
+
+/* Tokens of gen_context(text) (used for R_U of a caption). */
+int engine_gen_context(const struct runtime *rt, const char *text, size_t len, struct tok_ids *out,
+                       struct dsr_err *err);
+
+#endif

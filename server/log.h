@@ -1,0 +1,13 @@
+/* dsrd's log: one line per request (request id, method, path, status,
+ * latency) and start-up/shutdown messages, on stderr, as text or JSON
+ * lines (--log-format).  Each line is one stdio call, so lines from
+ * concurrent threads never interleave. */
+#ifndef DSRD_LOG_H
+#define DSRD_LOG_H
+
+#include "config.h"
+
+void log_request(enum log_format f, const char *id, const char *method, const char *path, int status, double seconds);
+void log_info(enum log_format f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

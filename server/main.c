@@ -1,0 +1,61 @@
+/* dsrd: serves a Janus model over HTTP/JSON (shared/API.md).
+ * The only mutable global is the signal flag. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "routes.h"
+#include "server.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+int main(int argc, char **argv) {
+    struct dsrd_config cfg;
+    int rc = dsrd_config_parse(argc, argv, &cfg, stderr);
+    if (rc) return rc > 0 ? 0 : 2;
+    if (cfg.list_routes) {
+        for (const struct route *r = routes_table(); r->path; r++) printf("%s %s\n", r->method, r->path);
+        return 0;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct server srv; /* large; lives for the whole run */
+    struct dsr_err err = {{0}};
+    if (server_start(&srv, &cfg, &err)) {
+        log_info(cfg.log_format, "dsrd: %s", err.msg);
+        return 1;
+    }
+    log_info(cfg.log_format, "dsrd listening on http://%s:%d, loading %s", cfg.host, srv.port,
+             cfg.model_dir ? cfg.model_dir : "the embedded random-weight default model");
+    int announced = 0;
+    while (!g_stop) {
+        usleep(50000);
+        enum worker_state st = worker_get_state(&srv.worker);
+        if (!announced && st == WORKER_READY) {
+            log_info(cfg.log_format, "model ready: %s%s", srv.worker.rt.name,
+                     srv.worker.rt.embedded ? " (embedded default, deterministic random weights)" : "");
+            announced = 1;
+        } else if (!announced && st == WORKER_FAILED) {
+            log_info(cfg.log_format, "model failed to load: %s", srv.worker.load_error);
+            server_stop(&srv);
+            return 1;
+        }
+    }
+    log_info(cfg.log_format, "signal received: draining in-flight requests");
+    server_stop(&srv);
+    log_info(cfg.log_format, "dsrd stopped");
+    return 0;
+}

@@ -1,0 +1,185 @@
+#include "prepare.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_fields.h"
+
+void prepared_item_free(struct prepared_item *p) {
+    tok_ids_free(&p->context);
+    free(p->see_pixels);
+    free(p->target_pixels);
+    free(p->target);
+    free(p->logprobs);
+    memset(p, 0, sizeof *p);
+}
+
+int prep_span_tokens(const struct runtime *rt, const struct proto_span *sp, const char *param, struct tok_ids *out,
+                     struct proto_error *e) {
+    struct dsr_err err = {{0}};
+    if (sp->kind == PROTO_SPAN_TOKENS) {
+        for (int i = 0; i < sp->n_tokens; i++)
+            if (tok_ids_push(out, sp->tokens[i], &err)) return proto_fail(e, 500, param, "%s", err.msg);
+        return 0;
+    }
+    if (tokenizer_encode(rt->tok, sp->text, sp->text_len, 0, out, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    return 0;
+}
+
+int prep_span_text(const struct runtime *rt, const struct proto_span *sp, const char *param, char **text,
+                   size_t *len, struct proto_error *e) {
+    if (sp->kind == PROTO_SPAN_TEXT) {
+        if (!(*text = proto_strdup(sp->text, sp->text_len))) return proto_fail(e, 500, param, "out of memory");
+        *len = sp->text_len;
+        return 0;
+    }
+    struct dsr_err err = {{0}};
+    if (tokenizer_decode(rt->tok, sp->tokens, (size_t)sp->n_tokens, 1, text, len, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    return 0;
+}
+
+static int preprocess(const struct janus_image_config *ic, const struct proto_image *im, const char *param,
+                      float **out, struct proto_error *e) {
+    size_t n = (size_t)3 * ic->image_size * ic->image_size;
+    if (!(*out = malloc(n * sizeof **out))) return proto_fail(e, 500, param, "out of memory for an image");
+    struct dsr_err err = {{0}};
+    if (janus_image_preprocess(ic, im->rgb, im->width, im->height, *out, &err)) {
+        free(*out);
+        *out = NULL;
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    }
+    return 0;
+}
+
+int prep_see(const struct runtime *rt, const struct proto_image *im, const char *param, struct seen_image *see,
+             float **pixels_owned, struct proto_error *e) {
+    memset(see, 0, sizeof *see);
+    *pixels_owned = NULL;
+    if (im->kind == PROTO_IMAGE_CODES) {
+        see->codes = im->codes;
+        return 0;
+    }
+    if (im->kind != PROTO_IMAGE_RGB) return 0;
+    if (preprocess(&rt->vision_img, im, param, pixels_owned, e)) return -1;
+    see->pixels = *pixels_owned;
+    return 0;
+}
+
+int prep_vq_pixels(const struct runtime *rt, const struct proto_image *im, const char *param, float **out,
+                   struct proto_error *e) {
+    return preprocess(&rt->vq_img, im, param, out, e);
+}
+
+int prep_check_placeholders(const struct runtime *rt, const int32_t *ids, size_t n, bool has_image,
+                            const char *param, struct proto_error *e) {
+    int count = 0;
+    for (size_t i = 0; i < n; i++) count += ids[i] == rt->ids.image;
+    int want = has_image ? rt->ids.n_image_tokens : 0;
+    if (count != want)
+        return proto_fail(e, 400, param,
+                          has_image ? "%s has %d image placeholders (id %d); the image fills exactly %d"
+                                    : "%s has %d image placeholders (id %d) but no image is given%.0d",
+                          param, count, rt->ids.image, want);
+    return 0;
+}
+
+static int check_length(const struct runtime *rt, const struct prepared_item *p, const char *param,
+                        struct proto_error *e) {
+    int max = rt->model.cfg.text.max_position_embeddings;
+    if ((long)p->context.n + p->req.n_target > max)
+        return proto_fail(e, 400, param, "%s: context (%zu) + target (%d) exceeds the model's %d positions", param,
+                          p->context.n, p->req.n_target, max);
+    return 0;
+}
+
+static int alloc_outputs(struct prepared_item *p, int n_target, const char *param, struct proto_error *e) {
+    p->req.n_target = n_target;
+    p->logprobs = malloc((size_t)n_target * sizeof *p->logprobs);
+    if (!p->target) p->target = malloc((size_t)n_target * sizeof *p->target);
+    if (!p->logprobs || !p->target) return proto_fail(e, 500, param, "out of memory");
+    p->req.logprobs = p->logprobs;
+    p->req.target = p->target;
+    return 0;
+}
+
+/* Target image: codes copied, or RGB to be VQ-encoded by the worker. */
+static int target_image(const struct runtime *rt, const struct proto_image *im, const char *param,
+                        struct prepared_item *p, struct proto_error *e) {
+    p->req.kind = TF_TARGET_CODES;
+    if (im->kind == PROTO_IMAGE_CODES) {
+        if (alloc_outputs(p, im->n_codes, param, e)) return -1;
+        memcpy(p->target, im->codes, (size_t)im->n_codes * sizeof *p->target);
+        return 0;
+    }
+    if (prep_vq_pixels(rt, im, param, &p->target_pixels, e)) return -1;
+    p->req.target_pixels = p->target_pixels;
+    return alloc_outputs(p, rt->n_codes, param, e);
+}
+
+static void finish_context(struct prepared_item *p) {
+    p->req.context = p->context.ids;
+    p->req.n_context = (int)p->context.n;
+}
+
+int prep_logprobs_item(const struct runtime *rt, const struct proto_logprobs_item *it, const char *param,
+                       struct prepared_item *p, struct proto_error *e) {
+    char pc[PROTO_PARAM_MAX], pi[PROTO_PARAM_MAX], pt[PROTO_PARAM_MAX];
+    proto_path(pc, sizeof pc, param, "context");
+    proto_path(pi, sizeof pi, param, "image");
+    proto_path(pt, sizeof pt, param, "target");
+    bool has_image = it->image.kind != PROTO_IMAGE_NONE;
+    if (prep_span_tokens(rt, &it->context, pc, &p->context, e) ||
+        prep_check_placeholders(rt, p->context.ids, p->context.n, has_image, pc, e) ||
+        prep_see(rt, &it->image, pi, &p->req.see, &p->see_pixels, e))
+        return -1;
+    finish_context(p);
+    if (it->target_is_image) {
+        if (target_image(rt, &it->target_image, pt, p, e)) return -1;
+    } else {
+        struct tok_ids t = {0};
+        if (prep_span_tokens(rt, &it->target, pt, &t, e)) return -1;
+        if (t.n == 0) {
+            tok_ids_free(&t);
+            return proto_fail(e, 400, pt, "%s tokenizes to nothing", pt);
+        }
+        p->target = t.ids; /* ownership moves to the item */
+        p->req.kind = TF_TARGET_TOKENS;
+        if (alloc_outputs(p, (int)t.n, pt, e)) return -1;
+    }
+    return check_length(rt, p, param, e);
+}
+
+int prep_understanding_reward(const struct runtime *rt, const struct proto_image *image, const char *text,
+                              size_t len, const char *param, struct prepared_item *p, struct proto_error *e) {
+    struct dsr_err err = {{0}};
+    if (janus_gen_context(rt->tok, &rt->tpl, &rt->ids, text, len, &p->context, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    finish_context(p);
+    char pi[PROTO_PARAM_MAX];
+    proto_path(pi, sizeof pi, param, "image");
+    if (target_image(rt, image, pi, p, e)) return -1;
+    return check_length(rt, p, param, e);
+}
+
+int prep_generation_reward(const struct runtime *rt, const struct proto_image *image, const char *text, size_t len,
+                           const char *param, struct prepared_item *p, struct proto_error *e) {
+    struct dsr_err err = {{0}};
+    char pi[PROTO_PARAM_MAX];
+    proto_path(pi, sizeof pi, param, "image");
+    if (janus_und_context(rt->tok, &rt->tpl, &rt->ids, NULL, 0, &p->context, NULL, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    finish_context(p);
+    if (prep_see(rt, image, pi, &p->req.see, &p->see_pixels, e)) return -1;
+    struct tok_ids t = {0};
+    if (janus_rg_target(rt->tok, &rt->tpl, text, len, &t, &err)) {
+        tok_ids_free(&t);
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    }
+    p->target = t.ids;
+    p->req.kind = TF_TARGET_TOKENS;
+    if (t.n == 0) return proto_fail(e, 400, param, "%s: the prompt tokenizes to nothing", param);
+    if (alloc_outputs(p, (int)t.n, param, e)) return -1;
+    return check_length(rt, p, param, e);
+}

@@ -1,0 +1,145 @@
+#include "routes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_response.h"
+
+static const struct route ROUTES[] = {
+    {"GET", "/health", AUTH_NONE, route_health},
+    {"GET", "/metrics", AUTH_NONE, route_metrics},
+    {"GET", "/model", AUTH_API, route_model},
+    {"POST", "/tokenize", AUTH_API, route_tokenize},
+    {"POST", "/detokenize", AUTH_API, route_detokenize},
+    {"POST", "/logprobs", AUTH_API, route_logprobs},
+    {"POST", "/score", AUTH_API, route_score},
+    {"POST", "/rollout", AUTH_API, route_rollout},
+    {"POST", "/openrlhf/reward", AUTH_API, route_openrlhf},
+    {NULL, NULL, AUTH_NONE, NULL},
+};
+
+const struct route *routes_table(void) { return ROUTES; }
+
+const struct route *routes_find(const char *method, const char *path, bool *path_known) {
+    *path_known = false;
+    for (const struct route *r = ROUTES; r->path; r++) {
+        if (strcmp(r->path, path) != 0) continue;
+        *path_known = true;
+        if (strcmp(r->method, method) == 0) return r;
+    }
+    return NULL;
+}
+
+struct runtime *route_runtime(struct server *s, struct reply *out) {
+    enum worker_state st = worker_get_state(&s->worker);
+    if (st == WORKER_READY) return &s->worker.rt;
+    if (st == WORKER_LOADING) reply_errorf(out, 503, NULL, "the model is loading");
+    else reply_errorf(out, 503, NULL, "the model failed to load: %s", s->worker.load_error);
+    return NULL;
+}
+
+json_t *route_body(struct server *s, const struct request *rq, struct reply *out) {
+    if (!route_runtime(s, out)) return NULL;
+    json_error_t je;
+    json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) reply_errorf(out, 400, NULL, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
+    return j;
+}
+
+static json_t *stamped(struct server *s, json_t *o) {
+    if (o) {
+        json_object_set_new(o, "model", json_string(s->worker.rt.name));
+        json_object_set_new(o, "policy_version", json_integer(atomic_load(&s->worker.policy_version)));
+    }
+    return o;
+}
+
+void route_health(struct server *s, const struct request *rq, struct reply *out) {
+    (void)rq;
+    if (!route_runtime(s, out)) return;
+    reply_json(out, 200, stamped(s, json_pack("{s:s}", "status", "ok")));
+}
+
+void route_metrics(struct server *s, const struct request *rq, struct reply *out) {
+    (void)rq;
+    struct metrics_gauges g = {
+        .queue_depth = atomic_load(&s->worker.queue_depth),
+        .policy_version = atomic_load(&s->worker.policy_version),
+        .rollouts_cached = atomic_load(&s->worker.rollouts_cached),
+        .ready = worker_get_state(&s->worker) == WORKER_READY,
+    };
+    out->status = 200;
+    out->text = metrics_render(&s->metrics, &g);
+    out->content_type = "text/plain; version=0.0.4";
+}
+
+void route_model(struct server *s, const struct request *rq, struct reply *out) {
+    (void)rq;
+    struct runtime *rt = route_runtime(s, out);
+    if (!rt) return;
+    const struct janus_config *c = &rt->model.cfg;
+    const struct janus_template *t = &rt->tpl;
+    json_t *o = json_pack(
+        "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
+        "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i}}",
+        "name", rt->name, "embedded_random_weights", rt->embedded, "description",
+        rt->embedded ? "embedded default model with deterministic random weights (no --model given)"
+                     : "loaded from --model",
+        "parameters", "total", (json_int_t)pt_count(&rt->model.params, false), "trainable",
+        (json_int_t)pt_count(&rt->model.params, true), "frozen",
+        (json_int_t)(pt_count(&rt->model.params, false) - pt_count(&rt->model.params, true)),
+        "vocab_size", c->text.vocab_size, "special_tokens", "bos", rt->ids.bos, "eos", rt->eos, "pad", rt->pad, "boi",
+        rt->ids.boi, "eoi", rt->ids.eoi, "image", rt->ids.image, "image_size", c->vision.image_size, "vq_image_size",
+        rt->vq_size, "num_image_tokens", rt->ids.n_image_tokens, "codebook_size", c->vq.num_embeddings,
+        "quantizer", rt->quantizer == VQ_QUANT_L2 ? "l2" : "euclidean", "tokenizer",
+        rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json", "templates", "user_prefix", t->user_prefix,
+        "assistant_suffix", t->assistant_suffix, "question_prefix", t->question_prefix, "target_prefix",
+        t->target_prefix, "dual_question", t->dual_question, "text_config", "hidden_size", c->text.hidden_size,
+        "num_hidden_layers", c->text.n_layers, "num_attention_heads", c->text.n_heads, "max_position_embeddings",
+        c->text.max_position_embeddings);
+    if (o) json_object_set_new(o, "trainable_parameters", json_integer((json_int_t)pt_count(&rt->model.params, true)));
+    reply_json(out, 200, stamped(s, o));
+}
+
+void route_tokenize(struct server *s, const struct request *rq, struct reply *out) {
+    json_t *body = route_body(s, rq, out);
+    if (!body) return;
+    struct runtime *rt = &s->worker.rt;
+    struct proto_tokenize_req r;
+    struct proto_error e;
+    if (proto_decode_tokenize(body, &s->worker.limits, &r, &e)) {
+        reply_error(out, &e);
+    } else {
+        struct tok_ids ids = {0};
+        struct dsr_err err = {{0}};
+        if (tokenizer_encode(rt->tok, r.text, r.text_len, r.add_special, &ids, &err))
+            reply_errorf(out, 400, "text", "%s", err.msg);
+        else
+            reply_json(out, 200, proto_encode_tokens(ids.ids, (int)ids.n));
+        tok_ids_free(&ids);
+        proto_tokenize_free(&r);
+    }
+    json_decref(body);
+}
+
+void route_detokenize(struct server *s, const struct request *rq, struct reply *out) {
+    json_t *body = route_body(s, rq, out);
+    if (!body) return;
+    struct runtime *rt = &s->worker.rt;
+    struct proto_detokenize_req r;
+    struct proto_error e;
+    if (proto_decode_detokenize(body, &s->worker.limits, &r, &e)) {
+        reply_error(out, &e);
+    } else {
+        char *text = NULL;
+        size_t len = 0;
+        struct dsr_err err = {{0}};
+        if (tokenizer_decode(rt->tok, r.tokens, (size_t)r.n_tokens, r.skip_special, &text, &len, &err))
+            reply_errorf(out, 400, "tokens", "%s", err.msg);
+        else
+            reply_json(out, 200, proto_encode_text(text, len));
+        free(text);
+        proto_detokenize_free(&r);
+    }
+    json_decref(body);
+}

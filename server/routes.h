@@ -1,0 +1,44 @@
+/* The route table of dsrd and its handlers.  A handler runs on the
+ * connection's HTTP thread: it decodes and validates the body (proto/),
+ * prepares inputs (tokenize, preprocess images), hands model work to the
+ * compute worker, and encodes the reply. */
+#ifndef DSRD_ROUTES_H
+#define DSRD_ROUTES_H
+
+#include <stdbool.h>
+
+#include "server.h"
+
+enum route_auth { AUTH_NONE, AUTH_API, AUTH_ADMIN };
+
+typedef void (*route_fn)(struct server *s, const struct request *rq, struct reply *out);
+
+struct route {
+    const char *method;
+    const char *path;
+    enum route_auth auth;
+    route_fn fn;
+};
+
+/* The route for method+path; NULL when none (path_known tells 404 from 405). */
+const struct route *routes_find(const char *method, const char *path, bool *path_known);
+/* Every route, NULL-terminated by a {NULL} entry. */
+const struct route *routes_table(void);
+
+/* Handlers (routes_*.c). */
+void route_health(struct server *s, const struct request *rq, struct reply *out);
+void route_metrics(struct server *s, const struct request *rq, struct reply *out);
+void route_model(struct server *s, const struct request *rq, struct reply *out);
+void route_tokenize(struct server *s, const struct request *rq, struct reply *out);
+void route_detokenize(struct server *s, const struct request *rq, struct reply *out);
+void route_logprobs(struct server *s, const struct request *rq, struct reply *out);
+void route_score(struct server *s, const struct request *rq, struct reply *out);
+void route_openrlhf(struct server *s, const struct request *rq, struct reply *out);
+void route_rollout(struct server *s, const struct request *rq, struct reply *out);
+
+/* Shared by handlers: parses the JSON body (400 on malformed JSON) and
+ * checks the model is ready (503); NULL after filling out on failure. */
+json_t *route_body(struct server *s, const struct request *rq, struct reply *out);
+struct runtime *route_runtime(struct server *s, struct reply *out);
+
+#endif

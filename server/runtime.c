@@ -1,0 +1,216 @@
+#include "runtime.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sampler.h"
+
+/* Janus special-token spellings (DeepSeek tokenizer). */
+#define TOK_BOS "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+#define TOK_EOS "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+#define TOK_PAD "<\xef\xbd\x9c\xe2\x96\x81pad\xe2\x96\x81\xef\xbd\x9c>"
+#define TOK_BOI "<begin_of_image>"
+#define TOK_EOI "<end_of_image>"
+#define TOK_IMG "<image_placeholder>"
+
+void runtime_embedded_config(struct janus_config *c) {
+    janus_config_defaults(c);
+    struct text_config *t = &c->text;
+    t->vocab_size = 262; /* 256 bytes + BOS EOS PAD BOI EOI IMG */
+    t->hidden_size = 256;
+    t->intermediate_size = 512;
+    t->n_layers = 4;
+    t->n_heads = 4;
+    t->n_kv_heads = 2;
+    t->head_dim = 64;
+    t->max_position_embeddings = 2048;
+    t->bos_token_id = 256;
+    t->eos_token_id = 257;
+    t->pad_token_id = 258;
+    c->boi_token_id = 259;
+    c->eoi_token_id = 260;
+    c->image_token_id = 261;
+    struct vision_config *v = &c->vision;
+    v->hidden_size = 128;
+    v->n_layers = 2;
+    v->n_heads = 4;
+    v->intermediate_size = 512;
+    v->image_size = 64;
+    v->patch_size = 8;
+    v->num_image_tokens = 64;
+    v->projection_dim = 256;
+    v->depth = 2;
+    struct vq_config *q = &c->vq;
+    q->embed_dim = 8;
+    q->num_embeddings = 256;
+    q->latent_channels = 64;
+    q->base_channels = 32;
+    q->n_ch_mult = 4;
+    int mult[] = {1, 1, 2, 2};
+    memcpy(q->ch_mult, mult, sizeof mult);
+    q->num_res_blocks = 1;
+    q->num_patches = 8; /* 8 · 2³ = 64 px, as the vision tower */
+    q->projection_dim = 256;
+    q->image_token_embed_dim = 256;
+    q->num_hidden_layers = 2;
+}
+
+/* Reads a small JSON file; NULL (no error) when it does not exist. */
+static json_t *load_json_opt(const char *dir, const char *file, struct dsr_err *err, int *failed) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    *failed = 0;
+    if (access(path, F_OK) != 0) return NULL;
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) {
+        *failed = 1;
+        dsr_errf(err, "%s: line %d: %s", path, je.line, je.text);
+    }
+    return j;
+}
+
+/* BOI/EOI: the flags when given, else generation_config.json, else config.json
+ * (already in cfg), else the tokenizer's <begin_of_image>/<end_of_image>. */
+static int resolve_image_ids(struct runtime *rt, const struct dsrd_config *cfg, struct dsr_err *err) {
+    struct janus_config *c = &rt->model.cfg;
+    if (rt->model_dir) {
+        int failed;
+        json_t *g = load_json_opt(rt->model_dir, "generation_config.json", err, &failed);
+        if (failed) return -1;
+        json_t *b = g ? json_object_get(g, "boi_token_id") : NULL, *e = g ? json_object_get(g, "eoi_token_id") : NULL;
+        if (json_is_integer(b)) c->boi_token_id = (int)json_integer_value(b);
+        if (json_is_integer(e)) c->eoi_token_id = (int)json_integer_value(e);
+        json_decref(g);
+    }
+    if (rt->tok && c->boi_token_id < 0) c->boi_token_id = tokenizer_token_to_id(rt->tok, TOK_BOI);
+    if (rt->tok && c->eoi_token_id < 0) c->eoi_token_id = tokenizer_token_to_id(rt->tok, TOK_EOI);
+    if (cfg->boi_id >= 0) c->boi_token_id = cfg->boi_id;
+    if (cfg->eoi_id >= 0) c->eoi_token_id = cfg->eoi_id;
+    return 0;
+}
+
+/* Without tokenizer.json: the byte tokenizer, whose specials must be the
+ * model's special ids laid out consecutively from 256. */
+static int builtin_tokenizer(struct runtime *rt, struct dsr_err *err) {
+    const struct janus_config *c = &rt->model.cfg;
+    struct {
+        int id;
+        const char *name;
+    } sp[6] = {{c->text.bos_token_id, TOK_BOS}, {c->text.eos_token_id, TOK_EOS}, {c->text.pad_token_id, TOK_PAD},
+               {c->boi_token_id, TOK_BOI},      {c->eoi_token_id, TOK_EOI},      {c->image_token_id, TOK_IMG}};
+    const char *names[6];
+    int n = 0;
+    for (int id = 256; id < 256 + 6; id++) {
+        int found = 0;
+        for (int k = 0; k < 6; k++)
+            if (sp[k].id == id) names[n] = sp[k].name, found = 1;
+        if (!found) break;
+        n++;
+    }
+    for (int k = 0; k < 6; k++)
+        if (sp[k].id >= 0 && (sp[k].id < 256 || sp[k].id >= 256 + n))
+            return dsr_errf(err, "no tokenizer.json, and special id %d (%s) does not fit the built-in byte tokenizer "
+                                 "(specials consecutive from 256); pass --boi-id/--eoi-id or add tokenizer.json",
+                            sp[k].id, sp[k].name);
+    rt->tokenizer_builtin = true;
+    return tokenizer_new_bytes(names, n, 256, &rt->tok, err);
+}
+
+static int load_tokenizer(struct runtime *rt, struct dsr_err *err) {
+    if (!rt->model_dir) return 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tokenizer.json", rt->model_dir);
+    if (access(path, F_OK) != 0) return 0; /* built after the ids are known */
+    return tokenizer_load(path, &rt->tok, err);
+}
+
+static int image_configs(struct runtime *rt, struct dsr_err *err) {
+    const struct janus_config *c = &rt->model.cfg;
+    rt->vision_img = rt->model.image_cfg; /* preprocessor_config.json or defaults */
+    rt->vq_size = vq_image_size(c);
+    rt->vq_img = rt->vision_img;
+    rt->vq_img.image_size = rt->vq_size;
+    rt->n_codes = c->vq.num_patches * c->vq.num_patches;
+    if (rt->vq_size != c->vision.image_size)
+        return dsr_errf(err, "VQ image size %d differs from the vision image size %d: decoded images cannot be seen",
+                        rt->vq_size, c->vision.image_size);
+    return 0;
+}
+
+int runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_err *err) {
+    memset(rt, 0, sizeof *rt);
+    rt->quantizer = cfg->quantizer;
+    rt->tpl = cfg->tpl;
+    rt->model_dir = cfg->model_dir;
+    if (cfg->model_dir) {
+        if (janus_model_load_dir(cfg->model_dir, &rt->model, err)) return -1;
+        char real[PATH_MAX];
+        const char *base = realpath(cfg->model_dir, real) ? strrchr(real, '/') : NULL;
+        snprintf(rt->name, sizeof rt->name, "%s", base && base[1] ? base + 1 : cfg->model_dir);
+    } else {
+        struct janus_config c;
+        runtime_embedded_config(&c);
+        if (janus_model_init_random(&c, 20240607, &rt->model, err)) return -1;
+        rt->embedded = true;
+        snprintf(rt->name, sizeof rt->name, "dsr-embedded-random");
+    }
+    const struct janus_config *c = &rt->model.cfg;
+    if (load_tokenizer(rt, err) || resolve_image_ids(rt, cfg, err)) goto fail;
+    if (c->boi_token_id < 0 || c->eoi_token_id < 0) {
+        dsr_errf(err, "BOI/EOI token ids unknown: not in generation_config.json or the tokenizer; pass --boi-id/--eoi-id");
+        goto fail;
+    }
+    if (!rt->tok && builtin_tokenizer(rt, err)) goto fail;
+    if (tokenizer_vocab_size(rt->tok) > c->text.vocab_size) {
+        dsr_errf(err, "tokenizer has %d ids, more than the model's vocabulary %d", tokenizer_vocab_size(rt->tok),
+                 c->text.vocab_size);
+        goto fail;
+    }
+    int32_t special[] = {c->text.bos_token_id, c->text.eos_token_id, c->boi_token_id, c->eoi_token_id,
+                         c->image_token_id};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+        if (special[i] < 0 || special[i] >= c->text.vocab_size) {
+            dsr_errf(err, "special token id %d is outside the vocabulary %d", special[i], c->text.vocab_size);
+            goto fail;
+        }
+    rt->ids.bos = c->text.bos_token_id;
+    rt->ids.boi = c->boi_token_id;
+    rt->ids.eoi = c->eoi_token_id;
+    rt->ids.image = c->image_token_id;
+    rt->ids.n_image_tokens = c->vision.num_image_tokens;
+    rt->eos = c->text.eos_token_id;
+    rt->pad = c->text.pad_token_id;
+    if (image_configs(rt, err)) goto fail;
+    return 0;
+fail:
+    runtime_free(rt);
+    return -1;
+}
+
+void runtime_free(struct runtime *rt) {
+    janus_model_free(&rt->model);
+    tokenizer_free(rt->tok);
+    rt->tok = NULL;
+}
+
+void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim) {
+    const struct janus_config *c = &rt->model.cfg;
+    memset(lim, 0, sizeof *lim);
+    lim->vocab_size = c->text.vocab_size;
+    lim->codebook_size = c->vq.num_embeddings;
+    lim->n_image_codes = rt->n_codes;
+    lim->max_items = 1024;
+    lim->max_span_tokens = c->text.max_position_embeddings;
+    lim->max_text_bytes = 1 << 20;
+    lim->max_group = SAMPLER_MAX_GROUP;
+    lim->max_new_tokens = c->text.max_position_embeddings;
+    lim->max_png_bytes = cfg->max_body;
+    png_limits_default(&lim->png);
+    lim->png.max_pixels = 16u << 20; /* 16 Mpx: any sane photo; bounds the RGB buffer per image */
+    lim->image_root = cfg->image_root;
+}

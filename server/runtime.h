@@ -1,0 +1,48 @@
+/* What dsrd serves: the model, its tokenizer, special ids, templates and
+ * image settings, resolved once at start-up from --model (or the embedded
+ * default) and the flags.
+ *
+ * Ownership: the compute worker owns the runtime and is the only thread
+ * that touches the model's weights.  The tokenizer, ids, templates and image
+ * configs are immutable after runtime_load() and may be read by any thread
+ * once the worker has published the runtime as ready. */
+#ifndef DSRD_RUNTIME_H
+#define DSRD_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "error.h"
+#include "image_proc.h"
+#include "janus_model.h"
+#include "proto_request.h"
+#include "template.h"
+#include "tokenizer.h"
+
+struct runtime {
+    struct janus_model model;
+    struct tokenizer *tok;
+    struct janus_template tpl;
+    struct janus_template_ids ids;   /* bos, boi, eoi, image, n_image_tokens */
+    int eos, pad;
+    struct janus_image_config vision_img; /* preprocessing for the vision tower */
+    struct janus_image_config vq_img;     /* preprocessing for VQ encoding */
+    int vq_size;                          /* VQ image side, pixels */
+    int n_codes;                          /* codes per image (num_patches²) */
+    enum vq_quantizer quantizer;
+    bool embedded;                        /* the built-in random-weight default */
+    bool tokenizer_builtin;               /* byte tokenizer (no tokenizer.json) */
+    char name[256];
+    const char *model_dir;                /* NULL when embedded */
+};
+
+int  runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_err *err);
+void runtime_free(struct runtime *rt);
+
+/* Request limits derived from the model and the flags. */
+void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
+
+/* The embedded default model's config (deterministic random weights). */
+void runtime_embedded_config(struct janus_config *c);
+
+#endif

@@ -1,0 +1,178 @@
+#include "worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+static int job_rows(const struct job *j) {
+    int rows = 0;
+    for (int i = 0; i < j->n_score; i++) rows += j->score[i]->n_context + j->score[i]->n_target;
+    return rows;
+}
+
+static void fail_job(struct job *j, const struct dsr_err *err) {
+    proto_fail(&j->error, 500, NULL, "%s", err->msg);
+}
+
+/* One engine_score over every item of the batch; if it fails, each job
+ * runs alone so one bad request cannot fail the others. */
+static void run_score_batch(struct worker *w, struct job **batch, int n) {
+    int total = 0;
+    for (int i = 0; i < n; i++) total += batch[i]->n_score;
+    struct score_request **all = malloc((size_t)total * sizeof *all);
+    struct dsr_err err = {{0}};
+    int rc = -1;
+    if (all) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            for (int s = 0; s < batch[i]->n_score; s++) all[k++] = batch[i]->score[s];
+        rc = engine_score(&w->rt, all, total, &err);
+        free(all);
+    }
+    if (rc == 0 || n == 1) {
+        for (int i = 0; i < n; i++)
+            if (rc) fail_job(batch[i], &err);
+    } else {
+        for (int i = 0; i < n; i++)
+            if (engine_score(&w->rt, batch[i]->score, batch[i]->n_score, &err)) fail_job(batch[i], &err);
+    }
+    unsigned long scored = 0;
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < batch[i]->n_score; s++) scored += (unsigned long)batch[i]->score[s]->n_target;
+    metrics_add(w->metrics, MC_TOKENS_SCORED, scored);
+    metrics_add(w->metrics, MC_SCORE_BATCHES, 1);
+    metrics_add(w->metrics, MC_SCORE_JOBS, (unsigned long)n);
+}
+
+static void run_rollout(struct worker *w, struct job *j) {
+    struct dsr_err err = {{0}};
+    if (engine_rollout(&w->rt, &w->cache, j->rollout, j->rollout_out, &err)) {
+        fail_job(j, &err);
+        return;
+    }
+    unsigned long n = 0;
+    if (j->rollout->understanding)
+        for (int g = 0; g < j->rollout->n; g++) n += (unsigned long)j->rollout_out->text.lengths[g];
+    else
+        n = (unsigned long)j->rollout->n * (unsigned long)w->rt.n_codes;
+    metrics_add(w->metrics, j->rollout->understanding ? MC_TOKENS_GENERATED : MC_CODES_GENERATED, n);
+    atomic_store(&w->rollouts_cached, w->cache.count);
+}
+
+/* Takes the head job, plus the scoring jobs right behind a scoring head
+ * while the batch stays within --max-batch-tokens rows.  Called locked. */
+static int take_batch(struct worker *w, struct job **batch, int cap) {
+    int n = 0, rows = 0;
+    while (w->head && n < cap) {
+        struct job *j = w->head;
+        if (n > 0 && (j->kind != JOB_SCORE || batch[0]->kind != JOB_SCORE)) break;
+        int r = j->kind == JOB_SCORE ? job_rows(j) : 0;
+        if (n > 0 && rows + r > w->cfg->max_batch_tokens) break;
+        rows += r;
+        w->head = j->next;
+        if (!w->head) w->tail = NULL;
+        w->depth--;
+        batch[n++] = j;
+    }
+    atomic_store(&w->queue_depth, w->depth);
+    return n;
+}
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    struct dsr_err err = {{0}};
+    if (w->cfg->threads > 0) dsr_set_threads(w->cfg->threads);
+    if (runtime_load(w->cfg, &w->rt, &err) ||
+        rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err)) {
+        snprintf(w->load_error, sizeof w->load_error, "%s", err.msg);
+        atomic_store(&w->state, WORKER_FAILED);
+        return NULL;
+    }
+    int cap = w->cfg->queue_depth;
+    struct job **batch = malloc((size_t)cap * sizeof *batch);
+    if (!batch) {
+        snprintf(w->load_error, sizeof w->load_error, "out of memory for the job batch");
+        atomic_store(&w->state, WORKER_FAILED);
+        return NULL;
+    }
+    runtime_limits(&w->rt, w->cfg, &w->limits);
+    atomic_store(&w->state, WORKER_READY);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stopping) pthread_cond_wait(&w->work_cv, &w->mu);
+        if (!w->head) break; /* stopping and drained */
+        int n = take_batch(w, batch, cap);
+        pthread_mutex_unlock(&w->mu);
+        long version = atomic_load(&w->policy_version);
+        if (batch[0]->kind == JOB_SCORE) run_score_batch(w, batch, n);
+        else run_rollout(w, batch[0]);
+        pthread_mutex_lock(&w->mu);
+        for (int i = 0; i < n; i++) {
+            batch[i]->policy_version = version;
+            batch[i]->done = true;
+        }
+        pthread_cond_broadcast(&w->done_cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(batch);
+    return NULL;
+}
+
+int worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct dsr_err *err) {
+    memset(w, 0, sizeof *w);
+    w->cfg = cfg;
+    w->metrics = metrics;
+    atomic_init(&w->state, WORKER_LOADING);
+    atomic_init(&w->policy_version, 0);
+    atomic_init(&w->queue_depth, 0);
+    atomic_init(&w->rollouts_cached, 0);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work_cv, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w)) return dsr_errf(err, "cannot start the compute thread");
+    return 0;
+}
+
+int worker_run(struct worker *w, struct job *j) {
+    j->done = false;
+    j->next = NULL;
+    j->error.code = 0;
+    if (atomic_load(&w->state) != WORKER_READY)
+        return proto_fail(&j->error, 503, NULL, "the model is not loaded (%s)",
+                          atomic_load(&w->state) == WORKER_LOADING ? "loading" : w->load_error);
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping || w->depth >= w->cfg->queue_depth) {
+        int stopping = w->stopping;
+        pthread_mutex_unlock(&w->mu);
+        return proto_fail(&j->error, 503, NULL, stopping ? "the server is shutting down"
+                                                         : "the compute queue is full (--queue-depth %d); retry later",
+                          w->cfg->queue_depth);
+    }
+    if (w->tail) w->tail->next = j;
+    else w->head = j;
+    w->tail = j;
+    w->depth++;
+    atomic_store(&w->queue_depth, w->depth);
+    pthread_cond_signal(&w->work_cv);
+    while (!j->done) pthread_cond_wait(&w->done_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    return j->error.code ? -1 : 0;
+}
+
+void worker_stop(struct worker *w) {
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->work_cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    if (atomic_load(&w->state) == WORKER_READY) {
+        rollout_cache_free(&w->cache);
+        runtime_free(&w->rt);
+    }
+    pthread_cond_destroy(&w->work_cv);
+    pthread_cond_destroy(&w->done_cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+enum worker_state worker_get_state(struct worker *w) { return (enum worker_state)atomic_load(&w->state); }

@@ -1,0 +1,72 @@
+/* The compute worker: one thread that owns the model (loads it, then runs
+ * every job that touches the weights) fed by a bounded FIFO queue.
+ *
+ * HTTP threads decode and prepare a job, then worker_run() enqueues it and
+ * waits on a condition variable until the worker marks it done.  A full
+ * queue, a model still loading, or a draining server answer 503 at once.
+ * Consecutive scoring jobs at the head of the queue are folded into one
+ * batched forward (engine_score over all their items, up to
+ * --max-batch-tokens rows); jobs are otherwise run strictly in order, so an
+ * update is serialized with everything else and each response's
+ * policy_version is the version its computation used. */
+#ifndef DSRD_WORKER_H
+#define DSRD_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "engine.h"
+#include "metrics.h"
+#include "proto_error.h"
+#include "rollout_cache.h"
+#include "runtime.h"
+
+enum job_kind { JOB_SCORE, JOB_ROLLOUT };
+
+struct job {
+    enum job_kind kind;
+    /* JOB_SCORE */
+    struct score_request **score;
+    int n_score;
+    /* JOB_ROLLOUT */
+    const struct rollout_request *rollout;
+    struct rollout_output *rollout_out;
+    /* result, written by the worker */
+    struct proto_error error; /* error.code 0: success */
+    long policy_version;
+    bool done;
+    struct job *next;
+};
+
+enum worker_state { WORKER_LOADING, WORKER_READY, WORKER_FAILED };
+
+struct worker {
+    const struct dsrd_config *cfg;
+    struct metrics *metrics;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    struct job *head, *tail;
+    int depth;
+    bool stopping;
+    atomic_int state;            /* enum worker_state */
+    atomic_long policy_version;
+    atomic_long queue_depth;     /* mirror of depth for lock-free metrics */
+    atomic_long rollouts_cached;
+    char load_error[512];
+    /* owned by the worker thread once started */
+    struct runtime rt;
+    struct rollout_cache cache;
+    struct proto_limits limits;  /* valid once READY */
+};
+
+int  worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct dsr_err *err);
+/* Runs j to completion (0), or fills j->error with 503 without queueing (-1). */
+int  worker_run(struct worker *w, struct job *j);
+/* Refuses new jobs, finishes the queued ones, joins the thread, frees the model. */
+void worker_stop(struct worker *w);
+enum worker_state worker_get_state(struct worker *w);
+
+#endif
