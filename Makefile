@@ -105,7 +105,8 @@ $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
-# clients/: the C client library (libcurl + jansson) in libdsrclient.a; the
+# clients/: the C client library (libcurl + jansson; base64 from proto/) in
+# libdsrclient.a; the
 # `dsr` CLI and `dsr-train` trainer, whose modules (all but main.c) also go
 # into libdsrapps.a so the tests can link them.  Tests named test_client*
 # link both and run against real dsrd processes.
@@ -135,16 +136,16 @@ $(APPS_LIB): $(APPS_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(DSR_CLI): $(BUILD)/clients/cli/main.o $(APPS_LIB) $(CLIENT_LIB) $(LIB)
+$(DSR_CLI): $(BUILD)/clients/cli/main.o $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(CURL_PKG_LIBS) $(LDLIBS)
 
-$(DSR_TRAIN): $(BUILD)/clients/trainer/main.o $(APPS_LIB) $(CLIENT_LIB) $(LIB)
+$(DSR_TRAIN): $(BUILD)/clients/trainer/main.o $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(CURL_PKG_LIBS) $(LDLIBS)
 
 # More specific than $(BUILD)/tests/%, so make prefers it for test_client*.
-$(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ) $(HARNESS_OBJ) $(APPS_LIB) $(CLIENT_LIB) $(LIB) | $(DSR_CLI) $(DSR_TRAIN)
+$(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ) $(HARNESS_OBJ) $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB) | $(DSR_CLI) $(DSR_TRAIN)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(CURL_PKG_LIBS) $(LDLIBS)
 

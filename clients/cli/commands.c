@@ -240,7 +240,9 @@ static int save_images(struct cli *c, const json_t *rollouts, const char *dir) {
         const json_t *r = json_array_get(rollouts, i);
         const char *b64 = json_string_value(json_object_get(r, "png"));
         size_t png_n = 0;
-        uint8_t *png = b64 ? base64_decode(b64, strlen(b64), &png_n) : NULL;
+        uint8_t *png = NULL;
+        size_t bad_at = 0;
+        if (b64 && base64_decode(b64, strlen(b64), &png, &png_n, &bad_at) != 0) png = NULL;
         char path[4200];
         snprintf(path, sizeof path, "%s/rollout-%02zu.png", dir, i);
         struct dsr_err err;

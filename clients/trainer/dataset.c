@@ -88,7 +88,9 @@ int dataset_load_prompts(struct dataset *d, const char *file, uint64_t seed, str
             return dsr_errf(err, "--prompts %s:%ld: longer than %d bytes", file, lineno, DATASET_MAX_PROMPT_BYTES);
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0) continue;
+        size_t blank = 0;
+        while (blank < len && isspace((unsigned char)line[blank])) blank++;
+        if (blank == len) continue; /* empty or whitespace-only line */
         if (push_item(d, &cap, line, len, err) != 0) {
             fclose(f);
             dataset_free(d);

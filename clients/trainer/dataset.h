@@ -28,7 +28,7 @@ struct dataset {
 /* Every *.png (case-insensitive) directly in dir, sorted by name. */
 int dataset_load_images(struct dataset *d, const char *dir, uint64_t seed, struct dsr_err *err);
 
-/* Every non-empty line of file (trailing "\r" removed), in order. */
+/* Every line of file that is not blank (trailing "\r" removed), in order. */
 int dataset_load_prompts(struct dataset *d, const char *file, uint64_t seed, struct dsr_err *err);
 
 /* The item at stream position cursor (n must be > 0). */

@@ -2,7 +2,7 @@
  * See `dsr-train --help` and trainer.h. */
 #include <stdio.h>
 
-#include "config.h"
+#include "train_config.h"
 #include "dsr_client.h"
 #include "trainer.h"
 

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "train_config.h"
 #include "dsr_client.h"
 #include "retry.h"
 

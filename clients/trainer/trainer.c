@@ -10,7 +10,7 @@
 #include "dataset.h"
 #include "retry.h"
 #include "rollouts.h"
-#include "state.h"
+#include "train_state.h"
 #include "update_req.h"
 
 /* Re-syncs allowed when a server answers at an unexpected version or the

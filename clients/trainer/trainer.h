@@ -20,7 +20,7 @@
 
 #include <stdio.h>
 
-#include "config.h"
+#include "train_config.h"
 #include "error.h"
 
 /* Runs cfg->steps steps (or the rest of them with --resume).  progress

@@ -8,7 +8,7 @@
 #ifndef DSR_TRAIN_UPDATE_REQ_H
 #define DSR_TRAIN_UPDATE_REQ_H
 
-#include "config.h"
+#include "train_config.h"
 #include "rollouts.h"
 
 /* contexts[i] is group i's context token array (borrowed).  Returns a NEW

@@ -1,4 +1,4 @@
-#include "state.h"
+#include "train_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
