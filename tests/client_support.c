@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dsr_client.h"
+#include "harness.h"
 #include "png_io.h"
 #include "rng.h"
 
@@ -39,6 +40,11 @@ const char *cs_build_dir(void) { return g_build_dir; }
 int cs_tmpdir(char *buf, size_t size) {
     snprintf(buf, size, "/tmp/dsr-client-test-XXXXXX");
     return mkdtemp(buf) ? 0 : -1;
+}
+
+int cs_path(char *buf, size_t size, const char *dir, const char *name) {
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -266,4 +272,18 @@ double cs_metric_sum(const char *text, const char *prefix) {
         line = end ? end + 1 : NULL;
     }
     return sum;
+}
+
+void cs_run_test(struct th *t, const char *name, void (*fn)(struct th *t, void *ctx), void *ctx) {
+    t->current = name;
+    t->current_failed = 0;
+    fn(t, ctx);
+    if (t->current_failed) {
+        t->failed++;
+        printf("FAIL %s\n", name);
+    } else {
+        t->passed++;
+        printf("ok   %s\n", name);
+    }
+    fflush(stdout);
 }

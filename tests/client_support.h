@@ -25,6 +25,9 @@ const char *cs_build_dir(void);
 
 /* A fresh scratch directory under /tmp (path into buf). */
 int cs_tmpdir(char *buf, size_t size);
+/* buf = dir + "/" + name; -1 when it does not fit. */
+int cs_path(char *buf, size_t size, const char *dir, const char *name);
+
 /* rm -rf of a scratch directory made by cs_tmpdir. */
 void cs_rmtree(const char *dir);
 
@@ -60,5 +63,9 @@ char *cs_read_file(const char *path, size_t *n);
 /* Value of a Prometheus counter line's sum over the series whose line
  * starts with prefix (e.g. "dsr_requests_total{endpoint=\"/rollout\""). */
 double cs_metric_sum(const char *text, const char *prefix);
+
+/* th_run with a context pointer (a daemon shared by several tests). */
+struct th;
+void cs_run_test(struct th *t, const char *name, void (*fn)(struct th *t, void *ctx), void *ctx);
 
 #endif
