@@ -93,10 +93,8 @@ int groups_run(struct group *groups, int n_groups, struct dsr_client *const *cli
         struct group *g = &groups[i];
         if (g->rc != 0) {
             *e = g->err;
-            char what[600];
-            dsr_call_err_format(&g->err, what, sizeof what);
             snprintf(e->msg, sizeof e->msg, "/rollout on %.80s for '%.60s' (after %d attempts): %.300s",
-                     dsr_client_base_url(clients[g->server]), g->item, g->attempts, what);
+                     dsr_client_base_url(clients[g->server]), g->item, g->attempts, g->err.msg);
             return -1;
         }
         if (dsr_policy_version(g->response) != want_version) *version_mismatch = 1;

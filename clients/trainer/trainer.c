@@ -500,6 +500,8 @@ static int run_body(struct train_run *r, struct dsr_err *err) {
     if (r->st.pending_key[0] && resume_pending(r, err) != 0) return -1;
     while (r->st.step < cfg->steps)
         if (run_step(r, err) != 0) return dsr_err_prefix(err, "step %ld", r->st.step + 1);
+    /* replicas follow the final update too, so every server ends on the learner's version */
+    if (cfg->n_servers > 1 && sync_servers(r, err) != 0) return dsr_err_prefix(err, "final sync");
     if (r->tty) fputc('\n', r->progress);
     return 0;
 }
