@@ -101,7 +101,8 @@ static int parse_cmd(struct cli *c, int argc, char **argv, const int *allowed, c
         case OPT_CFG: bad = parse_num(optarg, 0, 1000, &o->cfg_scale); break;
         }
         if (bad || ((opt == OPT_N || opt == OPT_MAX_TOKENS || opt == OPT_TOP_K || opt == OPT_SEED) && v != floor(v)))
-            return cli_usage_error(c, argv[0], "--%s: bad value '%s'", ALL_OPTS[idx].name, optarg);
+            return cli_usage_error(c, argv[0], "%s%s: bad value '%s'", idx >= 0 ? "--" : "-",
+                                   idx >= 0 ? ALL_OPTS[idx].name : "n", optarg); /* idx < 0: the short -n */
     }
     if (optind < argc) return cli_usage_error(c, argv[0], "unexpected argument '%s'", argv[optind]);
     return 0;
