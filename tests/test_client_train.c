@@ -110,6 +110,21 @@ static int check_log(struct th *t, const char *path, long first_version, const c
     return n;
 }
 
+/* The "checkpoint" name logged with record n (1-based) of a JSONL log, in out. */
+static void logged_checkpoint(const char *path, int n, char *out, size_t size) {
+    out[0] = 0;
+    char *text = cs_read_file(path, NULL);
+    int k = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        if (++k != n) continue;
+        json_t *rec = json_loads(line, 0, NULL);
+        const char *name = json_string_value(json_object_get(rec, "checkpoint"));
+        snprintf(out, size, "%s", name ? name : "");
+        json_decref(rec);
+    }
+    free(text);
+}
+
 static int run_trainer(struct train_env *env, const char *algorithm, const char *state, const char *log,
                        const char *steps, int resume) {
     const char *args[48] = {"--server", env->d.url, "--images", env->images, "--prompts", env->prompts,
@@ -148,12 +163,18 @@ static void test_grpo_simpo_e2e(struct th *t, void *ctx) {
     TH_CHECK(t, check_log(t, log, v1, "simpo") == 3, "3 SimPO records");
     TH_CHECK(t, health_version(env) == v1 + 3, "learner advanced 3 more versions");
 
-    /* checkpoints load back with their versions */
-    json_t *r = post(t, env, "/reload", json_pack("{s:s}", "path", "step-000002"));
-    TH_CHECK(t, dsr_policy_version(r) == v1 + 2, "step-000002 (SimPO run) reloads at %ld", dsr_policy_version(r));
+    /* checkpoints (named per update, so both runs' share the directory) load
+     * back with their versions */
+    char name2[128], name3[128];
+    logged_checkpoint(log, 2, name2, sizeof name2);
+    logged_checkpoint(log, 3, name3, sizeof name3);
+    TH_CHECK(t, strncmp(name2, "step-000002-", 12) == 0 && strncmp(name3, "step-000003-", 12) == 0,
+             "records name their checkpoints: '%s', '%s'", name2, name3);
+    json_t *r = post(t, env, "/reload", json_pack("{s:s}", "path", name2));
+    TH_CHECK(t, dsr_policy_version(r) == v1 + 2, "%s (SimPO run) reloads at %ld", name2, dsr_policy_version(r));
     json_decref(r);
-    r = post(t, env, "/reload", json_pack("{s:s}", "path", "step-000003"));
-    TH_CHECK(t, dsr_policy_version(r) == v1 + 3, "step-000003 reloads at %ld", dsr_policy_version(r));
+    r = post(t, env, "/reload", json_pack("{s:s}", "path", name3));
+    TH_CHECK(t, dsr_policy_version(r) == v1 + 3, "%s reloads at %ld", name3, dsr_policy_version(r));
     json_decref(r);
 }
 

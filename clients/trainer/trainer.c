@@ -268,8 +268,12 @@ static int checkpoint_due(const struct train_run *r, long step_after) {
 static int commit_update(struct train_run *r, json_t *req, long step_after, json_t **resp, struct dsr_err *err) {
     long want = r->st.policy_version; /* before the update */
     int applied = 0, ckpt_done = !checkpoint_due(r, step_after);
+    /* Named by step and update key: unique to this update, so runs sharing
+     * a --checkpoint-dir never collide, and a checkpoint that already exists
+     * under this name is this very update's (written before a crash). */
     char ckpt_name[TRAIN_NAME_MAX];
-    snprintf(ckpt_name, sizeof ckpt_name, "step-%06ld", step_after);
+    snprintf(ckpt_name, sizeof ckpt_name, "step-%06ld-%.8s", step_after,
+             json_string_value(json_object_get(req, "idempotency_key")));
     *resp = NULL;
     for (int round = 0; round <= MAX_RESYNCS; round++) {
         long v;
@@ -296,14 +300,17 @@ static int commit_update(struct train_run *r, json_t *req, long step_after, json
             applied = 1;
         }
         if (!ckpt_done) {
-            json_t *body = json_pack("{s:s}", "name", ckpt_name), *ck;
+            json_t *body = json_pack("{s:s}", "name", ckpt_name), *ck = NULL;
             int rc = call_retried(r, r->learner, "POST", "/checkpoint", body, 1, &ck, &e);
             json_decref(body);
-            if (rc != 0) {
+            /* dsrd never overwrites a checkpoint: 400 on "name" means this
+             * update's checkpoint exists already */
+            int exists = rc != 0 && e.status == 400 && strcmp(e.param, "name") == 0;
+            if (rc != 0 && !exists) {
                 if (dsr_call_err_retryable(&e)) continue;
                 return call_fail(err, "POST /checkpoint", &e);
             }
-            long cv = dsr_policy_version(ck);
+            long cv = exists ? want + 1 : dsr_policy_version(ck);
             json_decref(ck);
             if (cv != want + 1) continue; /* the learner restarted in between: re-check */
             snprintf(r->st.last_checkpoint, sizeof r->st.last_checkpoint, "%s", ckpt_name);
@@ -370,6 +377,8 @@ static int finish_step(struct train_run *r, json_t *req, json_t *rec, double t0,
     unlink(r->pending_path);
     json_object_set_new(rec, "step", json_integer(r->st.step));
     json_object_set_new(rec, "policy_version", json_integer(r->st.policy_version));
+    if (r->st.last_checkpoint_version == r->st.policy_version)
+        json_object_set_new(rec, "checkpoint", json_string(r->st.last_checkpoint));
     static const char *const keys[] = {"loss", "kl", "clip_fraction", "grad_norm", "tokens"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) copy_number(rec, resp, keys[i]);
     json_decref(resp);
