@@ -451,10 +451,13 @@ static void test_updates_under_load(struct th *t) {
 }
 
 /* A server with --reference: beta > 0 without ref_logprobs is computed
- * against the start-up weights (KL 0 at the first step). */
+ * against the start-up weights (KL 0 at the first step); its updates run
+ * in micro-batches (--update-memory-budget). */
 static void test_reference_server(struct th *t, const char *argv0, struct train_test *a) {
     struct dsrd_proc p;
-    const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--reference", NULL};
+    /* also micro-batched: one sample per pass within a 64K activation budget */
+    const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--reference",
+                          "--update-memory-budget", "64K", NULL};
     if (!TH_CHECK(t, dsrd_start(&p, argv0, args) == 0, "dsrd --reference starts")) return;
     struct dsrd_proc keep = a->p;
     a->p = p;
