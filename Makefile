@@ -116,6 +116,50 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_OBJ) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
+# clients/: the C client library (libcurl + jansson; base64 from proto/) in
+# libdsrclient.a; the
+# `dsr` CLI and `dsr-train` trainer, whose modules (all but main.c) also go
+# into libdsrapps.a so the tests can link them.  Tests named test_client*
+# link both and run against real dsrd processes.
+CURL_PKG_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_PKG_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
+CLIENT_SRC  := $(wildcard clients/c/*.c)
+CLIENT_OBJ  := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
+CLIENT_LIB  := $(BUILD)/libdsrclient.a
+APPS_SRC    := $(filter-out %/main.c,$(wildcard clients/cli/*.c clients/trainer/*.c))
+APPS_OBJ    := $(APPS_SRC:%.c=$(BUILD)/%.o)
+APPS_LIB    := $(BUILD)/libdsrapps.a
+DSR_CLI     := $(BUILD)/dsr
+DSR_TRAIN   := $(BUILD)/dsr-train
+CLIENT_INC  := -Iclients/c -Iclients/cli -Iclients/trainer $(CURL_PKG_CFLAGS)
+CLIENT_SUPPORT_OBJ := $(BUILD)/tests/client_support.o
+
+all: $(CLIENT_LIB) $(DSR_CLI) $(DSR_TRAIN)
+
+$(BUILD)/clients/%.o: CFLAGS += $(CLIENT_INC)
+$(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ): CFLAGS += $(CLIENT_INC)
+
+$(CLIENT_LIB): $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(APPS_LIB): $(APPS_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(DSR_CLI): $(BUILD)/clients/cli/main.o $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(CURL_PKG_LIBS) $(LDLIBS)
+
+$(DSR_TRAIN): $(BUILD)/clients/trainer/main.o $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(CURL_PKG_LIBS) $(LDLIBS)
+
+# More specific than $(BUILD)/tests/%, so make prefers it for test_client*.
+$(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ) $(HARNESS_OBJ) $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB) | $(DSR_CLI) $(DSR_TRAIN)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(CURL_PKG_LIBS) $(LDLIBS)
+
 # Installs what is missing, builds, runs every test.
 test: deps
 	@$(MAKE) --no-print-directory all

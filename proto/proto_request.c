@@ -94,12 +94,10 @@ void proto_span_free(struct proto_span *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Resolves rel inside root: relative, no ".." component, and the real path
- * (symlinks followed) still inside root. */
-static int resolve_image_path(const char *root, const char *rel, const char *path, char *out, size_t size,
-                              struct proto_error *e) {
-    if (!root) return proto_fail(e, 400, path, "%s: image paths need the server to run with --image-root", path);
-    if (rel[0] == '/' || rel[0] == 0) return proto_fail(e, 400, path, "%s must be a relative path under the image root", path);
+int proto_resolve_under(const char *root, const char *flag, const char *rel, const char *path, char out[PATH_MAX],
+                        struct proto_error *e) {
+    if (!root) return proto_fail(e, 400, path, "%s: the server runs without %s", path, flag);
+    if (rel[0] == '/' || rel[0] == 0) return proto_fail(e, 400, path, "%s must be a relative path under %s", path, flag);
     for (const char *c = rel; *c;) {
         const char *end = strchr(c, '/');
         size_t n = end ? (size_t)(end - c) : strlen(c);
@@ -107,14 +105,13 @@ static int resolve_image_path(const char *root, const char *rel, const char *pat
         c += n + (end ? 1 : 0);
     }
     char real_root[PATH_MAX], joined[PATH_MAX];
-    if (!realpath(root, real_root)) return proto_fail(e, 500, path, "image root %s is not accessible", root);
+    if (!realpath(root, real_root)) return proto_fail(e, 500, path, "%s %s is not accessible", flag, root);
     if ((size_t)snprintf(joined, sizeof joined, "%s/%s", real_root, rel) >= sizeof joined)
         return proto_fail(e, 400, path, "%s is too long", path);
-    if (!realpath(joined, out)) return proto_fail(e, 404, path, "%s: no such image under the image root", path);
-    (void)size;
+    if (!realpath(joined, out)) return proto_fail(e, 404, path, "%s: no such file under %s", path, flag);
     size_t rl = strlen(real_root);
     if (strncmp(out, real_root, rl) != 0 || out[rl] != '/')
-        return proto_fail(e, 400, path, "%s resolves outside the image root", path);
+        return proto_fail(e, 400, path, "%s resolves outside %s", path, flag);
     return 0;
 }
 
@@ -146,7 +143,7 @@ int proto_decode_image(const json_t *v, const char *path, const struct proto_lim
         proto_path(p, sizeof p, path, "path");
         if (proto_get_string(v, path, "path", 4096, &s, &n, e) < 0) return -1;
         char real[PATH_MAX];
-        if (resolve_image_path(lim->image_root, s, p, real, sizeof real, e)) return -1;
+        if (proto_resolve_under(lim->image_root, "--image-root", s, p, real, e)) return -1;
         if (png_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
             return proto_fail(e, 400, p, "%s: %s", p, err.msg);
         out->kind = PROTO_IMAGE_RGB;

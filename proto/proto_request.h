@@ -13,6 +13,7 @@
 #define DSR_PROTO_REQUEST_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -150,6 +151,12 @@ void proto_image_free(struct proto_image *im);
 int  proto_decode_ids(const json_t *v, const char *path, int32_t bound, int max_n, const char *what, int32_t **out,
                       int *n_out, struct proto_error *e);
 int  proto_decode_task(const json_t *v, const char *path, enum proto_task *out, struct proto_error *e);
+
+/* Resolves rel inside root (the directory of flag, for messages): relative,
+ * no ".." component, and its real path (symlinks followed) still inside
+ * root.  out receives the real path.  404 when it does not exist. */
+int  proto_resolve_under(const char *root, const char *flag, const char *rel, const char *path, char out[PATH_MAX],
+                         struct proto_error *e);
 
 /* Rejects members other than the listed ones (NULL-terminated), so a
  * misspelt optional field is an error, not silently ignored. */

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_LOGFMT, OPT_QUANT };
+/* OPT_FLAG: command line only (--help, --routes); OPT_BOOL: a switch on the
+ * command line, 1/true/0/false in its environment variable. */
+enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT };
 
 struct opt {
     const char *name; /* flag without "--"; env var DSR_<NAME> */
@@ -38,6 +40,12 @@ static const struct opt OPTS[] = {
     {"rollout-cache-bytes", OPT_SIZE, "memory bound of the rollout cache (default 1G)"},
     {"idempotency-records", OPT_INT, "/update responses remembered by idempotency_key (default 1024)"},
     {"max-batch-tokens", OPT_INT, "rows of one batched scoring forward (default 16384)"},
+    {"reference", OPT_BOOL, "keep the start-up weights as the KL reference for /update with beta > 0 and no "
+                            "ref_logprobs (costs one more copy of the trainable weights; without it such samples "
+                            "need ref_logprobs)"},
+    {"update-memory-budget", OPT_SIZE, "activation bytes of one /update micro-batch, K/M/G suffixes (default: the "
+                                       "whole batch in one pass); the first /update also allocates gradients and "
+                                       "AdamW moments, 3x the trainable weights"},
     {"routes", OPT_FLAG, "print the route table (METHOD PATH) and exit"},
     {"help", OPT_FLAG, "show this help and exit"},
 };
@@ -48,7 +56,9 @@ void dsrd_config_usage(FILE *out) {
                  "Every option can also be given as an environment variable DSR_<NAME>\n"
                  "(e.g. --api-key → DSR_API_KEY); the flag wins.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
-        const char *arg = OPTS[i].kind == OPT_FLAG ? "" : OPTS[i].kind == OPT_STR ? " STR" : " N";
+        const char *arg = OPTS[i].kind == OPT_FLAG || OPTS[i].kind == OPT_BOOL ? ""
+                          : OPTS[i].kind == OPT_STR                             ? " STR"
+                                                                                : " N";
         fprintf(out, "  --%s%s\n      %s\n", OPTS[i].name, arg, OPTS[i].help);
     }
 }
@@ -110,7 +120,15 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
             return -1;
         }
         if (!strcmp(n, "max-body")) c->max_body = sz;
+        else if (!strcmp(n, "update-memory-budget")) c->update_memory_budget = sz;
         else c->rollout_cache_bytes = sz;
+    } else if (o->kind == OPT_BOOL) {
+        if (!strcmp(v, "1") || !strcmp(v, "true")) c->reference = true;
+        else if (!strcmp(v, "0") || !strcmp(v, "false")) c->reference = false;
+        else {
+            fprintf(err_out, "dsrd: --%s: '%s' must be 1, true, 0 or false\n", n, v);
+            return -1;
+        }
     } else if (o->kind == OPT_LOGFMT) {
         if (!strcmp(v, "text")) c->log_format = LOG_TEXT;
         else if (!strcmp(v, "json")) c->log_format = LOG_JSON;
@@ -183,6 +201,10 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
         if (!o) {
             fprintf(err_out, "dsrd: unknown option '%s' (see --help)\n", arg);
             return -1;
+        }
+        if (o->kind == OPT_BOOL) {
+            if (apply(c, o, eq ? eq + 1 : "1", err_out)) return -1;
+            continue;
         }
         if (o->kind == OPT_FLAG) {
             if (!strcmp(o->name, "help")) {

@@ -23,28 +23,17 @@ static int codes_to_vision(struct runtime *rt, const int32_t *const *codes, int 
     return 0;
 }
 
-/* Vision embeds [n_images · N, hidden] for the seen images (NULL entries
- * skipped); slot[i] receives each image's index, -1 for none. */
-static int see_images(struct runtime *rt, const struct seen_image *const *see, int n, int *slot, float **embeds_out,
-                      float **features_out, struct dsr_err *err) {
-    *embeds_out = NULL;
-    if (features_out) *features_out = NULL;
-    int n_img = 0, n_codes = 0;
-    for (int i = 0; i < n; i++) {
-        slot[i] = see[i]->pixels || see[i]->codes ? n_img++ : -1;
-        if (see[i]->codes) n_codes++;
-    }
-    if (n_img == 0) return 0;
-    const struct vision_config *v = &rt->model.cfg.vision;
-    size_t px = vision_px(rt), rows = (size_t)n_img * v->num_image_tokens;
-    float *pixels = malloc((size_t)n_img * px * sizeof *pixels);
+int engine_vision_features(struct runtime *rt, const struct seen_image *const *see, int n, float *features,
+                           struct dsr_err *err) {
+    int n_codes = 0;
+    for (int i = 0; i < n; i++) n_codes += see[i]->codes != NULL;
+    size_t px = vision_px(rt);
+    float *pixels = malloc((size_t)n * px * sizeof *pixels);
     const int32_t **codes = malloc((size_t)(n_codes ? n_codes : 1) * sizeof *codes);
     float *decoded = n_codes ? malloc((size_t)n_codes * px * sizeof *decoded) : NULL;
-    float *features = malloc(rows * v->hidden_size * sizeof *features);
-    float *embeds = malloc(rows * rt->model.cfg.text.hidden_size * sizeof *embeds);
     int rc = -1;
-    if (!pixels || !codes || (n_codes && !decoded) || !features || !embeds) {
-        dsr_errf(err, "out of memory for %d images", n_img);
+    if (!pixels || !codes || (n_codes && !decoded)) {
+        dsr_errf(err, "out of memory for %d images", n);
         goto out;
     }
     int k = 0;
@@ -53,16 +42,42 @@ static int see_images(struct runtime *rt, const struct seen_image *const *see, i
     if (n_codes && codes_to_vision(rt, codes, n_codes, decoded, err)) goto out;
     k = 0;
     for (int i = 0; i < n; i++) {
-        if (slot[i] < 0) continue;
         const float *src = see[i]->pixels ? see[i]->pixels : decoded + (size_t)k++ * px;
-        memcpy(pixels + (size_t)slot[i] * px, src, px * sizeof *pixels);
+        memcpy(pixels + (size_t)i * px, src, px * sizeof *pixels);
     }
-    rc = vision_tower_forward(rt->model.vision, pixels, n_img, features, err);
-    if (rc == 0) rc = vision_aligner_forward(rt->model.vision, features, (int)rows, embeds, err);
+    rc = vision_tower_forward(rt->model.vision, pixels, n, features, err);
 out:
     free(pixels);
     free(codes);
     free(decoded);
+    return rc;
+}
+
+/* Vision embeds [n_images · N, hidden] for the seen images (entries with
+ * neither pixels nor codes skipped); slot[i] receives each image's index,
+ * -1 for none.  features_out (may be NULL) receives the tower's output. */
+static int see_images(struct runtime *rt, const struct seen_image *const *see, int n, int *slot, float **embeds_out,
+                      float **features_out, struct dsr_err *err) {
+    *embeds_out = NULL;
+    if (features_out) *features_out = NULL;
+    int n_img = 0;
+    for (int i = 0; i < n; i++) slot[i] = see[i]->pixels || see[i]->codes ? n_img++ : -1;
+    if (n_img == 0) return 0;
+    const struct vision_config *v = &rt->model.cfg.vision;
+    size_t rows = (size_t)n_img * v->num_image_tokens;
+    const struct seen_image **present = malloc((size_t)n_img * sizeof *present);
+    float *features = malloc(rows * v->hidden_size * sizeof *features);
+    float *embeds = malloc(rows * rt->model.cfg.text.hidden_size * sizeof *embeds);
+    int rc = -1;
+    if (!present || !features || !embeds) {
+        dsr_errf(err, "out of memory for %d images", n_img);
+    } else {
+        for (int i = 0; i < n; i++)
+            if (slot[i] >= 0) present[slot[i]] = see[i];
+        rc = engine_vision_features(rt, present, n_img, features, err);
+        if (rc == 0) rc = vision_aligner_forward(rt->model.vision, features, (int)rows, embeds, err);
+    }
+    free(present);
     if (rc == 0 && features_out) *features_out = features;
     else free(features);
     if (rc == 0) *embeds_out = embeds;
@@ -141,11 +156,6 @@ out:
     return rc;
 }
 
-int engine_gen_context(const struct runtime *rt, const char *text, size_t len, struct tok_ids *out,
-                       struct dsr_err *err) {
-    return janus_gen_context(rt->tok, &rt->tpl, &rt->ids, text, len, out, err);
-}
-
 void rollout_output_free(struct rollout_output *o) {
     text_group_free(&o->text);
     image_group_free(&o->image);
@@ -161,8 +171,8 @@ static double mean_of(const float *x, int n) {
     return n ? s / n : 0.0;
 }
 
-/* R_U of each caption: mean log-prob of the image's codes given
- * gen_context(caption text). */
+/* R_U of each caption: mean log-prob of the image's codes given the
+ * gen_context of the caption's ids (runtime_gen_context_ids). */
 static int score_captions(struct runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
                           struct dsr_err *err) {
     int G = rq->n, N = rt->n_codes;
@@ -179,14 +189,9 @@ static int score_captions(struct runtime *rt, const struct rollout_request *rq, 
     if (rq->see.codes) memcpy(codes, rq->see.codes, (size_t)N * sizeof *codes);
     else if (vq_encode(rt->model.vq, rq->vq_pixels, 1, rt->quantizer, codes, NULL, NULL, err)) goto out;
     for (int g = 0; g < G; g++) {
-        char *text = NULL;
-        size_t len = 0;
-        if (runtime_decode_text(rt, out->text.tokens + (size_t)g * rq->max_tokens, out->text.lengths[g], &text, &len,
-                                err))
+        if (runtime_gen_context_ids(rt, out->text.tokens + (size_t)g * rq->max_tokens, out->text.lengths[g], &ctx[g],
+                                    err))
             goto out;
-        int r = engine_gen_context(rt, text, len, &ctx[g], err);
-        free(text);
-        if (r) goto out;
         reqs[g] = (struct score_request){.context = ctx[g].ids, .n_context = (int)ctx[g].n, .kind = TF_TARGET_CODES,
                                          .target = codes, .n_target = N, .logprobs = lp + (size_t)g * N};
         ptrs[g] = &reqs[g];

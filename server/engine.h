@@ -40,6 +40,11 @@ struct score_request {
     float *logprobs;        /* out: [n_target] */
 };
 
+/* Vision tower outputs [n, N, vision hidden] (before the aligner) of n
+ * images to see, each given as pixels or codes; one batched pass. */
+int engine_vision_features(struct runtime *rt, const struct seen_image *const *see, int n, float *features,
+                           struct dsr_err *err);
+
 int engine_score(struct runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err);
 
 struct rollout_request {
@@ -69,9 +74,5 @@ void rollout_output_free(struct rollout_output *o);
 
 int engine_rollout(struct runtime *rt, struct rollout_cache *cache, const struct rollout_request *rq,
                    struct rollout_output *out, struct dsr_err *err);
-
-/* Tokens of gen_context(text) (used for R_U of a caption). */
-int engine_gen_context(const struct runtime *rt, const char *text, size_t len, struct tok_ids *out,
-                       struct dsr_err *err);
 
 #endif

@@ -221,7 +221,12 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
         metrics_destroy(&s->metrics);
         return dsr_errf(err, "--host %s is not an IPv4 address", cfg->host);
     }
+    if (idem_init(&s->idem, cfg->idempotency_records, err)) {
+        metrics_destroy(&s->metrics);
+        return -1;
+    }
     if (worker_start(&s->worker, cfg, &s->metrics, err)) {
+        idem_destroy(&s->idem);
         metrics_destroy(&s->metrics);
         return -1;
     }
@@ -233,6 +238,7 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->mhd) {
         worker_stop(&s->worker);
+        idem_destroy(&s->idem);
         metrics_destroy(&s->metrics);
         return dsr_errf(err, "cannot listen on %s:%d (in use, or no permission)", cfg->host, cfg->port);
     }
@@ -247,5 +253,6 @@ void server_stop(struct server *s) {
     for (int i = 0; i < 6000 && atomic_load(&s->in_flight) > 0; i++) usleep(10000);
     MHD_stop_daemon(s->mhd);
     worker_stop(&s->worker);
+    idem_destroy(&s->idem);
     metrics_destroy(&s->metrics);
 }

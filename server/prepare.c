@@ -151,16 +151,30 @@ int prep_logprobs_item(const struct runtime *rt, const struct proto_logprobs_ite
     return check_length(rt, p, param, e);
 }
 
-int prep_understanding_reward(const struct runtime *rt, const struct proto_image *image, const char *text,
-                              size_t len, const char *param, struct prepared_item *p, struct proto_error *e) {
-    struct dsr_err err = {{0}};
-    if (janus_gen_context(rt->tok, &rt->tpl, &rt->ids, text, len, &p->context, &err))
-        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+/* R_U once p->context holds the gen_context: the image's codes as target. */
+static int understanding_target(const struct runtime *rt, const struct proto_image *image, const char *param,
+                                struct prepared_item *p, struct proto_error *e) {
     finish_context(p);
     char pi[PROTO_PARAM_MAX];
     proto_path(pi, sizeof pi, param, "image");
     if (target_image(rt, image, pi, p, e)) return -1;
     return check_length(rt, p, param, e);
+}
+
+int prep_understanding_reward(const struct runtime *rt, const struct proto_image *image, const char *text,
+                              size_t len, const char *param, struct prepared_item *p, struct proto_error *e) {
+    struct dsr_err err = {{0}};
+    if (janus_gen_context(rt->tok, &rt->tpl, &rt->ids, text, len, &p->context, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    return understanding_target(rt, image, param, p, e);
+}
+
+int prep_understanding_reward_ids(const struct runtime *rt, const struct proto_image *image, const int32_t *ids,
+                                  int n, const char *param, struct prepared_item *p, struct proto_error *e) {
+    struct dsr_err err = {{0}};
+    if (runtime_gen_context_ids(rt, ids, n, &p->context, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    return understanding_target(rt, image, param, p, e);
 }
 
 int prep_generation_reward(const struct runtime *rt, const struct proto_image *image, const char *text, size_t len,

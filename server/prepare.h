@@ -42,6 +42,10 @@ int prep_logprobs_item(const struct runtime *rt, const struct proto_logprobs_ite
 /* R_U: codes of the image given gen_context(response text). */
 int prep_understanding_reward(const struct runtime *rt, const struct proto_image *image, const char *text,
                               size_t len, const char *param, struct prepared_item *p, struct proto_error *e);
+/* R_U of a response given as ids: context from runtime_gen_context_ids
+ * (the same context a rollout's reward uses). */
+int prep_understanding_reward_ids(const struct runtime *rt, const struct proto_image *image, const int32_t *ids,
+                                  int n, const char *param, struct prepared_item *p, struct proto_error *e);
 /* R_G: rg_target(prompt text) given und_context(image, dual question). */
 int prep_generation_reward(const struct runtime *rt, const struct proto_image *image, const char *text, size_t len,
                            const char *param, struct prepared_item *p, struct proto_error *e);

@@ -15,6 +15,9 @@ static const struct route ROUTES[] = {
     {"POST", "/score", AUTH_API, route_score},
     {"POST", "/rollout", AUTH_API, route_rollout},
     {"POST", "/openrlhf/reward", AUTH_API, route_openrlhf},
+    {"POST", "/update", AUTH_ADMIN, route_update},
+    {"POST", "/checkpoint", AUTH_ADMIN, route_checkpoint},
+    {"POST", "/reload", AUTH_ADMIN, route_reload},
     {NULL, NULL, AUTH_NONE, NULL},
 };
 

@@ -35,6 +35,9 @@ void route_logprobs(struct server *s, const struct request *rq, struct reply *ou
 void route_score(struct server *s, const struct request *rq, struct reply *out);
 void route_openrlhf(struct server *s, const struct request *rq, struct reply *out);
 void route_rollout(struct server *s, const struct request *rq, struct reply *out);
+void route_update(struct server *s, const struct request *rq, struct reply *out);
+void route_checkpoint(struct server *s, const struct request *rq, struct reply *out);
+void route_reload(struct server *s, const struct request *rq, struct reply *out);
 
 /* Shared by handlers: parses the JSON body (400 on malformed JSON) and
  * checks the model is ready (503); NULL after filling out on failure. */

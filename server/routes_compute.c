@@ -103,8 +103,11 @@ void route_score(struct server *s, const struct request *rq, struct reply *out) 
         proto_path(pt, sizeof pt, p, it->task == PROTO_TASK_UNDERSTANDING ? "response" : "prompt");
         char *text = NULL;
         size_t len = 0;
-        int rc = prep_span_text(rt, &it->text, pt, &text, &len, &e);
-        if (rc == 0)
+        int rc;
+        /* a response given as ids is scored from its ids (as a rollout's R_U is) */
+        if (it->task == PROTO_TASK_UNDERSTANDING && it->text.kind == PROTO_SPAN_TOKENS)
+            rc = prep_understanding_reward_ids(rt, &it->image, it->text.tokens, it->text.n_tokens, p, &items[i], &e);
+        else if ((rc = prep_span_text(rt, &it->text, pt, &text, &len, &e)) == 0)
             rc = it->task == PROTO_TASK_UNDERSTANDING
                      ? prep_understanding_reward(rt, &it->image, text, len, p, &items[i], &e)
                      : prep_generation_reward(rt, &it->image, text, len, p, &items[i], &e);

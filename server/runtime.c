@@ -215,15 +215,73 @@ void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, str
     lim->image_root = cfg->image_root;
 }
 
+static bool model_special(const struct runtime *rt, int32_t id) {
+    return id == rt->ids.bos || id == rt->eos || id == rt->pad || id == rt->ids.boi || id == rt->ids.eoi ||
+           id == rt->ids.image;
+}
+
+static bool tokenizer_knows(const struct runtime *rt, int32_t id) {
+    return id >= 0 && id < tokenizer_vocab_size(rt->tok) && tokenizer_id_to_token(rt->tok, id);
+}
+
+/* Appends len bytes to the growing string *buf (size *n, capacity *cap). */
+static int append(char **buf, size_t *n, size_t *cap, const char *s, size_t len) {
+    if (*n + len + 1 > *cap) {
+        size_t c = (*n + len + 1) * 2;
+        char *p = realloc(*buf, c);
+        if (!p) return -1;
+        *buf = p;
+        *cap = c;
+    }
+    memcpy(*buf + *n, s, len);
+    *n += len;
+    (*buf)[*n] = 0;
+    return 0;
+}
+
 int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
                         struct dsr_err *err) {
-    int32_t *known = malloc((size_t)(n ? n : 1) * sizeof *known);
-    if (!known) return dsr_errf(err, "out of memory decoding %d ids", n);
-    int k = 0;
+    static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
+    char *out = NULL;
+    size_t used = 0, cap = 0;
+    int rc = append(&out, &used, &cap, "", 0);
+    /* runs of ids the tokenizer knows are decoded together (multi-byte
+     * characters may span tokens); each unknown id becomes U+FFFD */
+    for (int i = 0; rc == 0 && i < n;) {
+        if (!tokenizer_knows(rt, ids[i])) {
+            rc = model_special(rt, ids[i]) ? 0 : append(&out, &used, &cap, REPLACEMENT, 3);
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < n && tokenizer_knows(rt, ids[j])) j++;
+        char *piece = NULL;
+        size_t plen = 0;
+        if (tokenizer_decode(rt->tok, ids + i, (size_t)(j - i), 1, &piece, &plen, err)) {
+            free(out);
+            return -1;
+        }
+        rc = append(&out, &used, &cap, piece, plen);
+        free(piece);
+        i = j;
+    }
+    if (rc) {
+        free(out);
+        return dsr_errf(err, "out of memory decoding %d ids", n);
+    }
+    *text = out;
+    if (len) *len = used;
+    return 0;
+}
+
+int runtime_gen_context_ids(const struct runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
+                            struct dsr_err *err) {
+    const struct janus_template *t = &rt->tpl;
+    if (tok_ids_push(out, rt->ids.bos, err) ||
+        tokenizer_encode(rt->tok, t->user_prefix, strlen(t->user_prefix), 0, out, err))
+        return -1;
     for (int i = 0; i < n; i++)
-        if (ids[i] >= 0 && ids[i] < tokenizer_vocab_size(rt->tok) && tokenizer_id_to_token(rt->tok, ids[i]))
-            known[k++] = ids[i];
-    int rc = tokenizer_decode(rt->tok, known, (size_t)k, 1, text, len, err);
-    free(known);
-    return rc;
+        if (!model_special(rt, ids[i]) && tok_ids_push(out, ids[i], err)) return -1;
+    if (tokenizer_encode(rt->tok, t->assistant_suffix, strlen(t->assistant_suffix), 0, out, err)) return -1;
+    return tok_ids_push(out, rt->ids.boi, err);
 }

@@ -42,11 +42,21 @@ void runtime_free(struct runtime *rt);
 /* Request limits derived from the model and the flags. */
 void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
 
-/* Text of sampled ids, special tokens skipped.  Ids the tokenizer does not
- * know (a model vocabulary padded beyond it) are dropped rather than failing
- * the rollout.  *text malloc'ed. */
+/* Text of sampled ids, special tokens skipped.  An id the tokenizer does
+ * not know (a model vocabulary padded beyond it, e.g. janus-tiny's 320 ids
+ * over the 262 of the byte tokenizer) renders as U+FFFD rather than
+ * failing the request.  *text malloc'ed. */
 int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
                         struct dsr_err *err);
+
+/* gen_context of a caption given as ids, for R_U:
+ *   [BOS] + tok(user_prefix) + ids + tok(assistant_suffix) + [BOI]
+ * with the model's special ids (EOS, BOS, PAD, BOI, EOI, image) dropped from
+ * ids.  The ids are used verbatim, never detokenized and re-tokenized, so an
+ * id unknown to the tokenizer still counts; with the byte tokenizer this is
+ * exactly gen_context(text). */
+int runtime_gen_context_ids(const struct runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
+                            struct dsr_err *err);
 
 /* The embedded default model's config (deterministic random weights). */
 void runtime_embedded_config(struct janus_config *c);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "idempotency.h"
 #include "metrics.h"
 #include "proto_error.h"
 #include "worker.h"
@@ -20,6 +21,7 @@ struct server {
     const struct dsrd_config *cfg;
     struct worker worker;
     struct metrics metrics;
+    struct idem_store idem;   /* /update responses by idempotency_key */
     struct MHD_Daemon *mhd;
     int port;                 /* bound port */
     atomic_int in_flight;     /* requests between first byte and response sent */

@@ -60,6 +60,31 @@ static void run_rollout(struct worker *w, struct job *j) {
     atomic_store(&w->rollouts_cached, w->cache.count);
 }
 
+static void run_update(struct worker *w, struct job *j) {
+    if (engine_update(&w->rt, &w->train, &w->cache, j->update, &j->stats, &j->error)) return;
+    j->policy_version = atomic_fetch_add(&w->policy_version, 1) + 1;
+    metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
+}
+
+static void run_reload(struct worker *w, struct job *j) {
+    long version = 0;
+    if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error)) return;
+    atomic_store(&w->policy_version, version);
+    j->policy_version = version;
+}
+
+/* Runs one job that is not a scoring batch; sets its policy_version. */
+static void run_single(struct worker *w, struct job *j) {
+    j->policy_version = atomic_load(&w->policy_version);
+    switch (j->kind) {
+    case JOB_ROLLOUT: run_rollout(w, j); break;
+    case JOB_UPDATE: run_update(w, j); break;
+    case JOB_CHECKPOINT: engine_checkpoint(&w->rt, &w->train, j->dir, j->policy_version, &j->error); break;
+    case JOB_RELOAD: run_reload(w, j); break;
+    case JOB_SCORE: break;
+    }
+}
+
 /* Takes the head job, plus the scoring jobs right behind a scoring head
  * while the batch stays within --max-batch-tokens rows.  Called locked. */
 static int take_batch(struct worker *w, struct job **batch, int cap) {
@@ -84,7 +109,8 @@ static void *worker_main(void *arg) {
     struct dsr_err err = {{0}};
     if (w->cfg->threads > 0) dsr_set_threads(w->cfg->threads);
     if (runtime_load(w->cfg, &w->rt, &err) ||
-        rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err)) {
+        rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err) ||
+        train_state_init(&w->train, &w->rt.model, w->cfg->reference, w->cfg->update_memory_budget, &err)) {
         snprintf(w->load_error, sizeof w->load_error, "%s", err.msg);
         atomic_store(&w->state, WORKER_FAILED);
         return NULL;
@@ -104,14 +130,15 @@ static void *worker_main(void *arg) {
         if (!w->head) break; /* stopping and drained */
         int n = take_batch(w, batch, cap);
         pthread_mutex_unlock(&w->mu);
-        long version = atomic_load(&w->policy_version);
-        if (batch[0]->kind == JOB_SCORE) run_score_batch(w, batch, n);
-        else run_rollout(w, batch[0]);
-        pthread_mutex_lock(&w->mu);
-        for (int i = 0; i < n; i++) {
-            batch[i]->policy_version = version;
-            batch[i]->done = true;
+        if (batch[0]->kind == JOB_SCORE) {
+            long version = atomic_load(&w->policy_version);
+            run_score_batch(w, batch, n);
+            for (int i = 0; i < n; i++) batch[i]->policy_version = version;
+        } else {
+            run_single(w, batch[0]);
         }
+        pthread_mutex_lock(&w->mu);
+        for (int i = 0; i < n; i++) batch[i]->done = true;
         pthread_cond_broadcast(&w->done_cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -167,6 +194,7 @@ void worker_stop(struct worker *w) {
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     if (atomic_load(&w->state) == WORKER_READY) {
+        train_state_free(&w->train);
         rollout_cache_free(&w->cache);
         runtime_free(&w->rt);
     }

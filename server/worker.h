@@ -8,7 +8,8 @@
  * batched forward (engine_score over all their items, up to
  * --max-batch-tokens rows); jobs are otherwise run strictly in order, so an
  * update is serialized with everything else and each response's
- * policy_version is the version its computation used. */
+ * policy_version is the version its computation used (for /update the
+ * version it produced, for /reload the one it loaded). */
 #ifndef DSRD_WORKER_H
 #define DSRD_WORKER_H
 
@@ -18,12 +19,13 @@
 
 #include "config.h"
 #include "engine.h"
+#include "engine_train.h"
 #include "metrics.h"
 #include "proto_error.h"
 #include "rollout_cache.h"
 #include "runtime.h"
 
-enum job_kind { JOB_SCORE, JOB_ROLLOUT };
+enum job_kind { JOB_SCORE, JOB_ROLLOUT, JOB_UPDATE, JOB_CHECKPOINT, JOB_RELOAD };
 
 struct job {
     enum job_kind kind;
@@ -33,6 +35,11 @@ struct job {
     /* JOB_ROLLOUT */
     const struct rollout_request *rollout;
     struct rollout_output *rollout_out;
+    /* JOB_UPDATE */
+    const struct update_request *update;
+    struct train_stats stats;
+    /* JOB_CHECKPOINT (dir to create) / JOB_RELOAD (dir to load) */
+    const char *dir;
     /* result, written by the worker */
     struct proto_error error; /* error.code 0: success */
     long policy_version;
@@ -59,6 +66,7 @@ struct worker {
     /* owned by the worker thread once started */
     struct runtime rt;
     struct rollout_cache cache;
+    struct train_state train;
     struct proto_limits limits;  /* valid once READY */
 };
 

@@ -1,0 +1,54 @@
+/* /update responses remembered by idempotency_key (API.md: "A repeated
+ * idempotency_key returns the first call's response without a second
+ * step").
+ *
+ * A record is claimed by the first call with its key (state RUNNING) before
+ * the update is queued; a second call with the same key arriving meanwhile
+ * waits on the store's condition variable for the first one's outcome, so
+ * two calls never both step.  A successful first call stores its response
+ * text, returned byte for byte to every later call with that key (whatever
+ * its body: the key names the update).  A failed first call forgets the
+ * key, so a retry runs the update afresh (nothing was applied).
+ *
+ * Bounded by --idempotency-records: when full, the oldest finished record
+ * is evicted; if every record belongs to a running update the claim is
+ * refused (the caller answers 503).  Thread-safe; owned by the server. */
+#ifndef DSRD_IDEMPOTENCY_H
+#define DSRD_IDEMPOTENCY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "error.h"
+#include "proto_update.h"
+
+struct idem_record {
+    char key[PROTO_ID_MAX];   /* "" for a free slot */
+    bool done;
+    char *response;           /* JSON text, when done */
+    unsigned long seq;        /* claim order, for eviction */
+};
+
+struct idem_store {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct idem_record *items;
+    int cap;
+    unsigned long next_seq;
+};
+
+enum idem_claim { IDEM_RUN, IDEM_REPLAY, IDEM_FULL };
+
+int  idem_init(struct idem_store *s, int cap, struct dsr_err *err);
+void idem_destroy(struct idem_store *s);
+
+/* IDEM_RUN: the caller owns the key and must call idem_finish or
+ * idem_abandon.  IDEM_REPLAY: *response is a malloc'ed copy of the first
+ * response (NULL if out of memory).  Blocks while another call runs key. */
+enum idem_claim idem_claim(struct idem_store *s, const char *key, char **response);
+/* Records the response of the claimed key and wakes the waiters. */
+void idem_finish(struct idem_store *s, const char *key, const char *response);
+/* Forgets the claimed key (its update failed) and wakes the waiters. */
+void idem_abandon(struct idem_store *s, const char *key);
+
+#endif

@@ -1,0 +1,272 @@
+/* dsr-train end to end against a real dsrd (janus-tiny): the client-built
+ * contexts reproduce the rollouts' own log-probs, 3 GRPO and 3 SimPO steps
+ * advance policy_version once per step with finite JSONL records and
+ * reloadable checkpoints, --resume continues a finished state, and GRPO
+ * through the API raises (lowers) the log-prob of a completion given a
+ * positive (negative) advantage. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "client_support.h"
+#include "contexts.h"
+#include "dsr_client.h"
+#include "harness.h"
+
+struct train_env {
+    struct dsrd_proc d;
+    struct dsr_client *c;
+    char dir[64];
+    char images[128], prompts[128], ckpt[128];
+};
+
+static json_t *post(struct th *t, struct train_env *env, const char *path, json_t *req) {
+    json_t *resp = NULL;
+    struct dsr_call_err e;
+    int admin = strcmp(path, "/update") == 0 || strcmp(path, "/reload") == 0 || strcmp(path, "/checkpoint") == 0;
+    if (dsr_call(env->c, "POST", path, req, admin, &resp, &e) != 0) TH_CHECK(t, 0, "POST %s: %s", path, e.msg);
+    json_decref(req);
+    return resp;
+}
+
+static long health_version(struct train_env *env) {
+    json_t *h = NULL;
+    struct dsr_call_err e;
+    if (dsr_health(env->c, &h, &e) != 0) return -1;
+    long v = dsr_policy_version(h);
+    json_decref(h);
+    return v;
+}
+
+/* The contexts dsr-train builds for /update equal the ones the server
+ * sampled from: teacher-forcing a rollout's completion on them gives back
+ * its own log-probs. */
+static void test_contexts_match(struct th *t, void *ctx) {
+    struct train_env *env = ctx;
+    struct dsr_call_err e;
+    json_t *model = NULL;
+    struct ctx_templates tpl;
+    if (!TH_CHECK(t, dsr_model(env->c, &model, &e) == 0 && ctx_templates_from_model(&tpl, model, &e) == 0, "/model: %s",
+                  e.msg))
+        return;
+    json_decref(model);
+    char img[160];
+    cs_path(img, sizeof img, env->images, "im0.png");
+    for (int task = 0; task < 2; task++) {
+        json_t *req = task == 0 ? json_pack("{s:s, s:{s:s}, s:i, s:i}", "task", "generation", "prompt", "text",
+                                            "a red circle", "n", 2, "seed", 3)
+                                : json_pack("{s:s, s:o, s:s, s:i, s:i, s:i}", "task", "understanding", "image",
+                                            dsr_image_png_file(img, 0, &e), "question", "Describe this image.", "n",
+                                            2, "max_tokens", 4, "seed", 3);
+        json_t *ro = post(t, env, "/rollout", req);
+        const json_t *r0 = json_array_get(json_object_get(ro, "rollouts"), 0);
+        if (!TH_CHECK(t, r0 != NULL, "rollout task %d", task)) {
+            json_decref(ro);
+            continue;
+        }
+        json_t *context = task == 0 ? ctx_gen_tokens(&tpl, env->c, "a red circle", &e)
+                                    : ctx_und_tokens(&tpl, env->c, "Describe this image.", &e);
+        json_t *item = task == 0 ? json_pack("{s:{s:o}, s:{s:O}}", "context", "tokens", context, "target", "codes",
+                                             json_object_get(r0, "codes"))
+                                 : json_pack("{s:{s:o}, s:o, s:{s:O}}", "context", "tokens", context, "image",
+                                             dsr_image_png_file(img, 0, &e), "target", "tokens",
+                                             json_object_get(r0, "tokens"));
+        json_t *lp = post(t, env, "/logprobs", json_pack("{s:[o]}", "items", item));
+        const json_t *got = json_object_get(json_array_get(json_object_get(lp, "items"), 0), "logprobs");
+        const json_t *want = json_object_get(r0, "logprobs");
+        double worst = json_array_size(got) == json_array_size(want) && json_array_size(want) > 0 ? 0 : INFINITY;
+        for (size_t i = 0; i < json_array_size(want) && isfinite(worst); i++)
+            worst = fmax(worst, fabs(json_number_value(json_array_get(got, i)) - json_number_value(json_array_get(want, i))));
+        TH_CHECK(t, worst < 1e-4, "task %d: teacher-forced log-probs on the built context differ by %g", task, worst);
+        json_decref(lp);
+        json_decref(ro);
+    }
+}
+
+/* Checks every record of a JSONL log; returns the number of records. */
+static int check_log(struct th *t, const char *path, long first_version, const char *algorithm) {
+    char *text = cs_read_file(path, NULL);
+    if (!TH_CHECK(t, text != NULL, "log %s missing", path)) return 0;
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *rec = json_loads(line, 0, NULL);
+        n++;
+        TH_CHECK(t, json_is_object(rec), "record %d is JSON", n);
+        TH_CHECK(t, json_integer_value(json_object_get(rec, "step")) == n &&
+                        json_integer_value(json_object_get(rec, "policy_version")) == first_version + n,
+                 "record %d: step and policy_version advance by one", n);
+        TH_CHECK(t, strcmp(json_string_value(json_object_get(rec, "algorithm")), algorithm) == 0, "algorithm");
+        static const char *const keys[] = {"und_reward_mean", "und_reward_std", "gen_reward_mean", "gen_reward_std",
+                                           "loss", "grad_norm", "clip_fraction", "kl", "seconds"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            const json_t *v = json_object_get(rec, keys[k]);
+            TH_CHECK(t, json_is_number(v) && isfinite(json_number_value(v)), "record %d: %s finite", n, keys[k]);
+        }
+        json_decref(rec);
+    }
+    free(text);
+    return n;
+}
+
+/* The "checkpoint" name logged with record n (1-based) of a JSONL log, in out. */
+static void logged_checkpoint(const char *path, int n, char *out, size_t size) {
+    out[0] = 0;
+    char *text = cs_read_file(path, NULL);
+    int k = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        if (++k != n) continue;
+        json_t *rec = json_loads(line, 0, NULL);
+        const char *name = json_string_value(json_object_get(rec, "checkpoint"));
+        snprintf(out, size, "%s", name ? name : "");
+        json_decref(rec);
+    }
+    free(text);
+}
+
+static int run_trainer(struct train_env *env, const char *algorithm, const char *state, const char *log,
+                       const char *steps, int resume) {
+    const char *args[48] = {"--server", env->d.url, "--images", env->images, "--prompts", env->prompts,
+                            "--batch-images", "1", "--batch-prompts", "1", "--group-size", "3", "--max-tokens", "4",
+                            "--steps", steps, "--seed", "7", "--lr", "1e-3", "--algorithm", algorithm,
+                            "--checkpoint-every", "1", "--state", state, "--log", log, "--retries", "3"};
+    int n = 30;
+    if (resume) args[n++] = "--resume";
+    args[n] = NULL;
+    char *err = NULL;
+    int rc = cs_run("dsr-train", args, NULL, &err, 300);
+    if (rc != 0) fprintf(stderr, "dsr-train %s: exit %d\n%s\n", algorithm, rc, err ? err : "");
+    free(err);
+    return rc;
+}
+
+static void test_grpo_simpo_e2e(struct th *t, void *ctx) {
+    struct train_env *env = ctx;
+    long v0 = health_version(env);
+    char state[160], log[160];
+    cs_path(state, sizeof state, env->dir, "grpo.state");
+    cs_path(log, sizeof log, env->dir, "grpo.jsonl");
+    TH_CHECK(t, run_trainer(env, "grpo", state, log, "3", 0) == 0, "GRPO run exits 0");
+    TH_CHECK(t, check_log(t, log, v0, "grpo") == 3, "3 GRPO records");
+    TH_CHECK(t, health_version(env) == v0 + 3, "learner advanced 3 versions");
+
+    /* a finished state resumes to a longer run: one more step */
+    TH_CHECK(t, run_trainer(env, "grpo", state, log, "4", 1) == 0, "--resume exits 0");
+    TH_CHECK(t, check_log(t, log, v0, "grpo") == 4, "4 GRPO records after resume");
+    long v1 = health_version(env);
+    TH_CHECK(t, v1 == v0 + 4, "learner at %ld", v1);
+
+    cs_path(state, sizeof state, env->dir, "simpo.state");
+    cs_path(log, sizeof log, env->dir, "simpo.jsonl");
+    TH_CHECK(t, run_trainer(env, "simpo", state, log, "3", 0) == 0, "SimPO run exits 0");
+    TH_CHECK(t, check_log(t, log, v1, "simpo") == 3, "3 SimPO records");
+    TH_CHECK(t, health_version(env) == v1 + 3, "learner advanced 3 more versions");
+
+    /* checkpoints (named per update, so both runs' share the directory) load
+     * back with their versions */
+    char name2[128], name3[128];
+    logged_checkpoint(log, 2, name2, sizeof name2);
+    logged_checkpoint(log, 3, name3, sizeof name3);
+    TH_CHECK(t, strncmp(name2, "step-000002-", 12) == 0 && strncmp(name3, "step-000003-", 12) == 0,
+             "records name their checkpoints: '%s', '%s'", name2, name3);
+    json_t *r = post(t, env, "/reload", json_pack("{s:s}", "path", name2));
+    TH_CHECK(t, dsr_policy_version(r) == v1 + 2, "%s (SimPO run) reloads at %ld", name2, dsr_policy_version(r));
+    json_decref(r);
+    r = post(t, env, "/reload", json_pack("{s:s}", "path", name3));
+    TH_CHECK(t, dsr_policy_version(r) == v1 + 3, "%s reloads at %ld", name3, dsr_policy_version(r));
+    json_decref(r);
+}
+
+/* Sum of log-probs of fixed codes after gen_context(prompt). */
+static double codes_logprob(struct th *t, struct train_env *env, json_t *context, json_t *codes) {
+    json_t *lp = post(t, env, "/logprobs",
+                      json_pack("{s:[{s:{s:O}, s:{s:O}}]}", "items", "context", "tokens", context, "target", "codes", codes));
+    double s = json_number_value(json_object_get(json_array_get(json_object_get(lp, "items"), 0), "sum"));
+    json_decref(lp);
+    return s;
+}
+
+static double grpo_step(struct th *t, struct train_env *env, json_t *context, json_t *codes, double advantage,
+                        const char *key) {
+    json_t *u = post(t, env, "/update",
+                     json_pack("{s:s, s:s, s:[{s:s, s:{s:O}, s:{s:O}, s:f}], s:{s:f, s:f}}", "algorithm", "grpo",
+                               "idempotency_key", key, "samples", "task", "generation", "context", "tokens", context,
+                               "completion", "codes", codes, "advantage", advantage, "hyper", "lr", 1e-2,
+                               "max_grad_norm", 0.0));
+    double loss = json_number_value(json_object_get(u, "loss"));
+    json_decref(u);
+    return loss;
+}
+
+static void test_learning_direction(struct th *t, void *ctx) {
+    struct train_env *env = ctx;
+    struct dsr_call_err e;
+    json_t *model = NULL;
+    struct ctx_templates tpl;
+    if (!TH_CHECK(t, dsr_model(env->c, &model, &e) == 0 && ctx_templates_from_model(&tpl, model, &e) == 0, "/model"))
+        return;
+    json_decref(model);
+    json_t *context = ctx_gen_tokens(&tpl, env->c, "a blue square", &e);
+    json_t *ro = post(t, env, "/rollout", json_pack("{s:s, s:{s:s}, s:i, s:i}", "task", "generation", "prompt", "text",
+                                                    "a blue square", "n", 1, "seed", 11));
+    json_t *codes = json_incref(json_object_get(json_array_get(json_object_get(ro, "rollouts"), 0), "codes"));
+    json_decref(ro);
+    if (!TH_CHECK(t, context && json_array_size(codes) > 0, "fixed completion")) {
+        json_decref(context);
+        json_decref(codes);
+        return;
+    }
+    double before = codes_logprob(t, env, context, codes);
+    grpo_step(t, env, context, codes, 1.0, "learning-up-1");
+    double up = codes_logprob(t, env, context, codes);
+    TH_CHECK(t, up > before, "positive advantage raises log-prob: %.6f -> %.6f", before, up);
+    grpo_step(t, env, context, codes, -1.0, "learning-down-1");
+    grpo_step(t, env, context, codes, -1.0, "learning-down-2");
+    double down = codes_logprob(t, env, context, codes);
+    TH_CHECK(t, down < up, "negative advantage lowers log-prob: %.6f -> %.6f", up, down);
+    json_decref(context);
+    json_decref(codes);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    cs_init(argv[0]);
+    dsr_client_global_init();
+    struct th t = {0};
+    struct train_env envs, *env = &envs;
+    memset(env, 0, sizeof *env);
+    char log[128];
+    if (cs_tmpdir(env->dir, sizeof env->dir) != 0) return 1;
+    cs_path(log, sizeof log, env->dir, "dsrd.log");
+    cs_path(env->images, sizeof env->images, env->dir, "images");
+    cs_path(env->prompts, sizeof env->prompts, env->dir, "prompts.txt");
+    cs_path(env->ckpt, sizeof env->ckpt, env->dir, "ckpt");
+    if (mkdir(env->images, 0755) != 0) return 1;
+    for (int i = 0; i < 3; i++) {
+        char name[32], path[200];
+        snprintf(name, sizeof name, "im%d.png", i);
+        cs_path(path, sizeof path, env->images, name);
+        cs_write_png(path, 32, 32, (uint32_t)(i + 1));
+    }
+    FILE *f = fopen(env->prompts, "w");
+    if (f) {
+        fputs("a red circle\na green tree\nblue sky\n", f);
+        fclose(f);
+    }
+    if (cs_dsrd_start(&env->d, 0, env->ckpt, log, NULL) != 0) {
+        th_check_at(&t, __FILE__, __LINE__, 0, "dsrd did not start");
+        return th_finish(&t, "test_client_train");
+    }
+    struct dsr_client_opts o = {env->d.url, NULL, NULL, 120000, 2000};
+    struct dsr_call_err e;
+    env->c = dsr_client_new(&o, &e);
+    cs_run_test(&t, "contexts_match", test_contexts_match, env);
+    cs_run_test(&t, "grpo_simpo_e2e", test_grpo_simpo_e2e, env);
+    cs_run_test(&t, "learning_direction", test_learning_direction, env);
+    dsr_client_free(env->c);
+    cs_dsrd_stop(&env->d);
+    cs_rmtree(env->dir);
+    dsr_client_global_cleanup();
+    return th_finish(&t, "test_client_train");
+}
