@@ -2,7 +2,9 @@
  * The only mutable global is the signal flag. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -40,6 +42,12 @@ int main(int argc, char **argv) {
     }
     log_info(cfg.log_format, "dsrd listening on http://%s:%d, loading %s", cfg.host, srv.port,
              cfg.model_dir ? cfg.model_dir : "the embedded random-weight default model");
+    /* libgomp reads this at load time, so it can only be advised, not set here */
+    const char *wait_policy = getenv("OMP_WAIT_POLICY");
+    if (!wait_policy || strcasecmp(wait_policy, "passive") != 0)
+        log_info(cfg.log_format,
+                 "warning: OMP_WAIT_POLICY is not 'passive'; spinning OpenMP threads slow OpenBLAS "
+                 "(decode steps up to 4x slower). Start dsrd with OMP_WAIT_POLICY=passive");
     int announced = 0;
     while (!g_stop) {
         usleep(50000);
