@@ -70,7 +70,10 @@ void op_swiglu_inplace(float *gate, const float *up, size_t count) {
     for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta) {
+/* Rotates each (i, i + half) pair by sign · angle; sign -1 is the transpose
+ * (the backward pass of the forward rotation). */
+static void rope_rotate(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
+                        float sign) {
     int half = head_dim / 2;
 #pragma omp parallel for if (n_tokens > 16)
     for (int t = 0; t < n_tokens; t++) {
@@ -78,7 +81,7 @@ void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, 
             /* inv_freq as HF computes it: theta^(-2i/d), in float32 */
             float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
             double angle = (double)positions[t] * (double)inv_freq;
-            float c = (float)cos(angle), s = (float)sin(angle);
+            float c = (float)cos(angle), s = sign * (float)sin(angle);
             for (int h = 0; h < n_heads; h++) {
                 float *v = x + ((size_t)t * n_heads + h) * head_dim;
                 float a = v[i], b = v[i + half];
@@ -87,6 +90,15 @@ void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, 
             }
         }
     }
+}
+
+void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta) {
+    rope_rotate(x, positions, n_tokens, n_heads, head_dim, theta, 1.0f);
+}
+
+void op_rope_backward_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim,
+                              float theta) {
+    rope_rotate(x, positions, n_tokens, n_heads, head_dim, theta, -1.0f);
 }
 
 double op_logsumexp(const float *x, int dim) {

@@ -38,6 +38,9 @@ void op_swiglu_inplace(float *gate, const float *up, size_t count);
  * applied in place to x[n_tokens, n_heads * head_dim]; positions[t] is the
  * absolute position of token t. */
 void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta);
+/* The transpose rotation (by -angle): gradient of op_rope_inplace. */
+void op_rope_backward_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim,
+                              float theta);
 
 /* log Σ exp(x[i]) over dim values (double accumulation). */
 double op_logsumexp(const float *x, int dim);

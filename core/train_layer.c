@@ -44,27 +44,6 @@ void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t,
     a->act = a->up + n * M;
 }
 
-/* Rotation by -angle: the transpose of op_rope_inplace's rotation, with the
- * same float32 inverse frequencies. */
-static void rope_backward_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim,
-                                  float theta) {
-    int half = head_dim / 2;
-#pragma omp parallel for if (n_tokens > 16)
-    for (int t = 0; t < n_tokens; t++) {
-        for (int i = 0; i < half; i++) {
-            float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-            double angle = (double)positions[t] * (double)inv_freq;
-            float c = (float)cos(angle), s = (float)sin(angle);
-            for (int h = 0; h < n_heads; h++) {
-                float *v = x + ((size_t)t * n_heads + h) * head_dim;
-                float a = v[i], b = v[i + half];
-                v[i] = a * c + b * s;
-                v[i + half] = b * c - a * s;
-            }
-        }
-    }
-}
-
 /* P = causal softmax(scale · q_h k_hᵀ) for one sequence of n rows. */
 static void attention_probs(const float *q, const float *k, int n, int q_stride, int kv_stride, int head_dim,
                             float scale, float *P) {
@@ -220,8 +199,8 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
     memset(dk, 0, n * KV * sizeof(float));
     memset(dv, 0, n * KV * sizeof(float));
     attention_backward_train(t, s, a->q, a->k, a->v, datt, dq, dk, dv, scores);
-    rope_backward_inplace(dq, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
-    rope_backward_inplace(dk, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
+    op_rope_backward_inplace(dq, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
+    op_rope_backward_inplace(dk, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
     linear_backward(a->h1, ly->q_w, dq, T, C, Q, g->q_w, g->q_b, dh, 0.0f);
     linear_backward(a->h1, ly->k_w, dk, T, C, KV, g->k_w, g->k_b, dh, 1.0f);
     linear_backward(a->h1, ly->v_w, dv, T, C, KV, g->v_w, g->v_b, dh, 1.0f);
