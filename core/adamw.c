@@ -18,11 +18,13 @@ int trainer_step(struct trainer *tr, struct janus_model *m, const struct adamw_h
     if (!(h->max_grad_norm >= 0)) return dsr_errf(err, "max_grad_norm: must be >= 0");
     size_t n = tr->n_params;
     float *g = tr->grad, *w = m->params.trainable, *mo = tr->adam_m, *v = tr->adam_v;
+    double t0 = tp_now();
     double ss = 0;
 #pragma omp parallel for reduction(+ : ss)
     for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
     double norm = sqrt(ss);
     stats->grad_norm = norm;
+    t0 = tp_add(tr->prof, TP_CLIP_NORM, t0);
     if (!isfinite(norm)) return dsr_errf(err, "gradient norm is not finite; step skipped");
     float coef = 1.0f;
     if (h->max_grad_norm > 0) {
@@ -41,5 +43,6 @@ int trainer_step(struct trainer *tr, struct janus_model *m, const struct adamw_h
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         w[i] -= step_size * mo[i] / (sqrtf(v[i]) / bc2_sqrt + h->eps);
     }
+    tp_add(tr->prof, TP_ADAMW, t0);
     return 0;
 }

@@ -80,7 +80,7 @@ static int micro_batch_end(const struct trainer *tr, const struct janus_model *m
                            int n, int first, int unit) {
     int end = first + unit;
     if (tr->memory_budget == 0) return n;
-    while (end + unit <= n && tg_estimate_bytes(&m->cfg, s + first, end + unit - first) <= tr->memory_budget)
+    while (end + unit <= n && tg_estimate_bytes(&m->cfg, s + first, end + unit - first, 0) <= tr->memory_budget)
         end += unit;
     return end;
 }
@@ -102,8 +102,11 @@ static int run_passes(const struct trainer *tr, const struct janus_model *m, con
     long tok = 0;
     for (int first = 0; first < n && rc == 0;) {
         int end = micro_batch_end(tr, m, s, n, first, unit);
+        /* keeping the layer internals saves the backward's recompute when they fit */
+        int keep = grad_fn && (tr->memory_budget == 0 ||
+                               tg_estimate_bytes(&m->cfg, s + first, end - first, 1) <= tr->memory_budget);
         struct train_graph g;
-        rc = tg_forward(&g, m, s + first, end - first, lp_all + tok, err);
+        rc = tg_forward(&g, m, s + first, end - first, lp_all + tok, keep, tr->prof, err);
         if (rc == 0 && grad_fn) {
             grad_fn(ctx, first, end - first, lp_all + tok, dlp + tok);
             rc = tg_backward(&g, dlp + tok, tr->grad, err);

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "janus_model.h"
 #include "teacher_forcing.h"
+#include "train_prof.h"
 
 /* One completion to train on. */
 struct train_sample {
@@ -71,6 +72,7 @@ struct trainer {
     long step;            /* AdamW steps taken */
     float *ref_weights;   /* [n_params] initial trainable weights, or NULL until needed */
     size_t memory_budget; /* activation bytes per micro-batch; 0 = unbounded */
+    struct train_prof *prof; /* borrowed; NULL (trainer_init's default) = no timing */
 };
 
 int  trainer_init(struct trainer *tr, const struct janus_model *m, size_t memory_budget, struct dsr_err *err);

@@ -3,10 +3,11 @@
  * Forward:  embed rows → resid[0]; resid[l+1] = layer_l(resid[l]);
  *           target rows of resid[L] → final RMSNorm → head → log-probs.
  * Backward: head (logits recomputed chunk by chunk) → final norm → for each
- *           layer from the top: recompute its internals from resid[l], then
- *           backpropagate (resid[l+1] is free by then and takes the recomputed
- *           output) → scatter the input-row gradients into embed_tokens, the
- *           understanding aligner and the generation aligner/embeddings. */
+ *           layer from the top: take its kept internals, or recompute them
+ *           from resid[l] (resid[l+1] is free by then and takes the recomputed
+ *           output), then backpropagate → scatter the input-row gradients into
+ *           embed_tokens, the understanding aligner and the generation
+ *           aligner/embeddings. */
 #include "train_graph.h"
 
 #include <cblas.h>
@@ -270,7 +271,7 @@ static int head_chunk_rows(const struct janus_model *m) {
  * into dh[rows, C] and the head's weight gradients. */
 static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, const float *h, int rows,
                       const int32_t *chosen, float *lp, const float *dlp, float *dh, float *grad, float *logits,
-                      struct dsr_err *err) {
+                      struct train_prof *prof, struct dsr_err *err) {
     int C = m->cfg.text.hidden_size, V = head_width(m, kind);
     struct mlp_chain ch;
     float *acts = NULL, *w1 = NULL, *w2 = NULL;
@@ -286,6 +287,7 @@ static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, con
     } else {
         lm_logits(&m->lm, h, rows, logits);
     }
+    double t0 = tp_now();
 #pragma omp parallel for if (rows > 4)
     for (int i = 0; i < rows; i++) {
         float *row = logits + (size_t)i * V;
@@ -298,6 +300,7 @@ static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, con
         for (int j = 0; j < V; j++) row[j] = -dlp[i] * (float)exp((double)row[j] - lse);
         row[chosen[i]] += dlp[i];
     }
+    tp_add(prof, TP_HEAD_SOFTMAX, t0);
     if (dlp && kind == TF_TARGET_CODES) {
         mlp_chain_backward(&ch, h, rows, acts, logits, dh, w1, w2);
     } else if (dlp) {
@@ -328,7 +331,7 @@ static int heads_pass(const struct train_graph *g, const float *h, float *lp, co
             int rows = sm->n_completion - r0 < chunk ? sm->n_completion - r0 : chunk;
             size_t t = t0 + (size_t)r0;
             rc = head_chunk(m, sm->kind, h + t * C, rows, sm->completion + r0, lp ? lp + t : NULL,
-                            dlp ? dlp + t : NULL, dh ? dh + t * C : NULL, grad, logits, err);
+                            dlp ? dlp + t : NULL, dh ? dh + t * C : NULL, grad, logits, g->prof, err);
         }
         t0 += (size_t)sm->n_completion;
     }
@@ -354,7 +357,7 @@ static void target_rows(const struct train_graph *g, float *x, float *out, int s
 
 /* ---- the pass ----------------------------------------------------------- */
 
-size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n) {
+size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n, int keep_acts) {
     const struct text_config *t = &c->text;
     size_t T = 0, targets = 0, max_len = 0;
     for (int i = 0; i < n; i++) {
@@ -364,7 +367,8 @@ size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample
         max_len = len > max_len ? len : max_len;
     }
     size_t C = (size_t)t->hidden_size;
-    size_t per_row = ((size_t)t->n_layers + 2) * C + tl_acts_floats(t) + tl_work_floats(t);
+    size_t layers_acts = keep_acts ? (size_t)t->n_layers : 1;
+    size_t per_row = ((size_t)t->n_layers + 2) * C + layers_acts * tl_acts_floats(t) + tl_work_floats(t);
     size_t floats = T * per_row + targets * 3 * C + tl_scores_floats((int)max_len) + 2 * HEAD_CHUNK_FLOATS;
     return floats * sizeof(float);
 }
@@ -373,6 +377,7 @@ void tg_free(struct train_graph *g) {
     free(g->row0);
     free(g->pos);
     free(g->resid);
+    free(g->acts);
     memset(g, 0, sizeof *g);
 }
 
@@ -385,10 +390,11 @@ static struct tl_segs graph_segs(const struct train_graph *g) {
 }
 
 int tg_forward(struct train_graph *g, const struct janus_model *m, const struct train_sample *s, int n, float *lp,
-               struct dsr_err *err) {
+               int keep_acts, struct train_prof *prof, struct dsr_err *err) {
     memset(g, 0, sizeof *g);
     if (n < 1) return dsr_errf(err, "no samples");
     g->m = m;
+    g->prof = prof;
     g->samples = s;
     g->n_samples = n;
     long long T = 0, targets = 0;
@@ -407,28 +413,35 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
     g->row0 = malloc(((size_t)n + 1) * sizeof(int));
     g->pos = malloc((size_t)T * sizeof(int));
     g->resid = malloc(((size_t)t->n_layers + 1) * (size_t)T * C * sizeof(float));
-    float *acts = malloc((size_t)T * tl_acts_floats(t) * sizeof(float));
+    size_t layer_acts = (size_t)T * tl_acts_floats(t);
+    if (keep_acts) g->acts = malloc((size_t)t->n_layers * layer_acts * sizeof(float));
+    float *acts = keep_acts ? NULL : malloc(layer_acts * sizeof(float));
     float *scores = malloc(tl_scores_floats(g->max_len) * sizeof(float));
     float *tgt = malloc((size_t)targets * 2 * C * sizeof(float));
     int rc = 0;
-    if (!g->row0 || !g->pos || !g->resid || !acts || !scores || !tgt)
+    if (!g->row0 || !g->pos || !g->resid || !(acts || g->acts) || !scores || !tgt)
         rc = dsr_errf(err, "out of memory for a %lld-row training pass", T);
     for (int i = 0, row = 0; i < n && rc == 0; i++) {
         g->row0[i] = row;
         for (int p = 0; p < sample_rows(&s[i]); p++) g->pos[row++] = p;
         g->row0[i + 1] = row;
     }
+    double t0 = tp_now();
     if (rc == 0) rc = embed_pass(g, g->resid, NULL, NULL, err);
+    t0 = tp_add(prof, TP_EMBED, t0);
     struct tl_acts a;
     struct tl_segs segs = graph_segs(g);
-    if (rc == 0) tl_acts_carve(&a, acts, t, g->T);
-    for (int l = 0; l < t->n_layers && rc == 0; l++)
-        tl_forward(&m->lm.layers[l], t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores);
+    for (int l = 0; l < t->n_layers && rc == 0; l++) {
+        tl_acts_carve(&a, acts ? acts : g->acts + (size_t)l * layer_acts, t, g->T);
+        tl_forward(&m->lm.layers[l], t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores, prof);
+    }
+    t0 = tp_add(prof, TP_LAYER_FWD, t0);
     if (rc == 0) {
         float *tx = tgt, *th = tgt + (size_t)targets * C;
         target_rows(g, resid_at(g, t->n_layers), tx, 0);
         op_rmsnorm(th, tx, m->lm.final_norm, g->n_targets, (int)C, t->rms_norm_eps);
         rc = heads_pass(g, th, lp, NULL, NULL, NULL, err);
+        tp_add(prof, TP_HEAD_FWD, t0);
     }
     free(acts);
     free(scores);
@@ -456,33 +469,43 @@ int tg_backward(struct train_graph *g, const float *dlp, float *grad, struct dsr
     size_t C = (size_t)t->hidden_size, T = (size_t)g->T, nt = (size_t)g->n_targets;
     float *tgt = malloc(nt * 4 * C * sizeof(float) + nt * sizeof(float));
     float *dx = calloc(T * C, sizeof(float));
-    float *acts = malloc(T * tl_acts_floats(t) * sizeof(float));
+    float *acts = g->acts ? NULL : malloc(T * tl_acts_floats(t) * sizeof(float));
     float *work = malloc(T * tl_work_floats(t) * sizeof(float));
     float *scores = malloc(tl_scores_floats(g->max_len) * sizeof(float));
     int rc = 0;
-    if (!tgt || !dx || !acts || !work || !scores) rc = dsr_errf(err, "out of memory for a %zu-row backward", T);
+    if (!tgt || !dx || !(acts || g->acts) || !work || !scores) rc = dsr_errf(err, "out of memory for a %zu-row backward", T);
+    double t0 = tp_now();
     if (rc == 0) {
         float *tx = tgt, *th = tx + nt * C, *dth = th + nt * C, *dtx = dth + nt * C, *rstd = dtx + nt * C;
         target_rows(g, resid_at(g, t->n_layers), tx, 0);
         op_rmsnorm(th, tx, m->lm.final_norm, g->n_targets, (int)C, t->rms_norm_eps);
         rc = heads_pass(g, th, NULL, dlp, dth, grad, err);
+        t0 = tp_add(g->prof, TP_HEAD_BWD, t0);
         if (rc == 0) {
             memset(dtx, 0, nt * C * sizeof(float));
             tl_rmsnorm_backward(tx, m->lm.final_norm, dth, g->n_targets, (int)C, t->rms_norm_eps, dtx,
                                 grad_of(m, grad, m->lm.final_norm), rstd);
             target_rows(g, dx, dtx, 1);
         }
+        t0 = tp_add(g->prof, TP_NORM_BWD, t0);
     }
     struct tl_acts a;
     struct tl_segs segs = graph_segs(g);
-    if (rc == 0) tl_acts_carve(&a, acts, t, g->T);
     for (int l = t->n_layers - 1; l >= 0 && rc == 0; l--) {
         const struct lm_layer *ly = &m->lm.layers[l];
         struct tl_grads lg = layer_grads(m, grad, ly);
-        tl_forward(ly, t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores);
-        tl_backward(ly, &lg, t, &segs, resid_at(g, l), &a, dx, work, scores);
+        if (g->acts) {
+            tl_acts_carve(&a, g->acts + (size_t)l * T * tl_acts_floats(t), t, g->T);
+        } else {
+            tl_acts_carve(&a, acts, t, g->T);
+            tl_forward(ly, t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores, g->prof);
+        }
+        t0 = tp_add(g->prof, TP_RECOMPUTE, t0);
+        tl_backward(ly, &lg, t, &segs, resid_at(g, l), &a, dx, work, scores, g->prof);
+        t0 = tp_now();
     }
     if (rc == 0) rc = embed_pass(g, NULL, dx, grad, err);
+    tp_add(g->prof, TP_EMBED, t0);
     free(tgt);
     free(dx);
     free(acts);

@@ -9,14 +9,18 @@
  * vision features (a constant input); completion inputs are embedded by
  * embed_tokens (TOKENS) or the generation embeddings + aligner (CODES).
  *
- * Activation memory (the trade-off): the forward stores only each decoder
- * layer's input residual stream, (n_layers + 1) · T · C floats; the backward
- * re-runs one layer's forward (tl_forward) right before its backward, so one
- * extra layer forward per layer.  Transient buffers add, per row,
+ * Activation memory (the trade-off): with keep_acts, the forward also stores
+ * every layer's internals (n_layers · T · tl_acts_floats, about 4× the
+ * residual streams) and the backward uses them directly.  Without, it stores
+ * only each decoder layer's input residual stream, (n_layers + 1) · T · C
+ * floats, and the backward re-runs one layer's forward (tl_forward) right
+ * before its backward: one extra layer forward per layer, about a quarter of
+ * the pass's time.  The trainer keeps them whenever they fit its memory
+ * budget.  Transient buffers add, per row,
  * tl_acts_floats + tl_work_floats + 3·C floats, plus the attention scratch of
  * the longest sample (2·n²) and one head chunk.  tg_estimate_bytes() is the
  * total a batch needs; for Janus-Pro-1B (C 2048, 24 layers, I 5632) that is
- * about 0.33 MB per token.
+ * about 0.33 MB per token without keep_acts, 3.3 MB with.
  *
  * Ownership: the graph owns its buffers (tg_free); it borrows the model and
  * the samples, which must stay unchanged between tg_forward and tg_backward. */
@@ -29,6 +33,7 @@
 #include "error.h"
 #include "janus_model.h"
 #include "train.h"
+#include "train_prof.h"
 
 struct train_graph {
     const struct janus_model *m;
@@ -40,6 +45,8 @@ struct train_graph {
     int *row0;     /* [n_samples + 1] first row of each sample */
     int *pos;      /* [T] position within the sample */
     float *resid;  /* [(n_layers + 1), T, C] each layer's input; the last is the final norm's input */
+    float *acts;   /* [n_layers, T, tl_acts_floats] each layer's internals (keep_acts), or NULL */
+    struct train_prof *prof; /* borrowed, or NULL */
 };
 
 /* Checks one sample against the model (ids in range, placeholders matching
@@ -47,11 +54,14 @@ struct train_graph {
 int tg_check_sample(const struct janus_model *m, const struct train_sample *s, struct dsr_err *err);
 
 /* Activation bytes a pass over these samples needs (see above). */
-size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n);
+size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n, int keep_acts);
 
-/* Runs the forward; lp receives Σ n_completion log-probs, sample after sample. */
+/* Runs the forward; lp receives Σ n_completion log-probs, sample after sample.
+ * keep_acts: store every layer's internals for the backward (see above).
+ * prof (may be NULL) receives the phase times of this forward and of the
+ * graph's backward. */
 int tg_forward(struct train_graph *g, const struct janus_model *m, const struct train_sample *s, int n, float *lp,
-               struct dsr_err *err);
+               int keep_acts, struct train_prof *prof, struct dsr_err *err);
 
 /* Adds d(loss)/d(param) to grad (mirrors m->params.trainable) given dlp, the
  * gradient of the loss with respect to each log-prob tg_forward returned. */

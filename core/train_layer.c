@@ -109,7 +109,7 @@ static void attention_backward_train(const struct text_config *t, const struct t
 }
 
 void tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
-                float *out, struct tl_acts *a, float *scores) {
+                float *out, struct tl_acts *a, float *scores, struct train_prof *prof) {
     int T = s->row0[s->n], C = t->hidden_size, M = t->intermediate_size;
     int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
     op_rmsnorm(a->h1, x, ly->attn_norm, T, C, t->rms_norm_eps);
@@ -118,7 +118,9 @@ void tl_forward(const struct lm_layer *ly, const struct text_config *t, const st
     op_linear(a->v, a->h1, ly->v_w, ly->v_b, T, C, KV);
     op_rope_inplace(a->q, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_inplace(a->k, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
+    double t0 = tp_now();
     attention_forward_train(t, s, a->q, a->k, a->v, a->att, scores);
+    tp_add(prof, TP_ATTN_FWD, t0);
     op_linear(a->x2, a->att, ly->o_w, ly->o_b, T, Q, C);
     op_add_inplace(a->x2, x, (size_t)T * C);
     op_rmsnorm(a->h2, a->x2, ly->mlp_norm, T, C, t->rms_norm_eps);
@@ -174,13 +176,14 @@ static void linear_backward(const float *in, const float *w, const float *dy, in
 
 void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struct text_config *t,
                  const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
-                 float *scores) {
+                 float *scores, struct train_prof *prof) {
     int T = s->row0[s->n], C = t->hidden_size, M = t->intermediate_size;
     int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
     size_t n = (size_t)T;
     float *dh = work, *dq = dh + n * C, *dk = dq + n * Q, *dv = dk + n * KV, *datt = dv + n * KV;
     float *dgate = datt + n * Q, *dup = dgate + n * M, *rstd = dup + n * M;
 
+    double t0 = tp_now();
     /* MLP block: out = x2 + act·Wdᵀ; dx currently holds d(out) = d(x2) via the residual */
     linear_backward(a->act, ly->down_w, dx, T, M, C, g->down_w, g->down_b, dgate, 0.0f);
     size_t ni = n * M;
@@ -192,17 +195,23 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
     }
     linear_backward(a->h2, ly->gate_w, dgate, T, C, M, g->gate_w, g->gate_b, dh, 0.0f);
     linear_backward(a->h2, ly->up_w, dup, T, C, M, g->up_w, g->up_b, dh, 1.0f);
+    t0 = tp_add(prof, TP_MLP_BWD, t0);
     tl_rmsnorm_backward(a->x2, ly->mlp_norm, dh, T, C, t->rms_norm_eps, dx, g->mlp_norm, rstd);
+    t0 = tp_add(prof, TP_NORM_BWD, t0);
 
     /* attention block: x2 = x + att·Woᵀ; dx now holds d(x2) */
     linear_backward(a->att, ly->o_w, dx, T, Q, C, g->o_w, g->o_b, datt, 0.0f);
     memset(dk, 0, n * KV * sizeof(float));
     memset(dv, 0, n * KV * sizeof(float));
+    t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
     attention_backward_train(t, s, a->q, a->k, a->v, datt, dq, dk, dv, scores);
+    t0 = tp_add(prof, TP_ATTN_BWD, t0);
     op_rope_backward_inplace(dq, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_backward_inplace(dk, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
     linear_backward(a->h1, ly->q_w, dq, T, C, Q, g->q_w, g->q_b, dh, 0.0f);
     linear_backward(a->h1, ly->k_w, dk, T, C, KV, g->k_w, g->k_b, dh, 1.0f);
     linear_backward(a->h1, ly->v_w, dv, T, C, KV, g->v_w, g->v_b, dh, 1.0f);
+    t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
     tl_rmsnorm_backward(x, ly->attn_norm, dh, T, C, t->rms_norm_eps, dx, g->attn_norm, rstd);
+    tp_add(prof, TP_NORM_BWD, t0);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "lm.h"
+#include "train_prof.h"
 
 /* Sequences packed row after row: sequence s is rows [row0[s], row0[s+1]). */
 struct tl_segs {
@@ -38,15 +39,17 @@ size_t tl_work_floats(const struct text_config *t);  /* per row, backward only *
 size_t tl_scores_floats(int max_seq_len);
 void   tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t, int T);
 
-/* out[T, C] = layer(x[T, C]) (out may not alias x); fills a. */
+/* out[T, C] = layer(x[T, C]) (out may not alias x); fills a.  prof (may be
+ * NULL) receives the attention core's time (TP_ATTN_FWD). */
 void tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
-                float *out, struct tl_acts *a, float *scores);
+                float *out, struct tl_acts *a, float *scores, struct train_prof *prof);
 
 /* dx[T, C]: on entry the gradient of the layer's output, on return that of
- * its input x.  a must hold tl_forward's internals for this x. */
+ * its input x.  a must hold tl_forward's internals for this x.  prof (may be
+ * NULL) receives the backward's phase times. */
 void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struct text_config *t,
                  const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
-                 float *scores);
+                 float *scores, struct train_prof *prof);
 
 /* RMSNorm backward: dx += ∂/∂x, dw += ∂/∂w for y = x / rms(x) · w; rstd
  * receives n values. */
