@@ -20,9 +20,10 @@
  * norm included) separately, and for their sum.
  *
  * FLOPs counted (what is executed, matmuls only): decoder layers 2·P·T for
- * the forward, again for the backward's recompute, 4·P·T for the backward;
+ * the forward, again for the backward's recompute (only under a --budget:
+ * unbounded, the layer internals are kept), 4·P·T for the backward;
  * attention 4·n²·(heads·head_dim) per layer and sample forward (full n×n
- * products), 10·n²·(heads·head_dim) backward incl. recompute; lm_head 2·V·C
+ * products), 6·n²·(heads·head_dim) backward (+4·n²·… recompute); lm_head 2·V·C
  * (generation head: its two linears) per completion token forward, 6·V·C
  * backward (logits recomputed).  GFLOP/s are over forward + backward time. */
 #include <cblas.h>
@@ -218,7 +219,8 @@ int main(int argc, char **argv) {
         double n = s[i].n_context + s[i].n_completion - 1;
         T += n;
         targets += s[i].n_completion;
-        flops += 8 * P * n * t->n_layers + 14 * n * n * Q * t->n_layers;
+        /* with unbounded memory the layer internals are kept: no recompute */
+        flops += (budget_mib ? 8 : 6) * P * n * t->n_layers + (budget_mib ? 14 : 10) * n * n * Q * t->n_layers;
         flops += 8 * (s[i].kind == TF_TARGET_CODES ? code_head : text_head) * s[i].n_completion;
     }
 

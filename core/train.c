@@ -33,6 +33,7 @@ void trainer_free(struct trainer *tr) {
     free(tr->adam_m);
     free(tr->adam_v);
     free(tr->ref_weights);
+    free(tr->kept);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -85,6 +86,19 @@ static int micro_batch_end(const struct trainer *tr, const struct janus_model *m
     return end;
 }
 
+/* The kept-internals buffer for samples [first, end), or NULL when they do
+ * not fit the budget (or memory): the pass then recomputes them. */
+static float *kept_buffer(struct trainer *tr, const struct janus_model *m, const struct train_sample *s, int n) {
+    if (tr->memory_budget && tg_estimate_bytes(&m->cfg, s, n, 1) > tr->memory_budget) return NULL;
+    size_t need = tg_kept_floats(&m->cfg, s, n);
+    if (need > tr->kept_floats) {
+        free(tr->kept);
+        tr->kept = malloc(need * sizeof(float));
+        tr->kept_floats = tr->kept ? need : 0;
+    }
+    return tr->kept;
+}
+
 static long count_tokens(const struct train_sample *s, int from, int to) {
     long n = 0;
     for (int i = from; i < to; i++) n += s[i].n_completion;
@@ -93,7 +107,7 @@ static long count_tokens(const struct train_sample *s, int from, int to) {
 
 /* Forward + backward over all samples; lp_all receives every log-prob.  With
  * grad_fn NULL the pass is forward-only (reference log-probs). */
-static int run_passes(const struct trainer *tr, const struct janus_model *m, const struct train_sample *s, int n,
+static int run_passes(struct trainer *tr, const struct janus_model *m, const struct train_sample *s, int n,
                       int unit, float *lp_all, dlp_fn grad_fn, void *ctx, struct dsr_err *err) {
     long total = count_tokens(s, 0, n);
     float *dlp = grad_fn ? malloc((size_t)total * sizeof(float) + 1) : NULL;
@@ -103,10 +117,9 @@ static int run_passes(const struct trainer *tr, const struct janus_model *m, con
     for (int first = 0; first < n && rc == 0;) {
         int end = micro_batch_end(tr, m, s, n, first, unit);
         /* keeping the layer internals saves the backward's recompute when they fit */
-        int keep = grad_fn && (tr->memory_budget == 0 ||
-                               tg_estimate_bytes(&m->cfg, s + first, end - first, 1) <= tr->memory_budget);
+        float *kept = grad_fn ? kept_buffer(tr, m, s + first, end - first) : NULL;
         struct train_graph g;
-        rc = tg_forward(&g, m, s + first, end - first, lp_all + tok, keep, tr->prof, err);
+        rc = tg_forward(&g, m, s + first, end - first, lp_all + tok, kept, tr->prof, err);
         if (rc == 0 && grad_fn) {
             grad_fn(ctx, first, end - first, lp_all + tok, dlp + tok);
             rc = tg_backward(&g, dlp + tok, tr->grad, err);
@@ -176,7 +189,7 @@ static int check_grpo(const struct train_sample *s, int n, const struct grpo_hyp
 
 /* Reference log-probs for every token: given ones copied, missing ones
  * computed under the kept initial weights. */
-static int reference_logprobs(const struct trainer *tr, const struct janus_model *m, const struct train_sample *s,
+static int reference_logprobs(struct trainer *tr, const struct janus_model *m, const struct train_sample *s,
                               int n, const long *tok0, float *ref, struct dsr_err *err) {
     int missing = 0;
     for (int i = 0; i < n; i++) {

@@ -73,6 +73,12 @@ struct trainer {
     float *ref_weights;   /* [n_params] initial trainable weights, or NULL until needed */
     size_t memory_budget; /* activation bytes per micro-batch; 0 = unbounded */
     struct train_prof *prof; /* borrowed; NULL (trainer_init's default) = no timing */
+    /* Every layer's internals of the current micro-batch, so the backward
+     * need not recompute them; kept between updates (re-touching freshly
+     * mapped memory each pass costs more than the recompute saves), grown
+     * as needed, used only within memory_budget. */
+    float *kept;
+    size_t kept_floats;
 };
 
 int  trainer_init(struct trainer *tr, const struct janus_model *m, size_t memory_budget, struct dsr_err *err);

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mlp_chain.h"
 #include "ops.h"
@@ -24,6 +25,20 @@
 #define HEAD_CHUNK_FLOATS (1u << 22)
 /* Longest sample accepted, in rows (bounds the n² attention scratch). */
 #define TG_MAX_SAMPLE_ROWS 65536
+
+/* The pass's big arrays (residual streams, kept internals: hundreds of MB,
+ * freshly mapped each pass) on 2 MiB pages where the kernel offers them:
+ * first-touch faults on 4 KiB pages otherwise cost a visible part of the
+ * forward.  free() releases them like any malloc block. */
+#define BIG_ALIGN ((size_t)2 << 20)
+static float *alloc_big(size_t floats) {
+    size_t bytes = (floats * sizeof(float) + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN;
+    float *p = aligned_alloc(BIG_ALIGN, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure leaves 4 KiB pages */
+#endif
+    return p;
+}
 
 static int sample_rows(const struct train_sample *s) { return s->n_context + s->n_completion - 1; }
 
@@ -357,6 +372,12 @@ static void target_rows(const struct train_graph *g, float *x, float *out, int s
 
 /* ---- the pass ----------------------------------------------------------- */
 
+size_t tg_kept_floats(const struct janus_config *c, const struct train_sample *s, int n) {
+    size_t T = 0;
+    for (int i = 0; i < n; i++) T += (size_t)sample_rows(&s[i]);
+    return (size_t)c->text.n_layers * T * tl_acts_floats(&c->text);
+}
+
 size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n, int keep_acts) {
     const struct text_config *t = &c->text;
     size_t T = 0, targets = 0, max_len = 0;
@@ -377,7 +398,6 @@ void tg_free(struct train_graph *g) {
     free(g->row0);
     free(g->pos);
     free(g->resid);
-    free(g->acts);
     memset(g, 0, sizeof *g);
 }
 
@@ -390,7 +410,7 @@ static struct tl_segs graph_segs(const struct train_graph *g) {
 }
 
 int tg_forward(struct train_graph *g, const struct janus_model *m, const struct train_sample *s, int n, float *lp,
-               int keep_acts, struct train_prof *prof, struct dsr_err *err) {
+               float *kept, struct train_prof *prof, struct dsr_err *err) {
     memset(g, 0, sizeof *g);
     if (n < 1) return dsr_errf(err, "no samples");
     g->m = m;
@@ -412,10 +432,10 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
     g->n_targets = (int)targets;
     g->row0 = malloc(((size_t)n + 1) * sizeof(int));
     g->pos = malloc((size_t)T * sizeof(int));
-    g->resid = malloc(((size_t)t->n_layers + 1) * (size_t)T * C * sizeof(float));
+    g->resid = alloc_big(((size_t)t->n_layers + 1) * (size_t)T * C);
     size_t layer_acts = (size_t)T * tl_acts_floats(t);
-    if (keep_acts) g->acts = malloc((size_t)t->n_layers * layer_acts * sizeof(float));
-    float *acts = keep_acts ? NULL : malloc(layer_acts * sizeof(float));
+    g->acts = kept;
+    float *acts = kept ? NULL : malloc(layer_acts * sizeof(float));
     float *scores = malloc(tl_scores_floats(g->max_len) * sizeof(float));
     float *tgt = malloc((size_t)targets * 2 * C * sizeof(float));
     int rc = 0;

@@ -45,7 +45,7 @@ struct train_graph {
     int *row0;     /* [n_samples + 1] first row of each sample */
     int *pos;      /* [T] position within the sample */
     float *resid;  /* [(n_layers + 1), T, C] each layer's input; the last is the final norm's input */
-    float *acts;   /* [n_layers, T, tl_acts_floats] each layer's internals (keep_acts), or NULL */
+    float *acts;   /* borrowed: [n_layers, T, tl_acts_floats] each layer's internals, or NULL */
     struct train_prof *prof; /* borrowed, or NULL */
 };
 
@@ -56,12 +56,17 @@ int tg_check_sample(const struct janus_model *m, const struct train_sample *s, s
 /* Activation bytes a pass over these samples needs (see above). */
 size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n, int keep_acts);
 
+/* Floats of the kept-internals buffer tg_forward takes for these samples. */
+size_t tg_kept_floats(const struct janus_config *c, const struct train_sample *s, int n);
+
 /* Runs the forward; lp receives Σ n_completion log-probs, sample after sample.
- * keep_acts: store every layer's internals for the backward (see above).
+ * kept: NULL, or a caller-owned buffer of tg_kept_floats() floats that
+ * receives every layer's internals for the backward (see above); it must
+ * outlive the backward.
  * prof (may be NULL) receives the phase times of this forward and of the
  * graph's backward. */
 int tg_forward(struct train_graph *g, const struct janus_model *m, const struct train_sample *s, int n, float *lp,
-               int keep_acts, struct train_prof *prof, struct dsr_err *err);
+               float *kept, struct train_prof *prof, struct dsr_err *err);
 
 /* Adds d(loss)/d(param) to grad (mirrors m->params.trainable) given dlp, the
  * gradient of the loss with respect to each log-prob tg_forward returned. */
