@@ -136,6 +136,12 @@ def update(build, env, tmp, peak):
     u = read_json(path)
     if "gflops" in u:
         u["fraction_of_sgemm_peak"] = u["gflops"] / peak
+    # the torch peer's own batch (the two 607-row items, same config), for a
+    # like-with-like GRPO comparison
+    peer_path = os.path.join(tmp, "update_peer.json")
+    _, p = run([exe, "--peer-batch", "--json", peer_path], env)
+    if p.returncode == 0 and os.path.exists(peer_path):
+        u["peer_batch"] = read_json(peer_path)
     return u
 
 
@@ -242,9 +248,18 @@ def summarize(res):
             g = 3 * both["gflop"] / t["grpo_fwd_bwd_best_s"]
             rows.append(("torch GRPO fwd+bwd 1214 rows", f"{t['grpo_fwd_bwd_best_s']:.2f} s, ~{g:.0f} GFLOP/s "
                          f"(3x forward FLOPs)", "", ""))
-        if "best_s" in u and "rows" in u:
-            # the two runs train different batches (torch: the two 607-row
-            # items; bench_update: samples x rows), so compare time per row
+        pb = u.get("peer_batch")
+        if pb and "fwd_bwd_s" in pb:
+            # the same batch on both sides (und 607 + gen 607 rows, mid config):
+            # forward + backward, and the AdamW step, each timed apart
+            ratio = t["grpo_fwd_bwd_best_s"] / pb["fwd_bwd_s"]
+            res.setdefault("ratios", {})["grpo_dsr_speedup_vs_torch"] = ratio
+            rows.append(("GRPO fwd+bwd 1214 rows: torch / dsr time",
+                         f"{t['grpo_fwd_bwd_best_s']:.2f} s / {pb['fwd_bwd_s']:.2f} s = {ratio:.2f}x", "> 1x",
+                         verdict(ratio > 1)))
+            rows.append(("AdamW step: torch / dsr time", f"{t['adamw_step_s']:.2f} s / {pb['adamw_s']:.2f} s", "", ""))
+        elif "best_s" in u and "rows" in u:
+            # only the default batch ran (samples x rows): compare time per row
             torch_per_row = t["grpo_fwd_bwd_best_s"] / 1214
             dsr_per_row = u["best_s"] / u["rows"]
             ratio = torch_per_row / dsr_per_row
