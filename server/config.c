@@ -43,9 +43,10 @@ static const struct opt OPTS[] = {
     {"reference", OPT_BOOL, "keep the start-up weights as the KL reference for /update with beta > 0 and no "
                             "ref_logprobs (costs one more copy of the trainable weights; without it such samples "
                             "need ref_logprobs)"},
-    {"update-memory-budget", OPT_SIZE, "activation bytes of one /update micro-batch, K/M/G suffixes (default: the "
-                                       "whole batch in one pass); the first /update also allocates gradients and "
-                                       "AdamW moments, 3x the trainable weights"},
+    {"update-memory-budget", OPT_SIZE, "activation bytes of one /update micro-batch, K/M/G suffixes (default 4G; "
+                                       "0 = unbounded); layer internals are kept for the backward when they fit, "
+                                       "else recomputed; the first /update also allocates gradients and AdamW "
+                                       "moments, 3x the trainable weights"},
     {"routes", OPT_FLAG, "print the route table (METHOD PATH) and exit"},
     {"help", OPT_FLAG, "show this help and exit"},
 };
@@ -167,6 +168,8 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->port = 8080;
     c->http_threads = 64;
     c->max_body = 64u << 20;
+    /* bounded by default: kept activations cost ~3.3 MB per token at Janus-Pro-1B */
+    c->update_memory_budget = (size_t)4 << 30;
     c->queue_depth = 64;
     c->quantizer = VQ_QUANT_L2;
     c->boi_id = c->eoi_id = -1;

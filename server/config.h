@@ -34,7 +34,7 @@ struct dsrd_config {
     int idempotency_records;
     int max_batch_tokens;        /* rows of one batched scoring forward */
     bool reference;              /* keep the start-up weights as the KL reference */
-    size_t update_memory_budget; /* activation bytes per /update micro-batch; 0 = one pass */
+    size_t update_memory_budget; /* activation bytes per /update micro-batch (default 4 GiB); 0 = one pass */
     bool list_routes;            /* --routes: print the route table and exit */
 };
 
