@@ -7,8 +7,9 @@
  *   n       1, 2, 4, 8, 16, 32, 64 input rows.
  *
  * GB/s counts the weight bytes streamed (out_dim · in_dim · 4) per call;
- * GFLOP/s counts 2 · n · out_dim · in_dim.  Each cell is the median of --reps
- * timed calls after one warm-up call.  Run with OMP_WAIT_POLICY=passive.
+ * GFLOP/s counts 2 · n · out_dim · in_dim.  Each cell is the best of --reps
+ * timed calls after one warm-up call (the run least disturbed by the rest of
+ * the system, as in bench_machine).  Run with OMP_WAIT_POLICY=passive.
  *
  * Usage: bench_linear [--threads N] [--reps R] */
 #include <cblas.h>
@@ -23,7 +24,6 @@
 #include "rng.h"
 
 #define FLUSH_BYTES (96u << 20) /* three times the 32 MiB L3 of the reference machine */
-#define MAX_REPS 1000
 
 struct shape {
     const char *what;
@@ -40,7 +40,7 @@ static const int ROWS[] = {1, 2, 4, 8, 16, 32, 64};
 #define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
 #define MAX_N 64
 
-enum which { OP_LINEAR, SGEMM, GEMM_SMALL };
+enum which { OP_LINEAR, SGEMM, GEMM_SMALL }; /* the table's column order */
 
 /* Touches every line of the flush buffer so the weight is no longer cached. */
 static void flush_caches(float *buf, size_t count) {
@@ -56,24 +56,22 @@ static void call(enum which w, float *out, const float *in, const float *weight,
                     s->in_dim, 0.0f, out, s->out_dim);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median seconds of one cold-cache call. */
-static double time_call(enum which w, float *out, const float *in, const float *weight, int n,
-                        const struct shape *s, float *flush, size_t flush_count, int reps) {
-    double t[MAX_REPS];
-    call(w, out, in, weight, n, s);
-    for (int r = 0; r < reps; r++) {
-        flush_caches(flush, flush_count);
-        double t0 = bench_now_s();
-        call(w, out, in, weight, n, s);
-        t[r] = bench_now_s() - t0;
+/* Best seconds of one cold-cache call for each of the three variants, the
+ * variants interleaved so that each rep sees the same machine state. */
+static void time_calls(double best[3], float *out, const float *in, const float *weight, int n,
+                       const struct shape *s, float *flush, size_t flush_count, int reps) {
+    for (int w = 0; w < 3; w++) {
+        call((enum which)w, out, in, weight, n, s); /* warm-up: threads, page faults */
+        best[w] = 1e30;
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    return t[reps / 2];
+    for (int r = 0; r < reps; r++)
+        for (int w = 0; w < 3; w++) {
+            flush_caches(flush, flush_count);
+            double t0 = bench_now_s();
+            call((enum which)w, out, in, weight, n, s);
+            double t = bench_now_s() - t0;
+            if (t < best[w]) best[w] = t;
+        }
 }
 
 static int parse_int(const char *s, const char *flag, int lo, int hi, int *out) {
@@ -94,7 +92,7 @@ int main(int argc, char **argv) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
             if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) {
-            if (parse_int(argv[++i], "--reps", 1, MAX_REPS, &reps)) return 2;
+            if (parse_int(argv[++i], "--reps", 1, 1000, &reps)) return 2;
         } else {
             fprintf(stderr, "usage: bench_linear [--threads N] [--reps R]\n");
             return 2;
@@ -123,7 +121,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < max_w; i++) weight[i] = (float)(rng_uniform(&rng) - 0.5);
     for (size_t i = 0; i < MAX_N * max_in; i++) in[i] = (float)(rng_uniform(&rng) - 0.5);
 
-    printf("threads %d, %d reps (median), cold weight; op_linear: sgemv for n <= 2, gemm_small for n <= %d, "
+    printf("threads %d, best of %d reps, cold weight; op_linear: sgemv for n <= 2, gemm_small for n <= %d, "
            "sgemm above; gemm_small %s\n",
            dsr_get_threads(), reps, GEMM_SMALL_MAX_ROWS,
            gemm_small_simd_supported() ? "AVX2+FMA" : "portable (sgemm)");
@@ -136,11 +134,9 @@ int main(int argc, char **argv) {
             int n = ROWS[r];
             double flops = 2.0 * n * sh->in_dim * sh->out_dim;
             printf("%-22s %3d", sh->what, n);
-            const enum which order[3] = {OP_LINEAR, SGEMM, GEMM_SMALL};
-            for (int w = 0; w < 3; w++) {
-                double t = time_call(order[w], out, in, weight, n, sh, flush, flush_count, reps);
-                printf(" | %7.3fms %7.1f %8.1f", t * 1e3, bytes / t * 1e-9, flops / t * 1e-9);
-            }
+            double best[3];
+            time_calls(best, out, in, weight, n, sh, flush, flush_count, reps);
+            for (int w = 0; w < 3; w++) printf(" | %7.3fms %7.1f %8.1f", best[w] * 1e3, bytes / best[w] * 1e-9, flops / best[w] * 1e-9);
             printf("\n");
             fflush(stdout);
         }

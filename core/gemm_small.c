@@ -44,7 +44,8 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m
  * c < C input rows, each row k floats long.  R and C are compile-time
  * constants at every call site, so the accumulator arrays live in registers. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, int R, int C) {
+dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const float *prefetch,
+          int R, int C) {
     __m256 acc[BLOCK_OUT][BLOCK_IN];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -52,6 +53,10 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     int k8 = k & ~7;
     for (int j = 0; j < k8; j += 8) {
+        if (prefetch) { /* R·32 bytes of the next block per step: all of it by the end of the loop */
+            _mm_prefetch((const char *)(prefetch + (size_t)R * j), _MM_HINT_T1);
+            _mm_prefetch((const char *)(prefetch + (size_t)R * j + 16), _MM_HINT_T1);
+        }
         __m256 wv[BLOCK_OUT];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(w + (size_t)r * k + j);
@@ -79,21 +84,23 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
  * cache by the rest.  out, w and bias point at the block's first row. */
 __attribute__((target("avx2,fma"), noinline)) static void
 weight_block_avx2(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim,
-                  int rows) {
+                  int rows, int next_rows) {
     for (int i = 0; i < n; i += BLOCK_IN) {
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
         const float *x = in + (size_t)i * in_dim;
+        /* The first group also pulls the next weight block towards L2 */
+        const float *pf = i == 0 && next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim : NULL;
         if (rows == BLOCK_OUT) {
-            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, BLOCK_OUT, 3);
-            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, BLOCK_OUT, 2);
-            else dot_block(o, out_dim, w, x, in_dim, bias, BLOCK_OUT, 1);
+            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 3);
+            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 2);
+            else dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 1);
         } else {
             for (int r = 0; r < rows; r++) {
                 const float *wr = w + (size_t)r * in_dim, *br = bias ? bias + r : NULL;
-                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, 1, 3);
-                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, 1, 2);
-                else dot_block(o + r, out_dim, wr, x, in_dim, br, 1, 1);
+                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 1, 3);
+                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 1, 2);
+                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 1, 1);
             }
         }
     }
@@ -109,8 +116,9 @@ static void linear_avx2(float *out, const float *in, const float *weight, const 
     for (int b = 0; b < n_blocks; b++) {
         int o = b * BLOCK_OUT;
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
+        int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
         weight_block_avx2(out + o, in, weight + (size_t)o * in_dim, bias ? bias + o : NULL, n, in_dim, out_dim,
-                          rows);
+                          rows, next_rows);
     }
 }
 
