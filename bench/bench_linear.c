@@ -136,7 +136,8 @@ int main(int argc, char **argv) {
             printf("%-22s %3d", sh->what, n);
             double best[3];
             time_calls(best, out, in, weight, n, sh, flush, flush_count, reps);
-            for (int w = 0; w < 3; w++) printf(" | %7.3fms %7.1f %8.1f", best[w] * 1e3, bytes / best[w] * 1e-9, flops / best[w] * 1e-9);
+            for (int w = 0; w < 3; w++)
+                printf(" | %7.3fms %7.1f %8.1f", best[w] * 1e3, bytes / best[w] * 1e-9, flops / best[w] * 1e-9);
             printf("\n");
             fflush(stdout);
         }

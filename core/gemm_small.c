@@ -53,7 +53,9 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     int k8 = k & ~7;
     for (int j = 0; j < k8; j += 8) {
-        if (prefetch) { /* R·32 bytes of the next block per step: all of it by the end of the loop */
+        /* The next block is R·k floats and this loop runs k/8 steps: R·8
+         * floats (two lines for R = 4) per step cover it by the end. */
+        if (prefetch) {
             _mm_prefetch((const char *)(prefetch + (size_t)R * j), _MM_HINT_T1);
             _mm_prefetch((const char *)(prefetch + (size_t)R * j + 16), _MM_HINT_T1);
         }
@@ -89,7 +91,8 @@ weight_block_avx2(float *out, const float *in, const float *w, const float *bias
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
         const float *x = in + (size_t)i * in_dim;
-        /* The first group also pulls the next weight block towards L2 */
+        /* The first group also pulls the next weight block into L2, so the
+         * memory stream runs ahead of the arithmetic. */
         const float *pf = i == 0 && next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim : NULL;
         if (rows == BLOCK_OUT) {
             if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 3);
