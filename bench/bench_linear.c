@@ -8,8 +8,8 @@
  *
  * GB/s counts the weight bytes streamed (out_dim · in_dim · 4) per call;
  * GFLOP/s counts 2 · n · out_dim · in_dim.  Each cell is the best of --reps
- * timed calls after one warm-up call (the run least disturbed by the rest of
- * the system, as in bench_machine).  Run with OMP_WAIT_POLICY=passive.
+ * consecutive timed calls after a pause and one warm-up call (the run least
+ * disturbed by the rest of the system, as in bench_machine).  Run with OMP_WAIT_POLICY=passive.
  *
  * Usage: bench_linear [--threads N] [--reps R] */
 #include <cblas.h>
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gemm_small.h"
 #include "mid_model.h"
@@ -56,22 +57,26 @@ static void call(enum which w, float *out, const float *in, const float *weight,
                     s->in_dim, 0.0f, out, s->out_dim);
 }
 
-/* Best seconds of one cold-cache call for each of the three variants, the
- * variants interleaved so that each rep sees the same machine state. */
+/* Best seconds of one cold-cache call for each of the three variants, each
+ * timed over its own run of reps (the steady state of a decode step, which
+ * calls the same path layer after layer).  OpenBLAS's worker threads keep
+ * spinning for a while after an sgemm returns and would take the cores from
+ * the OpenMP team of the next variant, so every variant starts after a pause. */
 static void time_calls(double best[3], float *out, const float *in, const float *weight, int n,
                        const struct shape *s, float *flush, size_t flush_count, int reps) {
+    const struct timespec pause = {.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000};
     for (int w = 0; w < 3; w++) {
-        call((enum which)w, out, in, weight, n, s); /* warm-up: threads, page faults */
+        nanosleep(&pause, NULL);
+        call((enum which)w, out, in, weight, n, s); /* warm-up: thread wake-up, page faults */
         best[w] = 1e30;
-    }
-    for (int r = 0; r < reps; r++)
-        for (int w = 0; w < 3; w++) {
+        for (int r = 0; r < reps; r++) {
             flush_caches(flush, flush_count);
             double t0 = bench_now_s();
             call((enum which)w, out, in, weight, n, s);
             double t = bench_now_s() - t0;
             if (t < best[w]) best[w] = t;
         }
+    }
 }
 
 static int parse_int(const char *s, const char *flag, int lo, int hi, int *out) {
@@ -121,7 +126,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < max_w; i++) weight[i] = (float)(rng_uniform(&rng) - 0.5);
     for (size_t i = 0; i < MAX_N * max_in; i++) in[i] = (float)(rng_uniform(&rng) - 0.5);
 
-    printf("threads %d, best of %d reps, cold weight; op_linear: sgemv for n <= 2, gemm_small for n <= %d, "
+    printf("threads %d, best of %d reps, cold weight; op_linear: sgemv for n = 1, gemm_small for n = 2..%d, "
            "sgemm above; gemm_small %s\n",
            dsr_get_threads(), reps, GEMM_SMALL_MAX_ROWS,
            gemm_small_simd_supported() ? "AVX2+FMA" : "portable (sgemm)");
