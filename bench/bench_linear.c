@@ -1,0 +1,155 @@
+/* bench_linear: op_linear at decode batch sizes against plain cblas_sgemm and
+ * the small-batch kernel (core/gemm_small.h) on its own, at the mid-size
+ * model's shapes, with the weight cold (caches flushed before every call,
+ * as in a decode step where each layer's weights were evicted by the others).
+ *
+ *   shapes  1024→2816 (MLP up), 2816→1024 (MLP down), 1024→32000 (lm_head);
+ *   n       1, 2, 4, 8, 16, 32, 64 input rows.
+ *
+ * GB/s counts the weight bytes streamed (out_dim · in_dim · 4) per call;
+ * GFLOP/s counts 2 · n · out_dim · in_dim.  Each cell is the best of --reps
+ * consecutive timed calls after a pause and one warm-up call (the run least
+ * disturbed by the rest of the system, as in bench_machine).  Run with OMP_WAIT_POLICY=passive.
+ *
+ * Usage: bench_linear [--threads N] [--reps R] */
+#include <cblas.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gemm_small.h"
+#include "mid_model.h"
+#include "ops.h"
+#include "rng.h"
+
+#define FLUSH_BYTES (96u << 20) /* three times the 32 MiB L3 of the reference machine */
+
+struct shape {
+    const char *what;
+    int in_dim, out_dim;
+};
+
+static const struct shape SHAPES[] = {
+    {"mlp up 1024->2816", 1024, 2816},
+    {"mlp down 2816->1024", 2816, 1024},
+    {"lm_head 1024->32000", 1024, 32000},
+};
+static const int ROWS[] = {1, 2, 4, 8, 16, 32, 64};
+#define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
+#define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
+#define MAX_N 64
+
+enum which { OP_LINEAR, SGEMM, GEMM_SMALL }; /* the table's column order */
+
+/* Touches every line of the flush buffer so the weight is no longer cached. */
+static void flush_caches(float *buf, size_t count) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i += 16) buf[i] += 1.0f;
+}
+
+static void call(enum which w, float *out, const float *in, const float *weight, int n, const struct shape *s) {
+    if (w == OP_LINEAR) op_linear(out, in, weight, NULL, n, s->in_dim, s->out_dim);
+    else if (w == GEMM_SMALL) gemm_small(out, in, weight, NULL, n, s->in_dim, s->out_dim);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, s->out_dim, s->in_dim, 1.0f, in, s->in_dim, weight,
+                    s->in_dim, 0.0f, out, s->out_dim);
+}
+
+/* Best seconds of one cold-cache call for each of the three variants, each
+ * timed over its own run of reps (the steady state of a decode step, which
+ * calls the same path layer after layer).  OpenBLAS's worker threads keep
+ * spinning for a while after an sgemm returns and would take the cores from
+ * the OpenMP team of the next variant, so every variant starts after a pause. */
+static void time_calls(double best[3], float *out, const float *in, const float *weight, int n,
+                       const struct shape *s, float *flush, size_t flush_count, int reps) {
+    const struct timespec pause = {.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000};
+    for (int w = 0; w < 3; w++) {
+        nanosleep(&pause, NULL);
+        call((enum which)w, out, in, weight, n, s); /* warm-up: thread wake-up, page faults */
+        best[w] = 1e30;
+        for (int r = 0; r < reps; r++) {
+            flush_caches(flush, flush_count);
+            double t0 = bench_now_s();
+            call((enum which)w, out, in, weight, n, s);
+            double t = bench_now_s() - t0;
+            if (t < best[w]) best[w] = t;
+        }
+    }
+}
+
+static int parse_int(const char *s, const char *flag, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) {
+        fprintf(stderr, "bench_linear: %s wants an integer in [%d, %d], got '%s'\n", flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int threads = 0, reps = 21;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
+            if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
+        } else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) {
+            if (parse_int(argv[++i], "--reps", 1, 1000, &reps)) return 2;
+        } else {
+            fprintf(stderr, "usage: bench_linear [--threads N] [--reps R]\n");
+            return 2;
+        }
+    }
+    dsr_set_threads(threads);
+
+    size_t max_w = 0, max_in = 0, max_out = 0;
+    for (int s = 0; s < N_SHAPES; s++) {
+        size_t w = (size_t)SHAPES[s].in_dim * SHAPES[s].out_dim;
+        if (w > max_w) max_w = w;
+        if ((size_t)SHAPES[s].in_dim > max_in) max_in = (size_t)SHAPES[s].in_dim;
+        if ((size_t)SHAPES[s].out_dim > max_out) max_out = (size_t)SHAPES[s].out_dim;
+    }
+    size_t flush_count = FLUSH_BYTES / sizeof(float);
+    float *weight = malloc(max_w * sizeof(float));
+    float *in = malloc(MAX_N * max_in * sizeof(float));
+    float *out = malloc(MAX_N * max_out * sizeof(float));
+    float *flush = calloc(flush_count, sizeof(float));
+    if (!weight || !in || !out || !flush) {
+        fprintf(stderr, "bench_linear: out of memory\n");
+        return 1;
+    }
+    struct dsr_rng rng;
+    rng_seed(&rng, 7);
+    for (size_t i = 0; i < max_w; i++) weight[i] = (float)(rng_uniform(&rng) - 0.5);
+    for (size_t i = 0; i < MAX_N * max_in; i++) in[i] = (float)(rng_uniform(&rng) - 0.5);
+
+    printf("threads %d, best of %d reps, cold weight; op_linear: sgemv for n = 1, gemm_small for n = 2..%d, "
+           "sgemm above; gemm_small %s\n",
+           dsr_get_threads(), reps, GEMM_SMALL_MAX_ROWS,
+           gemm_small_simd_supported() ? "AVX2+FMA" : "portable (sgemm)");
+    printf("%-22s %3s | %9s %7s %8s | %9s %7s %8s | %9s %7s %8s\n", "shape", "n", "op_linear", "GB/s", "GFLOP/s",
+           "sgemm", "GB/s", "GFLOP/s", "gemm_small", "GB/s", "GFLOP/s");
+    for (int s = 0; s < N_SHAPES; s++) {
+        const struct shape *sh = &SHAPES[s];
+        double bytes = (double)sh->in_dim * sh->out_dim * sizeof(float);
+        for (int r = 0; r < N_ROWS; r++) {
+            int n = ROWS[r];
+            double flops = 2.0 * n * sh->in_dim * sh->out_dim;
+            printf("%-22s %3d", sh->what, n);
+            double best[3];
+            time_calls(best, out, in, weight, n, sh, flush, flush_count, reps);
+            for (int w = 0; w < 3; w++)
+                printf(" | %7.3fms %7.1f %8.1f", best[w] * 1e3, bytes / best[w] * 1e-9, flops / best[w] * 1e-9);
+            printf("\n");
+            fflush(stdout);
+        }
+    }
+    free(weight);
+    free(in);
+    free(out);
+    free(flush);
+    return 0;
+}

@@ -1,0 +1,46 @@
+/* gemm_small: out = in · Wᵀ (+ bias) for a handful of input rows (decode steps).
+ *
+ * OpenBLAS's sgemm packs the weight on every call, so with few rows it streams
+ * W at a fraction of memory bandwidth.  This kernel reads W once, straight from
+ * its row-major layout, while the n input rows stay in cache: each thread owns
+ * a contiguous range of output rows, and for every block of 4 weight rows it
+ * computes the dot products with all n inputs (3 at a time, 12 AVX2
+ * accumulators) before moving on, so the block is fetched from memory once and
+ * re-read from L1/L2 for the other inputs.
+ *
+ * Summation order (SIMD path), for out[i][o]:
+ *   lane j (0..7) accumulates in[i][k]·W[o][k] for k ≡ j (mod 8), k < in_dim
+ *   rounded down to a multiple of 8, in increasing k, with FMA;
+ *   the 8 lanes are summed pairwise ((0+4, 1+5, 2+6, 3+7), then (0+2, 1+3),
+ *   then 0+1); the remaining in_dim mod 8 products are added in increasing k;
+ *   the bias, if any, is added last.
+ * Results therefore differ from sgemm/sgemv by float rounding only.
+ *
+ * Buffers are caller-owned: out[n * out_dim], in[n * in_dim],
+ * weight[out_dim * in_dim] (row-major, one row per output), bias[out_dim] or
+ * NULL.  No alignment is required.  out must not overlap the inputs. */
+#ifndef DSR_GEMM_SMALL_H
+#define DSR_GEMM_SMALL_H
+
+/* On AVX2+FMA CPUs op_linear sends 2..GEMM_SMALL_MAX_ROWS rows here (one row
+ * goes to sgemv, more rows to sgemm; without AVX2 it keeps sgemv for 2 rows).  Measured with bench/bench_linear (bench/README.md):
+ * at 32 rows this kernel is faster than sgemm at every decode shape, at 64
+ * sgemm has caught up (it is compute-bound there and packs into its own
+ * cache-blocked layout; here 64 rows × 2816 inputs no longer stay in L2). */
+#define GEMM_SMALL_MAX_ROWS 32
+
+/* Nonzero when this CPU runs the AVX2+FMA kernel (x86-64 with both features). */
+int gemm_small_simd_supported(void);
+
+/* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias).
+ * use_simd nonzero: the AVX2+FMA kernel when the CPU supports it; zero, or
+ * an unsupported CPU: the portable path (cblas_sgemm).  Any n, in_dim,
+ * out_dim ≥ 0 are valid (nothing is written when n or out_dim is 0).
+ * Call from outside OpenMP parallel regions for the threaded path. */
+void gemm_small_run(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
+                    int out_dim, int use_simd);
+
+/* gemm_small_run with the SIMD kernel whenever the CPU supports it. */
+void gemm_small(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim);
+
+#endif
