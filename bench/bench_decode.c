@@ -17,7 +17,6 @@
  *                     [--what caption|image|both] [--patches N] [--json FILE]
  *   --patches  image grid side for the image runs (default 24: 576 codes);
  *              smaller grids bound the run time (fewer, shorter steps) */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 
 #include "janus_model.h"
 #include "kv_cache.h"
+#include "cli_args.h"
 #include "mid_model.h"
 #include "ops.h"
 #include "rng.h"
@@ -126,18 +126,6 @@ static int bench_image(const struct janus_model *m, int G, const int32_t *ctx, i
     return 0;
 }
 
-static int parse_int(const char *s, const char *flag, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench_decode: %s wants an integer in [%ld, %ld], got \"%s\"\n", flag, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* "1,8,16" → groups[]; returns the count or -1. */
 static int parse_groups(const char *s, int *groups) {
     int n = 0;
@@ -145,7 +133,7 @@ static int parse_groups(const char *s, int *groups) {
     snprintf(buf, sizeof buf, "%s", s);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         long g;
-        if (n == MAX_GROUPS || parse_int(tok, "--groups", 1, SAMPLER_MAX_GROUP, &g)) return -1;
+        if (n == MAX_GROUPS || bench_parse_long("bench_decode", tok, "--groups", 1, SAMPLER_MAX_GROUP, &g)) return -1;
         groups[n++] = (int)g;
     }
     return n > 0 ? n : -1;
@@ -162,16 +150,16 @@ int main(int argc, char **argv) {
     const char *json_path = NULL, *what = "both";
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
-            if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
+            if (bench_parse_long("bench_decode", argv[++i], "--threads", 1, 4096, &threads)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--caption-tokens") == 0) {
-            if (parse_int(argv[++i], "--caption-tokens", 2, 1024, &caption_tokens)) return 2;
+            if (bench_parse_long("bench_decode", argv[++i], "--caption-tokens", 2, 1024, &caption_tokens)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--groups") == 0) {
             if ((n_groups = parse_groups(argv[++i], groups)) < 0) {
                 usage();
                 return 2;
             }
         } else if (i + 1 < argc && strcmp(argv[i], "--patches") == 0) {
-            if (parse_int(argv[++i], "--patches", 1, 64, &patches)) return 2;
+            if (bench_parse_long("bench_decode", argv[++i], "--patches", 1, 64, &patches)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--what") == 0) {
             what = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) {

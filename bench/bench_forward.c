@@ -16,7 +16,6 @@
  *   --reps  timed repetitions per case after one warm-up (best is kept; default 3)
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
  *           safetensors for bench/torch_peer.py (the cross-check) */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <string.h>
 
 #include "janus_model.h"
+#include "cli_args.h"
 #include "mid_model.h"
 #include "ops.h"
 #include "rng.h"
@@ -150,26 +150,14 @@ static int dump(const char *path, const struct janus_model *m, const struct benc
     return rc;
 }
 
-static int parse_int(const char *s, const char *flag, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench_forward: %s wants an integer in [%ld, %ld], got \"%s\"\n", flag, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     long threads = 0, reps = 3;
     const char *json_path = NULL, *dump_path = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
-            if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
+            if (bench_parse_long("bench_forward", argv[++i], "--threads", 1, 4096, &threads)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) {
-            if (parse_int(argv[++i], "--reps", 1, 1000, &reps)) return 2;
+            if (bench_parse_long("bench_forward", argv[++i], "--reps", 1, 1000, &reps)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) {
             json_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--case") == 0) {

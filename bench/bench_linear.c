@@ -13,13 +13,13 @@
  *
  * Usage: bench_linear [--threads N] [--reps R] */
 #include <cblas.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gemm_small.h"
+#include "cli_args.h"
 #include "mid_model.h"
 #include "ops.h"
 #include "rng.h"
@@ -79,14 +79,9 @@ static void time_calls(double best[3], float *out, const float *in, const float 
     }
 }
 
-static int parse_int(const char *s, const char *flag, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench_linear: %s wants an integer in [%d, %d], got '%s'\n", flag, lo, hi, s);
-        return -1;
-    }
+static int parse_int_arg(const char *s, const char *flag, int lo, int hi, int *out) {
+    long v;
+    if (bench_parse_long("bench_linear", s, flag, lo, hi, &v)) return -1;
     *out = (int)v;
     return 0;
 }
@@ -95,9 +90,9 @@ int main(int argc, char **argv) {
     int threads = 0, reps = 21;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
-            if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
+            if (parse_int_arg(argv[++i], "--threads", 1, 4096, &threads)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) {
-            if (parse_int(argv[++i], "--reps", 1, 1000, &reps)) return 2;
+            if (parse_int_arg(argv[++i], "--reps", 1, 1000, &reps)) return 2;
         } else {
             fprintf(stderr, "usage: bench_linear [--threads N] [--reps R]\n");
             return 2;

@@ -16,7 +16,6 @@
  * usual convention for peak numbers: the best run is the one least disturbed
  * by the rest of the system. */
 #include <cblas.h>
-#include <errno.h>
 #include <jansson.h>
 #include <omp.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_args.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -161,18 +161,6 @@ static int bench_stream(size_t n, struct stream_result *out) {
     return 0;
 }
 
-static int parse_int(const char *s, const char *flag, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench_machine: %s wants an integer in [%ld, %ld], got \"%s\"\n", flag, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static void usage(void) { fprintf(stderr, "usage: bench_machine [--threads N] [--mib M] [--json FILE]\n"); }
 
 int main(int argc, char **argv) {
@@ -180,9 +168,9 @@ int main(int argc, char **argv) {
     const char *json_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
-            if (parse_int(argv[++i], "--threads", 1, 4096, &threads)) return 2;
+            if (bench_parse_long("bench_machine", argv[++i], "--threads", 1, 4096, &threads)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--mib") == 0) {
-            if (parse_int(argv[++i], "--mib", 1, MAX_MIB, &mib)) return 2;
+            if (bench_parse_long("bench_machine", argv[++i], "--mib", 1, MAX_MIB, &mib)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) {
             json_path = argv[++i];
         } else {

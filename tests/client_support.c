@@ -79,7 +79,10 @@ static double mono_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-pid_t cs_spawn(const char *prog, const char *const *args, const char *log_path) {
+/* Forks BUILD/prog with args; the child's stdout goes to out_path and its
+ * stderr to err_path (either may equal the other; append when append != 0). */
+static pid_t spawn_redirected(const char *prog, const char *const *args, const char *out_path, const char *err_path,
+                              int append) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", g_build_dir, prog);
     const char *argv[64];
@@ -89,16 +92,19 @@ pid_t cs_spawn(const char *prog, const char *const *args, const char *log_path) 
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
+        int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+        int fo = open(out_path, flags, 0644);
+        int fe = strcmp(out_path, err_path) == 0 ? fo : open(err_path, flags, 0644);
+        if (fo >= 0) dup2(fo, 1);
+        if (fe >= 0) dup2(fe, 2);
         execv(path, (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+pid_t cs_spawn(const char *prog, const char *const *args, const char *log_path) {
+    return spawn_redirected(prog, args, log_path, log_path, 1);
 }
 
 int cs_wait(pid_t pid, double timeout_s) {
@@ -125,22 +131,7 @@ int cs_run(const char *prog, const char *const *args, char **out, char **err, do
     char out_path[300], err_path[300];
     snprintf(out_path, sizeof out_path, "%s/out", dir);
     snprintf(err_path, sizeof err_path, "%s/err", dir);
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", g_build_dir, prog);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = path;
-    for (; args && *args && n < 63; args++) argv[n++] = *args;
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo >= 0) dup2(fo, 1);
-        if (fe >= 0) dup2(fe, 2);
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = spawn_redirected(prog, args, out_path, err_path, 0);
     int rc = pid > 0 ? cs_wait(pid, timeout_s) : -1;
     if (out) *out = cs_read_file(out_path, NULL);
     if (err) *err = cs_read_file(err_path, NULL);
