@@ -10,8 +10,11 @@
  * The shared prefill is timed on its own (the same lm_forward the sampler
  * runs) so the decode steps' time is total − prefill.  Per step the weights
  * are read once whatever the batch (decoder layers + the head or generation
- * path) and each row reads its KV cache; both byte counts are reported
- * (the KV bytes as the mean over the steps).
+ * path); the group's shared prefill is read once per prefix (one for
+ * captions, conditional + unconditional for CFG images: kv_cache_share_prefix)
+ * and each row reads its own positions after it.  Both byte counts are
+ * reported (the KV bytes as the mean over the steps), with the FLOPs of a
+ * step (projections, attention, heads) for the compute side of the roofline.
  *
  * Usage: bench_decode [--threads N] [--groups 1,8,16] [--caption-tokens N]
  *                     [--what caption|image|both] [--patches N] [--json FILE]
@@ -61,7 +64,7 @@ struct decode_result {
     long tokens;   /* sampled tokens (all samples) */
     int steps;     /* decode forwards after the prefill */
     int rows;      /* decoder rows per step (G, or 2G with CFG) */
-    double weight_bytes, kv_bytes_mean;
+    double weight_bytes, kv_bytes_mean, flops_mean;
 };
 
 static void put(json_t *arr, const char *what, int G, const struct decode_result *r) {
@@ -71,18 +74,30 @@ static void put(json_t *arr, const char *what, int G, const struct decode_result
            r->prefill_s, step_s * 1e3, r->tokens / r->total_s, step_s > 0 ? G / step_s : 0, r->weight_bytes / 1e6,
            r->kv_bytes_mean / 1e6);
     json_array_append_new(
-        arr, json_pack("{s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "what", what, "G", G, "rows",
+        arr, json_pack("{s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "what", what, "G", G, "rows",
                        r->rows, "steps", r->steps, "tokens", (json_int_t)r->tokens, "total_s", r->total_s,
                        "prefill_s", r->prefill_s, "step_s", step_s, "tokens_per_s", r->tokens / r->total_s,
                        "decode_tokens_per_s", step_s > 0 ? G / step_s : 0.0, "weight_bytes_per_step",
-                       r->weight_bytes, "kv_bytes_per_step", r->kv_bytes_mean));
+                       r->weight_bytes, "kv_bytes_per_step", r->kv_bytes_mean, "flops_per_step", r->flops_mean));
 }
 
-/* mean over steps s = 1..steps of rows · kv_read_bytes(context + s) */
-static double mean_kv_bytes(const struct text_config *t, int rows, int context, int steps) {
+/* Mean over steps s = 1..steps of the KV bytes read: each of the n_prefixes
+ * shared prefixes (context positions) once, plus every row's s own positions. */
+static double mean_kv_bytes(const struct text_config *t, int rows, int n_prefixes, int context, int steps) {
     if (steps <= 0) return 0;
     double sum = 0;
-    for (int s = 1; s <= steps; s++) sum += rows * kv_read_bytes(t, context + s);
+    for (int s = 1; s <= steps; s++) sum += n_prefixes * kv_read_bytes(t, context) + rows * kv_read_bytes(t, s);
+    return sum / steps;
+}
+
+/* Mean FLOPs of a step: rows × (projections + head_flops_per_row) plus each
+ * row's attention over context + s positions. */
+static double mean_step_flops(const struct text_config *t, int rows, double head_flops_per_row, int context,
+                              int steps) {
+    if (steps <= 0) return 0;
+    double sum = 0;
+    for (int s = 1; s <= steps; s++)
+        sum += rows * (lm_linear_flops_per_row(t) + head_flops_per_row + lm_attention_flops(t, 1, context + s - 1));
     return sum / steps;
 }
 
@@ -104,7 +119,8 @@ static int bench_caption(const struct janus_model *m, int G, int max_tokens, con
     r->steps = longest - 1; /* the first token comes from the prefill's logits */
     r->rows = G;
     r->weight_bytes = lm_layer_weight_bytes(&m->cfg.text) + text_head_weight_bytes(&m->cfg);
-    r->kv_bytes_mean = mean_kv_bytes(&m->cfg.text, G, n_ctx, r->steps);
+    r->kv_bytes_mean = mean_kv_bytes(&m->cfg.text, G, 1, n_ctx, r->steps);
+    r->flops_mean = mean_step_flops(&m->cfg.text, G, text_head_flops_per_row(&m->cfg), n_ctx, r->steps);
     return 0;
 }
 
@@ -122,7 +138,10 @@ static int bench_image(const struct janus_model *m, int G, const int32_t *ctx, i
     image_group_free(&out);
     r->rows = 2 * G;
     r->weight_bytes = lm_layer_weight_bytes(&m->cfg.text) + code_path_weight_bytes(&m->cfg);
-    r->kv_bytes_mean = mean_kv_bytes(&m->cfg.text, 2 * G, n_ctx, r->steps);
+    r->kv_bytes_mean = mean_kv_bytes(&m->cfg.text, 2 * G, 2, n_ctx, r->steps);
+    r->flops_mean = mean_step_flops(&m->cfg.text, 2 * G,
+                                    code_head_flops_per_row(&m->cfg) + code_embed_flops_per_row(&m->cfg), n_ctx,
+                                    r->steps);
     return 0;
 }
 

@@ -6,9 +6,10 @@
  * caller has already written their keys/values into the cache).  Query head
  * h reads kv head h / (n_heads / n_kv_heads).  out is [T, n_heads · head_dim].
  *
- * Long segments use sgemm for Q·Kᵀ and P·V; short ones (decode steps) use
- * direct loops parallel over (segment, head).  Both accumulate softmax
- * denominators in double. */
+ * Long segments use sgemm for Q·Kᵀ and P·V; short ones (decode steps) and
+ * segments that read a shared prefix (kv_cache_share_prefix) go through
+ * attention_decode.h, which reads each shared prefix once per group.  Both
+ * accumulate softmax denominators in double. */
 #ifndef DSR_ATTENTION_H
 #define DSR_ATTENTION_H
 

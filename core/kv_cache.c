@@ -18,11 +18,14 @@ int kv_cache_init(struct kv_cache *c, int n_slots, int n_layers, int max_len, in
     c->k = malloc(per * sizeof(float));
     c->v = malloc(per * sizeof(float));
     c->len = calloc((size_t)n_slots, sizeof(int));
-    if (!c->k || !c->v || !c->len) {
+    c->prefix_slot = malloc((size_t)n_slots * sizeof(int));
+    c->prefix_len = calloc((size_t)n_slots, sizeof(int));
+    if (!c->k || !c->v || !c->len || !c->prefix_slot || !c->prefix_len) {
         kv_cache_free(c);
         return dsr_errf(err, "kv cache: out of memory (%.1f MiB)",
                         (double)kv_cache_bytes(n_slots, n_layers, max_len, kv_dim) / (1 << 20));
     }
+    for (int s = 0; s < n_slots; s++) c->prefix_slot[s] = s;
     c->n_slots = n_slots;
     c->n_layers = n_layers;
     c->max_len = max_len;
@@ -34,6 +37,8 @@ void kv_cache_free(struct kv_cache *c) {
     free(c->k);
     free(c->v);
     free(c->len);
+    free(c->prefix_slot);
+    free(c->prefix_len);
     memset(c, 0, sizeof *c);
 }
 
@@ -44,14 +49,22 @@ static size_t slot_layer_offset(const struct kv_cache *c, int slot, int layer) {
 float *kv_cache_k(const struct kv_cache *c, int slot, int layer) { return c->k + slot_layer_offset(c, slot, layer); }
 float *kv_cache_v(const struct kv_cache *c, int slot, int layer) { return c->v + slot_layer_offset(c, slot, layer); }
 
-void kv_cache_copy_slot(struct kv_cache *c, int dst, int src) {
-    if (dst == src) return;
-    size_t n = (size_t)c->len[src] * (size_t)c->kv_dim * sizeof(float);
-    for (int l = 0; l < c->n_layers; l++) {
-        memcpy(kv_cache_k(c, dst, l), kv_cache_k(c, src, l), n);
-        memcpy(kv_cache_v(c, dst, l), kv_cache_v(c, src, l), n);
-    }
+int kv_cache_share_prefix(struct kv_cache *c, int dst, int src, struct dsr_err *err) {
+    if (src < 0 || src >= c->n_slots || dst < 0 || dst >= c->n_slots || dst == src)
+        return dsr_errf(err, "kv cache: cannot share slot %d into slot %d of %d", src, dst, c->n_slots);
+    if (c->len[dst] != 0) return dsr_errf(err, "kv cache: slot %d is not empty", dst);
+    if (c->prefix_slot[src] != src) return dsr_errf(err, "kv cache: slot %d reads another slot's prefix", src);
+    /* src keeps its first marking: a later share at a longer length still
+     * reads src's own storage, only not as the same group */
+    if (c->prefix_len[src] == 0) c->prefix_len[src] = c->len[src];
+    c->prefix_slot[dst] = src;
+    c->prefix_len[dst] = c->len[src];
     c->len[dst] = c->len[src];
+    return 0;
 }
 
-void kv_cache_reset_slot(struct kv_cache *c, int slot) { c->len[slot] = 0; }
+void kv_cache_reset_slot(struct kv_cache *c, int slot) {
+    c->len[slot] = 0;
+    c->prefix_slot[slot] = slot;
+    c->prefix_len[slot] = 0;
+}

@@ -5,7 +5,15 @@
  * K and V as [max_len, kv_dim] float32 (kv_dim = n_kv_heads · head_dim), keys
  * stored after RoPE.  len[slot] counts the positions written; the LM forward
  * appends to it.  Memory: 2 · n_slots · n_layers · max_len · kv_dim floats,
- * allocated once by kv_cache_init and owned by the struct. */
+ * allocated once by kv_cache_init and owned by the struct.
+ *
+ * Shared prefixes: the members of a rollout group start from one prefill.
+ * Instead of copying it, kv_cache_share_prefix makes a slot read its first
+ * prefix_len[slot] positions from slot prefix_slot[slot]'s storage (a prefix
+ * slot reads its own: prefix_slot[s] == s).  New positions are always written
+ * to the slot's own storage at their own index, so the pages below the prefix
+ * are never touched and cost address space only, and attention can read a
+ * shared prefix once for the whole group (attention.h). */
 #ifndef DSR_KV_CACHE_H
 #define DSR_KV_CACHE_H
 
@@ -17,20 +25,27 @@ struct kv_cache {
     int n_slots, n_layers, max_len, kv_dim;
     float *k, *v; /* [n_slots][n_layers][max_len][kv_dim] */
     int *len;     /* [n_slots] positions filled */
+    int *prefix_slot; /* [n_slots] whose storage holds positions < prefix_len */
+    int *prefix_len;  /* [n_slots] 0 when the slot reads only its own storage */
 };
 
 int  kv_cache_init(struct kv_cache *c, int n_slots, int n_layers, int max_len, int kv_dim, struct dsr_err *err);
 void kv_cache_free(struct kv_cache *c);
 
-/* Start of slot's K (or V) rows for one layer. */
+/* Start of slot's own K (or V) rows for one layer, indexed by position:
+ * positions below prefix_len[slot] live in prefix_slot[slot]'s storage. */
 float *kv_cache_k(const struct kv_cache *c, int slot, int layer);
 float *kv_cache_v(const struct kv_cache *c, int slot, int layer);
 
-/* Copies the first len[src] positions of slot src into dst (a group's shared
- * prefill fanned out to its members). */
-void kv_cache_copy_slot(struct kv_cache *c, int dst, int src);
+/* Slot dst (empty, dst != src) continues from the first len[src] positions
+ * of slot src without copying them: a group's shared prefill fanned out to its
+ * members.  src must own all its positions (prefix_slot[src] == src); it is
+ * marked as the prefix of that length, so dst and src read it as one group.
+ * Fails on a bad slot, a non-empty dst or a src that reads another's prefix. */
+int kv_cache_share_prefix(struct kv_cache *c, int dst, int src, struct dsr_err *err);
 
-/* Forgets slot's contents (len = 0). */
+/* Forgets slot's contents (len = 0) and its prefix.  Slots sharing this
+ * slot's prefix must be reset first. */
 void kv_cache_reset_slot(struct kv_cache *c, int slot);
 
 size_t kv_cache_bytes(int n_slots, int n_layers, int max_len, int kv_dim);

@@ -142,7 +142,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     if (rc == 0) rc = kv_cache_init(&cache, G, t->n_layers, n_context + max_tokens, t->n_kv_heads * t->head_dim, err);
     seed_streams(rngs, G, p->seed);
 
-    /* shared prefill: one forward of the context, cache fanned out to every slot */
+    /* shared prefill: one forward of the context, every slot reads its cache as a shared prefix */
     if (rc == 0) rc = tf_embed_context(m, context, n_context, image_embeds, n_image_rows, rows, err);
     if (rc == 0) {
         struct lm_segment pre = {.slot = 0, .n = n_context};
@@ -150,8 +150,8 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     }
     if (rc == 0) {
         lm_logits(&m->lm, rows + (size_t)(n_context - 1) * C, 1, logits);
-        for (int g = 1; g < G; g++) {
-            kv_cache_copy_slot(&cache, g, 0);
+        for (int g = 1; g < G && rc == 0; g++) {
+            rc = kv_cache_share_prefix(&cache, g, 0, err);
             memcpy(logits + (size_t)g * V, logits, (size_t)V * sizeof(float));
         }
     }
@@ -235,8 +235,8 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
         memcpy(rows, rows + (size_t)(n_context - 1) * C, (size_t)C * sizeof(float));
         rc = gen_head_logits(&m->gen, rows, 2, logits, err);
         for (int g = 1; rc == 0 && g < G; g++) {
-            kv_cache_copy_slot(&cache, 2 * g, 0);
-            kv_cache_copy_slot(&cache, 2 * g + 1, 1);
+            rc = kv_cache_share_prefix(&cache, 2 * g, 0, err);
+            if (rc == 0) rc = kv_cache_share_prefix(&cache, 2 * g + 1, 1, err);
             memcpy(logits + (size_t)2 * g * K, logits, (size_t)2 * K * sizeof(float));
         }
     }

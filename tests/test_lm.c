@@ -1,6 +1,7 @@
 /* Language model and generation path against the janus-tiny fixtures:
  * full-sequence logits, teacher-forced log-probs (text and image targets),
- * BF16 weights, KV-cache decode == full recompute, packing invariance. */
+ * BF16 weights, KV-cache decode == full recompute (also with shared prefixes),
+ * packing invariance. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,90 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
     free_fixture(&fx);
 }
 
+/* Four sequences with a common 9-token prefix: prefilled once into slot 0
+ * and shared (kv_cache_share_prefix), then continued with steps of 1, 3 and
+ * 8 rows, one slot lagging.  Every position's logits equal a full recompute
+ * of that sequence on its own, in the per-row (≤ 3 rows per group) and the
+ * by-key (≥ 4 rows) prefix loops alike. */
+#define SHARED_PREFIX 9
+#define SHARED_LEN 17
+static void test_shared_prefix_decode_matches_full(struct th *t) {
+    struct fixture fx;
+    if (load_fixture(t, &fx)) return;
+    const struct janus_model *m = &fx.model;
+    int C = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
+    size_t n;
+    int32_t *ids = th_tensor_i32(fx.cases, "lm.input_ids", &n);
+    int32_t seqs[4 * SHARED_LEN];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < SHARED_LEN; i++)
+            seqs[k * SHARED_LEN + i] = i < SHARED_PREFIX ? ids[i] : ids[(size_t)(i + 5 * k) % n];
+    float *full = malloc((size_t)4 * SHARED_LEN * V * sizeof(float));
+    float *step = malloc((size_t)4 * SHARED_LEN * V * sizeof(float));
+    float *rows = malloc((size_t)4 * SHARED_LEN * C * sizeof(float));
+    struct dsr_err err;
+    int rc = full_logits(m, seqs, 4, SHARED_LEN, full, &err);
+    struct kv_cache cache = {0};
+    if (rc == 0)
+        rc = kv_cache_init(&cache, 4, m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads * m->cfg.text.head_dim,
+                           &err);
+    /* poison the storage (all-ones bytes are NaN): reading a sharer's own
+     * pages below its prefix must show */
+    if (rc == 0) {
+        size_t bytes = kv_cache_bytes(4, m->cfg.text.n_layers, SHARED_LEN, cache.kv_dim) / 2;
+        memset(cache.k, 0xff, bytes);
+        memset(cache.v, 0xff, bytes);
+    }
+    struct lm_segment pre = {.slot = 0, .n = SHARED_PREFIX};
+    if (rc == 0) rc = lm_embed_tokens(&m->lm, seqs, SHARED_PREFIX, rows, &err);
+    if (rc == 0) rc = lm_forward(&m->lm, &cache, &pre, 1, rows, rows, &err);
+    for (int k = 0; k < 4 && rc == 0; k++) {
+        lm_logits(&m->lm, rows, SHARED_PREFIX, step + (size_t)k * SHARED_LEN * V);
+        if (k > 0) rc = kv_cache_share_prefix(&cache, k, 0, &err);
+    }
+    /* rows per step for each slot (0: wait); slot 3 starts late */
+    static const int plan[4][8] = {{1, 1, 1, 1, 1, 1, 1, 1}, {3, 3, 1, 1, 0, 0, 0, 0}, {8, 0, 0, 0, 0, 0, 0, 0},
+                                   {0, 0, 1, 1, 1, 2, 2, 1}};
+    int pos[4] = {SHARED_PREFIX, SHARED_PREFIX, SHARED_PREFIX, SHARED_PREFIX};
+    for (int st = 0; st < 8 && rc == 0; st++) {
+        struct lm_segment segs[4];
+        int32_t step_ids[4 * SHARED_LEN];
+        int ns = 0, T = 0;
+        for (int k = 0; k < 4; k++) {
+            if (plan[k][st] == 0) continue;
+            segs[ns++] = (struct lm_segment){.slot = k, .n = plan[k][st]};
+            for (int i = 0; i < plan[k][st]; i++) step_ids[T++] = seqs[k * SHARED_LEN + pos[k] + i];
+        }
+        rc = lm_embed_tokens(&m->lm, step_ids, T, rows, &err);
+        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, ns, rows, rows, &err);
+        for (int s = 0, r = 0; s < ns && rc == 0; r += segs[s++].n) {
+            int k = segs[s].slot;
+            lm_logits(&m->lm, rows + (size_t)r * C, segs[s].n, step + ((size_t)k * SHARED_LEN + pos[k]) * V);
+            pos[k] += segs[s].n;
+        }
+    }
+    if (TH_CHECK(t, rc == 0, "decode: %s", err.msg)) {
+        TH_CHECK(t, pos[0] == SHARED_LEN && pos[1] == SHARED_LEN && pos[2] == SHARED_LEN && pos[3] == SHARED_LEN,
+                 "plan incomplete");
+        TH_CLOSE(t, "shared-prefix decode vs full", step, full, (size_t)4 * SHARED_LEN * V, 1e-5);
+        /* the sharers never wrote below the prefix: their own pages stay unused */
+        TH_CHECK(t, cache.prefix_slot[2] == 0 && cache.prefix_len[2] == SHARED_PREFIX, "slot 2 prefix %d/%d",
+                 cache.prefix_slot[2], cache.prefix_len[2]);
+    }
+    /* misuse is refused: a non-empty destination, itself, a chain */
+    if (rc == 0) {
+        struct dsr_err e = {{0}};
+        TH_CHECK(t, kv_cache_share_prefix(&cache, 1, 0, &e) != 0 && e.msg[0], "non-empty destination accepted");
+        TH_CHECK(t, kv_cache_share_prefix(&cache, 0, 0, &e) != 0, "self-share accepted");
+        kv_cache_reset_slot(&cache, 3);
+        TH_CHECK(t, kv_cache_share_prefix(&cache, 3, 1, &e) != 0, "share from a sharer accepted");
+        TH_CHECK(t, kv_cache_share_prefix(&cache, 3, 4, &e) != 0, "slot out of range accepted");
+    }
+    kv_cache_free(&cache);
+    free(ids), free(full), free(step), free(rows);
+    free_fixture(&fx);
+}
+
 /* Items of different lengths and kinds scored together equal one at a time. */
 static void test_packing_invariance(struct th *t) {
     struct fixture fx;
@@ -236,6 +321,7 @@ int main(void) {
     th_run(&t, "lm_logprobs", test_lm_logprobs);
     th_run(&t, "gen_logits_and_reward", test_gen_logits_and_reward);
     th_run(&t, "kv_cache_decode_matches_full", test_kv_cache_decode_matches_full);
+    th_run(&t, "shared_prefix_decode_matches_full", test_shared_prefix_decode_matches_full);
     th_run(&t, "packing_invariance", test_packing_invariance);
     th_run(&t, "rejects_bad_ids", test_rejects_bad_ids);
     return th_finish(&t, "test_lm");
