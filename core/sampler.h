@@ -6,12 +6,14 @@
  * temperature 1 under the current weights — what GRPO needs as old
  * log-probs — not the guided or temperature-scaled sampling distribution.
  *
- * Text: the context is prefilled once (slot 0) and its KV cache copied to the
- * other G-1 slots; every step then decodes the still-active samples as one
- * batch (one GEMM over their rows).  Images: a conditional and an
+ * Text: the context is prefilled once (slot 0) and the other G-1 slots read
+ * its KV cache as a shared prefix (kv_cache_share_prefix: no copy, and decode
+ * attention streams it once per step for the whole group); every step then
+ * decodes the still-active samples as one batch (one GEMM over their rows).  Images: a conditional and an
  * unconditional row per sample (unconditional = the context with every token
  * except BOS and BOI replaced by PAD), 2G rows per step; guided logits
  * u + s·(c − u); the sampled code's generation embedding feeds both rows.
+ * The two prefills are shared the same way (slots 0 and 1).
  *
  * Reproducibility: sample g draws from its own RNG stream seeded from
  * (seed, g), so a group's output depends only on the request and the thread

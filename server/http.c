@@ -207,6 +207,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
+/* libmicrohttpd's error messages, through dsrd's log (JSON lines stay JSON). */
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+    const struct server *s = cls;
+    log_warning_v(s->cfg->log_format, fmt, ap);
+}
+
 int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err *err) {
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
@@ -235,7 +241,8 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
                               (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_TIMEOUT, 600u,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+                              MHD_OPTION_END);
     if (!s->mhd) {
         worker_stop(&s->worker);
         idem_destroy(&s->idem);

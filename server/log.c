@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "printable.h"
 
 static void timestamp(char *buf, size_t size) {
     struct timespec ts;
@@ -25,23 +28,35 @@ static void emit_json(json_t *o) {
 
 void log_request(enum log_format f, const char *id, const char *method, const char *path, int status,
                  double seconds) {
-    char ts[40];
+    char ts[40], safe_path[1024], safe_method[64];
     timestamp(ts, sizeof ts);
+    /* the path is the client's, percent-decoded by MHD */
+    printable_ascii(path, safe_path, sizeof safe_path);
+    printable_ascii(method, safe_method, sizeof safe_method);
     if (f == LOG_JSON)
         emit_json(json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:f}", "ts", ts, "level", "info", "request_id", id, "method",
-                            method, "path", path, "status", status, "latency_ms", seconds * 1e3));
+                            safe_method, "path", safe_path, "status", status, "latency_ms", seconds * 1e3));
     else
-        fprintf(stderr, "%s request id=%s %s %s status=%d latency_ms=%.2f\n", ts, id, method, path, status,
+        fprintf(stderr, "%s request id=%s %s %s status=%d latency_ms=%.2f\n", ts, id, safe_method, safe_path, status,
                 seconds * 1e3);
 }
 
+static void log_line(enum log_format f, const char *level, const char *fmt, va_list ap) {
+    char raw[1024], msg[1024], ts[40];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    size_t n = strlen(raw);
+    while (n > 0 && raw[n - 1] == '\n') raw[--n] = '\0'; /* libmicrohttpd ends its messages with one */
+    printable_ascii(raw, msg, sizeof msg); /* messages quote file names and flag values */
+    timestamp(ts, sizeof ts);
+    if (f == LOG_JSON) emit_json(json_pack("{s:s,s:s,s:s}", "ts", ts, "level", level, "msg", msg));
+    else fprintf(stderr, "%s %s%s\n", ts, strcmp(level, "info") == 0 ? "" : "warning: ", msg);
+}
+
 void log_info(enum log_format f, const char *fmt, ...) {
-    char msg[1024], ts[40];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_line(f, "info", fmt, ap);
     va_end(ap);
-    timestamp(ts, sizeof ts);
-    if (f == LOG_JSON) emit_json(json_pack("{s:s,s:s,s:s}", "ts", ts, "level", "info", "msg", msg));
-    else fprintf(stderr, "%s %s\n", ts, msg);
 }
+
+void log_warning_v(enum log_format f, const char *fmt, va_list ap) { log_line(f, "warning", fmt, ap); }

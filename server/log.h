@@ -5,9 +5,14 @@
 #ifndef DSRD_LOG_H
 #define DSRD_LOG_H
 
+#include <stdarg.h>
+
 #include "config.h"
 
 void log_request(enum log_format f, const char *id, const char *method, const char *path, int status, double seconds);
 void log_info(enum log_format f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning from a va_list: libmicrohttpd's own messages (its external
+ * logger), which would otherwise go to stderr as raw text lines. */
+void log_warning_v(enum log_format f, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif

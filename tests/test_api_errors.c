@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_support.h"
 #include "harness.h"
@@ -183,10 +184,55 @@ static void test_full_queue(struct th *t) {
     still_serving(t, a);
 }
 
+/* A percent-encoded path with a non-UTF-8 byte, an escape sequence and a
+ * newline: answered 404, and (checked after shutdown) logged as one valid
+ * JSON line with those bytes escaped. */
+#define HOSTILE_PATH "/%FF%1B[31mx%0Ay"
+#define HOSTILE_LOGGED "/\\xff\\x1b[31mx\\x0ay"
+static void test_hostile_path(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    struct http_resp r;
+    http_call(&a->p, "GET", HOSTILE_PATH, NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.status == 404, "hostile path: status %ld", r.status);
+    http_resp_free(&r);
+    still_serving(t, a);
+}
+
+/* Every line of the --log-format json log parses; the hostile path is there. */
+static void check_json_log(struct th *t, const char *log_path) {
+    FILE *f = fopen(log_path, "r");
+    if (!TH_CHECK(t, f != NULL, "cannot read the log %s", log_path)) return;
+    char line[8192];
+    int lines = 0, bad = 0, hostile = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        lines++;
+        if (!o) {
+            bad++;
+            continue;
+        }
+        const char *path = json_string_value(json_object_get(o, "path"));
+        if (path && strcmp(path, HOSTILE_LOGGED) == 0) hostile++;
+        json_decref(o);
+    }
+    fclose(f);
+    TH_CHECK(t, lines > 0 && bad == 0 && hostile == 1, "log %s: %d lines, %d not JSON, hostile path logged %d times",
+             log_path, lines, bad, hostile);
+}
+
 static void test_clean_shutdown(struct th *t) {
     struct api_test *a = (struct api_test *)t;
+    char log_path[sizeof a->p.log_path];
+    snprintf(log_path, sizeof log_path, "%s", a->p.log_path);
+    /* the log is removed on a clean exit: keep a copy to read */
+    char keep[sizeof log_path + 8];
+    snprintf(keep, sizeof keep, "%s.keep", log_path);
+    TH_CHECK(t, link(log_path, keep) == 0, "cannot link %s", log_path);
     int rc = dsrd_stop(&a->p);
-    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (log: %s)", rc, a->p.log_path);
+    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (log: %s)", rc, log_path);
+    check_json_log(t, keep);
+    unlink(keep);
 }
 
 int main(int argc, char **argv) {
@@ -201,6 +247,7 @@ int main(int argc, char **argv) {
         th_run(&a.t, "auth", test_auth);
         th_run(&a.t, "body_too_large", test_body_too_large);
         th_run(&a.t, "full_queue", test_full_queue);
+        th_run(&a.t, "hostile_path", test_hostile_path);
         th_run(&a.t, "clean_shutdown", test_clean_shutdown);
     } else {
         a.t.failed++;

@@ -1,9 +1,12 @@
-/* proto/ unit tests: strict base64 and request decoding without a server. */
+/* proto/ unit tests: strict base64, request decoding without a server, and
+ * error envelopes for messages that are not valid UTF-8. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
 #include "harness.h"
+#include "printable.h"
+#include "proto_error.h"
 #include "proto_request.h"
 
 static void test_base64(struct th *t) {
@@ -89,9 +92,45 @@ static void test_score_decoding(struct th *t) {
     }
 }
 
+/* printable_ascii escapes exactly the unsafe bytes and never cuts an escape. */
+static void test_printable(struct th *t) {
+    char out[64];
+    printable_ascii("GET /a\\b\x1b[1m\n\xc3\xa9", out, sizeof out);
+    TH_CHECK(t, strcmp(out, "GET /a\\x5cb\\x1b[1m\\x0a\\xc3\\xa9") == 0, "escaped: %s", out);
+    printable_ascii("ab\x01", out, 6); /* "ab" + a 4-byte escape does not fit in 5 */
+    TH_CHECK(t, strcmp(out, "ab") == 0, "cut: %s", out);
+    printable_ascii("abcdef", out, 4);
+    TH_CHECK(t, strcmp(out, "abc") == 0, "cut plain: %s", out);
+}
+
+/* A message cut inside a multi-byte character (proto_fail truncates at
+ * PROTO_MSG_MAX - 1 bytes), or quoting raw bytes, still gives an envelope. */
+static void test_error_envelope_bad_utf8(struct th *t) {
+    char quote[2 * PROTO_MSG_MAX];
+    for (size_t i = 0; i + 2 < sizeof quote; i += 2) quote[i] = '\xc3', quote[i + 1] = '\xa9'; /* é… */
+    quote[sizeof quote - 2] = '\0';
+    struct proto_error e;
+    proto_fail(&e, 400, "prompt\xff", "xy%s", quote); /* 2 + 509 bytes: the cut lands mid-character */
+    json_t *j = proto_error_json(&e);
+    json_t *err = json_object_get(j, "error");
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    const char *param = json_string_value(json_object_get(err, "param"));
+    TH_CHECK(t, j && msg && strncmp(msg, "xy\\xc3\\xa9", 10) == 0 && param && strcmp(param, "prompt\\xff") == 0,
+             "envelope: %s / %s", msg ? msg : "(null)", param ? param : "(null)");
+    json_decref(j);
+    /* valid UTF-8 is kept as it is */
+    proto_fail(&e, 404, NULL, "no file caf\xc3\xa9.png");
+    j = proto_error_json(&e);
+    msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    TH_CHECK(t, msg && strcmp(msg, "no file caf\xc3\xa9.png") == 0, "utf-8 message: %s", msg ? msg : "(null)");
+    json_decref(j);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "base64", test_base64);
     th_run(&t, "score_decoding", test_score_decoding);
+    th_run(&t, "printable", test_printable);
+    th_run(&t, "error_envelope_bad_utf8", test_error_envelope_bad_utf8);
     return th_finish(&t, "test_proto");
 }
