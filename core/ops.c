@@ -126,7 +126,7 @@ double op_logsumexp(const float *x, int dim) {
     for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
     if (isinf(mx)) return mx;
     double s = 0;
-    for (int j = 0; j < dim; j++) s += exp((double)x[j] - mx);
+    for (int j = 0; j < dim; j++) s += expf(x[j] - mx);
     return mx + log(s);
 }
 
@@ -140,8 +140,8 @@ void op_softmax_row(float *x, int dim) {
     for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
     double s = 0;
     for (int j = 0; j < dim; j++) {
-        double e = exp((double)x[j] - mx);
-        x[j] = (float)e;
+        float e = expf(x[j] - mx);
+        x[j] = e;
         s += e;
     }
     float inv = (float)(1.0 / s);

@@ -5,7 +5,9 @@
  * weight is [out_dim, in_dim] and out = in · weightᵀ + bias.  GEMMs go through
  * cblas_sgemm (OpenBLAS); the elementwise loops are parallelised with OpenMP
  * over rows.  Reductions accumulate in double where float32 loses digits
- * that the 1e-4 reference tolerance needs (norms, softmax denominators). */
+ * that the 1e-4 reference tolerance needs (norms, softmax denominators);
+ * the exponentials themselves are float expf (within 1 ulp: their sum, not
+ * each term, is where float32 would lose digits). */
 #ifndef DSR_OPS_H
 #define DSR_OPS_H
 
