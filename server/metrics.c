@@ -17,6 +17,8 @@ static const char *const COUNTER_NAMES[MC_N][2] = {
     {"dsr_score_jobs_total", "Scoring requests folded into batched forwards."},
 };
 
+static const char *const JOB_NAMES[MJ_N] = {"score", "rollout", "update", "checkpoint", "reload"};
+
 void metrics_init(struct metrics *m) {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
@@ -49,6 +51,13 @@ void metrics_observe(struct metrics *m, const char *route, int status, double se
 void metrics_add(struct metrics *m, enum metric_counter c, unsigned long v) {
     pthread_mutex_lock(&m->mu);
     m->counters[c] += v;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_job(struct metrics *m, enum metric_job k, double seconds) {
+    pthread_mutex_lock(&m->mu);
+    m->job_seconds[k] += seconds;
+    m->job_count[k]++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -121,6 +130,11 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g) {
     for (int c = 0; c < MC_N; c++)
         put(&b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", COUNTER_NAMES[c][0], COUNTER_NAMES[c][1],
             COUNTER_NAMES[c][0], COUNTER_NAMES[c][0], m->counters[c]);
+    put(&b, "# HELP dsr_compute_seconds Compute-worker time by job kind (a scoring batch counts once).\n"
+            "# TYPE dsr_compute_seconds summary\n");
+    for (int k = 0; k < MJ_N; k++)
+        put(&b, "dsr_compute_seconds_sum{kind=\"%s\"} %.6f\ndsr_compute_seconds_count{kind=\"%s\"} %lu\n",
+            JOB_NAMES[k], m->job_seconds[k], JOB_NAMES[k], m->job_count[k]);
     pthread_mutex_unlock(&m->mu);
     put(&b, "# HELP dsr_queue_depth Jobs waiting for the compute worker.\n# TYPE dsr_queue_depth gauge\n"
             "dsr_queue_depth %ld\n", g->queue_depth);

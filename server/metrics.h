@@ -20,6 +20,10 @@ enum metric_counter {
     MC_N
 };
 
+/* Compute-worker job kinds, for the time spent on them (a scoring batch
+ * counts once however many requests it folds). */
+enum metric_job { MJ_SCORE, MJ_ROLLOUT, MJ_UPDATE, MJ_CHECKPOINT, MJ_RELOAD, MJ_N };
+
 struct metrics_series {
     char route[48];
     int status;
@@ -33,6 +37,8 @@ struct metrics {
     struct metrics_series series[METRICS_MAX_SERIES];
     int n_series;
     unsigned long counters[MC_N];
+    double job_seconds[MJ_N];
+    unsigned long job_count[MJ_N];
 };
 
 /* Gauges sampled by the caller when rendering. */
@@ -45,6 +51,10 @@ void metrics_init(struct metrics *m);
 void metrics_destroy(struct metrics *m);
 void metrics_observe(struct metrics *m, const char *route, int status, double seconds);
 void metrics_add(struct metrics *m, enum metric_counter c, unsigned long v);
+/* One job of kind k took `seconds` of compute (rendered as the summary
+ * dsr_compute_seconds{kind}: request latency minus this is the HTTP, queue
+ * and encoding overhead). */
+void metrics_job(struct metrics *m, enum metric_job k, double seconds);
 /* Prometheus text exposition; malloc'ed, caller frees (NULL when out of memory). */
 char *metrics_render(struct metrics *m, const struct metrics_gauges *g);
 

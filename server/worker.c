@@ -2,8 +2,26 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ops.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static enum metric_job metric_kind(enum job_kind k) {
+    switch (k) {
+    case JOB_SCORE: return MJ_SCORE;
+    case JOB_ROLLOUT: return MJ_ROLLOUT;
+    case JOB_UPDATE: return MJ_UPDATE;
+    case JOB_CHECKPOINT: return MJ_CHECKPOINT;
+    case JOB_RELOAD: return MJ_RELOAD;
+    }
+    return MJ_SCORE;
+}
 
 static int job_rows(const struct job *j) {
     int rows = 0;
@@ -130,6 +148,7 @@ static void *worker_main(void *arg) {
         if (!w->head) break; /* stopping and drained */
         int n = take_batch(w, batch, cap);
         pthread_mutex_unlock(&w->mu);
+        double t0 = now_s();
         if (batch[0]->kind == JOB_SCORE) {
             long version = atomic_load(&w->policy_version);
             run_score_batch(w, batch, n);
@@ -137,6 +156,7 @@ static void *worker_main(void *arg) {
         } else {
             run_single(w, batch[0]);
         }
+        metrics_job(w->metrics, metric_kind(batch[0]->kind), now_s() - t0);
         pthread_mutex_lock(&w->mu);
         for (int i = 0; i < n; i++) batch[i]->done = true;
         pthread_cond_broadcast(&w->done_cv);

@@ -174,3 +174,13 @@ json_t *json_ints(const int32_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(x[i]));
     return a;
 }
+
+double api_metric(const char *text, const char *name) {
+    const char *p = text;
+    size_t n = strlen(name);
+    while ((p = strstr(p, name))) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ') return atof(p + n + 1);
+        p += n;
+    }
+    return -1;
+}

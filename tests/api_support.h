@@ -35,6 +35,10 @@ int http_call(const struct dsrd_proc *p, const char *method, const char *path, c
 /* POST of a JSON document (stolen reference). */
 int http_post_json(const struct dsrd_proc *p, const char *path, json_t *doc, const char *key, struct http_resp *out);
 
+/* Value of the /metrics sample named exactly `name` (labels included, e.g.
+ * dsr_compute_seconds_count{kind="score"}), or -1 when absent. */
+double api_metric(const char *text, const char *name);
+
 /* JSON array from ints. */
 json_t *json_ints(const int32_t *x, size_t n);
 

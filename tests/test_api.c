@@ -346,6 +346,12 @@ static void test_rollout_sampled_and_metrics(struct th *t) {
                     strstr(m.body, "dsr_request_seconds_bucket") && strstr(m.body, "dsr_tokens_generated_total") &&
                     strstr(m.body, "process_resident_memory_bytes") && strstr(m.body, "dsr_policy_version 0"),
              "metrics");
+    /* the rollout's compute time is counted, and is less than its request's */
+    double roll_s = m.body ? api_metric(m.body, "dsr_compute_seconds_sum{kind=\"rollout\"}") : -1;
+    double roll_n = m.body ? api_metric(m.body, "dsr_compute_seconds_count{kind=\"rollout\"}") : -1;
+    double req_s = m.body ? api_metric(m.body, "dsr_request_seconds_sum{route=\"/rollout\",status=\"200\"}") : -1;
+    TH_CHECK(t, roll_n >= 1 && roll_s > 0 && roll_s <= req_s, "compute seconds %g over %g rollouts, requests %g s",
+             roll_s, roll_n, req_s);
     http_resp_free(&r);
     http_resp_free(&m);
 }

@@ -73,16 +73,6 @@ static void *client_main(void *arg) {
     return NULL;
 }
 
-static double metric(const char *text, const char *name) {
-    const char *p = text;
-    size_t n = strlen(name);
-    while ((p = strstr(p, name))) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ') return atof(p + n + 1);
-        p += n;
-    }
-    return -1;
-}
-
 static void test_concurrent_clients(struct th *t) {
     struct api_test *a = (struct api_test *)t;
     struct client cl[N_CLIENTS];
@@ -104,8 +94,8 @@ static void test_concurrent_clients(struct th *t) {
     }
     struct http_resp m;
     http_call(&a->p, "GET", "/metrics", NULL, 0, NULL, NULL, &m);
-    double jobs = m.body ? metric(m.body, "dsr_score_jobs_total") : -1;
-    double batches = m.body ? metric(m.body, "dsr_score_batches_total") : -1;
+    double jobs = m.body ? api_metric(m.body, "dsr_score_jobs_total") : -1;
+    double batches = m.body ? api_metric(m.body, "dsr_score_batches_total") : -1;
     TH_CHECK(t, jobs > batches && batches > 0, "scoring jobs %g folded into %g forwards (expected batching)", jobs,
              batches);
     http_resp_free(&m);
