@@ -95,8 +95,8 @@ __attribute__((target("avx2,fma"), noinline)) static void
 weight_block_avx2(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim,
                   int rows, int next_rows) {
     int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
-    size_t seg = (size_t)BLOCK_OUT * in_dim / groups;         /* floats */
-    size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups;       /* seg / in_dim, 16.16 */
+    size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* floats */
+    size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
     for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
