@@ -42,10 +42,12 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m
 
 /* out[c * out_dim + r] = x[c] · w[r] (+ bias[r]) for r < R weight rows and
  * c < C input rows, each row k floats long.  R and C are compile-time
- * constants at every call site, so the accumulator arrays live in registers. */
+ * constants at every call site, so the accumulator arrays live in registers.
+ * With `prefetch`, step j (k index j) also prefetches the lines at
+ * prefetch + j · pf_rate / 65536 floats and 16 floats further into L2. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const float *prefetch,
-          int R, int C) {
+          size_t pf_rate, int R, int C) {
     __m256 acc[BLOCK_OUT][BLOCK_IN];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -53,11 +55,10 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     int k8 = k & ~7;
     for (int j = 0; j < k8; j += 8) {
-        /* The next block is R·k floats and this loop runs k/8 steps: R·8
-         * floats (two lines for R = 4) per step cover it by the end. */
         if (prefetch) {
-            _mm_prefetch((const char *)(prefetch + (size_t)R * j), _MM_HINT_T1);
-            _mm_prefetch((const char *)(prefetch + (size_t)R * j + 16), _MM_HINT_T1);
+            const float *p = prefetch + (((size_t)j * pf_rate) >> 16);
+            _mm_prefetch((const char *)p, _MM_HINT_T1);
+            _mm_prefetch((const char *)(p + 16), _MM_HINT_T1);
         }
         __m256 wv[BLOCK_OUT];
 #pragma GCC unroll 4
@@ -83,27 +84,34 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
 
 /* One block of rows ≤ BLOCK_OUT weight rows against all n inputs, BLOCK_IN at
  * a time: the weight block is read from memory by the first group and from
- * cache by the rest.  out, w and bias point at the block's first row. */
+ * cache by the rest.  out, w and bias point at the block's first row.
+ *
+ * Meanwhile the next block (BLOCK_OUT · in_dim contiguous floats) is
+ * prefetched into L2, spread evenly over all the groups: group g covers the
+ * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
+ * Prefetching it all during the first group, as an earlier version did, left
+ * memory idle while the other groups computed (bench/README.md). */
 __attribute__((target("avx2,fma"), noinline)) static void
 weight_block_avx2(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim,
                   int rows, int next_rows) {
-    for (int i = 0; i < n; i += BLOCK_IN) {
+    int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
+    size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* floats */
+    size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
+    for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
         const float *x = in + (size_t)i * in_dim;
-        /* The first group also pulls the next weight block into L2, so the
-         * memory stream runs ahead of the arithmetic. */
-        const float *pf = i == 0 && next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim : NULL;
+        const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
         if (rows == BLOCK_OUT) {
-            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 3);
-            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 2);
-            else dot_block(o, out_dim, w, x, in_dim, bias, pf, BLOCK_OUT, 1);
+            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3);
+            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2);
+            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1);
         } else {
             for (int r = 0; r < rows; r++) {
                 const float *wr = w + (size_t)r * in_dim, *br = bias ? bias + r : NULL;
-                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 1, 3);
-                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 1, 2);
-                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 1, 1);
+                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3);
+                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2);
+                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1);
             }
         }
     }
