@@ -25,43 +25,113 @@ struct dec_scratch {
     float *q_cols; /* [hd, R] the same, transposed: the prefix loop vectorises over rows */
     float *scores; /* [R, max_len] */
     float *acc;    /* [R, hd] weighted values */
-    float *dots;   /* [R] */
 };
 
-/* Σ a[d]·b[d] with 8 independent partial sums (vectorisable without
- * reassociation; the float loop with one sum is a serial dependency chain). */
-static inline __attribute__((always_inline)) float dot8(const float *a, const float *b, int n) {
-    float part[8] = {0};
-    int d = 0;
-    for (; d + 8 <= n; d += 8)
-        for (int u = 0; u < 8; u++) part[u] += a[d + u] * b[d + u];
-    float s = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
-    for (; d < n; d++) s += a[d] * b[d];
-    return s;
+/* The 8 lane sums of one dot product, in a fixed order. */
+static inline __attribute__((always_inline)) float lanes_sum(const float *part) {
+    return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
 }
 
-/* dots[r] = Σ_d q_cols[d·R + r] · k[d]: one key against all R rows, 8 rows
- * at a time in register accumulators (vectorised across rows). */
-static inline __attribute__((always_inline)) void dot_rows(const float *q_cols, int R, const float *k, int hd, float *dots) {
-    int r0 = 0;
-    for (; r0 + 8 <= R; r0 += 8) {
-        float acc[8] = {0};
+/* s[j] = q · K[j] for keys j0 ≤ j < j1 (row stride kv_stride floats).  Each
+ * dot product accumulates in 8 lanes (lane u: d ≡ u mod 8, increasing d),
+ * then lanes_sum, then the hd mod 8 tail: vectorisable without reassociation.
+ * Four keys run together so the four accumulator chains overlap. */
+static inline __attribute__((always_inline)) void keys_dot(const float *q, const float *K, size_t kv_stride, int j0,
+                                                           int j1, int hd, float *s) {
+    int hd8 = hd & ~7, j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *k0 = K + (size_t)j * kv_stride, *k1 = k0 + kv_stride, *k2 = k1 + kv_stride, *k3 = k2 + kv_stride;
+        float p0[8] = {0}, p1[8] = {0}, p2[8] = {0}, p3[8] = {0};
+        for (int d = 0; d < hd8; d += 8)
+            for (int u = 0; u < 8; u++) {
+                float qd = q[d + u];
+                p0[u] += qd * k0[d + u];
+                p1[u] += qd * k1[d + u];
+                p2[u] += qd * k2[d + u];
+                p3[u] += qd * k3[d + u];
+            }
+        float t0 = lanes_sum(p0), t1 = lanes_sum(p1), t2 = lanes_sum(p2), t3 = lanes_sum(p3);
+        for (int d = hd8; d < hd; d++) {
+            t0 += q[d] * k0[d];
+            t1 += q[d] * k1[d];
+            t2 += q[d] * k2[d];
+            t3 += q[d] * k3[d];
+        }
+        s[j] = t0, s[j + 1] = t1, s[j + 2] = t2, s[j + 3] = t3;
+    }
+    for (; j < j1; j++) {
+        const float *k = K + (size_t)j * kv_stride;
+        float p[8] = {0};
+        for (int d = 0; d < hd8; d += 8)
+            for (int u = 0; u < 8; u++) p[u] += q[d + u] * k[d + u];
+        float t = lanes_sum(p);
+        for (int d = hd8; d < hd; d++) t += q[d] * k[d];
+        s[j] = t;
+    }
+}
+
+/* Scores of 8 rows (columns r0..r0+7 of q_cols, [hd, R]) against keys
+ * 0 ≤ j < P, written to scores[(r0 + u)·ld + j]: each key is loaded once for
+ * the 8 rows (vectorised across rows, Σ over d in increasing order), four
+ * keys at a time for independent accumulator chains. */
+static inline __attribute__((always_inline)) void rows8_dot(const float *q_cols, int R, int r0, const float *K,
+                                                            size_t kv_stride, int P, int hd, float *scores,
+                                                            size_t ld) {
+    int j = 0;
+    for (; j + 4 <= P; j += 4) {
+        const float *k0 = K + (size_t)j * kv_stride, *k1 = k0 + kv_stride, *k2 = k1 + kv_stride, *k3 = k2 + kv_stride;
+        float a0[8] = {0}, a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
         for (int d = 0; d < hd; d++) {
             const float *qd = q_cols + (size_t)d * R + r0;
-            for (int u = 0; u < 8; u++) acc[u] += qd[u] * k[d];
+            for (int u = 0; u < 8; u++) {
+                a0[u] += qd[u] * k0[d];
+                a1[u] += qd[u] * k1[d];
+                a2[u] += qd[u] * k2[d];
+                a3[u] += qd[u] * k3[d];
+            }
         }
-        for (int u = 0; u < 8; u++) dots[r0 + u] = acc[u];
+        for (int u = 0; u < 8; u++) {
+            float *row = scores + (size_t)(r0 + u) * ld + j;
+            row[0] = a0[u], row[1] = a1[u], row[2] = a2[u], row[3] = a3[u];
+        }
     }
-    for (; r0 < R; r0++) {
-        float s = 0.0f;
-        for (int d = 0; d < hd; d++) s += q_cols[(size_t)d * R + r0] * k[d];
-        dots[r0] = s;
+    for (; j < P; j++) {
+        const float *k = K + (size_t)j * kv_stride;
+        float a[8] = {0};
+        for (int d = 0; d < hd; d++) {
+            const float *qd = q_cols + (size_t)d * R + r0;
+            for (int u = 0; u < 8; u++) a[u] += qd[u] * k[d];
+        }
+        for (int u = 0; u < 8; u++) scores[(size_t)(r0 + u) * ld + j] = a[u];
     }
 }
 
-static inline __attribute__((always_inline)) void axpy(float *y, float a, const float *x, int n) {
+/* acc[r·hd + d] += Σ_j p[r·ld + j] · V[j][d] for rows r < R and values
+ * j0 ≤ j < j1 (row stride kv_stride): each value row is loaded once for all
+ * R rows, four at a time so each accumulator is loaded and stored once per
+ * four products. */
+static inline __attribute__((always_inline)) void rows_pv(float *acc, int R, const float *p, size_t ld, const float *V,
+                                                          size_t kv_stride, int j0, int j1, int hd) {
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *v0 = V + (size_t)j * kv_stride, *v1 = v0 + kv_stride, *v2 = v1 + kv_stride, *v3 = v2 + kv_stride;
+        for (int r = 0; r < R; r++) {
+            const float *pr = p + (size_t)r * ld + j;
+            float p0 = pr[0], p1 = pr[1], p2 = pr[2], p3 = pr[3];
+            float *a = acc + (size_t)r * hd;
 #pragma omp simd
-    for (int d = 0; d < n; d++) y[d] += a * x[d];
+            for (int d = 0; d < hd; d++) a[d] += ((p0 * v0[d] + p1 * v1[d]) + p2 * v2[d]) + p3 * v3[d];
+        }
+    }
+    for (; j < j1; j++) {
+        const float *v = V + (size_t)j * kv_stride;
+        for (int r = 0; r < R; r++) {
+            float pj = p[(size_t)r * ld + j];
+            float *a = acc + (size_t)r * hd;
+#pragma omp simd
+            for (int d = 0; d < hd; d++) a[d] += pj * v[d];
+        }
+    }
 }
 
 /* One (group, head): scores against the shared prefix (each key read once
@@ -88,35 +158,26 @@ attend_group_head(const struct dec_group *g, const struct dec_row *rows, const f
     const float *Kp = kv_cache_k(c, g->root, layer) + (size_t)kvh * hd;
     const float *Vp = kv_cache_v(c, g->root, layer) + (size_t)kvh * hd;
 
-    /* scores: shared prefix (by key when several rows share it), then own positions */
-    if (R >= 4) {
-        for (int j = 0; j < P; j++) {
-            dot_rows(w->q_cols, R, Kp + (size_t)j * kv_dim, hd, w->dots);
-            for (int r = 0; r < R; r++) w->scores[(size_t)r * max_len + j] = w->dots[r];
-        }
-    } else {
-        for (int r = 0; r < R; r++)
-            for (int j = 0; j < P; j++)
-                w->scores[(size_t)r * max_len + j] = dot8(w->q_rows + (size_t)r * hd, Kp + (size_t)j * kv_dim, hd);
-    }
+    /* scores: the shared prefix by blocks of 8 rows (each key read once per
+     * block), the rows left over one by one; then each row's own positions */
+    int r8 = R & ~7;
+    for (int r0 = 0; r0 < r8; r0 += 8) rows8_dot(w->q_cols, R, r0, Kp, (size_t)kv_dim, P, hd, w->scores, max_len);
+    for (int r = r8; r < R; r++)
+        keys_dot(w->q_rows + (size_t)r * hd, Kp, (size_t)kv_dim, 0, P, hd, w->scores + (size_t)r * max_len);
     for (int r = 0; r < R; r++) {
         const float *K = kv_cache_k(c, rw[r].slot, layer) + (size_t)kvh * hd;
         float *s = w->scores + (size_t)r * max_len;
-        for (int j = P; j < rw[r].len; j++) s[j] = dot8(w->q_rows + (size_t)r * hd, K + (size_t)j * kv_dim, hd);
+        keys_dot(w->q_rows + (size_t)r * hd, K, (size_t)kv_dim, P, rw[r].len, hd, s);
         op_softmax_row(s, rw[r].len);
     }
 
     /* values: the prefix's rows once for all R rows, then own positions */
     memset(w->acc, 0, (size_t)R * hd * sizeof(float));
-    for (int j = 0; j < P; j++) {
-        const float *vj = Vp + (size_t)j * kv_dim;
-        for (int r = 0; r < R; r++) axpy(w->acc + (size_t)r * hd, w->scores[(size_t)r * max_len + j], vj, hd);
-    }
+    rows_pv(w->acc, R, w->scores, max_len, Vp, (size_t)kv_dim, 0, P, hd);
     for (int r = 0; r < R; r++) {
         const float *V = kv_cache_v(c, rw[r].slot, layer) + (size_t)kvh * hd;
-        const float *s = w->scores + (size_t)r * max_len;
         float *a = w->acc + (size_t)r * hd;
-        for (int j = P; j < rw[r].len; j++) axpy(a, s[j], V + (size_t)j * kv_dim, hd);
+        rows_pv(a, 1, w->scores + (size_t)r * max_len, max_len, V, (size_t)kv_dim, P, rw[r].len, hd);
         memcpy(out + (size_t)rw[r].row * q_stride + (size_t)h * hd, a, (size_t)hd * sizeof(float));
     }
 }
@@ -175,7 +236,7 @@ int attention_decode(const float *q, const struct kv_cache *cache, int layer, co
         if (rows[i].len > max_len) max_len = rows[i].len;
 
     size_t R = (size_t)max_rows, hd = (size_t)head_dim;
-    size_t per_thread = 3 * R * hd + R * (size_t)max_len + R;
+    size_t per_thread = 3 * R * hd + R * (size_t)max_len;
     int n_threads = omp_get_max_threads();
     float *block = malloc((size_t)n_threads * per_thread * sizeof(float));
     if (!block) {
@@ -193,8 +254,7 @@ int attention_decode(const float *q, const struct kv_cache *cache, int layer, co
         struct dec_scratch w = {.q_rows = base,
                                 .q_cols = base + R * hd,
                                 .acc = base + 2 * R * hd,
-                                .dots = base + 3 * R * hd,
-                                .scores = base + 3 * R * hd + R};
+                                .scores = base + 3 * R * hd};
         int gi = item / n_heads, h = item % n_heads;
         attend_group_head(&groups[gi], rows, q, q_stride, cache, layer, h, h / group, head_dim, scale, max_len, &w,
                           out);
