@@ -45,7 +45,7 @@ static int time_prefill(const struct janus_model *m, const int32_t *ctx, int n, 
     const struct text_config *t = &m->cfg.text;
     size_t C = (size_t)t->hidden_size;
     struct kv_cache cache;
-    if (kv_cache_init(&cache, n_segs, t->n_layers, n, t->n_kv_heads * t->head_dim, err)) return -1;
+    if (kv_cache_init(&cache, n_segs, t->n_layers, n, t->n_kv_heads, t->head_dim, err)) return -1;
     float *rows = malloc((size_t)n_segs * n * C * sizeof(float));
     int rc = rows ? 0 : dsr_errf(err, "out of memory");
     struct lm_segment segs[2] = {{.slot = 0, .n = n}, {.slot = 1, .n = n}};

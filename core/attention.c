@@ -22,8 +22,9 @@ static void causal_softmax_rows(float *scores, int n, int L, int start) {
     }
 }
 
-static int attend_gemm(const float *q, const float *K, const float *V, int n, int start, int n_heads, int n_kv_heads,
-                       int head_dim, int kv_dim, float *out, struct dsr_err *err) {
+static int attend_gemm(const float *q, const struct kv_cache *cache, int slot, int layer, int n, int n_heads,
+                       int n_kv_heads, int head_dim, float *out, struct dsr_err *err) {
+    int start = cache->len[slot];
     int L = start + n;
     int q_stride = n_heads * head_dim;
     int group = n_heads / n_kv_heads;
@@ -32,11 +33,12 @@ static int attend_gemm(const float *q, const float *K, const float *V, int n, in
     if (!scores) return dsr_errf(err, "attention: out of memory for %d×%d scores", n, L);
     for (int h = 0; h < n_heads; h++) {
         int kvh = h / group;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L, head_dim, scale, q + h * head_dim, q_stride,
-                    K + kvh * head_dim, kv_dim, 0.0f, scores, L);
+        const float *K = kv_cache_k(cache, slot, layer, kvh), *V = kv_cache_v(cache, slot, layer, kvh);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L, head_dim, scale, q + h * head_dim, q_stride, K,
+                    head_dim, 0.0f, scores, L);
         causal_softmax_rows(scores, n, L, start);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, L, 1.0f, scores, L, V + kvh * head_dim,
-                    kv_dim, 0.0f, out + h * head_dim, q_stride);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, L, 1.0f, scores, L, V, head_dim, 0.0f,
+                    out + h * head_dim, q_stride);
     }
     free(scores);
     return 0;
@@ -45,7 +47,6 @@ static int attend_gemm(const float *q, const float *K, const float *V, int n, in
 int attention_forward(const float *q, const struct kv_cache *cache, int layer, const struct lm_segment *segs,
                       int n_segs, int n_heads, int n_kv_heads, int head_dim, float *out, struct dsr_err *err) {
     int q_stride = n_heads * head_dim;
-    int kv_dim = cache->kv_dim;
 
     /* Long segments with contiguous keys go through sgemm; the rest (decode
      * steps, and any segment reading a shared prefix) through attention_decode. */
@@ -68,10 +69,8 @@ int attention_forward(const float *q, const struct kv_cache *cache, int layer, c
     int rc = 0;
     for (int s = 0; s < n_segs && rc == 0; s++) {
         if (is_short[s]) continue;
-        const float *K = kv_cache_k(cache, segs[s].slot, layer);
-        const float *V = kv_cache_v(cache, segs[s].slot, layer);
-        rc = attend_gemm(q + (size_t)row0[s] * q_stride, K, V, segs[s].n, cache->len[segs[s].slot], n_heads,
-                         n_kv_heads, head_dim, kv_dim, out + (size_t)row0[s] * q_stride, err);
+        rc = attend_gemm(q + (size_t)row0[s] * q_stride, cache, segs[s].slot, layer, segs[s].n, n_heads, n_kv_heads,
+                         head_dim, out + (size_t)row0[s] * q_stride, err);
     }
     if (rc == 0)
         rc = attention_decode(q, cache, layer, segs, row0, is_short, n_segs, n_heads, n_kv_heads, head_dim, out, err);

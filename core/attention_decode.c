@@ -32,12 +32,13 @@ static inline __attribute__((always_inline)) float lanes_sum(const float *part) 
     return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
 }
 
-/* s[j] = q · K[j] for keys j0 ≤ j < j1 (row stride kv_stride floats).  Each
+/* s[j] = q · K[j] for keys j0 ≤ j < j1 (K: one head, [len, hd]).  Each
  * dot product accumulates in 8 lanes (lane u: d ≡ u mod 8, increasing d),
  * then lanes_sum, then the hd mod 8 tail: vectorisable without reassociation.
  * Four keys run together so the four accumulator chains overlap. */
-static inline __attribute__((always_inline)) void keys_dot(const float *q, const float *K, size_t kv_stride, int j0,
-                                                           int j1, int hd, float *s) {
+static inline __attribute__((always_inline)) void keys_dot(const float *q, const float *K, int j0, int j1, int hd,
+                                                           float *s) {
+    size_t kv_stride = (size_t)hd; /* one head's positions are contiguous (kv_cache.h) */
     int hd8 = hd & ~7, j = j0;
     for (; j + 4 <= j1; j += 4) {
         const float *k0 = K + (size_t)j * kv_stride, *k1 = k0 + kv_stride, *k2 = k1 + kv_stride, *k3 = k2 + kv_stride;
@@ -74,9 +75,9 @@ static inline __attribute__((always_inline)) void keys_dot(const float *q, const
  * 0 ≤ j < P, written to scores[(r0 + u)·ld + j]: each key is loaded once for
  * the 8 rows (vectorised across rows, Σ over d in increasing order), four
  * keys at a time for independent accumulator chains. */
-static inline __attribute__((always_inline)) void rows8_dot(const float *q_cols, int R, int r0, const float *K,
-                                                            size_t kv_stride, int P, int hd, float *scores,
-                                                            size_t ld) {
+static inline __attribute__((always_inline)) void rows8_dot(const float *q_cols, int R, int r0, const float *K, int P,
+                                                            int hd, float *scores, size_t ld) {
+    size_t kv_stride = (size_t)hd;
     int j = 0;
     for (; j + 4 <= P; j += 4) {
         const float *k0 = K + (size_t)j * kv_stride, *k1 = k0 + kv_stride, *k2 = k1 + kv_stride, *k3 = k2 + kv_stride;
@@ -107,11 +108,12 @@ static inline __attribute__((always_inline)) void rows8_dot(const float *q_cols,
 }
 
 /* acc[r·hd + d] += Σ_j p[r·ld + j] · V[j][d] for rows r < R and values
- * j0 ≤ j < j1 (row stride kv_stride): each value row is loaded once for all
+ * j0 ≤ j < j1 (V: one head, [len, hd]): each value row is loaded once for all
  * R rows, four at a time so each accumulator is loaded and stored once per
  * four products. */
 static inline __attribute__((always_inline)) void rows_pv(float *acc, int R, const float *p, size_t ld, const float *V,
-                                                          size_t kv_stride, int j0, int j1, int hd) {
+                                                          int j0, int j1, int hd) {
+    size_t kv_stride = (size_t)hd;
     int j = j0;
     for (; j + 4 <= j1; j += 4) {
         const float *v0 = V + (size_t)j * kv_stride, *v1 = v0 + kv_stride, *v2 = v1 + kv_stride, *v3 = v2 + kv_stride;
@@ -145,7 +147,7 @@ __attribute__((target_clones("avx2", "default"))) static void
 attend_group_head(const struct dec_group *g, const struct dec_row *rows, const float *q, int q_stride,
                   const struct kv_cache *c, int layer, int h, int kvh, int hd, float scale, int max_len,
                   const struct dec_scratch *w, float *out) {
-    int R = g->n, P = g->prefix_len, kv_dim = c->kv_dim;
+    int R = g->n, P = g->prefix_len;
     const struct dec_row *rw = rows + g->first;
     for (int r = 0; r < R; r++) {
         const float *qr = q + (size_t)rw[r].row * q_stride + (size_t)h * hd;
@@ -155,29 +157,28 @@ attend_group_head(const struct dec_group *g, const struct dec_row *rows, const f
             w->q_cols[(size_t)d * R + r] = v;
         }
     }
-    const float *Kp = kv_cache_k(c, g->root, layer) + (size_t)kvh * hd;
-    const float *Vp = kv_cache_v(c, g->root, layer) + (size_t)kvh * hd;
+    const float *Kp = kv_cache_k(c, g->root, layer, kvh), *Vp = kv_cache_v(c, g->root, layer, kvh);
 
     /* scores: the shared prefix by blocks of 8 rows (each key read once per
      * block), the rows left over one by one; then each row's own positions */
     int r8 = R & ~7;
-    for (int r0 = 0; r0 < r8; r0 += 8) rows8_dot(w->q_cols, R, r0, Kp, (size_t)kv_dim, P, hd, w->scores, max_len);
+    for (int r0 = 0; r0 < r8; r0 += 8) rows8_dot(w->q_cols, R, r0, Kp, P, hd, w->scores, max_len);
     for (int r = r8; r < R; r++)
-        keys_dot(w->q_rows + (size_t)r * hd, Kp, (size_t)kv_dim, 0, P, hd, w->scores + (size_t)r * max_len);
+        keys_dot(w->q_rows + (size_t)r * hd, Kp, 0, P, hd, w->scores + (size_t)r * max_len);
     for (int r = 0; r < R; r++) {
-        const float *K = kv_cache_k(c, rw[r].slot, layer) + (size_t)kvh * hd;
+        const float *K = kv_cache_k(c, rw[r].slot, layer, kvh);
         float *s = w->scores + (size_t)r * max_len;
-        keys_dot(w->q_rows + (size_t)r * hd, K, (size_t)kv_dim, P, rw[r].len, hd, s);
+        keys_dot(w->q_rows + (size_t)r * hd, K, P, rw[r].len, hd, s);
         op_softmax_row(s, rw[r].len);
     }
 
     /* values: the prefix's rows once for all R rows, then own positions */
     memset(w->acc, 0, (size_t)R * hd * sizeof(float));
-    rows_pv(w->acc, R, w->scores, max_len, Vp, (size_t)kv_dim, 0, P, hd);
+    rows_pv(w->acc, R, w->scores, max_len, Vp, 0, P, hd);
     for (int r = 0; r < R; r++) {
-        const float *V = kv_cache_v(c, rw[r].slot, layer) + (size_t)kvh * hd;
+        const float *V = kv_cache_v(c, rw[r].slot, layer, kvh);
         float *a = w->acc + (size_t)r * hd;
-        rows_pv(a, 1, w->scores + (size_t)r * max_len, max_len, V, (size_t)kv_dim, P, rw[r].len, hd);
+        rows_pv(a, 1, w->scores + (size_t)r * max_len, max_len, V, P, rw[r].len, hd);
         memcpy(out + (size_t)rw[r].row * q_stride + (size_t)h * hd, a, (size_t)hd * sizeof(float));
     }
 }

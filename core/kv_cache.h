@@ -1,11 +1,14 @@
 /* Key/value cache for incremental decoding.
  *
  * One cache holds n_slots independent sequences (a slot per row of a batch:
- * a rollout in a group, a CFG branch).  Layout per slot, per layer:
- * K and V as [max_len, kv_dim] float32 (kv_dim = n_kv_heads · head_dim), keys
- * stored after RoPE.  len[slot] counts the positions written; the LM forward
- * appends to it.  Memory: 2 · n_slots · n_layers · max_len · kv_dim floats,
- * allocated once by kv_cache_init and owned by the struct.
+ * a rollout in a group, a CFG branch).  Layout per slot, per layer, per KV
+ * head: K and V as [max_len, head_dim] float32, keys stored after RoPE.  Head
+ * major, so one head's keys over all positions are contiguous: attention
+ * reads them as one stream (a [max_len, kv_dim] row layout would give it
+ * head_dim floats out of every kv_dim, a page apart at Janus sizes).
+ * len[slot] counts the positions written; the LM forward appends to it.
+ * Memory: 2 · n_slots · n_layers · max_len · kv_dim floats (kv_dim =
+ * n_kv_heads · head_dim), allocated once by kv_cache_init, owned by the struct.
  *
  * Shared prefixes: the members of a rollout group start from one prefill.
  * Instead of copying it, kv_cache_share_prefix makes a slot read its first
@@ -22,20 +25,26 @@
 #include "error.h"
 
 struct kv_cache {
-    int n_slots, n_layers, max_len, kv_dim;
-    float *k, *v; /* [n_slots][n_layers][max_len][kv_dim] */
+    int n_slots, n_layers, max_len, n_kv_heads, head_dim, kv_dim;
+    float *k, *v; /* [n_slots][n_layers][n_kv_heads][max_len][head_dim] */
     int *len;     /* [n_slots] positions filled */
     int *prefix_slot; /* [n_slots] whose storage holds positions < prefix_len */
     int *prefix_len;  /* [n_slots] 0 when the slot reads only its own storage */
 };
 
-int  kv_cache_init(struct kv_cache *c, int n_slots, int n_layers, int max_len, int kv_dim, struct dsr_err *err);
+int  kv_cache_init(struct kv_cache *c, int n_slots, int n_layers, int max_len, int n_kv_heads, int head_dim,
+                   struct dsr_err *err);
 void kv_cache_free(struct kv_cache *c);
 
-/* Start of slot's own K (or V) rows for one layer, indexed by position:
- * positions below prefix_len[slot] live in prefix_slot[slot]'s storage. */
-float *kv_cache_k(const struct kv_cache *c, int slot, int layer);
-float *kv_cache_v(const struct kv_cache *c, int slot, int layer);
+/* Slot's own K (or V) of one layer and KV head: [max_len, head_dim], indexed
+ * by position; positions below prefix_len[slot] live in prefix_slot[slot]'s
+ * storage. */
+float *kv_cache_k(const struct kv_cache *c, int slot, int layer, int kv_head);
+float *kv_cache_v(const struct kv_cache *c, int slot, int layer, int kv_head);
+
+/* Writes n positions from pos on of slot's layer from packed rows k_rows,
+ * v_rows [n, kv_dim] (the projections' output: head after head in a row). */
+void kv_cache_write(struct kv_cache *c, int slot, int layer, int pos, const float *k_rows, const float *v_rows, int n);
 
 /* Slot dst (empty, dst != src) continues from the first len[src] positions
  * of slot src without copying them: a group's shared prefill fanned out to its

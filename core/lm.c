@@ -170,7 +170,7 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
     const struct text_config *t = &m->cfg;
     int T;
     if (check_segments(cache, segs, n_segs, &T, err)) return -1;
-    if (cache->kv_dim != t->n_kv_heads * t->head_dim || cache->n_layers != t->n_layers)
+    if (cache->n_kv_heads != t->n_kv_heads || cache->head_dim != t->head_dim || cache->n_layers != t->n_layers)
         return dsr_errf(err, "kv cache geometry does not match the model");
     struct lm_scratch s = {0};
     if (scratch_alloc(&s, t, T, err)) return -1;
@@ -192,10 +192,9 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         op_rope_inplace(s.q, s.pos, T, t->n_heads, t->head_dim, t->rope_theta);
         op_rope_inplace(s.k, s.pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
         for (int sg = 0, row = 0; sg < n_segs; sg++) {
-            int slot = segs[sg].slot, start = cache->len[slot];
-            size_t bytes = (size_t)segs[sg].n * KV * sizeof(float);
-            memcpy(kv_cache_k(cache, slot, l) + (size_t)start * KV, s.k + (size_t)row * KV, bytes);
-            memcpy(kv_cache_v(cache, slot, l) + (size_t)start * KV, s.v + (size_t)row * KV, bytes);
+            int slot = segs[sg].slot;
+            kv_cache_write(cache, slot, l, cache->len[slot], s.k + (size_t)row * KV, s.v + (size_t)row * KV,
+                           segs[sg].n);
             row += segs[sg].n;
         }
         rc = attention_forward(s.q, cache, l, segs, n_segs, t->n_heads, t->n_kv_heads, t->head_dim, s.att, err);
