@@ -23,7 +23,10 @@
  * the forward, again for the backward's recompute (only under a --budget:
  * unbounded, the layer internals are kept), 4·P·T for the backward;
  * attention 4·n²·(heads·head_dim) per layer and sample forward (full n×n
- * products), 6·n²·(heads·head_dim) backward (+4·n²·… recompute); lm_head 2·V·C
+ * products), 6·n²·(heads·head_dim) backward (+4·n²·… recompute) — kept as
+ * full products so GFLOP/s stay comparable across versions, although the
+ * row-blocked attention (core/train_attention.h) executes only the causal
+ * blocks, about 60% of that at n = 607 (bench_attention); lm_head 2·V·C
  * (generation head: its two linears) per completion token forward, 6·V·C
  * backward (logits recomputed).  GFLOP/s are over forward + backward time. */
 #include <cblas.h>

@@ -44,20 +44,27 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
         p->numel *= (size_t)shape[d];
     }
     p->trainable = trainable;
-    if (trainable) {
-        p->offset = pt->n_trainable;
-        pt->n_trainable += p->numel;
-    } else {
-        p->offset = pt->n_frozen;
-        pt->n_frozen += p->numel;
-    }
+    size_t *arena_len = trainable ? &pt->n_trainable : &pt->n_frozen;
+    p->offset = (*arena_len + PT_ALIGN_FLOATS - 1) / PT_ALIGN_FLOATS * PT_ALIGN_FLOATS;
+    *arena_len = p->offset + p->numel;
+    if (trainable) pt->numel_trainable += p->numel;
+    else pt->numel_frozen += p->numel;
     pt->n++;
     return 0;
 }
 
+/* Zeroed arena of n floats on a PT_ALIGN_FLOATS boundary (at least one
+ * block, so an empty arena is still a valid pointer). */
+static float *alloc_arena(size_t n) {
+    size_t bytes = (n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float);
+    float *a = aligned_alloc(PT_ALIGN_FLOATS * sizeof(float), bytes);
+    if (a) memset(a, 0, bytes);
+    return a;
+}
+
 int pt_alloc(struct param_table *pt, struct dsr_err *err) {
-    pt->trainable = calloc(pt->n_trainable + 1, sizeof(float));
-    pt->frozen = calloc(pt->n_frozen + 1, sizeof(float));
+    pt->trainable = alloc_arena(pt->n_trainable);
+    pt->frozen = alloc_arena(pt->n_frozen);
     if (!pt->trainable || !pt->frozen)
         return dsr_errf(err, "out of memory allocating %zu parameters (%.2f GiB)", pt->n_trainable + pt->n_frozen,
                         (double)(pt->n_trainable + pt->n_frozen) * 4 / (1 << 30));
@@ -149,5 +156,5 @@ void pt_init_random(struct param_table *pt, uint64_t seed) {
 }
 
 size_t pt_count(const struct param_table *pt, bool trainable_only) {
-    return pt->n_trainable + (trainable_only ? 0 : pt->n_frozen);
+    return pt->numel_trainable + (trainable_only ? 0 : pt->numel_frozen);
 }

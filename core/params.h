@@ -3,6 +3,14 @@
  * (vision tower, VQ-VAE).  Gradients and optimizer state mirror the trainable
  * arena offset for offset, so a tensor's gradient is `grad + p->offset`.
  *
+ * Every tensor starts on a 64-byte boundary (offsets are multiples of
+ * PT_ALIGN_FLOATS, the arenas are aligned), so SIMD kernels and GEMM packing
+ * read whole cache lines.  The gaps between tensors are zero and stay zero:
+ * nothing computes a gradient there, so AdamW leaves them at 0, and
+ * checkpoints store tensors by name, never the gaps.  n_trainable and
+ * n_frozen are the arena lengths, gaps included (the size of gradient and
+ * optimizer arrays); pt_count() is the number of parameters.
+ *
  * Lifecycle: pt_init → pt_declare (each module declares what it needs, with
  * shapes from the config) → pt_alloc → pt_load (from safetensors) or
  * pt_init_random → modules bind pointers with pt_get → pt_free.
@@ -19,6 +27,7 @@
 
 #define DSR_PARAM_NAME_MAX 128
 #define DSR_PARAM_MAX_DIMS 4
+#define PT_ALIGN_FLOATS 16 /* 64 bytes: tensor offsets are multiples of this */
 
 struct param {
     char name[DSR_PARAM_NAME_MAX];
@@ -32,9 +41,10 @@ struct param {
 struct param_table {
     struct param *items;
     size_t n, cap;
-    float *trainable; /* arena of n_trainable floats */
-    float *frozen;    /* arena of n_frozen floats */
-    size_t n_trainable, n_frozen;
+    float *trainable; /* arena of n_trainable floats, 64-byte aligned */
+    float *frozen;    /* arena of n_frozen floats, 64-byte aligned */
+    size_t n_trainable, n_frozen;         /* arena lengths in floats, gaps included */
+    size_t numel_trainable, numel_frozen; /* parameters (sums of numel), what pt_count reports */
 };
 
 void pt_init(struct param_table *pt);
@@ -44,7 +54,7 @@ void pt_free(struct param_table *pt);
 int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Allocates both arenas, zero-filled. */
+/* Allocates both arenas, zero-filled (gaps included). */
 int pt_alloc(struct param_table *pt, struct dsr_err *err);
 
 const struct param *pt_find(const struct param_table *pt, const char *name);
@@ -64,6 +74,7 @@ int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *er
  * Seeded per tensor and per chunk: parallel, yet a function of seed only. */
 void pt_init_random(struct param_table *pt, uint64_t seed);
 
+/* Number of parameters (trainable only, or all), without the alignment gaps. */
 size_t pt_count(const struct param_table *pt, bool trainable_only);
 
 #endif

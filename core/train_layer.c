@@ -3,9 +3,11 @@
  * Forward (as lm.c):  h1 = rms(x)·wₐ; q,k,v = h1·W{q,k,v}ᵀ; RoPE(q,k);
  *   att = softmax(q kᵀ/√d) v per sequence and head; x2 = x + att·Woᵀ;
  *   h2 = rms(x2)·wₘ; act = silu(h2·Wgᵀ) ⊙ (h2·Wuᵀ); out = x2 + act·Wdᵀ.
- * Backward walks the same steps in reverse.  Attention probabilities are
- * recomputed per (sequence, head) in the backward instead of being stored,
- * so the scratch is one n×n matrix pair for the longest sequence. */
+ * Backward walks the same steps in reverse.  The attention core
+ * (train_attention.h) works on row blocks of one sequence at a time and
+ * recomputes the probabilities in the backward instead of storing them, so
+ * the scratch is one block's probability/gradient pair for the longest
+ * sequence. */
 #include "train_layer.h"
 
 #include <cblas.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "train_attention.h"
 
 size_t tl_acts_floats(const struct text_config *t) {
     size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
@@ -27,7 +30,7 @@ size_t tl_work_floats(const struct text_config *t) {
     return C + 2 * Q + 2 * KV + 2 * M + 1;
 }
 
-size_t tl_scores_floats(int max_seq_len) { return 2 * (size_t)max_seq_len * (size_t)max_seq_len; }
+size_t tl_scores_floats(int max_seq_len) { return ta_scratch_floats(max_seq_len, TA_BLOCK_ROWS); }
 
 void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t, int T) {
     size_t n = (size_t)T, C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
@@ -44,67 +47,36 @@ void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t,
     a->act = a->up + n * M;
 }
 
-/* P = causal softmax(scale · q_h k_hᵀ) for one sequence of n rows. */
-static void attention_probs(const float *q, const float *k, int n, int q_stride, int kv_stride, int head_dim,
-                            float scale, float *P) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, head_dim, scale, q, q_stride, k, kv_stride, 0.0f, P,
-                n);
-    /* serial: per-head work is small, and an OpenMP region between two BLAS
-     * calls costs a thread hand-over each time */
-    for (int i = 0; i < n; i++) {
-        float *row = P + (size_t)i * n;
-        op_softmax_row(row, i + 1);
-        for (int j = i + 1; j < n; j++) row[j] = 0.0f;
-    }
+/* Attention core over every packed sequence (train_attention.h); q and out
+ * rows of sequence sg start at row0[sg] with stride n_heads·head_dim. */
+static struct ta_dims attention_dims(const struct text_config *t) {
+    struct ta_dims d = {.n_heads = t->n_heads, .n_kv_heads = t->n_kv_heads, .head_dim = t->head_dim,
+                        .block_rows = TA_BLOCK_ROWS};
+    return d;
 }
 
 static void attention_forward_train(const struct text_config *t, const struct tl_segs *s, const float *q,
                                     const float *k, const float *v, float *out, float *scores) {
-    int hd = t->head_dim, Qs = t->n_heads * hd, KVs = t->n_kv_heads * hd, group = t->n_heads / t->n_kv_heads;
-    float scale = 1.0f / sqrtf((float)hd);
+    struct ta_dims d = attention_dims(t);
+    size_t Qs = (size_t)t->n_heads * t->head_dim, KVs = (size_t)t->n_kv_heads * t->head_dim;
     for (int sg = 0; sg < s->n; sg++) {
-        int r0 = s->row0[sg], n = s->row0[sg + 1] - r0;
-        for (int h = 0; h < t->n_heads; h++) {
-            size_t qo = (size_t)r0 * Qs + (size_t)h * hd, ko = (size_t)r0 * KVs + (size_t)(h / group) * hd;
-            attention_probs(q + qo, k + ko, n, Qs, KVs, hd, scale, scores);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, scores, n, v + ko, KVs, 0.0f,
-                        out + qo, Qs);
-        }
+        size_t r0 = (size_t)s->row0[sg];
+        int n = s->row0[sg + 1] - s->row0[sg];
+        ta_forward(&d, n, q + r0 * Qs, k + r0 * KVs, v + r0 * KVs, out + r0 * Qs, scores);
     }
 }
 
-/* dq (overwritten), dk/dv (accumulated over the heads of each KV group; the
- * caller zeroes them) from d_out. */
+/* dq (overwritten), dk/dv (accumulated; the caller zeroes them) from d_out. */
 static void attention_backward_train(const struct text_config *t, const struct tl_segs *s, const float *q,
                                      const float *k, const float *v, const float *d_out, float *dq, float *dk,
                                      float *dv, float *scores) {
-    int hd = t->head_dim, Qs = t->n_heads * hd, KVs = t->n_kv_heads * hd, group = t->n_heads / t->n_kv_heads;
-    float scale = 1.0f / sqrtf((float)hd);
+    struct ta_dims d = attention_dims(t);
+    size_t Qs = (size_t)t->n_heads * t->head_dim, KVs = (size_t)t->n_kv_heads * t->head_dim;
     for (int sg = 0; sg < s->n; sg++) {
-        int r0 = s->row0[sg], n = s->row0[sg + 1] - r0;
-        float *P = scores, *dS = scores + (size_t)n * n;
-        for (int h = 0; h < t->n_heads; h++) {
-            size_t qo = (size_t)r0 * Qs + (size_t)h * hd, ko = (size_t)r0 * KVs + (size_t)(h / group) * hd;
-            attention_probs(q + qo, k + ko, n, Qs, KVs, hd, scale, P);
-            /* dV += Pᵀ dO;  dP = dO Vᵀ */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, P, n, d_out + qo, Qs, 1.0f, dv + ko,
-                        KVs);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, d_out + qo, Qs, v + ko, KVs, 0.0f,
-                        dS, n);
-            /* softmax backward: dS = P ⊙ (dP − Σⱼ P dP), row by row over the visible part */
-            for (int i = 0; i < n; i++) { /* serial, as in attention_probs */
-                float *p = P + (size_t)i * n, *d = dS + (size_t)i * n;
-                double dot = 0;
-                for (int j = 0; j <= i; j++) dot += (double)p[j] * d[j];
-                for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - (float)dot);
-                for (int j = i + 1; j < n; j++) d[j] = 0.0f;
-            }
-            /* dQ = scale · dS K;  dK += scale · dSᵀ Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, scale, dS, n, k + ko, KVs, 0.0f, dq + qo,
-                        Qs);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, scale, dS, n, q + qo, Qs, 1.0f, dk + ko,
-                        KVs);
-        }
+        size_t r0 = (size_t)s->row0[sg];
+        int n = s->row0[sg + 1] - s->row0[sg];
+        ta_backward(&d, n, q + r0 * Qs, k + r0 * KVs, v + r0 * KVs, d_out + r0 * Qs, dq + r0 * Qs, dk + r0 * KVs,
+                    dv + r0 * KVs, scores);
     }
 }
 
