@@ -19,15 +19,15 @@
  * Times are reported for forward + backward and for the AdamW step (clipping
  * norm included) separately, and for their sum.
  *
- * FLOPs counted (what is executed, matmuls only): decoder layers 2·P·T for
- * the forward, again for the backward's recompute (only under a --budget:
- * unbounded, the layer internals are kept), 4·P·T for the backward;
- * attention 4·n²·(heads·head_dim) per layer and sample forward (full n×n
- * products), 6·n²·(heads·head_dim) backward (+4·n²·… recompute) — kept as
- * full products so GFLOP/s stay comparable across versions, although the
- * row-blocked attention (core/train_attention.h) executes only the causal
- * blocks, about 60% of that at n = 607 (bench_attention); lm_head 2·V·C
- * (generation head: its two linears) per completion token forward, 6·V·C
+ * FLOPs counted (matmuls only, the causal work: attention over the visible
+ * positions, n(n+1)/2 per sample and head, as bench_forward counts it):
+ * decoder layers 2·P·T for the forward, again for the backward's recompute
+ * (only under a --budget: unbounded, the layer internals are kept), 4·P·T
+ * for the backward; attention 4·vis·(heads·head_dim) per layer and sample
+ * forward, 6·vis·(heads·head_dim) backward (+4·vis·… recompute), vis =
+ * n(n+1)/2 (core/train_attention.h skips the masked blocks, so this is
+ * close to what runs); lm_head 2·V·C (generation head: its two linears)
+ * per completion token forward, 6·V·C
  * backward (logits recomputed).  GFLOP/s are over forward + backward time. */
 #include <cblas.h>
 #include <stdio.h>
@@ -209,10 +209,10 @@ int main(int argc, char **argv) {
     struct adamw_hyper ah = {.lr = 1e-6f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .max_grad_norm = 1.0f};
     struct train_stats st;
 
-    /* executed matmul FLOPs: decoder 2·P per row forward, again recomputed,
-     * 4·P backward; attention 4·n²·Q forward (full n×n products), 10·n²·Q
-     * backward incl. recompute; heads 2·(weights) per target forward and
-     * recomputed, 4·(weights) backward */
+    /* matmul FLOPs: decoder 2·P per row forward, again recomputed, 4·P
+     * backward; attention 4·vis·Q forward, 10·vis·Q backward incl. recompute
+     * (vis = n(n+1)/2 causal pairs); heads 2·(weights) per target forward
+     * and recomputed, 4·(weights) backward */
     const struct text_config *t = &cfg.text;
     double C = t->hidden_size, Q = (double)t->n_heads * t->head_dim, KV = (double)t->n_kv_heads * t->head_dim;
     double P = C * Q + 2 * C * KV + Q * C + 3 * C * t->intermediate_size;
@@ -223,7 +223,8 @@ int main(int argc, char **argv) {
         T += n;
         targets += s[i].n_completion;
         /* with unbounded memory the layer internals are kept: no recompute */
-        flops += (budget_mib ? 8 : 6) * P * n * t->n_layers + (budget_mib ? 14 : 10) * n * n * Q * t->n_layers;
+        double vis = n * (n + 1) / 2;
+        flops += (budget_mib ? 8 : 6) * P * n * t->n_layers + (budget_mib ? 14 : 10) * vis * Q * t->n_layers;
         flops += 8 * (s[i].kind == TF_TARGET_CODES ? code_head : text_head) * s[i].n_completion;
     }
 
