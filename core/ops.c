@@ -135,15 +135,22 @@ void op_log_softmax_row(float *out, const float *in, int dim) {
     for (int j = 0; j < dim; j++) out[j] = (float)((double)in[j] - lse);
 }
 
+/* Four independent maxima and sums, so the loops are not bound by the
+ * latency of one dependency chain (softmax runs serially between attention
+ * GEMMs, where it is a third of the time). */
 void op_softmax_row(float *x, int dim) {
-    float mx = -INFINITY;
-    for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
-    double s = 0;
-    for (int j = 0; j < dim; j++) {
-        float e = expf(x[j] - mx);
-        x[j] = e;
-        s += e;
-    }
-    float inv = (float)(1.0 / s);
-    for (int j = 0; j < dim; j++) x[j] *= inv;
+    if (dim <= 0) return;
+    float m[4] = {x[0], x[0], x[0], x[0]};
+    int j = 0;
+    for (; j + 4 <= dim; j += 4)
+        for (int l = 0; l < 4; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
+    for (; j < dim; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
+    float mx = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
+    for (j = 0; j < dim; j++) x[j] = expf(x[j] - mx);
+    double s[4] = {0, 0, 0, 0};
+    for (j = 0; j + 4 <= dim; j += 4)
+        for (int l = 0; l < 4; l++) s[l] += x[j + l];
+    for (; j < dim; j++) s[0] += x[j];
+    float inv = (float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3])));
+    for (j = 0; j < dim; j++) x[j] *= inv;
 }

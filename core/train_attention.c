@@ -13,6 +13,8 @@
 #include <cblas.h>
 #include <math.h>
 
+#include "ops.h"
+
 size_t ta_scratch_floats(int max_seq_len, int block_rows) {
     size_t n = (size_t)max_seq_len, b = (size_t)(block_rows < max_seq_len ? block_rows : max_seq_len);
     return 2 * b * n;
@@ -36,27 +38,10 @@ static struct head_view head_view(const struct ta_dims *d, int h) {
     return hv;
 }
 
-/* row[0, visible) = softmax(row[0, visible)), row[visible, width) = 0.
- * The softmax is a third or more of the attention time (perf, n = 607: it
- * runs serially between the block GEMMs), hence expf rather than
- * op_softmax_row's double exp (at most an ulp apart; the sum stays in
- * double) and four independent maxima and sums, so the loops are not bound
- * by the latency of one dependency chain. */
+/* row[0, visible) = softmax(row[0, visible)), row[visible, width) = 0. */
 static void causal_softmax_row(float *row, int visible, int width) {
-    float m[4] = {row[0], row[0], row[0], row[0]};
-    int j = 0;
-    for (; j + 4 <= visible; j += 4)
-        for (int l = 0; l < 4; l++) m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
-    for (; j < visible; j++) m[0] = row[j] > m[0] ? row[j] : m[0];
-    float mx = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
-    for (j = 0; j < visible; j++) row[j] = expf(row[j] - mx);
-    double s[4] = {0, 0, 0, 0};
-    for (j = 0; j + 4 <= visible; j += 4)
-        for (int l = 0; l < 4; l++) s[l] += row[j + l];
-    for (; j < visible; j++) s[0] += row[j];
-    float inv = (float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3])));
-    for (j = 0; j < visible; j++) row[j] *= inv;
-    for (j = visible; j < width; j++) row[j] = 0.0f;
+    op_softmax_row(row, visible);
+    for (int j = visible; j < width; j++) row[j] = 0.0f;
 }
 
 /* P[b, i1] = causal softmax(scale · q[i0:i1] k[0:i1]ᵀ) for rows [i0, i1). */
