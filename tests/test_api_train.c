@@ -365,14 +365,30 @@ static void test_simpo(struct th *t) {
                               "context", "tokens", json_ints(prompt, 5), "completion", "codes", json_ints(codes, 64),
                               "rejected", "task", "generation", "context", "tokens", json_ints(prompt, 5), "completion",
                               "codes", json_ints(codes + 64, 64));
+    /* the policy's mean log-probs of both completions, just before the step */
+    struct http_resp lp;
+    http_post_json(&a->p, "/logprobs",
+                   json_pack("{s:[{s:{s:o},s:{s:o}},{s:{s:o},s:{s:o}}]}", "items", "context", "tokens",
+                             json_ints(prompt, 5), "target", "codes", json_ints(codes, 64), "context", "tokens",
+                             json_ints(prompt, 5), "target", "codes", json_ints(codes + 64, 64)),
+                   API, &lp);
+    json_t *items = json_object_get(lp.json, "items");
+    double mean_c = json_number_value(json_object_get(json_array_get(items, 0), "mean"));
+    double mean_r = json_number_value(json_object_get(json_array_get(items, 1), "mean"));
+    TH_CHECK(t, lp.status == 200 && json_array_size(items) == 2, "logprobs: %ld %s", lp.status, lp.body);
     free(prompt), free(codes);
     struct http_resp r;
     http_post_json(&a->p, "/update",
                    json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "algorithm", "simpo", "pairs", pairs, "hyper", "beta", 2.0, "gamma",
                              1.0, "lr", 1e-3),
                    ADMIN, &r);
-    TH_CHECK(t, r.status == 200 && version_of(&r) == a->version + 1 && json_number_value(json_object_get(r.json, "loss")) > 0,
-             "simpo: %ld %s", r.status, r.body);
+    /* API.md: loss = −log σ(β·(mean lp(chosen) − mean lp(rejected)) − γ), before the step */
+    double z = 2.0 * (mean_c - mean_r) - 1.0;
+    double want = z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z));
+    double got = json_number_value(json_object_get(r.json, "loss"));
+    TH_CHECK(t, r.status == 200 && version_of(&r) == a->version + 1 && fabs(got - want) <= 1e-5 * fabs(want),
+             "simpo: loss %.9g, from /logprobs %.9g (%ld %s)", got, want, r.status, r.body);
+    http_resp_free(&lp);
     if (r.status == 200) a->version++;
     http_resp_free(&r);
 }
