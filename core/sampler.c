@@ -1,6 +1,7 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,41 @@ static int cmp_prob_desc(const void *a, const void *b) {
     return x->id - y->id;
 }
 
+/* x ranks below y: lower probability, or equal and a higher id. */
+static int ranks_below(const struct sample_candidate *x, const struct sample_candidate *y) {
+    return x->p < y->p || (x->p == y->p && x->id > y->id);
+}
+
+/* Restores the min-heap (root = lowest-ranked) below index i. */
+static void sift_down(struct sample_candidate *h, int m, int i) {
+    for (;;) {
+        int lo = i, l = 2 * i + 1, r = l + 1;
+        if (l < m && ranks_below(&h[l], &h[lo])) lo = l;
+        if (r < m && ranks_below(&h[r], &h[lo])) lo = r;
+        if (lo == i) return;
+        struct sample_candidate t = h[i];
+        h[i] = h[lo];
+        h[lo] = t;
+        i = lo;
+    }
+}
+
+/* out[0..m) = the m highest-ranked of probs[0..V) in sorted order (the
+ * first m of a full sort by cmp_prob_desc): a min-heap of the best m seen,
+ * then a sort of those m. */
+static void top_candidates(const float *probs, int V, int m, struct sample_candidate *out) {
+    for (int i = 0; i < m; i++) out[i] = (struct sample_candidate){probs[i], i};
+    for (int i = m / 2 - 1; i >= 0; i--) sift_down(out, m, i);
+    for (int i = m; i < V; i++) {
+        struct sample_candidate c = {probs[i], i};
+        if (ranks_below(&out[0], &c)) {
+            out[0] = c;
+            sift_down(out, m, 0);
+        }
+    }
+    qsort(out, (size_t)m, sizeof *out, cmp_prob_desc);
+}
+
 int sample_token(const float *logits, int V, const struct sampling_params *p, struct dsr_rng *rng,
                  struct sample_scratch *s) {
     if (p->temperature <= 0.0f) return argmax(logits, V);
@@ -64,15 +100,28 @@ int sample_token(const float *logits, int V, const struct sampling_params *p, st
         }
         return argmax(probs, V); /* u landed on rounding slack */
     }
-    /* sort candidates by probability (descending, index ascending on ties) */
+    /* The candidates in sorted order (probability descending, id ascending
+     * on ties) as far as needed: the top k, or for top-p alone a prefix
+     * that grows until it holds the nucleus.  Selecting a prefix costs
+     * O(V log m) instead of sorting all V (32k–100k ids) every step. */
     struct sample_candidate *pi = s->sorted;
-    for (int i = 0; i < V; i++) pi[i] = (struct sample_candidate){probs[i], i};
-    qsort(pi, (size_t)V, sizeof *pi, cmp_prob_desc);
-    int keep = use_k ? p->top_k : V;
+    int keep;
+    if (use_k) {
+        top_candidates(probs, V, p->top_k, pi);
+        keep = p->top_k;
+    } else {
+        keep = V;
+        for (int m = V < 64 ? V : 64;; m = 4 * m < V ? 4 * m : V) {
+            top_candidates(probs, V, m, pi);
+            double mass = 0;
+            for (int i = 0; i < m; i++) mass += pi[i].p;
+            if (mass >= p->top_p * total || m == V) break;
+        }
+    }
     if (use_p) {
         /* smallest prefix whose mass reaches top_p of the (top-k) distribution */
-        double kept_total = 0;
-        for (int i = 0; i < keep; i++) kept_total += pi[i].p;
+        double kept_total = use_k ? 0 : total;
+        for (int i = 0; use_k && i < keep; i++) kept_total += pi[i].p;
         double acc = 0;
         int n = 0;
         while (n < keep) {
@@ -109,6 +158,32 @@ static void seed_streams(struct dsr_rng *rngs, int G, uint64_t seed) {
     for (int g = 0; g < G; g++) rng_seed(&rngs[g], seed * 0x9e3779b97f4a7c15ull + (uint64_t)g * 0xbf58476d1ce4e5b9ull + 1);
 }
 
+/* One sampling scratch per OpenMP thread: the rows of a step are drawn in
+ * parallel, each from its own RNG stream, so the draws do not depend on the
+ * thread count. */
+struct scratch_pool {
+    int n;
+    struct sample_scratch *s;
+    float *work; /* [n, V] per-thread logits buffer (guided logits) */
+};
+
+static int scratch_pool_init(struct scratch_pool *pool, int V, struct dsr_err *err) {
+    pool->n = omp_get_max_threads();
+    pool->s = calloc((size_t)pool->n, sizeof *pool->s);
+    pool->work = malloc((size_t)pool->n * V * sizeof(float));
+    if (!pool->s || !pool->work) return dsr_errf(err, "out of memory for sampling scratch");
+    for (int i = 0; i < pool->n; i++)
+        if (sample_scratch_init(&pool->s[i], V, err)) return -1;
+    return 0;
+}
+
+static void scratch_pool_free(struct scratch_pool *pool) {
+    for (int i = 0; pool->s && i < pool->n; i++) sample_scratch_free(&pool->s[i]);
+    free(pool->s);
+    free(pool->work);
+    memset(pool, 0, sizeof *pool);
+}
+
 static float logprob_of(const float *logits, int V, int tok) {
     return (float)((double)logits[tok] - op_logsumexp(logits, V));
 }
@@ -128,7 +203,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     out->logprobs = calloc((size_t)G * max_tokens, sizeof *out->logprobs);
     out->lengths = calloc((size_t)G, sizeof *out->lengths);
     struct kv_cache cache = {0};
-    struct sample_scratch scratch = {0};
+    struct scratch_pool pool = {0};
     struct dsr_rng rngs[SAMPLER_MAX_GROUP];
     struct lm_segment segs[SAMPLER_MAX_GROUP];
     int active[SAMPLER_MAX_GROUP];
@@ -138,7 +213,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     int rc = 0;
     if (!out->tokens || !out->logprobs || !out->lengths || !rows || !logits)
         rc = dsr_errf(err, "out of memory for a group of %d × %d tokens", G, max_tokens);
-    if (rc == 0) rc = sample_scratch_init(&scratch, V, err);
+    if (rc == 0) rc = scratch_pool_init(&pool, V, err);
     if (rc == 0) rc = kv_cache_init(&cache, G, t->n_layers, n_context + max_tokens, t->n_kv_heads, t->head_dim, err);
     seed_streams(rngs, G, p->seed);
 
@@ -159,15 +234,20 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     for (int g = 0; g < G; g++) active[g] = g;
     for (int step = 0; rc == 0 && n_active > 0; step++) {
         /* sample for every active row, then drop finished ones */
-        int n_next = 0;
+#pragma omp parallel for schedule(static) if (n_active > 1)
         for (int a = 0; a < n_active; a++) {
             int g = active[a];
             const float *lg = logits + (size_t)a * V;
-            int tok = sample_token(lg, V, p, &rngs[g], &scratch);
+            int tok = sample_token(lg, V, p, &rngs[g], &pool.s[omp_get_thread_num()]);
             out->tokens[(size_t)g * max_tokens + step] = tok;
             out->logprobs[(size_t)g * max_tokens + step] = logprob_of(lg, V, tok);
             out->lengths[g] = step + 1;
-            if (tok != t->eos_token_id && step + 1 < max_tokens) active[n_next++] = g;
+        }
+        int n_next = 0;
+        for (int a = 0; a < n_active; a++) {
+            int g = active[a];
+            if (out->tokens[(size_t)g * max_tokens + step] != t->eos_token_id && step + 1 < max_tokens)
+                active[n_next++] = g;
         }
         n_active = n_next;
         if (n_active == 0) break;
@@ -182,7 +262,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     }
     free(rows);
     free(logits);
-    sample_scratch_free(&scratch);
+    scratch_pool_free(&pool);
     kv_cache_free(&cache);
     if (rc) text_group_free(out);
     return rc;
@@ -207,15 +287,14 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
     int32_t *uncond = malloc((size_t)n_context * sizeof *uncond);
     float *rows = malloc((size_t)(2 * n_context > 2 * G ? 2 * n_context : 2 * G) * C * sizeof(float));
     float *logits = malloc((size_t)2 * G * K * sizeof(float));
-    float *guided = malloc((size_t)K * sizeof(float));
     struct kv_cache cache = {0};
-    struct sample_scratch scratch = {0};
+    struct scratch_pool pool = {0};
     struct dsr_rng rngs[SAMPLER_MAX_GROUP];
     struct lm_segment segs[2 * SAMPLER_MAX_GROUP];
     int rc = 0;
-    if (!out->codes || !out->logprobs || !out->first_guided || !uncond || !rows || !logits || !guided)
+    if (!out->codes || !out->logprobs || !out->first_guided || !uncond || !rows || !logits)
         rc = dsr_errf(err, "out of memory for a group of %d images", G);
-    if (rc == 0) rc = sample_scratch_init(&scratch, K, err);
+    if (rc == 0) rc = scratch_pool_init(&pool, K, err);
     /* slots: 2g = conditional row of sample g, 2g + 1 = its unconditional row */
     if (rc == 0) rc = kv_cache_init(&cache, 2 * G, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim, err);
     seed_streams(rngs, G, p->seed);
@@ -242,11 +321,14 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
     }
     for (int step = 0; rc == 0 && step < N; step++) {
         int32_t codes[2 * SAMPLER_MAX_GROUP];
+#pragma omp parallel for schedule(static) if (G > 1)
         for (int g = 0; g < G; g++) {
             const float *c = logits + (size_t)2 * g * K, *u = c + K;
+            int th = omp_get_thread_num();
+            float *guided = pool.work + (size_t)th * K;
             for (int k = 0; k < K; k++) guided[k] = u[k] + cfg_scale * (c[k] - u[k]);
             if (step == 0 && g == 0) memcpy(out->first_guided, guided, (size_t)K * sizeof(float));
-            int code = sample_token(guided, K, p, &rngs[g], &scratch);
+            int code = sample_token(guided, K, p, &rngs[g], &pool.s[th]);
             out->codes[(size_t)g * N + step] = code;
             out->logprobs[(size_t)g * N + step] = logprob_of(c, K, code);
             codes[2 * g] = codes[2 * g + 1] = code;
@@ -261,8 +343,7 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
     free(uncond);
     free(rows);
     free(logits);
-    free(guided);
-    sample_scratch_free(&scratch);
+    scratch_pool_free(&pool);
     kv_cache_free(&cache);
     if (rc) image_group_free(out);
     return rc;

@@ -172,6 +172,88 @@ static void test_sampling_distribution(struct th *t) {
     sample_scratch_free(&s);
 }
 
+/* Reference for the draw: without a filter, by id; with one, sort every
+ * candidate (probability descending, id ascending), cut to top-k, then to
+ * the top-p nucleus of what is left (of the whole mass when there is no
+ * top-k), draw in that order. */
+static int cmp_ref(const void *a, const void *b) {
+    const struct sample_candidate *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id;
+}
+
+static int reference_draw(const float *logits, int V, const struct sampling_params *p, struct dsr_rng *rng,
+                          struct sample_candidate *c) {
+    float inv_t = 1.0f / p->temperature, mx = -INFINITY;
+    for (int i = 0; i < V; i++) mx = fmaxf(mx, logits[i] * inv_t);
+    double total = 0;
+    for (int i = 0; i < V; i++) {
+        c[i] = (struct sample_candidate){expf(logits[i] * inv_t - mx), i};
+        total += c[i].p;
+    }
+    int use_k = p->top_k > 0 && p->top_k < V;
+    if (use_k || p->top_p < 1.0f) qsort(c, (size_t)V, sizeof *c, cmp_ref);
+    int keep = use_k ? p->top_k : V;
+    if (p->top_p < 1.0f) {
+        double kept_total = 0;
+        for (int i = 0; i < keep; i++) kept_total += c[i].p;
+        if (keep == V) kept_total = total; /* summed in id order, as the sampler does */
+        double acc = 0;
+        int n = 0;
+        while (n < keep) {
+            acc += c[n++].p;
+            if (acc >= p->top_p * kept_total) break;
+        }
+        keep = n;
+    }
+    double kept = 0;
+    for (int i = 0; i < keep; i++) kept += c[i].p;
+    double u = rng_uniform(rng) * kept, acc = 0;
+    for (int i = 0; i < keep; i++) {
+        acc += c[i].p;
+        if (u < acc) return c[i].id;
+    }
+    return c[0].id;
+}
+
+/* The sampler selects only the candidates it needs (a heap of the top m);
+ * its draws equal the full-sort reference's, token for token, over top-k and
+ * top-p settings on a vocabulary with many tied logits. */
+static void test_top_k_top_p_match_full_sort(struct th *t) {
+    enum { V = 3000, DRAWS = 60 };
+    float *logits = malloc(V * sizeof *logits);
+    struct sample_candidate *ref = malloc(V * sizeof *ref);
+    struct sample_scratch s;
+    struct dsr_err err;
+    if (!logits || !ref || sample_scratch_init(&s, V, &err)) return;
+    struct dsr_rng g;
+    rng_seed(&g, 77);
+    for (int i = 0; i < V; i++) logits[i] = roundf((float)(rng_uniform(&g) * 24.0 - 12.0)) / 2; /* ties */
+    const int ks[] = {0, 1, 7, 50, V - 1, V};
+    const float ps[] = {1.0f, 0.999f, 0.9f, 0.5f, 0.05f};
+    const float temps[] = {1.0f, 0.7f};
+    int mismatches = 0, cases = 0;
+    for (int ti = 0; ti < 2; ti++)
+        for (int ki = 0; ki < 6; ki++)
+            for (int pj = 0; pj < 5; pj++) {
+                struct sampling_params p = {.temperature = temps[ti], .top_k = ks[ki], .top_p = ps[pj], .seed = 0};
+                struct dsr_rng a, b;
+                rng_seed(&a, 1000 + (uint64_t)cases);
+                rng_seed(&b, 1000 + (uint64_t)cases);
+                cases++;
+                for (int d = 0; d < DRAWS; d++) {
+                    int got = sample_token(logits, V, &p, &a, &s), want = reference_draw(logits, V, &p, &b, ref);
+                    if (got != want && mismatches++ == 0)
+                        TH_CHECK(t, 0, "T=%.1f top_k=%d top_p=%.3f draw %d: %d, reference %d", temps[ti], ks[ki],
+                                 ps[pj], d, got, want);
+                }
+            }
+    TH_CHECK(t, mismatches == 0, "%d of %d draws differ from the full sort", mismatches, cases * DRAWS);
+    sample_scratch_free(&s);
+    free(logits);
+    free(ref);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "greedy_image_matches_fixture", test_greedy_image_matches_fixture);
@@ -179,5 +261,6 @@ int main(void) {
     th_run(&t, "text_logprobs_match_teacher_forcing", test_text_logprobs_match_teacher_forcing);
     th_run(&t, "reproducible", test_reproducible);
     th_run(&t, "sampling_distribution", test_sampling_distribution);
+    th_run(&t, "top_k_top_p_match_full_sort", test_top_k_top_p_match_full_sort);
     return th_finish(&t, "test_sampler");
 }
