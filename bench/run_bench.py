@@ -262,7 +262,8 @@ def summarize(res):
     for r in d.get("runs", []):
         ok = r["fraction_of_bandwidth_ceiling"] >= DECODE_CEILING_FRACTION
         rows.append((f"{r['what']} decode G={r['G']}",
-                     f"{r['decode_tokens_per_s']:.1f} tok/s, step {1e3 * r['step_s']:.0f} ms vs ceiling "
+                     f"{r['decode_tokens_per_s']:.1f} tok/s, step {1e3 * r['step_s']:.0f} ms "
+                     f"({(r['weight_bytes_per_step'] + r['kv_bytes_per_step']) / r['step_s'] / 1e9:.1f} GB/s) vs ceiling "
                      f"{1e3 * r['ceiling_step_s']:.0f} ms = {100 * r['fraction_of_bandwidth_ceiling']:.0f}%"
                      f" (roofline {1e3 * r['roofline_step_s']:.0f} ms: {100 * r['fraction_of_roofline']:.0f}%)",
                      f">= {100 * DECODE_CEILING_FRACTION:.0f}%", verdict(ok)))
