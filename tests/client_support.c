@@ -21,21 +21,21 @@
 #include "png_io.h"
 #include "rng.h"
 
-/* Set once by cs_init before any test runs; read-only afterwards. */
-static char g_build_dir[512] = "build";
+void cs_init(void) { signal(SIGPIPE, SIG_IGN); }
 
-void cs_init(const char *argv0) {
-    /* argv0 = <build>/tests/test_x */
-    snprintf(g_build_dir, sizeof g_build_dir, "%s", argv0);
+/* "build" or "build/asan": two levels above this test binary
+ * (<build>/tests/test_x), read from /proc/self/exe so no state is kept. */
+static int build_dir(char *buf, size_t size) {
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n <= 0 || (size_t)n >= size - 1) return -1;
+    buf[n] = '\0';
     for (int k = 0; k < 2; k++) {
-        char *slash = strrchr(g_build_dir, '/');
-        if (slash) *slash = '\0';
-        else snprintf(g_build_dir, sizeof g_build_dir, ".");
+        char *slash = strrchr(buf, '/');
+        if (!slash) return -1;
+        *slash = '\0';
     }
-    signal(SIGPIPE, SIG_IGN);
+    return 0;
 }
-
-const char *cs_build_dir(void) { return g_build_dir; }
 
 int cs_tmpdir(char *buf, size_t size) {
     snprintf(buf, size, "/tmp/dsr-client-test-XXXXXX");
@@ -83,8 +83,9 @@ static double mono_now(void) {
  * stderr to err_path (either may equal the other; append when append != 0). */
 static pid_t spawn_redirected(const char *prog, const char *const *args, const char *out_path, const char *err_path,
                               int append) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", g_build_dir, prog);
+    char dir[512], path[600];
+    if (build_dir(dir, sizeof dir)) return -1;
+    snprintf(path, sizeof path, "%s/%s", dir, prog);
     const char *argv[64];
     int n = 0;
     argv[n++] = path;

@@ -19,9 +19,10 @@ struct dsrd_proc {
     char ckpt_dir[512];
 };
 
-/* "build" or "build/asan": the directory above the test binary's own. */
-void cs_init(const char *argv0);
-const char *cs_build_dir(void);
+/* Once at start: SIGPIPE ignored (a test may write to a closed socket).
+ * Programs are spawned from the build directory of the test binary itself
+ * ("build" or "build/asan"), so the ASan run tests the ASan programs. */
+void cs_init(void);
 
 /* A fresh scratch directory under /tmp (path into buf). */
 int cs_tmpdir(char *buf, size_t size);

@@ -223,9 +223,8 @@ static void test_bad_args(struct th *t, void *ctx) {
     free(out);
 }
 
-int main(int argc, char **argv) {
-    (void)argc;
-    cs_init(argv[0]);
+int main(void) {
+    cs_init();
     dsr_client_global_init();
     struct th t = {0};
     struct cli_env envs, *env = &envs;

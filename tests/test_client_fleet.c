@@ -140,9 +140,8 @@ static void test_learner_killed(struct th *t, void *ctx) {
     cs_dsrd_stop(&a);
 }
 
-int main(int argc, char **argv) {
-    (void)argc;
-    cs_init(argv[0]);
+int main(void) {
+    cs_init();
     dsr_client_global_init();
     struct th t = {0};
     struct fleet_env env;

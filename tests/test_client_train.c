@@ -229,9 +229,8 @@ static void test_learning_direction(struct th *t, void *ctx) {
     json_decref(codes);
 }
 
-int main(int argc, char **argv) {
-    (void)argc;
-    cs_init(argv[0]);
+int main(void) {
+    cs_init();
     dsr_client_global_init();
     struct th t = {0};
     struct train_env envs, *env = &envs;

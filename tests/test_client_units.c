@@ -315,9 +315,8 @@ static void test_client_errors(struct th *t) {
     dsr_client_free(c);
 }
 
-int main(int argc, char **argv) {
-    (void)argc;
-    cs_init(argv[0]);
+int main(void) {
+    cs_init();
     dsr_client_global_init();
     struct th t = {0};
     th_run(&t, "base64", test_base64);
