@@ -107,8 +107,9 @@ static int write_optimizer(const struct janus_model *m, const struct trainer *tr
     return rc;
 }
 
-static void remove_temp(const char *tmp) {
+static void remove_temp(const char *tmp, const struct checkpoint_extra *extra) {
     char path[PATH_MAX_LEN];
+    if (extra && snprintf(path, sizeof path, "%s/%s", tmp, extra->name) < (int)sizeof path) unlink(path);
     for (size_t i = 0; i < sizeof WRITTEN / sizeof WRITTEN[0]; i++)
         if (snprintf(path, sizeof path, "%s/%s", tmp, WRITTEN[i]) < (int)sizeof path) unlink(path);
     for (size_t i = 0; i < sizeof COPIED / sizeof COPIED[0]; i++)
@@ -128,7 +129,7 @@ static void parent_of(const char *path, char *out) {
 }
 
 static int write_all(const struct janus_model *m, const struct trainer *tr, const char *tmp, const char *version,
-                     const char *source_dir, struct dsr_err *err) {
+                     const char *source_dir, const struct checkpoint_extra *extra, struct dsr_err *err) {
     char path[PATH_MAX_LEN], src[PATH_MAX_LEN];
     char *config = janus_config_to_json(&m->cfg, err);
     if (!config) return -1;
@@ -140,22 +141,25 @@ static int write_all(const struct janus_model *m, const struct trainer *tr, cons
         if (join(src, source_dir, COPIED[i], err) || join(path, tmp, COPIED[i], err)) return -1;
         if (access(src, R_OK) == 0) rc = copy_file(src, path, err);
     }
+    if (rc == 0 && extra) rc = join(path, tmp, extra->name, err) || write_text(path, extra->text, err);
     return rc;
 }
 
 int checkpoint_write(const struct janus_model *m, const struct trainer *tr, const char *dir, long policy_version,
-                     const char *source_dir, struct dsr_err *err) {
+                     const char *source_dir, const struct checkpoint_extra *extra, struct dsr_err *err) {
     struct stat st;
     if (stat(dir, &st) == 0) return dsr_errf(err, "checkpoint %s already exists", dir);
     char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN], version[32];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir) >= (int)sizeof tmp) return dsr_errf(err, "path too long");
     if (!mkdtemp(tmp)) return dsr_errf(err, "cannot create a directory beside %s: %s", dir, strerror(errno));
     snprintf(version, sizeof version, "%ld", policy_version);
-    int rc = write_all(m, tr, tmp, version, source_dir, err);
+    if (extra && (!extra->name[0] || strchr(extra->name, '/')))
+        return dsr_errf(err, "checkpoint extra file name '%s' is not a plain name", extra->name);
+    int rc = write_all(m, tr, tmp, version, source_dir, extra, err);
     if (rc == 0) rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY, err);
     if (rc == 0 && rename(tmp, dir) != 0) rc = dsr_errf(err, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
     if (rc) {
-        remove_temp(tmp);
+        remove_temp(tmp, extra);
         return dsr_err_prefix(err, "checkpoint %s", dir);
     }
     parent_of(dir, parent);

@@ -157,13 +157,13 @@ out:
 }
 
 int engine_checkpoint(const struct runtime *rt, const struct train_state *ts, const char *dir, long policy_version,
-                      struct proto_error *e) {
+                      const struct checkpoint_extra *extra, struct proto_error *e) {
     struct stat sb;
     if (lstat(dir, &sb) == 0)
         return proto_fail(e, 400, "name", "checkpoint %s already exists; checkpoints are never overwritten, choose "
                                           "a new name", dir);
     struct dsr_err err = {{0}};
-    if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir, &err))
+    if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir, extra, &err))
         return proto_fail(e, 500, NULL, "%s", err.msg);
     return 0;
 }

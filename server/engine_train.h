@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "checkpoint.h"
 #include "engine.h"
 #include "proto_error.h"
 #include "rollout_cache.h"
@@ -70,9 +71,9 @@ int engine_update(struct runtime *rt, struct train_state *ts, struct rollout_cac
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e);
 
 /* Writes the live weights (and optimizer state when a trainer exists) to dir,
- * which must not exist yet. */
+ * which must not exist yet, with the extra file when one is given. */
 int engine_checkpoint(const struct runtime *rt, const struct train_state *ts, const char *dir, long policy_version,
-                      struct proto_error *e);
+                      const struct checkpoint_extra *extra, struct proto_error *e);
 
 /* Loads the weights (and optimizer state when a trainer exists) of the
  * checkpoint in dir into the live model; *policy_version from it. */

@@ -231,7 +231,7 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
         metrics_destroy(&s->metrics);
         return -1;
     }
-    if (worker_start(&s->worker, cfg, &s->metrics, err)) {
+    if (worker_start(&s->worker, cfg, &s->metrics, &s->idem, err)) {
         idem_destroy(&s->idem);
         metrics_destroy(&s->metrics);
         return -1;

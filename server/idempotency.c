@@ -1,5 +1,6 @@
 #include "idempotency.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,4 +83,77 @@ void idem_abandon(struct idem_store *s, const char *key) {
     if (r) memset(r, 0, sizeof *r);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+char *idem_export(struct idem_store *s) {
+    json_t *records = json_array();
+    int ok = records != NULL;
+    pthread_mutex_lock(&s->mu);
+    /* oldest first: repeatedly the smallest seq above the last one */
+    unsigned long last = 0;
+    for (int emitted = 0; ok; emitted++) {
+        struct idem_record *next = NULL;
+        for (int i = 0; i < s->cap; i++) {
+            struct idem_record *r = &s->items[i];
+            if (r->key[0] && r->done && (emitted == 0 || r->seq > last) && (!next || r->seq < next->seq)) next = r;
+        }
+        if (!next) break;
+        last = next->seq;
+        ok = json_array_append_new(records, json_pack("{s:s,s:s}", "key", next->key, "response", next->response)) == 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_t *doc = ok ? json_pack("{s:o}", "records", records) : NULL;
+    if (!doc) json_decref(records);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+int idem_import(struct idem_store *s, const char *text, struct dsr_err *err) {
+    json_t *doc = NULL, *records = NULL;
+    if (text) {
+        json_error_t je;
+        doc = json_loads(text, 0, &je);
+        records = json_object_get(doc, "records");
+        if (!json_is_array(records)) {
+            json_decref(doc);
+            return dsr_errf(err, "idempotency records: %s", doc ? "no \"records\" array" : je.text);
+        }
+        for (size_t i = 0; i < json_array_size(records); i++) {
+            json_t *r = json_array_get(records, i);
+            const char *key = json_string_value(json_object_get(r, "key"));
+            if (!key || !key[0] || strlen(key) >= PROTO_ID_MAX || !json_is_string(json_object_get(r, "response"))) {
+                json_decref(doc);
+                return dsr_errf(err, "idempotency records: record %zu is malformed", i);
+            }
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->cap; i++) {
+        struct idem_record *r = &s->items[i];
+        if (r->key[0] && r->done) {
+            free(r->response);
+            memset(r, 0, sizeof *r);
+        }
+    }
+    size_t n = json_array_size(records);
+    int free_slots = 0;
+    for (int i = 0; i < s->cap; i++) free_slots += !s->items[i].key[0];
+    size_t first = n > (size_t)free_slots ? n - (size_t)free_slots : 0; /* keep the newest */
+    for (size_t i = first; i < n; i++) {
+        json_t *rec = json_array_get(records, i);
+        const char *key = json_string_value(json_object_get(rec, "key"));
+        if (find(s, key)) continue; /* a running claim of the same key */
+        struct idem_record *r = slot_for_new(s);
+        if (!r) break;
+        r->response = strdup(json_string_value(json_object_get(rec, "response")));
+        if (!r->response) break;
+        strncpy(r->key, key, sizeof r->key - 1);
+        r->seq = s->next_seq++;
+        r->done = true;
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    json_decref(doc);
+    return 0;
 }

@@ -12,7 +12,14 @@
  *
  * Bounded by --idempotency-records: when full, the oldest finished record
  * is evicted; if every record belongs to a running update the claim is
- * refused (the caller answers 503).  Thread-safe; owned by the server. */
+ * refused (the caller answers 503).  Thread-safe; owned by the server.
+ *
+ * Checkpoints carry the finished records (idem_export, written by the
+ * compute worker into the checkpoint as IDEM_CHECKPOINT_FILE) and /reload
+ * restores them (idem_import): the records always name the updates the
+ * served weights contain, so a retried update that a reloaded checkpoint
+ * already holds is answered from its record instead of applied twice, and
+ * one that the reload rolled back runs again. */
 #ifndef DSRD_IDEMPOTENCY_H
 #define DSRD_IDEMPOTENCY_H
 
@@ -39,6 +46,8 @@ struct idem_store {
 
 enum idem_claim { IDEM_RUN, IDEM_REPLAY, IDEM_FULL };
 
+#define IDEM_CHECKPOINT_FILE "idempotency.json"
+
 int  idem_init(struct idem_store *s, int cap, struct dsr_err *err);
 void idem_destroy(struct idem_store *s);
 
@@ -50,5 +59,14 @@ enum idem_claim idem_claim(struct idem_store *s, const char *key, char **respons
 void idem_finish(struct idem_store *s, const char *key, const char *response);
 /* Forgets the claimed key (its update failed) and wakes the waiters. */
 void idem_abandon(struct idem_store *s, const char *key);
+
+/* The finished records, oldest first, as JSON text
+ * {"records": [{"key": "...", "response": "<response text>"}, ...]};
+ * malloc'ed, NULL when out of memory. */
+char *idem_export(struct idem_store *s);
+/* Replaces every finished record with those of text (idem_export's format;
+ * NULL: none), the newest ones when they outnumber the free records.
+ * Running claims stay.  Fails, changing nothing, on malformed text. */
+int idem_import(struct idem_store *s, const char *text, struct dsr_err *err);
 
 #endif

@@ -103,22 +103,17 @@ static int apply_update(struct server *s, const struct proto_update_req *r, stru
     if (prep_update(&s->worker.rt, r, &p, &e)) {
         reply_error(out, &e);
     } else {
-        struct job j = {.kind = JOB_UPDATE, .update = &p.req};
+        struct job j = {.kind = JOB_UPDATE, .update = &p.req, .idem_key = r->has_key ? r->idempotency_key : NULL};
         if (worker_run(&s->worker, &j)) {
             reply_error(out, &j.error);
+        } else if (j.response) {
+            /* already recorded under the key by the worker */
+            out->status = 200;
+            out->text = j.response;
+            out->content_type = "application/json";
+            rc = 0;
         } else {
-            struct proto_stamp st = {s->worker.rt.name, j.policy_version};
-            json_t *o = proto_encode_update(&j.stats, &st);
-            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            json_decref(o);
-            if (text) {
-                out->status = 200;
-                out->text = text;
-                out->content_type = "application/json";
-                rc = 0;
-            } else {
-                reply_errorf(out, 500, NULL, "out of memory encoding the response (the update was applied)");
-            }
+            reply_errorf(out, 500, NULL, "out of memory encoding the response (the update was applied)");
         }
     }
     update_prep_free(&p);
@@ -149,9 +144,9 @@ void route_update(struct server *s, const struct request *rq, struct reply *out)
         reply_errorf(out, 503, NULL, "all %d idempotency records belong to running updates; retry later",
                      s->cfg->idempotency_records);
     } else {
+        /* on success the worker has recorded the response under the key */
         int rc = apply_update(s, &r, out);
-        if (r.has_key && rc == 0) idem_finish(&s->idem, r.idempotency_key, out->text);
-        else if (r.has_key) idem_abandon(&s->idem, r.idempotency_key);
+        if (r.has_key && rc != 0) idem_abandon(&s->idem, r.idempotency_key);
     }
     proto_update_free(&r);
     json_decref(body);

@@ -1,10 +1,18 @@
 #include "worker.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "proto_response.h"
+
 #include "ops.h"
+
+/* Bound on a checkpoint's idempotency record file (records × responses of a
+ * few hundred bytes each). */
+#define IDEM_FILE_MAX (64 << 20)
 
 static double now_s(void) {
     struct timespec ts;
@@ -78,17 +86,74 @@ static void run_rollout(struct worker *w, struct job *j) {
     atomic_store(&w->rollouts_cached, w->cache.count);
 }
 
+/* Applies the update and records its response under its idempotency key
+ * here, before the next job: a checkpoint queued behind it then carries the
+ * record along with the weights that contain the update. */
 static void run_update(struct worker *w, struct job *j) {
     if (engine_update(&w->rt, &w->train, &w->cache, j->update, &j->stats, &j->error)) return;
     j->policy_version = atomic_fetch_add(&w->policy_version, 1) + 1;
     metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
+    struct proto_stamp st = {w->rt.name, j->policy_version};
+    json_t *o = proto_encode_update(&j->stats, &st);
+    j->response = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (j->response && j->idem_key) idem_finish(w->idem, j->idem_key, j->response);
 }
 
+static void run_checkpoint(struct worker *w, struct job *j) {
+    char *records = idem_export(w->idem);
+    if (!records) {
+        proto_fail(&j->error, 500, NULL, "out of memory saving the idempotency records");
+        return;
+    }
+    struct checkpoint_extra extra = {IDEM_CHECKPOINT_FILE, records};
+    engine_checkpoint(&w->rt, &w->train, j->dir, j->policy_version, &extra, &j->error);
+    free(records);
+}
+
+/* Reads dir/IDEM_CHECKPOINT_FILE: 0 with *text NULL when there is none. */
+static int read_records(const char *dir, char **text, struct proto_error *e) {
+    char path[4200];
+    *text = NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, IDEM_CHECKPOINT_FILE);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : proto_fail(e, 400, "path", "cannot read %s: %s", path, strerror(errno));
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n < 0 || n > IDEM_FILE_MAX || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return proto_fail(e, 400, "path", "%s: unreadable or over %d bytes", path, IDEM_FILE_MAX);
+    }
+    *text = malloc((size_t)n + 1);
+    size_t got = *text ? fread(*text, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!*text || got != (size_t)n) {
+        free(*text);
+        *text = NULL;
+        return proto_fail(e, 500, NULL, "cannot read %s", path);
+    }
+    (*text)[n] = '\0';
+    return 0;
+}
+
+/* The weights and the idempotency records both become the checkpoint's:
+ * updates it contains are answered from their records, rolled-back ones
+ * run again.  The records are read first so a bad file changes nothing. */
 static void run_reload(struct worker *w, struct job *j) {
+    char *records = NULL;
+    if (read_records(j->dir, &records, &j->error)) return;
+    struct dsr_err err = {{0}};
+    json_t *check = records ? json_loads(records, 0, NULL) : NULL;
+    int valid = !records || json_is_array(json_object_get(check, "records"));
+    json_decref(check);
     long version = 0;
-    if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error)) return;
-    atomic_store(&w->policy_version, version);
-    j->policy_version = version;
+    if (!valid) {
+        proto_fail(&j->error, 400, "path", "%s/%s is not an idempotency record file", j->dir, IDEM_CHECKPOINT_FILE);
+    } else if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error) == 0) {
+        atomic_store(&w->policy_version, version);
+        j->policy_version = version;
+        if (idem_import(w->idem, records, &err)) proto_fail(&j->error, 500, NULL, "%s", err.msg);
+    }
+    free(records);
 }
 
 /* Runs one job that is not a scoring batch; sets its policy_version. */
@@ -97,7 +162,7 @@ static void run_single(struct worker *w, struct job *j) {
     switch (j->kind) {
     case JOB_ROLLOUT: run_rollout(w, j); break;
     case JOB_UPDATE: run_update(w, j); break;
-    case JOB_CHECKPOINT: engine_checkpoint(&w->rt, &w->train, j->dir, j->policy_version, &j->error); break;
+    case JOB_CHECKPOINT: run_checkpoint(w, j); break;
     case JOB_RELOAD: run_reload(w, j); break;
     case JOB_SCORE: break;
     }
@@ -166,10 +231,12 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-int worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct dsr_err *err) {
+int worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct idem_store *idem,
+                 struct dsr_err *err) {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
     w->metrics = metrics;
+    w->idem = idem;
     atomic_init(&w->state, WORKER_LOADING);
     atomic_init(&w->policy_version, 0);
     atomic_init(&w->queue_depth, 0);

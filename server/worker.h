@@ -20,6 +20,7 @@
 #include "config.h"
 #include "engine.h"
 #include "engine_train.h"
+#include "idempotency.h"
 #include "metrics.h"
 #include "proto_error.h"
 #include "rollout_cache.h"
@@ -37,7 +38,10 @@ struct job {
     struct rollout_output *rollout_out;
     /* JOB_UPDATE */
     const struct update_request *update;
+    const char *idem_key;     /* claimed idempotency key, or NULL */
     struct train_stats stats;
+    char *response;           /* out: the response JSON text (malloc'ed, the caller frees); the
+                                 worker records it under idem_key before taking the next job */
     /* JOB_CHECKPOINT (dir to create) / JOB_RELOAD (dir to load) */
     const char *dir;
     /* result, written by the worker */
@@ -52,6 +56,7 @@ enum worker_state { WORKER_LOADING, WORKER_READY, WORKER_FAILED };
 struct worker {
     const struct dsrd_config *cfg;
     struct metrics *metrics;
+    struct idem_store *idem;     /* the server's; checkpoints save it, reloads restore it */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
@@ -70,7 +75,8 @@ struct worker {
     struct proto_limits limits;  /* valid once READY */
 };
 
-int  worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct dsr_err *err);
+int  worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct idem_store *idem,
+                  struct dsr_err *err);
 /* Runs j to completion (0), or fills j->error with 503 without queueing (-1). */
 int  worker_run(struct worker *w, struct job *j);
 /* Refuses new jobs, finishes the queued ones, joins the thread, frees the model. */

@@ -134,8 +134,8 @@ int cs_run(const char *prog, const char *const *args, char **out, char **err, do
     snprintf(err_path, sizeof err_path, "%s/err", dir);
     pid_t pid = spawn_redirected(prog, args, out_path, err_path, 0);
     int rc = pid > 0 ? cs_wait(pid, timeout_s) : -1;
-    if (out) *out = cs_read_file(out_path, NULL);
-    if (err) *err = cs_read_file(err_path, NULL);
+    if (out) *out = th_read_file(out_path, NULL);
+    if (err) *err = th_read_file(err_path, NULL);
     cs_rmtree(dir);
     return rc;
 }
@@ -222,31 +222,6 @@ int cs_write_png(const char *path, int w, int h, uint32_t seed) {
     return ok ? 0 : -1;
 }
 
-char *cs_read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += r;
-        if (cap - len - 1 == 0) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[len] = '\0';
-    if (n) *n = len;
-    return buf;
-}
 
 double cs_metric_sum(const char *text, const char *prefix) {
     double sum = 0;

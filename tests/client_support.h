@@ -58,9 +58,6 @@ int cs_wait(pid_t pid, double timeout_s);
 /* Writes a w x h RGB PNG of seeded noise with a coloured square. */
 int cs_write_png(const char *path, int w, int h, uint32_t seed);
 
-/* Whole file into a malloc'ed NUL-terminated buffer, or NULL. */
-char *cs_read_file(const char *path, size_t *n);
-
 /* Value of a Prometheus counter line's sum over the series whose line
  * starts with prefix (e.g. "dsr_requests_total{endpoint=\"/rollout\""). */
 double cs_metric_sum(const char *text, const char *prefix);

@@ -49,6 +49,10 @@ const char *th_fixture_dir(void);
  * fixtures are part of the repository). Caller closes with st_close(). */
 struct st_file *th_open_fixture(const char *relpath);
 
+/* The whole file as a NUL-terminated malloc'ed string (length in *n when n
+ * is not NULL), or NULL when it cannot be read. */
+char *th_read_file(const char *path, size_t *n);
+
 /* Tensor from an open fixture file as a newly allocated float/int64 array
  * (caller frees); *n receives the element count. Aborts if absent. */
 float   *th_tensor_f32(struct st_file *f, const char *name, size_t *n);

@@ -32,6 +32,7 @@ struct train_test {
     struct st_file *cases;
     char ckpt_dir[64];
     long version; /* the server's policy_version as the tests last left it */
+    long undone;  /* applied updates that reloads rolled back */
 };
 
 static long version_of(const struct http_resp *r) {
@@ -338,6 +339,7 @@ static void test_checkpoint_reload(struct th *t) {
     TH_CHECK(t, back == at_ckpt && v_back == v_at, "reloaded log-probs %.7f (at checkpoint %.7f), v%ld", back, at_ckpt,
              v_back);
     a->version = v_back;
+    a->undone += 1;
 
     /* paths stay inside --checkpoint-dir */
     char link[160];
@@ -354,6 +356,77 @@ static void test_checkpoint_reload(struct th *t) {
     expect_error(t, a, "/reload", json_pack("{s:s}", "path", "empty"), 400, "path");
     long v_after;
     TH_CHECK(t, probe_logprob(a, &v_after) == at_ckpt && v_after == v_at, "failed reloads changed nothing");
+}
+
+/* POST /update with an idempotency key; the response in *r. */
+static void keyed_update(struct train_test *a, const char *key, struct http_resp *r) {
+    http_post_json(&a->p, "/update",
+                   json_pack("{s:s,s:s,s:o,s:{s:f}}", "algorithm", "grpo", "idempotency_key", key, "samples",
+                             grpo_image_samples(a, false), "hyper", "lr", 1e-3),
+                   ADMIN, r);
+}
+
+/* Checkpoints carry the idempotency records of the updates they contain:
+ * after a reload, a retry of an update the checkpoint holds is answered
+ * from its record (same bytes, no step), and one the reload rolled back
+ * runs again.  A malformed record file makes the reload fail unchanged. */
+static void test_idempotency_follows_reload(struct th *t) {
+    struct train_test *a = (struct train_test *)t;
+    long v0 = a->version, v;
+    struct http_resp kept, r;
+    keyed_update(a, "idem-kept", &kept);
+    TH_CHECK(t, kept.status == 200 && version_of(&kept) == v0 + 1, "first update: %ld %s", kept.status, kept.body);
+    http_post_json(&a->p, "/checkpoint", json_pack("{s:s}", "name", "ck-idem"), ADMIN, &r);
+    TH_CHECK(t, r.status == 200 && version_of(&r) == v0 + 1, "checkpoint: %ld %s", r.status, r.body);
+    http_resp_free(&r);
+    keyed_update(a, "idem-dropped", &r);
+    TH_CHECK(t, r.status == 200 && version_of(&r) == v0 + 2, "second update: %ld %s", r.status, r.body);
+    http_resp_free(&r);
+
+    char path[300];
+    snprintf(path, sizeof path, "%s/ck-idem/idempotency.json", a->ckpt_dir);
+    size_t n;
+    char *records = th_read_file(path, &n);
+    TH_CHECK(t, records && strstr(records, "idem-kept") && !strstr(records, "idem-dropped"), "%s: %s", path,
+             records ? records : "(missing)");
+    free(records);
+
+    http_post_json(&a->p, "/reload", json_pack("{s:s}", "path", "ck-idem"), ADMIN, &r);
+    TH_CHECK(t, r.status == 200 && version_of(&r) == v0 + 1, "reload: %ld %s", r.status, r.body);
+    http_resp_free(&r);
+    double at_ckpt = probe_logprob(a, &v);
+    keyed_update(a, "idem-kept", &r);
+    double after_retry = probe_logprob(a, &v);
+    TH_CHECK(t, r.status == 200 && kept.body && r.body && strcmp(r.body, kept.body) == 0 && v == v0 + 1 &&
+                    after_retry == at_ckpt,
+             "retry of an update the checkpoint holds: %ld %s (first: %s), now v%ld", r.status, r.body, kept.body, v);
+    http_resp_free(&r);
+    keyed_update(a, "idem-dropped", &r);
+    TH_CHECK(t, r.status == 200 && version_of(&r) == v0 + 2, "retry of a rolled-back update runs: %ld %s", r.status,
+             r.body);
+    http_resp_free(&r);
+    http_resp_free(&kept);
+
+    /* a checkpoint whose record file is damaged is refused, nothing changes */
+    http_post_json(&a->p, "/checkpoint", json_pack("{s:s}", "name", "ck-bad-idem"), ADMIN, &r);
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "%s/ck-bad-idem/idempotency.json", a->ckpt_dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("{\"records\": 3}", f);
+        fclose(f);
+    }
+    double before = probe_logprob(a, &v);
+    http_post_json(&a->p, "/reload", json_pack("{s:s}", "path", "ck-idem"), ADMIN, &r); /* move away first */
+    http_resp_free(&r);
+    http_post_json(&a->p, "/reload", json_pack("{s:s}", "path", "ck-bad-idem"), ADMIN, &r);
+    TH_CHECK(t, r.status == 400 && strcmp(param_of(&r), "path") == 0, "damaged records: %ld %s", r.status, r.body);
+    http_resp_free(&r);
+    long v_after;
+    double after = probe_logprob(a, &v_after);
+    TH_CHECK(t, v_after == v0 + 1 && after != before, "refused reload left the ck-idem state (v%ld)", v_after);
+    a->version = v_after;
+    a->undone += 2; /* idem-dropped, then its re-run */
 }
 
 static void test_simpo(struct th *t) {
@@ -459,10 +532,10 @@ static void test_updates_under_load(struct th *t) {
     a->version = v;
     struct http_resp m;
     http_call(&a->p, "GET", "/metrics", NULL, 0, NULL, NULL, &m);
-    /* every applied step counts, including the one the reload undid */
+    /* every applied step counts, including those reloads undid */
     char want[64];
-    snprintf(want, sizeof want, "\ndsr_updates_applied_total %ld\n", a->version + 1);
-    TH_CHECK(t, m.body && strstr(m.body, want), "metrics count %ld updates", a->version + 1);
+    snprintf(want, sizeof want, "\ndsr_updates_applied_total %ld\n", a->version + a->undone);
+    TH_CHECK(t, m.body && strstr(m.body, want), "metrics count %ld updates", a->version + a->undone);
     http_resp_free(&m);
 }
 
@@ -512,6 +585,7 @@ int main(int argc, char **argv) {
         th_run(&a.t, "cited_rollouts", test_cited_rollouts);
         th_run(&a.t, "caption_reward_from_ids", test_caption_reward_from_ids);
         th_run(&a.t, "checkpoint_reload", test_checkpoint_reload);
+        th_run(&a.t, "idempotency_follows_reload", test_idempotency_follows_reload);
         th_run(&a.t, "simpo", test_simpo);
         th_run(&a.t, "updates_under_load", test_updates_under_load);
         test_reference_server(&a.t, argv[0], &a);

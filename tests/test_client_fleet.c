@@ -46,7 +46,7 @@ static double rollouts_served(const char *url) {
 
 /* Records in a JSONL log whose step/policy_version run 1..n / v0+1..v0+n. */
 static int consistent_records(const char *path, long v0) {
-    char *text = cs_read_file(path, NULL);
+    char *text = th_read_file(path, NULL);
     int n = 0, ok = text != NULL;
     for (char *line = text ? strtok(text, "\n") : NULL; line && ok; line = strtok(NULL, "\n")) {
         json_t *rec = json_loads(line, 0, NULL);
@@ -115,7 +115,7 @@ static void test_learner_killed(struct th *t, void *ctx) {
     pid_t trainer = cs_spawn("dsr-train", args, tlog);
     /* wait for two committed steps, then kill the learner */
     for (int i = 0; i < 3000 && consistent_records(log, 0) < 2; i++) {
-        char *tl = cs_read_file(tlog, NULL);
+        char *tl = th_read_file(tlog, NULL);
         int failed = tl && strstr(tl, "dsr-train:"); /* it exited with an error */
         free(tl);
         if (failed) break;
@@ -127,7 +127,7 @@ static void test_learner_killed(struct th *t, void *ctx) {
     usleep(300000);
     TH_CHECK(t, cs_dsrd_start(&a, port, ckpt, log_a, NULL) == 0, "learner restarts on port %d", port);
     int rc = cs_wait(trainer, 300);
-    char *tl = cs_read_file(tlog, NULL);
+    char *tl = th_read_file(tlog, NULL);
     TH_CHECK(t, rc == 0, "trainer finishes after the restart (exit %d): %s", rc, tl ? tl : "");
     /* the restart is seen either as failed calls (retried) or, when it
      * falls between calls, as a version change: either way a reload back

@@ -87,7 +87,7 @@ static void test_contexts_match(struct th *t, void *ctx) {
 
 /* Checks every record of a JSONL log; returns the number of records. */
 static int check_log(struct th *t, const char *path, long first_version, const char *algorithm) {
-    char *text = cs_read_file(path, NULL);
+    char *text = th_read_file(path, NULL);
     if (!TH_CHECK(t, text != NULL, "log %s missing", path)) return 0;
     int n = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -113,7 +113,7 @@ static int check_log(struct th *t, const char *path, long first_version, const c
 /* The "checkpoint" name logged with record n (1-based) of a JSONL log, in out. */
 static void logged_checkpoint(const char *path, int n, char *out, size_t size) {
     out[0] = 0;
-    char *text = cs_read_file(path, NULL);
+    char *text = th_read_file(path, NULL);
     int k = 0;
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         if (++k != n) continue;

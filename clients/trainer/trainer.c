@@ -203,6 +203,24 @@ static int step_rollouts(struct train_run *r, struct group *groups, int *n_group
     }
 }
 
+/* One group's context tokens: /tokenize on the learner, so it is retried
+ * like every other call (the learner may restart in the middle of a step). */
+struct ctx_job {
+    struct train_run *r;
+    const struct group *g;
+    json_t *out;
+};
+
+static int ctx_attempt(void *ctx, int attempt, struct dsr_call_err *e) {
+    (void)attempt;
+    struct ctx_job *j = ctx;
+    const struct train_run *r = j->r;
+    json_decref(j->out);
+    j->out = j->g->task == TASK_UNDERSTANDING ? ctx_und_tokens(&r->tpl, r->learner, r->cfg->question, e)
+                                              : ctx_gen_tokens(&r->tpl, r->learner, j->g->item, e);
+    return j->out ? 0 : -1;
+}
+
 /* Context token arrays per group (NEW references in ctx[]). */
 static int step_contexts(struct train_run *r, const struct group *groups, int n_groups, json_t **ctx,
                          struct dsr_err *err) {
@@ -218,12 +236,17 @@ static int step_contexts(struct train_run *r, const struct group *groups, int n_
     }
     for (int i = 0; i < n_groups; i++) ctx[i] = NULL;
     for (int i = 0; i < n_groups; i++) {
-        if (groups[i].task == TASK_UNDERSTANDING) {
-            if (!r->und_context) r->und_context = ctx_und_tokens(&r->tpl, r->learner, r->cfg->question, &e);
-            ctx[i] = json_incref(r->und_context);
-        } else {
-            ctx[i] = ctx_gen_tokens(&r->tpl, r->learner, groups[i].item, &e);
+        int understanding = groups[i].task == TASK_UNDERSTANDING;
+        if (!understanding || !r->und_context) {
+            struct ctx_job j = {r, &groups[i], NULL};
+            if (retry_run(&r->cfg->retry, &r->clock, ctx_attempt, &j, notify_retry, r, NULL, &e) != 0) {
+                json_decref(j.out);
+                j.out = NULL;
+            }
+            if (understanding) r->und_context = j.out;
+            else ctx[i] = j.out;
         }
+        if (understanding) ctx[i] = json_incref(r->und_context);
         if (!ctx[i]) {
             for (int j = 0; j < i; j++) json_decref(ctx[j]);
             return call_fail(err, "building contexts with /tokenize", &e);
