@@ -142,7 +142,9 @@ static inline __attribute__((always_inline)) void rows_pv(float *acc, int R, con
  *
  * Built twice (target_clones): the loops above are inlined (always_inline)
  * into an AVX2 copy, picked at load time on CPUs that have it, with twice
- * the vector width of the baseline copy.  Same summation order in both. */
+ * the vector width of the baseline copy.  Same summation order in both.  A
+ * row's prefix scores are summed over d in order inside a block of 8 rows
+ * and in 8 lanes outside one, so the group's size changes rounding only. */
 __attribute__((target_clones("avx2", "default"))) static void
 attend_group_head(const struct dec_group *g, const struct dec_row *rows, const float *q, int q_stride,
                   const struct kv_cache *c, int layer, int h, int kvh, int hd, float scale, int max_len,

@@ -191,8 +191,8 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
 /* Four sequences with a common 9-token prefix: prefilled once into slot 0
  * and shared (kv_cache_share_prefix), then continued with steps of 1, 3 and
  * 8 rows, one slot lagging.  Every position's logits equal a full recompute
- * of that sequence on its own, in the per-row (≤ 3 rows per group) and the
- * by-key (≥ 4 rows) prefix loops alike. */
+ * of that sequence on its own, in the 8-row block and the per-row prefix
+ * loops alike (a group of 12 rows takes both). */
 #define SHARED_PREFIX 9
 #define SHARED_LEN 17
 static void test_shared_prefix_decode_matches_full(struct th *t) {
