@@ -109,25 +109,42 @@ char *idem_export(struct idem_store *s) {
     return text;
 }
 
-int idem_import(struct idem_store *s, const char *text, struct dsr_err *err) {
-    json_t *doc = NULL, *records = NULL;
-    if (text) {
-        json_error_t je;
-        doc = json_loads(text, 0, &je);
-        records = json_object_get(doc, "records");
-        if (!json_is_array(records)) {
-            json_decref(doc);
-            return dsr_errf(err, "idempotency records: %s", doc ? "no \"records\" array" : je.text);
-        }
-        for (size_t i = 0; i < json_array_size(records); i++) {
-            json_t *r = json_array_get(records, i);
+/* *doc = the parsed text with a valid "records" array in *records (both
+ * NULL for text NULL). */
+static int parse_records(const char *text, json_t **doc, json_t **records, struct dsr_err *err) {
+    *doc = *records = NULL;
+    if (!text) return 0;
+    json_error_t je;
+    *doc = json_loads(text, 0, &je);
+    *records = json_object_get(*doc, "records");
+    int rc = 0;
+    if (!json_is_array(*records)) {
+        rc = dsr_errf(err, "idempotency records: %s", *doc ? "no \"records\" array" : je.text);
+    } else {
+        for (size_t i = 0; rc == 0 && i < json_array_size(*records); i++) {
+            json_t *r = json_array_get(*records, i);
             const char *key = json_string_value(json_object_get(r, "key"));
-            if (!key || !key[0] || strlen(key) >= PROTO_ID_MAX || !json_is_string(json_object_get(r, "response"))) {
-                json_decref(doc);
-                return dsr_errf(err, "idempotency records: record %zu is malformed", i);
-            }
+            if (!key || !key[0] || strlen(key) >= PROTO_ID_MAX || !json_is_string(json_object_get(r, "response")))
+                rc = dsr_errf(err, "idempotency records: record %zu is malformed", i);
         }
     }
+    if (rc) {
+        json_decref(*doc);
+        *doc = *records = NULL;
+    }
+    return rc;
+}
+
+int idem_check(const char *text, struct dsr_err *err) {
+    json_t *doc, *records;
+    if (parse_records(text, &doc, &records, err)) return -1;
+    json_decref(doc);
+    return 0;
+}
+
+int idem_import(struct idem_store *s, const char *text, struct dsr_err *err) {
+    json_t *doc, *records;
+    if (parse_records(text, &doc, &records, err)) return -1;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->cap; i++) {
         struct idem_record *r = &s->items[i];

@@ -68,5 +68,7 @@ char *idem_export(struct idem_store *s);
  * NULL: none), the newest ones when they outnumber the free records.
  * Running claims stay.  Fails, changing nothing, on malformed text. */
 int idem_import(struct idem_store *s, const char *text, struct dsr_err *err);
+/* 0 when idem_import would accept text. */
+int idem_check(const char *text, struct dsr_err *err);
 
 #endif

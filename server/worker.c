@@ -142,12 +142,9 @@ static void run_reload(struct worker *w, struct job *j) {
     char *records = NULL;
     if (read_records(j->dir, &records, &j->error)) return;
     struct dsr_err err = {{0}};
-    json_t *check = records ? json_loads(records, 0, NULL) : NULL;
-    int valid = !records || json_is_array(json_object_get(check, "records"));
-    json_decref(check);
     long version = 0;
-    if (!valid) {
-        proto_fail(&j->error, 400, "path", "%s/%s is not an idempotency record file", j->dir, IDEM_CHECKPOINT_FILE);
+    if (idem_check(records, &err)) {
+        proto_fail(&j->error, 400, "path", "%s/%s: %s", j->dir, IDEM_CHECKPOINT_FILE, err.msg);
     } else if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error) == 0) {
         atomic_store(&w->policy_version, version);
         j->policy_version = version;
