@@ -109,42 +109,21 @@ char *idem_export(struct idem_store *s) {
     return text;
 }
 
-/* *doc = the parsed text with a valid "records" array in *records (both
- * NULL for text NULL). */
-static int parse_records(const char *text, json_t **doc, json_t **records, struct dsr_err *err) {
-    *doc = *records = NULL;
-    if (!text) return 0;
-    json_error_t je;
-    *doc = json_loads(text, 0, &je);
-    *records = json_object_get(*doc, "records");
-    int rc = 0;
-    if (!json_is_array(*records)) {
-        rc = dsr_errf(err, "idempotency records: %s", *doc ? "no \"records\" array" : je.text);
-    } else {
-        for (size_t i = 0; rc == 0 && i < json_array_size(*records); i++) {
-            json_t *r = json_array_get(*records, i);
-            const char *key = json_string_value(json_object_get(r, "key"));
-            if (!key || !key[0] || strlen(key) >= PROTO_ID_MAX || !json_is_string(json_object_get(r, "response")))
-                rc = dsr_errf(err, "idempotency records: record %zu is malformed", i);
-        }
+int idem_check(const json_t *doc, struct dsr_err *err) {
+    if (!doc) return 0;
+    const json_t *records = json_object_get(doc, "records");
+    if (!json_is_array(records)) return dsr_errf(err, "idempotency records: no \"records\" array");
+    for (size_t i = 0; i < json_array_size(records); i++) {
+        const json_t *r = json_array_get(records, i);
+        const char *key = json_string_value(json_object_get(r, "key"));
+        if (!key || !key[0] || strlen(key) >= PROTO_ID_MAX || !json_is_string(json_object_get(r, "response")))
+            return dsr_errf(err, "idempotency records: record %zu is malformed", i);
     }
-    if (rc) {
-        json_decref(*doc);
-        *doc = *records = NULL;
-    }
-    return rc;
-}
-
-int idem_check(const char *text, struct dsr_err *err) {
-    json_t *doc, *records;
-    if (parse_records(text, &doc, &records, err)) return -1;
-    json_decref(doc);
     return 0;
 }
 
-int idem_import(struct idem_store *s, const char *text, struct dsr_err *err) {
-    json_t *doc, *records;
-    if (parse_records(text, &doc, &records, err)) return -1;
+void idem_import(struct idem_store *s, const json_t *doc) {
+    const json_t *records = json_object_get(doc, "records");
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->cap; i++) {
         struct idem_record *r = &s->items[i];
@@ -158,7 +137,7 @@ int idem_import(struct idem_store *s, const char *text, struct dsr_err *err) {
     for (int i = 0; i < s->cap; i++) free_slots += !s->items[i].key[0];
     size_t first = n > (size_t)free_slots ? n - (size_t)free_slots : 0; /* keep the newest */
     for (size_t i = first; i < n; i++) {
-        json_t *rec = json_array_get(records, i);
+        const json_t *rec = json_array_get(records, i);
         const char *key = json_string_value(json_object_get(rec, "key"));
         if (find(s, key)) continue; /* a running claim of the same key */
         struct idem_record *r = slot_for_new(s);
@@ -171,6 +150,4 @@ int idem_import(struct idem_store *s, const char *text, struct dsr_err *err) {
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    json_decref(doc);
-    return 0;
 }

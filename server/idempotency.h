@@ -23,6 +23,7 @@
 #ifndef DSRD_IDEMPOTENCY_H
 #define DSRD_IDEMPOTENCY_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -64,11 +65,11 @@ void idem_abandon(struct idem_store *s, const char *key);
  * {"records": [{"key": "...", "response": "<response text>"}, ...]};
  * malloc'ed, NULL when out of memory. */
 char *idem_export(struct idem_store *s);
-/* Replaces every finished record with those of text (idem_export's format;
+/* 0 when doc (idem_export's format, parsed; NULL: no records) is well formed. */
+int idem_check(const json_t *doc, struct dsr_err *err);
+/* Replaces every finished record with those of doc (passed by idem_check;
  * NULL: none), the newest ones when they outnumber the free records.
- * Running claims stay.  Fails, changing nothing, on malformed text. */
-int idem_import(struct idem_store *s, const char *text, struct dsr_err *err);
-/* 0 when idem_import would accept text. */
-int idem_check(const char *text, struct dsr_err *err);
+ * Running claims stay. */
+void idem_import(struct idem_store *s, const json_t *doc);
 
 #endif

@@ -5,14 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proto_response.h"
 
 #include "ops.h"
-
-/* Bound on a checkpoint's idempotency record file (records × responses of a
- * few hundred bytes each). */
-#define IDEM_FILE_MAX (64 << 20)
 
 static double now_s(void) {
     struct timespec ts;
@@ -111,36 +108,24 @@ static void run_checkpoint(struct worker *w, struct job *j) {
     free(records);
 }
 
-/* Reads dir/IDEM_CHECKPOINT_FILE: 0 with *text NULL when there is none. */
-static int read_records(const char *dir, char **text, struct proto_error *e) {
+/* dir/IDEM_CHECKPOINT_FILE parsed into *doc: 0 with *doc NULL when the
+ * checkpoint has none. */
+static int load_records(const char *dir, json_t **doc, struct proto_error *e) {
     char path[4200];
-    *text = NULL;
+    *doc = NULL;
     snprintf(path, sizeof path, "%s/%s", dir, IDEM_CHECKPOINT_FILE);
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : proto_fail(e, 400, "path", "cannot read %s: %s", path, strerror(errno));
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n < 0 || n > IDEM_FILE_MAX || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return proto_fail(e, 400, "path", "%s: unreadable or over %d bytes", path, IDEM_FILE_MAX);
-    }
-    *text = malloc((size_t)n + 1);
-    size_t got = *text ? fread(*text, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (!*text || got != (size_t)n) {
-        free(*text);
-        *text = NULL;
-        return proto_fail(e, 500, NULL, "cannot read %s", path);
-    }
-    (*text)[n] = '\0';
-    return 0;
+    if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : proto_fail(e, 400, "path", "%s: %s", path, strerror(errno));
+    json_error_t je;
+    *doc = json_load_file(path, 0, &je);
+    return *doc ? 0 : proto_fail(e, 400, "path", "%s: %s", path, je.text);
 }
 
 /* The weights and the idempotency records both become the checkpoint's:
  * updates it contains are answered from their records, rolled-back ones
  * run again.  The records are read first so a bad file changes nothing. */
 static void run_reload(struct worker *w, struct job *j) {
-    char *records = NULL;
-    if (read_records(j->dir, &records, &j->error)) return;
+    json_t *records;
+    if (load_records(j->dir, &records, &j->error)) return;
     struct dsr_err err = {{0}};
     long version = 0;
     if (idem_check(records, &err)) {
@@ -148,9 +133,9 @@ static void run_reload(struct worker *w, struct job *j) {
     } else if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error) == 0) {
         atomic_store(&w->policy_version, version);
         j->policy_version = version;
-        if (idem_import(w->idem, records, &err)) proto_fail(&j->error, 500, NULL, "%s", err.msg);
+        idem_import(w->idem, records);
     }
-    free(records);
+    json_decref(records);
 }
 
 /* Runs one job that is not a scoring batch; sets its policy_version. */
