@@ -31,10 +31,10 @@ CURL_LIBS     := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
           -Wall -Wextra -Werror -g $(OPT) $(ARCH) -fopenmp $(SANFLAGS) \
-          -Icore -Iproto -Iserver $(PKG_CFLAGS) $(SERVER_CFLAGS) $(CURL_CFLAGS)
+          -Icore -Icore/world -Iproto -Iserver $(PKG_CFLAGS) $(SERVER_CFLAGS) $(CURL_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lm -lpthread -fopenmp $(SANFLAGS)
 
-CORE_SRC  := $(wildcard core/*.c)
+CORE_SRC  := $(wildcard core/*.c core/world/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libdsr.a
 
