@@ -94,7 +94,28 @@ $(PROTO_LIB): $(PROTO_OBJ)
 	@$(if $(V),,printf '  AR    %s\n' $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(DSRD): $(SERVER_OBJ) $(PROTO_LIB) $(LIB)
+# proto/openapi.yaml as a C string, served by dsrd at GET /openapi.yaml.
+OPENAPI_OBJ := $(BUILD)/gen/openapi_doc.o
+$(BUILD)/gen/openapi_doc.c: proto/openapi.yaml
+	@mkdir -p $(dir $@)
+	$(Q){ echo 'const char dsr_openapi_yaml[] = {'; od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
+$(OPENAPI_OBJ): $(BUILD)/gen/openapi_doc.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The release (VERSION) and commit go into core/version.c only; the stamp
+# changes when the commit does, so a new commit recompiles that one file.
+DSR_VERSION := $(shell cat VERSION 2>/dev/null || echo unknown)
+DSR_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/core/version.o: CFLAGS += -DDSR_VERSION='"$(DSR_VERSION)"' -DDSR_COMMIT='"$(DSR_COMMIT)"'
+$(BUILD)/core/version.o: $(BUILD)/commit.stamp VERSION
+$(BUILD)/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(DSR_VERSION) $(DSR_COMMIT)' | cmp -s - $@ || echo '$(DSR_VERSION) $(DSR_COMMIT)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(DSRD): $(SERVER_OBJ) $(OPENAPI_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 

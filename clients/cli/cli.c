@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
+
 static void usage(FILE *f) {
     fputs("usage: dsr [global options] COMMAND [options]\n"
           "\n"
@@ -28,7 +30,8 @@ static void usage(FILE *f) {
           "  --admin-key KEY   default $DSR_ADMIN_KEY\n"
           "  --timeout S       request timeout in seconds (default 300)\n"
           "  --json            print the server's JSON answer\n"
-          "  -h, --help        this text; `dsr COMMAND --help` for a command\n",
+          "  -h, --help        this text; `dsr COMMAND --help` for a command\n"
+          "  --version         the dsr version and source commit\n",
           f);
 }
 
@@ -105,6 +108,11 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
             o.timeout_ms = (long)(timeout_s * 1000);
         } else if (strcmp(argv[i], "--json") == 0) c.json = 1;
         else if (n_rest == 0 && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) help = 1;
+        else if (n_rest == 0 && strcmp(argv[i], "--version") == 0) {
+            fprintf(out, "dsr %s (commit %s)\n", dsr_version(), dsr_commit());
+            free(rest);
+            return CLI_EXIT_OK;
+        }
         else if (!missing) rest[n_rest++] = argv[i];
         if (missing) {
             fprintf(err, "dsr: %s needs a value\n", argv[i]);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
+
 void train_config_defaults(struct train_config *c) {
     memset(c, 0, sizeof *c);
     c->batch_images = 2;
@@ -98,7 +100,8 @@ void train_config_usage(FILE *f) {
         "  --retry-max-delay S   cap on one delay (default 8)\n"
         "  --retry-max-time S    give up after this long per request (default 120)\n"
         "  --timeout S           per-request timeout (default 300)\n"
-        "  -h, --help            this text\n",
+        "  -h, --help            this text\n"
+        "  --version             the dsr version and source commit\n",
         f);
 }
 
@@ -135,7 +138,7 @@ enum {
     OPT_EPSILON_HIGH, OPT_BETA, OPT_SIMPO_BETA, OPT_SIMPO_GAMMA, OPT_LR, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM,
     OPT_QUESTION, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_CFG, OPT_SEED, OPT_LOG, OPT_STATE,
     OPT_RESUME, OPT_CKPT_EVERY, OPT_DRY_RUN, OPT_RETRIES, OPT_RETRY_DELAY, OPT_RETRY_MAX_DELAY,
-    OPT_RETRY_MAX_TIME, OPT_TIMEOUT,
+    OPT_RETRY_MAX_TIME, OPT_TIMEOUT, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -178,6 +181,7 @@ static const struct option LONG_OPTS[] = {
     {"retry-max-time", required_argument, 0, OPT_RETRY_MAX_TIME},
     {"timeout", required_argument, 0, OPT_TIMEOUT},
     {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
 };
 
@@ -260,6 +264,10 @@ int train_config_parse(struct train_config *c, int argc, char **argv, FILE *help
         if (opt == -1) break;
         if (opt == 'h') {
             train_config_usage(help_out);
+            return 1;
+        }
+        if (opt == OPT_VERSION) {
+            fprintf(help_out, "dsr-train %s (commit %s)\n", dsr_version(), dsr_commit());
             return 1;
         }
         if (opt == '?' || opt == ':') {
