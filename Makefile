@@ -16,10 +16,10 @@ ARCH     ?=
 SANFLAGS ?=
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
-               libmicrohttpd-dev libpng-dev uuid-dev libpcre2-dev \
+               libmicrohttpd-dev libpng-dev libjpeg62-turbo-dev uuid-dev libpcre2-dev \
                libcurl4-openssl-dev libicu-dev python3 python3-yaml curl ca-certificates
 
-PKGS      = openblas jansson libpng libpcre2-8 icu-uc
+PKGS      = openblas jansson libpng libjpeg libpcre2-8 icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The daemon (HTTP, request ids) and the HTTP API tests (client).

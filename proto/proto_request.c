@@ -118,10 +118,10 @@ int proto_resolve_under(const char *root, const char *flag, const char *rel, con
 int proto_decode_image(const json_t *v, const char *path, const struct proto_limits *lim, bool whole_codes,
                        struct proto_image *out, struct proto_error *e) {
     memset(out, 0, sizeof *out);
-    static const char *const keys[] = {"png", "codes", "path", NULL};
+    static const char *const keys[] = {"png", "jpeg", "codes", "path", NULL};
     if (need_object(v, path, e) || proto_check_keys(v, path, keys, e)) return -1;
     if (json_object_size(v) != 1)
-        return proto_fail(e, 400, path, "%s must have exactly one of \"png\", \"codes\" or \"path\"", path);
+        return proto_fail(e, 400, path, "%s must have exactly one of \"png\", \"jpeg\", \"codes\" or \"path\"", path);
     char p[PROTO_PARAM_MAX];
     const json_t *codes = json_object_get(v, "codes");
     if (codes) {
@@ -144,21 +144,33 @@ int proto_decode_image(const json_t *v, const char *path, const struct proto_lim
         if (proto_get_string(v, path, "path", 4096, &s, &n, e) < 0) return -1;
         char real[PATH_MAX];
         if (proto_resolve_under(lim->image_root, "--image-root", s, p, real, e)) return -1;
-        if (png_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
+        if (image_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
             return proto_fail(e, 400, p, "%s: %s", p, err.msg);
         out->kind = PROTO_IMAGE_RGB;
         return 0;
     }
-    proto_path(p, sizeof p, path, "png");
+    /* "png" and "jpeg" both take either format (recognised by signature):
+     * the key documents what the sender meant, the bytes decide */
+    const char *key = json_object_get(v, "jpeg") ? "jpeg" : "png";
+    proto_path(p, sizeof p, path, key);
     /* base64 inflates by 4/3: bound the text before decoding it */
-    if (proto_get_string(v, path, "png", lim->max_png_bytes / 3 * 4 + 4, &s, &n, e) < 0) return -1;
+    if (proto_get_string(v, path, key, lim->max_png_bytes / 3 * 4 + 4, &s, &n, e) < 0) return -1;
+    return proto_decode_image_base64(s, n, p, lim, out, e);
+}
+
+int proto_decode_image_base64(const char *s, size_t n, const char *p, const struct proto_limits *lim,
+                              struct proto_image *out, struct proto_error *e) {
+    memset(out, 0, sizeof *out);
+    if (n > lim->max_png_bytes / 3 * 4 + 4)
+        return proto_fail(e, 400, p, "%s is over the limit of %zu bytes", p, lim->max_png_bytes / 3 * 4 + 4);
     uint8_t *bytes;
     size_t nbytes, bad;
     if (base64_decode(s, n, &bytes, &nbytes, &bad)) {
         if (bad >= n) return proto_fail(e, 400, p, "%s is not valid base64 (length %zu is not a multiple of 4)", p, n);
         return proto_fail(e, 400, p, "%s is not valid base64 (bad character at offset %zu)", p, bad);
     }
-    int rc = png_decode_rgb8(bytes, nbytes, &lim->png, &out->rgb, &out->width, &out->height, &err);
+    struct dsr_err err = {{0}};
+    int rc = image_decode_rgb8(bytes, nbytes, &lim->png, &out->rgb, &out->width, &out->height, &err);
     free(bytes);
     if (rc) return proto_fail(e, 400, p, "%s: %s", p, err.msg);
     out->kind = PROTO_IMAGE_RGB;
@@ -207,7 +219,8 @@ static int decode_logprobs_item(const json_t *v, const char *path, const struct 
     }
     if (proto_require(v, path, "target", &x, e) < 0) return -1;
     proto_path(p, sizeof p, path, "target");
-    if (json_is_object(x) && (json_object_get(x, "codes") || json_object_get(x, "png") || json_object_get(x, "path"))) {
+    if (json_is_object(x) && (json_object_get(x, "codes") || json_object_get(x, "png") || json_object_get(x, "jpeg") ||
+                               json_object_get(x, "path"))) {
         it->target_is_image = true;
         return proto_decode_image(x, p, lim, false, &it->target_image, e);
     }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image_io.h"
 #include "png_io.h"
 #include "proto_error.h"
 
@@ -46,8 +47,8 @@ struct proto_span {
     int n_tokens;
 };
 
-/* {"png": base64} / {"path": "a/b.png"} (both decoded to RGB8 here) or
- * {"codes": [ids]}. */
+/* {"png": base64} / {"jpeg": base64} / {"path": "a/b.png"} (decoded to
+ * RGB8 here; PNG or JPEG, recognised by signature) or {"codes": [ids]}. */
 enum proto_image_kind { PROTO_IMAGE_NONE, PROTO_IMAGE_CODES, PROTO_IMAGE_RGB };
 struct proto_image {
     enum proto_image_kind kind;
@@ -148,6 +149,9 @@ void proto_span_free(struct proto_span *s);
 int  proto_decode_image(const json_t *v, const char *path, const struct proto_limits *lim, bool whole_codes,
                         struct proto_image *out, struct proto_error *e);
 void proto_image_free(struct proto_image *im);
+/* The n base64 characters s of a PNG or JPEG file (path names the field). */
+int  proto_decode_image_base64(const char *s, size_t n, const char *path, const struct proto_limits *lim,
+                               struct proto_image *out, struct proto_error *e);
 int  proto_decode_ids(const json_t *v, const char *path, int32_t bound, int max_n, const char *what, int32_t **out,
                       int *n_out, struct proto_error *e);
 int  proto_decode_task(const json_t *v, const char *path, enum proto_task *out, struct proto_error *e);

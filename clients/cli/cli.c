@@ -15,7 +15,7 @@ static void usage(FILE *f) {
           "  health                         server status and policy_version\n"
           "  model                          model configuration summary\n"
           "  tokenize --text T              token ids of a text\n"
-          "  score --image A.png --response TEXT   understanding reward R_U\n"
+          "  score --image A.png --response TEXT   understanding reward R_U (PNG or JPEG)\n"
           "  score --prompt TEXT --image B.png     generation reward R_G\n"
           "  rollout --image A.png [-n 8]          sample captions, with rewards\n"
           "  rollout --prompt TEXT [-n 4] [--out DIR]  sample images, with rewards\n"

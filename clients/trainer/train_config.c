@@ -51,7 +51,7 @@ void train_config_usage(FILE *f) {
         "group-relative advantages and sends one /update to the learner.\n"
         "\n"
         "data (at least one):\n"
-        "  --images DIR          unlabelled PNGs (understanding direction)\n"
+        "  --images DIR          unlabelled PNG/JPEG images (understanding direction)\n"
         "  --prompts FILE        one prompt per line (generation direction)\n"
         "servers:\n"
         "  --server URL          rollout/score server; repeat for replicas\n"

@@ -247,7 +247,7 @@ def png_label(image: Any) -> str:
 
 def _is_wire_image(v: Any) -> bool:
     return isinstance(v, dict) and "bytes" not in v and \
-        any(k in v for k in ("png", "codes", "path"))
+        any(k in v for k in _img.WIRE_KEYS)
 
 
 def _decode_json(payload: bytes, url: str) -> Any:
