@@ -112,12 +112,17 @@ struct proto_detokenize_req {
     bool skip_special;
 };
 
-/* POST /openrlhf/reward: responses[i] = query[i] minus its prompts[i] prefix. */
+/* POST /openrlhf/reward: responses[i] = query[i] minus its prompts[i]
+ * prefix (the whole query when no_prefix[i]).  A label that does not decode
+ * fails only its item: item_errors[i].code is then its 4xx, else 0.  n may
+ * be 0 (OpenRLHF sends empty lists to some of several reward URLs). */
 struct proto_openrlhf_req {
     int n;
     char **responses;
     size_t *response_lens;
-    struct proto_image *images;  /* labels[i]: base64 PNG or a path under image_root */
+    struct proto_image *images;  /* labels[i]: base64 PNG/JPEG, data: URI, path under image_root, or [one of those] */
+    bool *no_prefix;
+    struct proto_error *item_errors;
 };
 
 int  proto_decode_logprobs(const json_t *body, const struct proto_limits *lim, struct proto_logprobs_req *out,
