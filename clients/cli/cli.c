@@ -145,3 +145,29 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
     free(rest);
     return rc;
 }
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static int utf8_len(const unsigned char *s) {
+    unsigned char c = s[0];
+    int n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))) return 0; /* overlong, > U+10FFFF */
+    return n;
+}
+
+void cli_print_text(FILE *f, const char *text) {
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        int n = utf8_len(s);
+        int control = n == 1 ? (*s < 0x20 || *s == 0x7F) : n == 2 && s[0] == 0xC2 && s[1] < 0xA0;
+        if (n == 0 || control) {
+            for (int i = 0; i < (n ? n : 1); i++) fprintf(f, "\\x%02x", s[i]);
+            s += n ? n : 1;
+        } else {
+            fwrite(s, 1, (size_t)n, f);
+            s += n;
+        }
+    }
+}

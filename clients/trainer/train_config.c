@@ -16,9 +16,9 @@ void train_config_defaults(struct train_config *c) {
     c->algorithm = ALGO_GRPO;
     c->scale = SCALE_GROUP;
     c->epsilon = 0.2;
-    c->epsilon_high = 0.28;
+    c->epsilon_high = -1; /* TRL: None, i.e. epsilon */
     c->beta = 0.0;
-    c->loss_type = "grpo";
+    c->loss_type = "dapo"; /* TRL's GRPOConfig default */
     c->simpo_beta = 2.0;
     c->simpo_gamma = 1.0;
     c->lr = 1e-6;
@@ -69,9 +69,9 @@ void train_config_usage(FILE *f) {
         "  --scale-rewards group|batch|none  advantage scaling (default group;\n"
         "                        'batch' uses the std of the step's rewards of\n"
         "                        the same direction)\n"
-        "  --loss-type grpo|dapo|bnpo|dr_grpo  (default grpo)\n"
-        "  --epsilon X           lower clip (default 0.2)\n"
-        "  --epsilon-high X      upper clip (default 0.28)\n"
+        "  --loss-type grpo|dapo|bnpo|dr_grpo  (default dapo, as TRL)\n"
+        "  --epsilon X           lower clip (default 0.2, as TRL)\n"
+        "  --epsilon-high X      upper clip (default: --epsilon, as TRL; DAPO uses 0.28)\n"
         "  --beta X              KL coefficient (default 0)\n"
         "  --simpo-beta X        SimPO beta (default 2)\n"
         "  --simpo-gamma X       SimPO margin (default 1)\n"
@@ -293,6 +293,7 @@ int train_config_parse(struct train_config *c, int argc, char **argv, FILE *help
     if (c->batch_images + c->batch_prompts == 0) return dsr_errf(err, "--batch-images and --batch-prompts are both 0");
     if (c->batch_images + c->batch_prompts > TRAIN_MAX_GROUPS)
         return dsr_errf(err, "at most %d groups per step (--batch-images + --batch-prompts)", TRAIN_MAX_GROUPS);
+    if (c->epsilon_high < 0) c->epsilon_high = c->epsilon;
     if (c->epsilon_high < c->epsilon) return dsr_errf(err, "--epsilon-high must be >= --epsilon");
     return 0;
 }
