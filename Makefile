@@ -4,7 +4,7 @@
 #   make             build libdsr.a and every program into $(BUILD)/
 #   make test        build and run the whole test suite
 #   make test-asan   the same tests built with -fsanitize=address,undefined
-#   make run         deps + build + start dsrd on its embedded default model
+#   make run         deps + build dsrd, dsr, dsr-train + start dsrd on its embedded default model
 #   make bench       benchmarks (not a test; prints measured ratios)
 #   make test-image  proves the Dockerfile recipe in debootstrap chroots (root, network)
 
@@ -193,8 +193,9 @@ test-asan: deps
 
 # Starts dsrd on its embedded random-weight default model (DSR_* env vars
 # and ARGS="--port 9000 ..." pass options).
+# Builds the CLI too: the quick start's next commands use build/dsr.
 run: deps
-	@$(MAKE) --no-print-directory $(DSRD)
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(DSRD) $(ARGS)
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
