@@ -4,7 +4,7 @@
 #   make             build libdsr.a and every program into $(BUILD)/
 #   make test        build and run the whole test suite
 #   make test-asan   the same tests built with -fsanitize=address,undefined
-#   make run         deps + build + start dsrd on its embedded default model
+#   make run         deps + build dsrd, dsr, dsr-train + start dsrd on its embedded default model
 #   make bench       benchmarks (not a test; prints measured ratios)
 #   make test-image  proves the Dockerfile recipe in debootstrap chroots (root, network)
 
@@ -16,10 +16,10 @@ ARCH     ?=
 SANFLAGS ?=
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
-               libmicrohttpd-dev libpng-dev uuid-dev libpcre2-dev \
+               libmicrohttpd-dev libpng-dev libjpeg62-turbo-dev uuid-dev libpcre2-dev \
                libcurl4-openssl-dev libicu-dev python3 python3-yaml curl ca-certificates
 
-PKGS      = openblas jansson libpng libpcre2-8 icu-uc
+PKGS      = openblas jansson libpng libjpeg libpcre2-8 icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The daemon (HTTP, request ids) and the HTTP API tests (client).
@@ -94,7 +94,28 @@ $(PROTO_LIB): $(PROTO_OBJ)
 	@$(if $(V),,printf '  AR    %s\n' $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(DSRD): $(SERVER_OBJ) $(PROTO_LIB) $(LIB)
+# proto/openapi.yaml as a C string, served by dsrd at GET /openapi.yaml.
+OPENAPI_OBJ := $(BUILD)/gen/openapi_doc.o
+$(BUILD)/gen/openapi_doc.c: proto/openapi.yaml
+	@mkdir -p $(dir $@)
+	$(Q){ echo 'const char dsr_openapi_yaml[] = {'; od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
+$(OPENAPI_OBJ): $(BUILD)/gen/openapi_doc.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The release (VERSION) and commit go into core/version.c only; the stamp
+# changes when the commit does, so a new commit recompiles that one file.
+DSR_VERSION := $(shell cat VERSION 2>/dev/null || echo unknown)
+DSR_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/core/version.o: CFLAGS += -DDSR_VERSION='"$(DSR_VERSION)"' -DDSR_COMMIT='"$(DSR_COMMIT)"'
+$(BUILD)/core/version.o: $(BUILD)/commit.stamp VERSION
+$(BUILD)/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(DSR_VERSION) $(DSR_COMMIT)' | cmp -s - $@ || echo '$(DSR_VERSION) $(DSR_COMMIT)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(DSRD): $(SERVER_OBJ) $(OPENAPI_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
@@ -172,8 +193,9 @@ test-asan: deps
 
 # Starts dsrd on its embedded random-weight default model (DSR_* env vars
 # and ARGS="--port 9000 ..." pass options).
+# Builds the CLI too: the quick start's next commands use build/dsr.
 run: deps
-	@$(MAKE) --no-print-directory $(DSRD)
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(DSRD) $(ARGS)
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).

@@ -210,3 +210,13 @@ int tokenizer_is_special(const struct tokenizer *t, int32_t id) {
 }
 
 int32_t tokenizer_vocab_size(const struct tokenizer *t) { return t->n_ids; }
+
+size_t tokenizer_special_suffix(const struct tokenizer *t, const char *text, size_t len) {
+    size_t best = 0;
+    for (int i = 0; i < t->n_added; i++) {
+        const struct tok_added *a = &t->added[i];
+        size_t n = a->len;
+        if (a->special && n > best && n <= len && memcmp(text + len - n, a->content, n) == 0) best = n;
+    }
+    return best;
+}

@@ -80,6 +80,11 @@ const char *tokenizer_id_to_token(const struct tokenizer *t, int32_t id);
 /* 1 when id is a special added token. */
 int tokenizer_is_special(const struct tokenizer *t, int32_t id);
 
+/* Length of the longest special added token's text that text[0..len) ends
+ * with (0: none).  What HF's decode(skip_special_tokens=False) appends, e.g.
+ * the EOS text after a generated response. */
+size_t tokenizer_special_suffix(const struct tokenizer *t, const char *text, size_t len);
+
 /* Size of the id space: largest id (model or added) + 1. */
 int32_t tokenizer_vocab_size(const struct tokenizer *t);
 

@@ -118,10 +118,10 @@ int proto_resolve_under(const char *root, const char *flag, const char *rel, con
 int proto_decode_image(const json_t *v, const char *path, const struct proto_limits *lim, bool whole_codes,
                        struct proto_image *out, struct proto_error *e) {
     memset(out, 0, sizeof *out);
-    static const char *const keys[] = {"png", "codes", "path", NULL};
+    static const char *const keys[] = {"png", "jpeg", "codes", "path", NULL};
     if (need_object(v, path, e) || proto_check_keys(v, path, keys, e)) return -1;
     if (json_object_size(v) != 1)
-        return proto_fail(e, 400, path, "%s must have exactly one of \"png\", \"codes\" or \"path\"", path);
+        return proto_fail(e, 400, path, "%s must have exactly one of \"png\", \"jpeg\", \"codes\" or \"path\"", path);
     char p[PROTO_PARAM_MAX];
     const json_t *codes = json_object_get(v, "codes");
     if (codes) {
@@ -144,21 +144,33 @@ int proto_decode_image(const json_t *v, const char *path, const struct proto_lim
         if (proto_get_string(v, path, "path", 4096, &s, &n, e) < 0) return -1;
         char real[PATH_MAX];
         if (proto_resolve_under(lim->image_root, "--image-root", s, p, real, e)) return -1;
-        if (png_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
+        if (image_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
             return proto_fail(e, 400, p, "%s: %s", p, err.msg);
         out->kind = PROTO_IMAGE_RGB;
         return 0;
     }
-    proto_path(p, sizeof p, path, "png");
+    /* "png" and "jpeg" both take either format (recognised by signature):
+     * the key documents what the sender meant, the bytes decide */
+    const char *key = json_object_get(v, "jpeg") ? "jpeg" : "png";
+    proto_path(p, sizeof p, path, key);
     /* base64 inflates by 4/3: bound the text before decoding it */
-    if (proto_get_string(v, path, "png", lim->max_png_bytes / 3 * 4 + 4, &s, &n, e) < 0) return -1;
+    if (proto_get_string(v, path, key, lim->max_png_bytes / 3 * 4 + 4, &s, &n, e) < 0) return -1;
+    return proto_decode_image_base64(s, n, p, lim, out, e);
+}
+
+int proto_decode_image_base64(const char *s, size_t n, const char *p, const struct proto_limits *lim,
+                              struct proto_image *out, struct proto_error *e) {
+    memset(out, 0, sizeof *out);
+    if (n > lim->max_png_bytes / 3 * 4 + 4)
+        return proto_fail(e, 400, p, "%s is over the limit of %zu bytes", p, lim->max_png_bytes / 3 * 4 + 4);
     uint8_t *bytes;
     size_t nbytes, bad;
     if (base64_decode(s, n, &bytes, &nbytes, &bad)) {
         if (bad >= n) return proto_fail(e, 400, p, "%s is not valid base64 (length %zu is not a multiple of 4)", p, n);
         return proto_fail(e, 400, p, "%s is not valid base64 (bad character at offset %zu)", p, bad);
     }
-    int rc = png_decode_rgb8(bytes, nbytes, &lim->png, &out->rgb, &out->width, &out->height, &err);
+    struct dsr_err err = {{0}};
+    int rc = image_decode_rgb8(bytes, nbytes, &lim->png, &out->rgb, &out->width, &out->height, &err);
     free(bytes);
     if (rc) return proto_fail(e, 400, p, "%s: %s", p, err.msg);
     out->kind = PROTO_IMAGE_RGB;
@@ -207,7 +219,8 @@ static int decode_logprobs_item(const json_t *v, const char *path, const struct 
     }
     if (proto_require(v, path, "target", &x, e) < 0) return -1;
     proto_path(p, sizeof p, path, "target");
-    if (json_is_object(x) && (json_object_get(x, "codes") || json_object_get(x, "png") || json_object_get(x, "path"))) {
+    if (json_is_object(x) && (json_object_get(x, "codes") || json_object_get(x, "png") || json_object_get(x, "jpeg") ||
+                               json_object_get(x, "path"))) {
         it->target_is_image = true;
         return proto_decode_image(x, p, lim, false, &it->target_image, e);
     }
@@ -453,10 +466,48 @@ void proto_detokenize_free(struct proto_detokenize_req *r) {
 static int string_array(const json_t *body, const char *key, size_t n_expected, const json_t **out,
                         struct proto_error *e) {
     if (proto_require(body, "", key, out, e) < 0) return -1;
-    if (!json_is_array(*out)) return proto_fail(e, 400, key, "%s must be an array of strings", key);
+    if (!json_is_array(*out)) return proto_fail(e, 400, key, "%s must be an array", key);
     if (json_array_size(*out) != n_expected)
         return proto_fail(e, 400, key, "%s has %zu entries; query has %zu", key, json_array_size(*out), n_expected);
     return 0;
+}
+
+/* One label string: a base64 PNG/JPEG, a data: URI of one, or a path under
+ * --image-root.  A path cannot be base64 (it has a '.', as "a/b.png"). */
+static int openrlhf_label_string(const json_t *l, const char *p, const struct proto_limits *lim,
+                                 struct proto_image *out, struct proto_error *e) {
+    const char *s = json_string_value(l);
+    size_t n = json_string_length(l);
+    if (strncmp(s, "data:", 5) == 0) {
+        const char *comma = memchr(s, ',', n);
+        if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7) != 0)
+            return proto_fail(e, 400, p, "%s: a data: URI must be data:image/...;base64,...", p);
+        return proto_decode_image_base64(comma + 1, n - (size_t)(comma + 1 - s), p, lim, out, e);
+    }
+    if (strchr(s, '.')) {
+        json_t *wrap = json_pack("{s:O}", "path", l);
+        int rc = wrap ? proto_decode_image(wrap, p, lim, true, out, e) : proto_fail(e, 500, p, "out of memory");
+        json_decref(wrap);
+        return rc;
+    }
+    return proto_decode_image_base64(s, n, p, lim, out, e);
+}
+
+/* labels[i]: a string, or OpenRLHF's image-column list holding one. */
+static int openrlhf_label(const json_t *l, const char *p, const struct proto_limits *lim, struct proto_image *out,
+                          struct proto_error *e) {
+    if (json_is_array(l)) {
+        if (json_array_size(l) != 1)
+            return proto_fail(e, 400, p, "%s holds %zu images; R_U scores one image per response", p,
+                              json_array_size(l));
+        l = json_array_get(l, 0);
+    }
+    if (!json_is_string(l))
+        return proto_fail(e, 400, p, "%s must be an image: base64 PNG/JPEG, a data: URI or a path", p);
+    int rc = openrlhf_label_string(l, p, lim, out, e);
+    /* the image decoders name "labels[i].png"/".path"; the field is labels[i] */
+    if (rc) snprintf(e->param, sizeof e->param, "%s", p);
+    return rc;
 }
 
 int proto_decode_openrlhf(const json_t *body, const struct proto_limits *lim, struct proto_openrlhf_req *r,
@@ -466,14 +517,17 @@ int proto_decode_openrlhf(const json_t *body, const struct proto_limits *lim, st
     if (need_object(body, "", e) || proto_require(body, "", "query", &query, e) < 0) return -1;
     if (!json_is_array(query)) return proto_fail(e, 400, "query", "query must be an array of strings");
     size_t n = json_array_size(query);
-    if (n == 0) return proto_fail(e, 400, "query", "query is empty");
     if (n > (size_t)lim->max_items) return proto_fail(e, 400, "query", "query has %zu entries, over the limit of %d", n, lim->max_items);
     if (string_array(body, "prompts", n, &prompts, e) || string_array(body, "labels", n, &labels, e)) return -1;
+    /* OpenRLHF splits a batch over its reward URLs: some get empty lists */
+    if (n == 0) return 0;
     r->responses = calloc(n, sizeof *r->responses);
     r->response_lens = calloc(n, sizeof *r->response_lens);
     r->images = calloc(n, sizeof *r->images);
+    r->no_prefix = calloc(n, sizeof *r->no_prefix);
+    r->item_errors = calloc(n, sizeof *r->item_errors);
     r->n = (int)n;
-    if (!r->responses || !r->response_lens || !r->images) {
+    if (!r->responses || !r->response_lens || !r->images || !r->no_prefix || !r->item_errors) {
         proto_openrlhf_free(r);
         return proto_fail(e, 500, NULL, "out of memory");
     }
@@ -482,8 +536,8 @@ int proto_decode_openrlhf(const json_t *body, const struct proto_limits *lim, st
         proto_path_index(pq, sizeof pq, "query", (int)i);
         proto_path_index(pp, sizeof pp, "prompts", (int)i);
         proto_path_index(pl, sizeof pl, "labels", (int)i);
-        const json_t *q = json_array_get(query, i), *p = json_array_get(prompts, i), *l = json_array_get(labels, i);
-        const char *bad = !json_is_string(q) ? pq : !json_is_string(p) ? pp : !json_is_string(l) ? pl : NULL;
+        const json_t *q = json_array_get(query, i), *p = json_array_get(prompts, i);
+        const char *bad = !json_is_string(q) ? pq : !json_is_string(p) ? pp : NULL;
         if (bad) {
             proto_openrlhf_free(r);
             return proto_fail(e, 400, bad, "%s must be a string", bad);
@@ -494,25 +548,24 @@ int proto_decode_openrlhf(const json_t *body, const struct proto_limits *lim, st
             return proto_fail(e, 400, pq, "%s is over the limit of %zu bytes", pq, lim->max_text_bytes);
         }
         const char *qs = json_string_value(q);
-        /* The response is what follows the prompt; a query not starting with
-         * its prompt is scored whole (OpenRLHF sends them concatenated). */
-        size_t skip = pn <= qn && memcmp(qs, json_string_value(p), pn) == 0 ? pn : 0;
+        /* The response is what follows the prompt.  OpenRLHF re-decodes the
+         * prompt's tokens, which need not give its text back byte for byte;
+         * then the whole query is scored and the item is reported. */
+        r->no_prefix[i] = !(pn <= qn && memcmp(qs, json_string_value(p), pn) == 0);
+        size_t skip = r->no_prefix[i] ? 0 : pn;
         if (!(r->responses[i] = proto_strdup(qs + skip, qn - skip))) {
             proto_openrlhf_free(r);
             return proto_fail(e, 500, NULL, "out of memory");
         }
         r->response_lens[i] = qn - skip;
-        /* A label is a path when it cannot be base64 (has a '.', as "a/b.png"). */
-        const char *ls = json_string_value(l);
-        json_t *wrap = strchr(ls, '.') ? json_pack("{s:O}", "path", l) : json_pack("{s:O}", "png", l);
-        int rc = wrap ? proto_decode_image(wrap, pl, lim, true, &r->images[i], e)
-                      : proto_fail(e, 500, NULL, "out of memory");
-        json_decref(wrap);
-        if (rc == 0) continue;
-        /* the decoder names "labels[i].png"/".path"; the field is labels[i] */
-        snprintf(e->param, sizeof e->param, "%s", pl);
-        proto_openrlhf_free(r);
-        return -1;
+        /* a label that does not decode fails its item, not the batch */
+        if (openrlhf_label(json_array_get(labels, i), pl, lim, &r->images[i], &r->item_errors[i]) == 0)
+            r->item_errors[i].code = 0;
+        else if (r->item_errors[i].code >= 500) {
+            *e = r->item_errors[i];
+            proto_openrlhf_free(r);
+            return -1;
+        }
     }
     return 0;
 }
@@ -525,5 +578,7 @@ void proto_openrlhf_free(struct proto_openrlhf_req *r) {
     free(r->responses);
     free(r->response_lens);
     free(r->images);
+    free(r->no_prefix);
+    free(r->item_errors);
     memset(r, 0, sizeof *r);
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image_io.h"
 #include "png_io.h"
 #include "proto_error.h"
 
@@ -46,8 +47,8 @@ struct proto_span {
     int n_tokens;
 };
 
-/* {"png": base64} / {"path": "a/b.png"} (both decoded to RGB8 here) or
- * {"codes": [ids]}. */
+/* {"png": base64} / {"jpeg": base64} / {"path": "a/b.png"} (decoded to
+ * RGB8 here; PNG or JPEG, recognised by signature) or {"codes": [ids]}. */
 enum proto_image_kind { PROTO_IMAGE_NONE, PROTO_IMAGE_CODES, PROTO_IMAGE_RGB };
 struct proto_image {
     enum proto_image_kind kind;
@@ -111,12 +112,17 @@ struct proto_detokenize_req {
     bool skip_special;
 };
 
-/* POST /openrlhf/reward: responses[i] = query[i] minus its prompts[i] prefix. */
+/* POST /openrlhf/reward: responses[i] = query[i] minus its prompts[i]
+ * prefix (the whole query when no_prefix[i]).  A label that does not decode
+ * fails only its item: item_errors[i].code is then its 4xx, else 0.  n may
+ * be 0 (OpenRLHF sends empty lists to some of several reward URLs). */
 struct proto_openrlhf_req {
     int n;
     char **responses;
     size_t *response_lens;
-    struct proto_image *images;  /* labels[i]: base64 PNG or a path under image_root */
+    struct proto_image *images;  /* labels[i]: base64 PNG/JPEG, data: URI, path under image_root, or [one of those] */
+    bool *no_prefix;
+    struct proto_error *item_errors;
 };
 
 int  proto_decode_logprobs(const json_t *body, const struct proto_limits *lim, struct proto_logprobs_req *out,
@@ -148,6 +154,9 @@ void proto_span_free(struct proto_span *s);
 int  proto_decode_image(const json_t *v, const char *path, const struct proto_limits *lim, bool whole_codes,
                         struct proto_image *out, struct proto_error *e);
 void proto_image_free(struct proto_image *im);
+/* The n base64 characters s of a PNG or JPEG file (path names the field). */
+int  proto_decode_image_base64(const char *s, size_t n, const char *path, const struct proto_limits *lim,
+                               struct proto_image *out, struct proto_error *e);
 int  proto_decode_ids(const json_t *v, const char *path, int32_t bound, int max_n, const char *what, int32_t **out,
                       int *n_out, struct proto_error *e);
 int  proto_decode_task(const json_t *v, const char *path, enum proto_task *out, struct proto_error *e);

@@ -94,20 +94,32 @@ json_t *proto_encode_text(const char *text, size_t len) {
     return json_pack("{s:o}", "text", json_stringn(text, len));
 }
 
-json_t *proto_encode_openrlhf(const double *rewards, int n, const struct proto_stamp *st) {
-    json_t *a = json_array(), *b = json_array();
+json_t *proto_encode_openrlhf(const struct proto_openrlhf_item *items, int n, const struct proto_stamp *st) {
+    json_t *rewards = json_array(), *scores = json_array(), *failed = json_array(), *no_prefix = json_array(),
+           *stripped = json_array(), *errors = json_array(), *no_prefix_idx = json_array();
     double total = 0;
-    for (int i = 0; a && b && i < n; i++) {
-        json_array_append_new(a, proto_real(rewards[i]));
-        json_array_append_new(b, proto_real(rewards[i]));
-        total += rewards[i];
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        const struct proto_openrlhf_item *it = &items[i];
+        json_t *r = it->error ? json_null() : proto_real(it->reward);
+        json_array_append(rewards, r);
+        json_array_append_new(scores, r);
+        json_array_append_new(failed, json_integer(it->error != NULL));
+        json_array_append_new(no_prefix, json_integer(it->no_prefix));
+        json_array_append_new(stripped, json_integer(it->specials_stripped));
+        if (it->no_prefix) json_array_append_new(no_prefix_idx, json_integer(i));
+        if (it->error)
+            json_array_append_new(errors, json_pack("{s:i,s:i,s:s,s:s}", "index", i, "code", it->error->code, "param",
+                                                    it->error->param, "message", it->error->message));
+        else if (isfinite(it->reward)) {
+            total += it->reward;
+            ok++;
+        }
     }
-    if (!a || !b) {
-        json_decref(a);
-        json_decref(b);
-        return NULL;
-    }
-    json_t *logs = json_pack("{s:o,s:I}", "mean_reward", proto_real(n ? total / n : 0.0), "policy_version",
-                             (json_int_t)st->policy_version);
-    return stamp(json_pack("{s:o,s:o,s:o}", "rewards", a, "scores", b, "extra_logs", logs), st);
+    json_t *logs = json_pack("{s:o,s:I,s:o,s:o,s:o}", "mean_reward", proto_real(ok ? total / ok : 0.0),
+                             "policy_version", (json_int_t)st->policy_version, "dsr_failed", failed,
+                             "dsr_no_prompt_prefix", no_prefix, "dsr_special_tokens_stripped", stripped);
+    return stamp(json_pack("{s:o,s:o,s:o,s:o,s:o}", "rewards", rewards, "scores", scores, "extra_logs", logs, "errors",
+                           errors, "no_prompt_prefix", no_prefix_idx),
+                 st);
 }

@@ -45,7 +45,17 @@ json_t *proto_encode_tokens(const int32_t *ids, int n);
 json_t *proto_encode_text(const char *text, size_t len);
 
 /* OpenRLHF: rewards = scores = R_U per query. */
-json_t *proto_encode_openrlhf(const double *rewards, int n, const struct proto_stamp *st);
+/* One /openrlhf/reward item: its reward, or why it has none. */
+struct proto_openrlhf_item {
+    double reward;
+    const struct proto_error *error; /* non-NULL: reward is null, this says why */
+    bool no_prefix;                  /* the prompt was not a prefix: the whole query was scored */
+    int specials_stripped;           /* special-token texts cut from the end (EOS...) */
+};
+/* {"rewards", "scores", "extra_logs", "errors", "no_prompt_prefix"}:
+ * extra_logs holds numbers and per-item number lists only, because OpenRLHF
+ * makes a tensor of each value; the reasons go in "errors". */
+json_t *proto_encode_openrlhf(const struct proto_openrlhf_item *items, int n, const struct proto_stamp *st);
 
 /* Number or null (NaN/inf). */
 json_t *proto_real(double x);

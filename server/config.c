@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
+
 /* OPT_FLAG: command line only (--help, --routes); OPT_BOOL: a switch on the
  * command line, 1/true/0/false in its environment variable. */
 enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT };
@@ -47,20 +49,40 @@ static const struct opt OPTS[] = {
                                        "0 = unbounded); layer internals are kept for the backward when they fit, "
                                        "else recomputed; the first /update also allocates gradients and AdamW "
                                        "moments, 3x the trainable weights"},
+    {"allowed-origins", OPT_STR, "browser origins allowed to call the API (CORS), comma-separated, e.g. "
+                                 "\"https://ui.example,http://localhost:3000\", or * for any; default: none"},
     {"routes", OPT_FLAG, "print the route table (METHOD PATH) and exit"},
+    {"version", OPT_FLAG, "print the version and source commit and exit"},
     {"help", OPT_FLAG, "show this help and exit"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
+
+/* What --help shows after each flag: the kind of value it takes. */
+static const char *metavar(const struct opt *o) {
+    static const struct { const char *name, *var; } STR_VARS[] = {
+        {"model", " DIR"}, {"checkpoint-dir", " DIR"}, {"image-root", " DIR"}, {"host", " ADDR"},
+        {"api-key", " KEY"}, {"admin-key", " KEY"}, {"allowed-origins", " LIST"},
+    };
+    switch (o->kind) {
+    case OPT_FLAG:
+    case OPT_BOOL: return "";
+    case OPT_INT: return " N";
+    case OPT_SIZE: return " SIZE";
+    case OPT_LOGFMT: return " text|json";
+    case OPT_QUANT: return " l2|euclidean";
+    case OPT_STR: break;
+    }
+    for (size_t i = 0; i < sizeof STR_VARS / sizeof STR_VARS[0]; i++)
+        if (!strcmp(o->name, STR_VARS[i].name)) return STR_VARS[i].var;
+    return " TEXT";
+}
 
 void dsrd_config_usage(FILE *out) {
     fprintf(out, "usage: dsrd [options]\n\nServes a Janus model over HTTP/JSON (see proto/openapi.yaml).\n"
                  "Every option can also be given as an environment variable DSR_<NAME>\n"
                  "(e.g. --api-key → DSR_API_KEY); the flag wins.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
-        const char *arg = OPTS[i].kind == OPT_FLAG || OPTS[i].kind == OPT_BOOL ? ""
-                          : OPTS[i].kind == OPT_STR                             ? " STR"
-                                                                                : " N";
-        fprintf(out, "  --%s%s\n      %s\n", OPTS[i].name, arg, OPTS[i].help);
+        fprintf(out, "  --%s%s\n      %s\n", OPTS[i].name, metavar(&OPTS[i]), OPTS[i].help);
     }
 }
 
@@ -103,6 +125,7 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
     else if (!strcmp(n, "admin-key")) c->admin_key = v[0] ? v : NULL;
     else if (!strcmp(n, "checkpoint-dir")) c->checkpoint_dir = v;
     else if (!strcmp(n, "image-root")) c->image_root = v;
+    else if (!strcmp(n, "allowed-origins")) c->allowed_origins = v[0] ? v : NULL;
     else if (!strcmp(n, "queue-depth")) c->queue_depth = (int)x;
     else if (!strcmp(n, "template-user-prefix")) c->tpl.user_prefix = v;
     else if (!strcmp(n, "template-assistant-suffix")) c->tpl.assistant_suffix = v;
@@ -212,6 +235,10 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
         if (o->kind == OPT_FLAG) {
             if (!strcmp(o->name, "help")) {
                 dsrd_config_usage(stdout);
+                return 1;
+            }
+            if (!strcmp(o->name, "version")) {
+                printf("dsrd %s (commit %s)\n", dsr_version(), dsr_commit());
                 return 1;
             }
             c->list_routes = true;

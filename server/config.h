@@ -23,6 +23,7 @@ struct dsrd_config {
     const char *admin_key;       /* NULL: admin routes take the api key */
     const char *checkpoint_dir;  /* NULL: /checkpoint and /reload refused */
     const char *image_root;      /* NULL: image paths refused */
+    const char *allowed_origins; /* CORS: comma-separated origins or "*"; NULL: no CORS headers */
     size_t max_body;             /* bytes; larger bodies → 413 */
     int queue_depth;             /* jobs waiting for the worker; more → 503 */
     enum log_format log_format;

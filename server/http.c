@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "cors.h"
 #include "log.h"
 #include "routes.h"
 #include "server.h"
@@ -92,7 +93,26 @@ static void request_id(struct MHD_Connection *c, char *id, size_t size) {
     snprintf(id, size, "%s", text);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, const char *id) {
+/* CORS headers of one reply: the origin to name (NULL: none) and, for a
+ * preflight, the methods of the path. */
+struct cors_reply {
+    const char *origin;
+    char methods[128];
+};
+
+static void add_cors_headers(struct MHD_Response *resp, const struct cors_reply *cors) {
+    if (!cors->origin) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", cors->origin);
+    MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
+    if (!cors->methods[0]) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", cors->methods);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, const char *id,
+                                  const struct cors_reply *cors) {
     char *body = r->text;
     size_t len;
     if (r->json) {
@@ -114,14 +134,21 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, con
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "text/plain");
     MHD_add_response_header(resp, "X-Request-Id", id);
+    add_cors_headers(resp, cors);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
 static void dispatch(struct server *s, struct MHD_Connection *c, struct conn *st, const char *method, const char *url,
-                     const char *id, struct reply *out) {
+                     const char *id, struct cors_reply *cors, struct reply *out) {
     bool path_known;
+    /* a browser's preflight carries no credentials: answered before auth */
+    if (cors->origin && strcmp(method, "OPTIONS") == 0 && cors_methods(url, cors->methods, sizeof cors->methods)) {
+        out->status = 204;
+        out->text = strdup("");
+        return;
+    }
     const struct route *rt = routes_find(method, url, &path_known);
     if (!rt) {
         if (path_known) reply_errorf(out, 405, NULL, "method %s is not allowed on %s", method, url);
@@ -183,8 +210,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     char id[129];
     request_id(c, id, sizeof id);
     struct reply out = {0};
-    dispatch(s, c, st, method, url, id, &out);
-    enum MHD_Result ret = send_reply(c, &out, id);
+    struct cors_reply cors = {0};
+    cors.origin = cors_allowed_origin(s->cfg->allowed_origins,
+                                      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+    dispatch(s, c, st, method, url, id, &cors, &out);
+    enum MHD_Result ret = send_reply(c, &out, id, &cors);
     json_decref(out.json);
     free(out.text);
     double dt = now_s() - st->t0;
@@ -220,6 +250,9 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
     atomic_init(&s->draining, false);
     atomic_init(&s->seed_counter, (unsigned long long)time(NULL) * 0x9E3779B97F4A7C15ull);
     metrics_init(&s->metrics);
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
+    s->start_time = (double)start.tv_sec + start.tv_nsec * 1e-9;
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->port);
@@ -236,12 +269,13 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
         metrics_destroy(&s->metrics);
         return -1;
     }
+    /* the logger first: libmicrohttpd warns about any option before it */
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
                                   MHD_USE_ERROR_LOG,
-                              (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_TIMEOUT, 600u,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+                              (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+                              s, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_threads,
+                              MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                               MHD_OPTION_END);
     if (!s->mhd) {
         worker_stop(&s->worker);

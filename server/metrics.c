@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
+
 static const double BUCKETS[METRICS_N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                   0.25,  0.5,    1,     2.5,  5,     10,   30};
 
@@ -145,6 +147,10 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g) {
     put(&b, "# HELP dsr_ready 1 once the model is loaded.\n# TYPE dsr_ready gauge\ndsr_ready %d\n", g->ready);
     put(&b, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\n"
             "process_resident_memory_bytes %ld\n", rss_bytes());
+    put(&b, "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
+            "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n", g->start_time);
+    put(&b, "# HELP dsr_build_info The dsr release and source commit of this daemon.\n# TYPE dsr_build_info gauge\n"
+            "dsr_build_info{version=\"%s\",commit=\"%s\"} 1\n", dsr_version(), dsr_commit());
     if (b.failed) {
         free(b.p);
         return NULL;

@@ -45,6 +45,7 @@ struct metrics {
 struct metrics_gauges {
     long queue_depth, policy_version, rollouts_cached;
     int ready;
+    double start_time; /* Unix seconds */
 };
 
 void metrics_init(struct metrics *m);

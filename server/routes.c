@@ -3,12 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openapi_doc.h"
 #include "proto_response.h"
 
 static const struct route ROUTES[] = {
     {"GET", "/health", AUTH_NONE, route_health},
     {"GET", "/metrics", AUTH_NONE, route_metrics},
     {"GET", "/model", AUTH_API, route_model},
+    {"GET", "/openapi.yaml", AUTH_NONE, route_openapi},
     {"POST", "/tokenize", AUTH_API, route_tokenize},
     {"POST", "/detokenize", AUTH_API, route_detokenize},
     {"POST", "/logprobs", AUTH_API, route_logprobs},
@@ -70,10 +72,20 @@ void route_metrics(struct server *s, const struct request *rq, struct reply *out
         .policy_version = atomic_load(&s->worker.policy_version),
         .rollouts_cached = atomic_load(&s->worker.rollouts_cached),
         .ready = worker_get_state(&s->worker) == WORKER_READY,
+        .start_time = s->start_time,
     };
     out->status = 200;
     out->text = metrics_render(&s->metrics, &g);
     out->content_type = "text/plain; version=0.0.4";
+}
+
+/* The API contract (proto/openapi.yaml, compiled in) for tools and UIs. */
+void route_openapi(struct server *s, const struct request *rq, struct reply *out) {
+    (void)s;
+    (void)rq;
+    out->status = 200;
+    out->text = strdup(dsr_openapi_yaml);
+    out->content_type = "application/yaml";
 }
 
 void route_model(struct server *s, const struct request *rq, struct reply *out) {

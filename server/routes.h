@@ -28,6 +28,7 @@ const struct route *routes_table(void);
 /* Handlers (routes_*.c). */
 void route_health(struct server *s, const struct request *rq, struct reply *out);
 void route_metrics(struct server *s, const struct request *rq, struct reply *out);
+void route_openapi(struct server *s, const struct request *rq, struct reply *out);
 void route_model(struct server *s, const struct request *rq, struct reply *out);
 void route_tokenize(struct server *s, const struct request *rq, struct reply *out);
 void route_detokenize(struct server *s, const struct request *rq, struct reply *out);

@@ -137,33 +137,58 @@ void route_openrlhf(struct server *s, const struct request *rq, struct reply *ou
     struct proto_openrlhf_req r;
     struct proto_error e;
     struct prepared_item *items = NULL;
-    double *rewards = NULL;
-    long version;
+    struct proto_openrlhf_item *res = NULL;
+    long version = atomic_load(&s->worker.policy_version);
     if (proto_decode_openrlhf(body, &s->worker.limits, &r, &e)) {
         reply_error(out, &e);
         goto done;
     }
-    if (!(items = new_items(r.n, out))) goto free_req;
+    if (r.n && (!(items = new_items(r.n, out)) || !(res = calloc((size_t)r.n, sizeof *res)))) {
+        if (items) reply_errorf(out, 500, NULL, "out of memory");
+        goto free_req;
+    }
+    /* Items that cannot be scored get a null reward and a reason; the rest
+     * go to the worker as one batch, in order. */
+    int n_ok = 0;
     for (int i = 0; i < r.n; i++) {
+        res[i].no_prefix = r.no_prefix[i];
+        if (r.item_errors[i].code) {
+            res[i].error = &r.item_errors[i];
+            continue;
+        }
+        /* HF's decode(skip_special_tokens=False) leaves EOS (and padding)
+         * text after the response; it is not caption text */
+        size_t len = r.response_lens[i], cut;
+        while ((cut = tokenizer_special_suffix(rt->tok, r.responses[i], len)) > 0) {
+            len -= cut;
+            res[i].specials_stripped++;
+        }
         char p[PROTO_PARAM_MAX];
         proto_path_index(p, sizeof p, "query", i);
-        if (prep_understanding_reward(rt, &r.images[i], r.responses[i], r.response_lens[i], p, &items[i], &e)) {
-            if (strstr(e.param, ".image")) proto_path_index(e.param, sizeof e.param, "labels", i);
-            reply_error(out, &e);
-            goto free_req;
+        if (prep_understanding_reward(rt, &r.images[i], r.responses[i], len, p, &items[n_ok], &r.item_errors[i])) {
+            if (strstr(r.item_errors[i].param, ".image")) proto_path_index(r.item_errors[i].param, PROTO_PARAM_MAX, "labels", i);
+            if (r.item_errors[i].code >= 500) {
+                reply_error(out, &r.item_errors[i]);
+                goto free_req;
+            }
+            prepared_item_free(&items[n_ok]);
+            res[i].error = &r.item_errors[i];
+            continue;
         }
+        n_ok++;
     }
-    if (run_items(s, items, r.n, &version, out) == 0 && (rewards = calloc((size_t)r.n, sizeof *rewards))) {
-        for (int i = 0; i < r.n; i++) {
-            double sum = 0;
-            for (int k = 0; k < items[i].req.n_target; k++) sum += items[i].logprobs[k];
-            rewards[i] = sum / items[i].req.n_target;
-        }
-        struct proto_stamp st = {rt->name, version};
-        reply_json(out, 200, proto_encode_openrlhf(rewards, r.n, &st));
+    if (n_ok && run_items(s, items, n_ok, &version, out)) goto free_req;
+    for (int i = 0, k = 0; i < r.n; i++) {
+        if (res[i].error) continue;
+        double sum = 0;
+        for (int j = 0; j < items[k].req.n_target; j++) sum += items[k].logprobs[j];
+        res[i].reward = sum / items[k].req.n_target;
+        k++;
     }
+    struct proto_stamp st = {rt->name, version};
+    reply_json(out, 200, proto_encode_openrlhf(res, r.n, &st));
 free_req:
-    free(rewards);
+    free(res);
     free_items(items, r.n);
     proto_openrlhf_free(&r);
 done:

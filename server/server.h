@@ -27,6 +27,7 @@ struct server {
     atomic_int in_flight;     /* requests between first byte and response sent */
     atomic_bool draining;     /* shutdown begun: new requests get 503 */
     atomic_ullong seed_counter; /* default rollout seeds */
+    double start_time;        /* Unix time the server started (process_start_time_seconds) */
 };
 
 /* One request as the route handlers see it. */

@@ -103,6 +103,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     struct http_resp *r = arg;
     size_t k = size * nmemb;
+    size_t have = strlen(r->headers);
+    if (have + k < sizeof r->headers) {
+        memcpy(r->headers + have, data, k);
+        r->headers[have + k] = 0;
+    }
     if (k > 14 && strncasecmp(data, "X-Request-Id: ", 14) == 0) {
         size_t n = k - 14;
         while (n && (data[14 + n - 1] == '\r' || data[14 + n - 1] == '\n')) n--;

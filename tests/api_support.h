@@ -25,6 +25,7 @@ struct http_resp {
     char *body;
     json_t *json;         /* parsed body, or NULL */
     char request_id[160]; /* X-Request-Id header of the reply */
+    char headers[4096];   /* every response header line, "Name: value\r\n" each (cut when longer) */
 };
 void http_resp_free(struct http_resp *r);
 

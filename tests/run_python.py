@@ -2,13 +2,14 @@
 """Runs the project's Python test suites with unittest and prints the
 closing line tests/run.sh counts: "python: N passed, N failed".
 
-Suites: clients/python/tests (the Python client, TRL adapter and OpenRLHF
-example against a live dsrd) and deploy/tests (compose / Kubernetes / systemd
-/ Dockerfile checks).  tests/test_python.c runs this script from the
+Suites: clients/python/tests (the Python client, TRL, verl and OpenRLHF
+adapters against a live dsrd), deploy/tests (compose / Kubernetes / systemd
+/ Dockerfile checks) and tests/readme (README's quick start in a clean
+clone).  tests/test_python.c runs this script from the
 repository root with DSR_TEST_DSRD naming the dsrd binary under test.
 
 A watchdog stops every dsrd the tests started and fails the run when it
-takes longer than DSR_TEST_PY_TIMEOUT seconds (default 600).
+takes longer than DSR_TEST_PY_TIMEOUT seconds (default 2400).
 """
 
 import os
@@ -17,7 +18,7 @@ import threading
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUITES = ["clients/python/tests", "deploy/tests"]
+SUITES = ["clients/python/tests", "deploy/tests", "tests/readme"]
 
 
 def _need_yaml() -> None:
@@ -42,7 +43,8 @@ def main() -> int:
     sys.path.insert(0, os.path.join(REPO, "clients", "python", "tests"))
     import dsrd  # the live-server helper; its processes are stopped at exit
 
-    limit = float(os.environ.get("DSR_TEST_PY_TIMEOUT", "600"))
+    # the quick-start test builds a clean clone: minutes on two cores
+    limit = float(os.environ.get("DSR_TEST_PY_TIMEOUT", "2400"))
 
     def expire() -> None:
         print("python: watchdog: tests ran over %.0f s" % limit, flush=True)

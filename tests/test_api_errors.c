@@ -84,7 +84,6 @@ static void test_bad_requests(struct th *t) {
         {"/rollout", "{\"task\": \"generation\", \"context\": {\"tokens\": [256, 1]}}", 400, "invalid_request", "context"},
         {"/rollout", "{\"task\": \"understanding\", \"question\": \"q\"}", 400, "invalid_request", "image"},
         {"/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [], \"labels\": [\"x\"]}", 400, "invalid_request", "prompts"},
-        {"/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [\"\"], \"labels\": [\"@@@@\"]}", 400, "invalid_request", "labels[0]"},
         {"/tokenize", "{\"text\": 5}", 400, "invalid_request", "text"},
         {"/detokenize", "{\"tokens\": [999]}", 400, "invalid_request", "tokens[0]"},
         {"/nope", "{}", 404, "not_found", NULL},

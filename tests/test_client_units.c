@@ -12,6 +12,8 @@
 #include "base64.h"
 #include "bitmap_font.h"
 #include "client_support.h"
+#include "cli.h"
+#include "progress.h"
 #include "train_config.h"
 #include "contact_sheet.h"
 #include "dataset.h"
@@ -254,9 +256,35 @@ static void test_config(struct th *t) {
     TH_CHECK(t, c.n_servers == 2 && strcmp(c.learner, "http://a:1") == 0 && c.algorithm == ALGO_SIMPO &&
                     c.group_size == 4 && c.lr == 1e-5 && c.scale == SCALE_NONE && c.batch_images == 0,
              "values");
-    TH_CHECK(t, c.epsilon == 0.2 && c.epsilon_high == 0.28 && c.beta == 0 && c.simpo_beta == 2 && c.simpo_gamma == 1 &&
-                    c.max_grad_norm == 1 && strcmp(c.loss_type, "grpo") == 0,
-             "TRL / SimPO defaults");
+    /* TRL 1.10.0.dev0 (commit f2cd577) GRPOConfig: loss_type "dapo", epsilon 0.2,
+     * epsilon_high None = epsilon, beta 0, learning_rate 1e-6 */
+    TH_CHECK(t, c.epsilon == 0.2 && c.epsilon_high == 0.2 && c.beta == 0 && c.simpo_beta == 2 && c.simpo_gamma == 1 &&
+                    c.max_grad_norm == 1 && strcmp(c.loss_type, "dapo") == 0,
+             "TRL / SimPO defaults: epsilon %g..%g loss %s", c.epsilon, c.epsilon_high, c.loss_type);
+    const char *eps[] = {"--prompts", "p.txt", "--epsilon", "0.3", NULL};
+    TH_CHECK(t, parse(&c, eps, &err) == 0 && c.epsilon_high == 0.3, "epsilon_high follows --epsilon: %g",
+             c.epsilon_high);
+    const char *eps2[] = {"--prompts", "p.txt", "--epsilon-high", "0.28", NULL};
+    TH_CHECK(t, parse(&c, eps2, &err) == 0 && c.epsilon_high == 0.28 && c.epsilon == 0.2, "--epsilon-high 0.28");
+    struct progress_info pi = {.step = 3, .steps = 10, .policy_version = 3, .done_this_run = 3, .run_seconds = 6.3,
+                               .step_seconds = 2.1, .has_und = true, .und = -4.12345, .has_loss = true,
+                               .loss = -1.2345e-7};
+    char line[256];
+    progress_format(&pi, 10, line, sizeof line);
+    TH_CHECK(t, strcmp(line, "step 3/10 [###.......]  30%  v3  R_U -4.1235  loss -1.235e-07  2.10s/step  ETA 15s") == 0,
+             "progress line '%s'", line);
+    char d[32];
+    /* a caption for the terminal: escapes, invalid UTF-8 and C1 controls escaped, UTF-8 kept */
+    char *buf = NULL;
+    size_t bn = 0;
+    FILE *mf = open_memstream(&buf, &bn);
+    cli_print_text(mf, "ok \xc3\xa9 \x1b[31mred\x07 \xff\xc3 \xc2\x9b \xed\xa0\x80 \xe2\x82\xac");
+    fclose(mf);
+    TH_CHECK(t, strcmp(buf, "ok \xc3\xa9 \\x1b[31mred\\x07 \\xff\\xc3 \\xc2\\x9b \\xed\\xa0\\x80 \xe2\x82\xac") == 0,
+             "escaped caption '%s'", buf);
+    free(buf);
+    progress_duration(3725, d, sizeof d);
+    TH_CHECK(t, strcmp(d, "1h02m") == 0, "duration %s", d);
     const char *help[] = {"--help", NULL};
     TH_CHECK(t, parse(&c, help, &err) == 1, "--help");
     const char *bad[][4] = {{"--prompts", "p", "--lr", "abc"},       {"--prompts", "p", "--group-size", "1"},

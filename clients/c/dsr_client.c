@@ -344,7 +344,9 @@ long dsr_policy_version(const json_t *resp) {
 json_t *dsr_image_png_bytes(const uint8_t *png, size_t size) {
     char *b64 = base64_encode(png, size);
     if (!b64) return NULL;
-    json_t *span = json_pack("{s:s}", "png", b64);
+    /* the server reads either format from either key; the key says which it is */
+    int jpeg = size >= 3 && png[0] == 0xFF && png[1] == 0xD8 && png[2] == 0xFF;
+    json_t *span = json_pack("{s:s}", jpeg ? "jpeg" : "png", b64);
     free(b64);
     return span;
 }

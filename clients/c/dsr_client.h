@@ -92,8 +92,9 @@ int dsr_metrics(const struct dsr_client *c, char **text, struct dsr_call_err *e)
 /* Reads `policy_version` from a response object; -1 when absent. */
 long dsr_policy_version(const json_t *resp);
 
-/* Image spans.  dsr_image_png_file reads a PNG file (at most max_bytes; 0 =
- * 64 MiB) and returns a NEW {"png": "<base64>"} object. */
+/* Image spans.  dsr_image_png_file reads a PNG or JPEG file (at most
+ * max_bytes; 0 = 64 MiB) and returns a NEW {"png"|"jpeg": "<base64>"}
+ * object (the key by the file's signature). */
 json_t *dsr_image_png_bytes(const uint8_t *png, size_t size);
 json_t *dsr_image_png_file(const char *path, size_t max_bytes, struct dsr_call_err *e);
 

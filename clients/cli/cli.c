@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
+
 static void usage(FILE *f) {
     fputs("usage: dsr [global options] COMMAND [options]\n"
           "\n"
@@ -13,7 +15,7 @@ static void usage(FILE *f) {
           "  health                         server status and policy_version\n"
           "  model                          model configuration summary\n"
           "  tokenize --text T              token ids of a text\n"
-          "  score --image A.png --response TEXT   understanding reward R_U\n"
+          "  score --image A.png --response TEXT   understanding reward R_U (PNG or JPEG)\n"
           "  score --prompt TEXT --image B.png     generation reward R_G\n"
           "  rollout --image A.png [-n 8]          sample captions, with rewards\n"
           "  rollout --prompt TEXT [-n 4] [--out DIR]  sample images, with rewards\n"
@@ -29,7 +31,8 @@ static void usage(FILE *f) {
           "  --admin-key KEY   default $DSR_ADMIN_KEY\n"
           "  --timeout S       request timeout in seconds (default 300)\n"
           "  --json            print the server's JSON answer\n"
-          "  -h, --help        this text; `dsr COMMAND --help` for a command\n",
+          "  -h, --help        this text; `dsr COMMAND --help` for a command\n"
+          "  --version         the dsr version and source commit\n",
           f);
 }
 
@@ -107,6 +110,11 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
             o.timeout_ms = (long)(timeout_s * 1000);
         } else if (strcmp(argv[i], "--json") == 0) c.json = 1;
         else if (n_rest == 0 && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) help = 1;
+        else if (n_rest == 0 && strcmp(argv[i], "--version") == 0) {
+            fprintf(out, "dsr %s (commit %s)\n", dsr_version(), dsr_commit());
+            free(rest);
+            return CLI_EXIT_OK;
+        }
         else if (!missing) rest[n_rest++] = argv[i];
         if (missing) {
             fprintf(err, "dsr: %s needs a value\n", argv[i]);
@@ -138,4 +146,30 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
     dsr_client_free(c.client);
     free(rest);
     return rc;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static int utf8_len(const unsigned char *s) {
+    unsigned char c = s[0];
+    int n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))) return 0; /* overlong, > U+10FFFF */
+    return n;
+}
+
+void cli_print_text(FILE *f, const char *text) {
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        int n = utf8_len(s);
+        int control = n == 1 ? (*s < 0x20 || *s == 0x7F) : n == 2 && s[0] == 0xC2 && s[1] < 0xA0;
+        if (n == 0 || control) {
+            for (int i = 0; i < (n ? n : 1); i++) fprintf(f, "\\x%02x", s[i]);
+            s += n ? n : 1;
+        } else {
+            fwrite(s, 1, (size_t)n, f);
+            s += n;
+        }
+    }
 }

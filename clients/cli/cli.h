@@ -40,5 +40,9 @@ int cmd_world(struct cli *c, int argc, char **argv); /* local: the shapes world 
 int cli_fail_call(struct cli *c, const char *what, const struct dsr_call_err *e); /* prints, returns CLI_EXIT_FAIL */
 int cli_usage_error(struct cli *c, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cli_print_json(struct cli *c, const json_t *v);
+/* Model text (a caption) for a terminal: valid printable UTF-8 as is; control
+ * characters (C0, DEL, C1: escape sequences could drive the terminal) and
+ * bytes that are not valid UTF-8 as \xNN. */
+void cli_print_text(FILE *f, const char *s);
 
 #endif

@@ -337,7 +337,10 @@ int cmd_rollout(struct cli *c, int argc, char **argv) {
         for (size_t i = 0; i < json_array_size(rollouts); i++) {
             const json_t *r = json_array_get(rollouts, i);
             fprintf(c->out, "[%zu] %s=%.4f  ", i, und ? "R_U" : "R_G", json_number_value(json_object_get(r, "reward")));
-            if (und) fprintf(c->out, "%s\n", json_string_value(json_object_get(r, "text")));
+            if (und) {
+                cli_print_text(c->out, json_string_value(json_object_get(r, "text")) ?: "");
+                fputc('\n', c->out);
+            }
             else if (o.out) fprintf(c->out, "%s/rollout-%02zu.png\n", o.out, i);
             else fprintf(c->out, "%zu codes\n", json_array_size(json_object_get(r, "codes")));
         }

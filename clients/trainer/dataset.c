@@ -27,12 +27,17 @@ static int push_item(struct dataset *d, size_t *cap, const char *s, size_t len, 
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int ends_with_png(const char *name) {
-    size_t n = strlen(name);
-    if (n < 5) return 0;
-    const char *ext = name + n - 4;
-    return ext[0] == '.' && tolower((unsigned char)ext[1]) == 'p' && tolower((unsigned char)ext[2]) == 'n' &&
-           tolower((unsigned char)ext[3]) == 'g';
+static int has_ext(const char *name, const char *ext) {
+    size_t n = strlen(name), k = strlen(ext);
+    if (n <= k) return 0;
+    for (size_t i = 0; i < k; i++)
+        if (tolower((unsigned char)name[n - k + i]) != ext[i]) return 0;
+    return 1;
+}
+
+/* The image files the server decodes: PNG and JPEG. */
+static int is_image_file(const char *name) {
+    return has_ext(name, ".png") || has_ext(name, ".jpg") || has_ext(name, ".jpeg");
 }
 
 static int alloc_perm(struct dataset *d, struct dsr_err *err) {
@@ -57,7 +62,7 @@ int dataset_load_images(struct dataset *d, const char *dir, uint64_t seed, struc
     size_t cap = 0;
     struct dirent *ent;
     while ((ent = readdir(dh)) != NULL) {
-        if (!ends_with_png(ent->d_name)) continue;
+        if (!is_image_file(ent->d_name)) continue;
         char path[4096];
         int len = snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
         if (len < 0 || (size_t)len >= sizeof path || push_item(d, &cap, path, (size_t)len, err) != 0) {
@@ -67,7 +72,7 @@ int dataset_load_images(struct dataset *d, const char *dir, uint64_t seed, struc
         }
     }
     closedir(dh);
-    if (d->n == 0) return dsr_errf(err, "--images %s: no .png files", dir);
+    if (d->n == 0) return dsr_errf(err, "--images %s: no .png, .jpg or .jpeg files", dir);
     qsort(d->items, d->n, sizeof *d->items, cmp_str);
     return alloc_perm(d, err);
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
+
 void train_config_defaults(struct train_config *c) {
     memset(c, 0, sizeof *c);
     c->batch_images = 2;
@@ -14,9 +16,9 @@ void train_config_defaults(struct train_config *c) {
     c->algorithm = ALGO_GRPO;
     c->scale = SCALE_GROUP;
     c->epsilon = 0.2;
-    c->epsilon_high = 0.28;
+    c->epsilon_high = -1; /* TRL: None, i.e. epsilon */
     c->beta = 0.0;
-    c->loss_type = "grpo";
+    c->loss_type = "dapo"; /* TRL's GRPOConfig default */
     c->simpo_beta = 2.0;
     c->simpo_gamma = 1.0;
     c->lr = 1e-6;
@@ -49,7 +51,7 @@ void train_config_usage(FILE *f) {
         "group-relative advantages and sends one /update to the learner.\n"
         "\n"
         "data (at least one):\n"
-        "  --images DIR          unlabelled PNGs (understanding direction)\n"
+        "  --images DIR          unlabelled PNG/JPEG images (understanding direction)\n"
         "  --prompts FILE        one prompt per line (generation direction)\n"
         "servers:\n"
         "  --server URL          rollout/score server; repeat for replicas\n"
@@ -67,9 +69,9 @@ void train_config_usage(FILE *f) {
         "  --scale-rewards group|batch|none  advantage scaling (default group;\n"
         "                        'batch' uses the std of the step's rewards of\n"
         "                        the same direction)\n"
-        "  --loss-type grpo|dapo|bnpo|dr_grpo  (default grpo)\n"
-        "  --epsilon X           lower clip (default 0.2)\n"
-        "  --epsilon-high X      upper clip (default 0.28)\n"
+        "  --loss-type grpo|dapo|bnpo|dr_grpo  (default dapo, as TRL)\n"
+        "  --epsilon X           lower clip (default 0.2, as TRL)\n"
+        "  --epsilon-high X      upper clip (default: --epsilon, as TRL; DAPO uses 0.28)\n"
         "  --beta X              KL coefficient (default 0)\n"
         "  --simpo-beta X        SimPO beta (default 2)\n"
         "  --simpo-gamma X       SimPO margin (default 1)\n"
@@ -98,7 +100,8 @@ void train_config_usage(FILE *f) {
         "  --retry-max-delay S   cap on one delay (default 8)\n"
         "  --retry-max-time S    give up after this long per request (default 120)\n"
         "  --timeout S           per-request timeout (default 300)\n"
-        "  -h, --help            this text\n",
+        "  -h, --help            this text\n"
+        "  --version             the dsr version and source commit\n",
         f);
 }
 
@@ -135,7 +138,7 @@ enum {
     OPT_EPSILON_HIGH, OPT_BETA, OPT_SIMPO_BETA, OPT_SIMPO_GAMMA, OPT_LR, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM,
     OPT_QUESTION, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_CFG, OPT_SEED, OPT_LOG, OPT_STATE,
     OPT_RESUME, OPT_CKPT_EVERY, OPT_DRY_RUN, OPT_RETRIES, OPT_RETRY_DELAY, OPT_RETRY_MAX_DELAY,
-    OPT_RETRY_MAX_TIME, OPT_TIMEOUT,
+    OPT_RETRY_MAX_TIME, OPT_TIMEOUT, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -178,6 +181,7 @@ static const struct option LONG_OPTS[] = {
     {"retry-max-time", required_argument, 0, OPT_RETRY_MAX_TIME},
     {"timeout", required_argument, 0, OPT_TIMEOUT},
     {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
 };
 
@@ -262,6 +266,10 @@ int train_config_parse(struct train_config *c, int argc, char **argv, FILE *help
             train_config_usage(help_out);
             return 1;
         }
+        if (opt == OPT_VERSION) {
+            fprintf(help_out, "dsr-train %s (commit %s)\n", dsr_version(), dsr_commit());
+            return 1;
+        }
         if (opt == '?' || opt == ':') {
             const char *bad = argv[optind - 1];
             return dsr_errf(err, "%s: unknown option or missing value (see --help)", bad ? bad : "?");
@@ -285,6 +293,7 @@ int train_config_parse(struct train_config *c, int argc, char **argv, FILE *help
     if (c->batch_images + c->batch_prompts == 0) return dsr_errf(err, "--batch-images and --batch-prompts are both 0");
     if (c->batch_images + c->batch_prompts > TRAIN_MAX_GROUPS)
         return dsr_errf(err, "at most %d groups per step (--batch-images + --batch-prompts)", TRAIN_MAX_GROUPS);
+    if (c->epsilon_high < 0) c->epsilon_high = c->epsilon;
     if (c->epsilon_high < c->epsilon) return dsr_errf(err, "--epsilon-high must be >= --epsilon");
     return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "contexts.h"
 #include "dataset.h"
+#include "progress.h"
 #include "retry.h"
 #include "rollouts.h"
 #include "train_state.h"
@@ -32,6 +33,8 @@ struct train_run {
     struct retry_clock clock;
     char pending_path[4200];
     long retries; /* extra attempts made during the current step */
+    double t_start;   /* when this process began training (ETA) */
+    long step_start;  /* r->st.step then (a resumed run counts from it) */
 };
 
 static double now_s(void) {
@@ -359,14 +362,23 @@ static int log_record(struct train_run *r, json_t *rec, struct dsr_err *err) {
     free(line);
     if (!ok) return dsr_errf(err, "cannot write --log %s", r->cfg->log_path);
 
-    double und = json_real_value(json_object_get(rec, "und_reward_mean"));
-    double gen = json_real_value(json_object_get(rec, "gen_reward_mean"));
-    fprintf(r->progress, "%sstep %ld/%ld  v%ld", r->tty ? "\r\033[K" : "", r->st.step, r->cfg->steps,
-            r->st.policy_version);
-    if (json_object_get(rec, "und_reward_mean")) fprintf(r->progress, "  R_U %.4f", und);
-    if (json_object_get(rec, "gen_reward_mean")) fprintf(r->progress, "  R_G %.4f", gen);
-    if (json_object_get(rec, "loss")) fprintf(r->progress, "  loss %.5f", json_real_value(json_object_get(rec, "loss")));
-    fprintf(r->progress, "  %.2fs%s", json_real_value(json_object_get(rec, "seconds")), r->tty ? "" : "\n");
+    struct progress_info pi = {
+        .step = r->st.step,
+        .steps = r->cfg->steps,
+        .policy_version = r->st.policy_version,
+        .done_this_run = r->st.step - r->step_start,
+        .run_seconds = now_s() - r->t_start,
+        .step_seconds = json_real_value(json_object_get(rec, "seconds")),
+        .has_und = json_object_get(rec, "und_reward_mean") != NULL,
+        .has_gen = json_object_get(rec, "gen_reward_mean") != NULL,
+        .has_loss = json_object_get(rec, "loss") != NULL,
+        .und = json_real_value(json_object_get(rec, "und_reward_mean")),
+        .gen = json_real_value(json_object_get(rec, "gen_reward_mean")),
+        .loss = json_real_value(json_object_get(rec, "loss")),
+    };
+    char text[512];
+    progress_format(&pi, r->tty ? 20 : 0, text, sizeof text);
+    fprintf(r->progress, "%s%s%s", r->tty ? "\r\033[K" : "", text, r->tty ? "" : "\n");
     fflush(r->progress);
     return 0;
 }
@@ -493,6 +505,32 @@ static int open_clients(struct train_run *r, struct dsr_err *err) {
     return 0;
 }
 
+/* Says so when the learner takes /update from a caller without the admin
+ * key: an empty /update is answered 401 by a guarded daemon and 400 (the
+ * body is checked after the key) by an open one.  Nothing is changed. */
+static void warn_unguarded_learner(struct train_run *r) {
+    const struct train_config *cfg = r->cfg;
+    struct dsr_client_opts o = {cfg->learner, NULL, NULL, cfg->timeout_ms, 5000};
+    struct dsr_call_err e;
+    for (int with_api_key = 0; with_api_key < 2; with_api_key++) {
+        if (with_api_key && (!cfg->api_key || !cfg->admin_key || !strcmp(cfg->api_key, cfg->admin_key))) return;
+        o.api_key = with_api_key ? cfg->api_key : NULL;
+        struct dsr_client *c = dsr_client_new(&o, &e);
+        json_t *out = NULL, *empty = json_object();
+        int rc = c ? dsr_call(c, "POST", "/update", empty, 0, &out, &e) : -1;
+        json_decref(empty);
+        json_decref(out);
+        dsr_client_free(c);
+        if (rc == 0 || (e.kind == DSR_CALL_HTTP && e.status >= 400 && e.status < 500 && e.status != 401)) {
+            fprintf(r->progress,
+                    "warning: the learner %s applies /update without the admin key%s (dsrd was started without "
+                    "--admin-key): anyone who can reach it can change the weights\n",
+                    cfg->learner, with_api_key ? " (the api key is enough)" : "");
+            return;
+        }
+    }
+}
+
 static int load_data(struct train_run *r, struct dsr_err *err) {
     const struct train_config *cfg = r->cfg;
     if (cfg->images_dir && cfg->batch_images > 0 && dataset_load_images(&r->images, cfg->images_dir, cfg->seed, err))
@@ -529,6 +567,9 @@ static int run_body(struct train_run *r, struct dsr_err *err) {
     }
     r->log = fopen(cfg->log_path, "a");
     if (!r->log) return dsr_errf(err, "--log %s: cannot open for appending", cfg->log_path);
+    warn_unguarded_learner(r);
+    r->t_start = now_s();
+    r->step_start = r->st.step;
     if (r->st.pending_key[0] && resume_pending(r, err) != 0) return -1;
     while (r->st.step < cfg->steps)
         if (run_step(r, err) != 0) return dsr_err_prefix(err, "step %ld", r->st.step + 1);

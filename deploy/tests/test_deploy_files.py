@@ -274,7 +274,7 @@ class Dockerfile(unittest.TestCase):
     def test_runtime_packages_exist(self):
         m = re.search(r'RUNTIME_PACKAGES="([^"]+)"', read("deploy/image-runtime.sh"))
         pkgs = m.group(1).replace("\\\n", " ").split()
-        for lib in ("libopenblas0-pthread", "libjansson4", "libmicrohttpd12", "libpng16-16",
+        for lib in ("libopenblas0-pthread", "libjansson4", "libmicrohttpd12", "libpng16-16", "libjpeg62-turbo",
                     "libuuid1", "libpcre2-8-0", "libicu72", "libcurl4", "libgomp1"):
             self.assertIn(lib, pkgs)
         if shutil.which("apt-cache"):

@@ -1,30 +1,76 @@
 """Blocking HTTP client for dsrd (API v1), standard library only.
 
-One ``Client`` per server.  It is safe to share between threads: every call
-opens its own connection (urllib), and the object holds no per-request state.
+One ``Client`` per server.  It is safe to share between threads: requests
+go over a pool of keep-alive connections (``http.client``), at most
+``pool_size`` idle ones kept; a thread takes a connection for one request
+and puts it back.
 
 Retries: a request is re-sent only when the server answered 5xx or the
 connection failed before any response (refused, reset, DNS) -- the cases the
 API calls safe to retry.  4xx answers and timeouts are never retried: a timed
 out rollout may still be running on the server, and re-sending it would queue
-the same work twice.  ``update()`` always carries an ``idempotency_key`` so a
-retried optimizer step is applied once.
+the same work twice.  A kept-alive connection the server has closed in the
+meantime is reopened once without counting as an attempt.  ``update()``
+always carries an ``idempotency_key`` so a retried optimizer step is applied
+once.
 """
 
 import http.client
 import json
 import socket
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import images as _img
 from .errors import DsrAPIError, DsrConnectionError, DsrError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+          http.client.BadStatusLine)
+
+
+class _Pool:
+    """Idle keep-alive connections to one host, shared by threads."""
+
+    def __init__(self, scheme: str, host: str, port: Optional[int], size: int):
+        self.scheme, self.host, self.port, self.size = scheme, host, port, size
+        self._idle: List[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def get(self, timeout: float) -> Tuple[http.client.HTTPConnection, bool]:
+        """A connection and whether it was reused (may have gone stale)."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is not None:
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            return conn, True
+        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        return cls(self.host, self.port, timeout=timeout), False
+
+    def put(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self.size:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for c in idle:
+            c.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 class Client:
@@ -35,18 +81,20 @@ class Client:
     /update, /checkpoint and /reload.  ``timeout`` is seconds per attempt;
     ``retries`` is the number of extra attempts after the first, spaced by
     ``backoff * 2**attempt`` seconds (or the server's ``Retry-After``).
+    ``pool_size`` is how many idle keep-alive connections are kept.
     """
 
     def __init__(self, base_url: str = DEFAULT_URL, *, api_key: Optional[str] = None,
                  admin_key: Optional[str] = None, timeout: float = 300.0,
                  retries: int = 2, backoff: float = 0.5, max_backoff: float = 10.0,
-                 user_agent: str = "dsr-client-python/0.1"):
+                 pool_size: int = 8, user_agent: str = "dsr-client-python/0.2"):
         parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError("base_url must be http(s)://host[:port], got %r" % base_url)
-        if retries < 0 or timeout <= 0 or backoff < 0:
-            raise ValueError("retries >= 0, timeout > 0 and backoff >= 0 are required")
+        if retries < 0 or timeout <= 0 or backoff < 0 or pool_size < 1:
+            raise ValueError("retries >= 0, timeout > 0, backoff >= 0 and pool_size >= 1 are required")
         self.base_url = base_url.rstrip("/")
+        self._prefix = parsed.path.rstrip("/")
         self.api_key = api_key
         self.admin_key = admin_key
         self.timeout = float(timeout)
@@ -54,11 +102,58 @@ class Client:
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.user_agent = user_agent
+        self._pool = _Pool(parsed.scheme, parsed.hostname, parsed.port, int(pool_size))
 
     def __repr__(self) -> str:
         return "Client(%r)" % self.base_url
 
+    def close(self) -> None:
+        """Closes the idle keep-alive connections (the client stays usable)."""
+        self._pool.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # connections and locks do not pickle
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        parsed = urllib.parse.urlsplit(self.base_url)
+        self._pool = _Pool(parsed.scheme, parsed.hostname or "", parsed.port, 8)
+
     # ---- transport -------------------------------------------------------
+
+    def _send(self, method: str, path: str, data: Optional[bytes], headers: Dict[str, str],
+              limit: float) -> Tuple[int, Dict[str, str], bytes]:
+        """One exchange on a pooled connection; a stale kept-alive one is
+        replaced once.  Raises OSError / http.client errors as they come."""
+        for fresh_try in (False, True):
+            conn, reused = self._pool.get(limit)
+            try:
+                conn.request(method, self._prefix + path, body=data, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+            except _STALE:
+                conn.close()
+                if reused and not fresh_try:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            if resp.will_close:
+                conn.close()
+            else:
+                self._pool.put(conn)
+            return resp.status, hdrs, payload
+        raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, body: Any = None, *,
                 admin: bool = False, auth: bool = True,
@@ -82,35 +177,27 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
-            req = urllib.request.Request(url, data=data, headers=headers, method=method)
             try:
-                with urllib.request.urlopen(req, timeout=limit) as resp:
-                    payload = resp.read()
-                    if raw:
-                        return payload.decode("utf-8")
-                    return _decode_json(payload, url)
-            except urllib.error.HTTPError as e:
-                payload = e.read() if e.fp is not None else b""
-                err = DsrAPIError.from_response(e.code, payload,
-                                                request_id=e.headers.get("X-Request-Id"),
-                                                attempts=attempt)
-                if e.code >= 500 and attempt <= self.retries:
-                    self._sleep(attempt, e.headers.get("Retry-After"))
-                    continue
-                raise err from None
+                status, hdrs, payload = self._send(method, path, data, headers, limit)
             except (socket.timeout, TimeoutError) as e:
                 raise DsrConnectionError("%s %s: timed out after %.1f s" % (method, url, limit),
                                          url=url, attempts=attempt) from e
-            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as e:
-                reason = getattr(e, "reason", e)
-                if isinstance(reason, (socket.timeout, TimeoutError)):
-                    raise DsrConnectionError("%s %s: timed out after %.1f s" % (method, url, limit),
-                                             url=url, attempts=attempt) from e
+            except (OSError, http.client.HTTPException) as e:
                 if attempt <= self.retries:
                     self._sleep(attempt, None)
                     continue
-                raise DsrConnectionError("%s %s: %s" % (method, url, reason),
+                raise DsrConnectionError("%s %s: %s" % (method, url, e),
                                          url=url, attempts=attempt) from e
+            if 200 <= status < 300:
+                if raw:
+                    return payload.decode("utf-8")
+                return _decode_json(payload, url)
+            err = DsrAPIError.from_response(status, payload, request_id=hdrs.get("x-request-id"),
+                                            attempts=attempt)
+            if status >= 500 and attempt <= self.retries:
+                self._sleep(attempt, hdrs.get("retry-after"))
+                continue
+            raise err
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
         delay = self.backoff * (2 ** (attempt - 1))
@@ -220,9 +307,11 @@ class Client:
     # ---- OpenRLHF ----------------------------------------------------------
 
     def openrlhf_reward(self, query: Sequence[str], prompts: Sequence[str],
-                        labels: Sequence[str]) -> Dict[str, Any]:
+                        labels: Sequence[Any]) -> Dict[str, Any]:
         """POST /openrlhf/reward: OpenRLHF's remote reward-model protocol.
-        ``labels[i]`` is a base64 PNG (see ``png_label``) or a server path."""
+        ``labels[i]`` is a base64 PNG/JPEG (see ``png_label``), a ``data:``
+        URI, a server path, or a one-element list of those; a null reward
+        in the answer has its reason in ``errors``."""
         return self.request("POST", "/openrlhf/reward",
                             {"query": list(query), "prompts": list(prompts),
                              "labels": list(labels)})
@@ -247,7 +336,7 @@ def png_label(image: Any) -> str:
 
 def _is_wire_image(v: Any) -> bool:
     return isinstance(v, dict) and "bytes" not in v and \
-        any(k in v for k in ("png", "codes", "path"))
+        any(k in v for k in _img.WIRE_KEYS)
 
 
 def _decode_json(payload: bytes, url: str) -> Any:

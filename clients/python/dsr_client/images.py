@@ -1,11 +1,12 @@
 """Builders for the API's token spans and image objects.
 
-An image on the wire is one of ``{"png": "<base64>"}``, ``{"codes": [...]}``
-or ``{"path": "a/b.png"}`` (the last only resolves on a server started with
-``--image-root``).  ``image()`` turns the values an RL pipeline usually holds
-into the first form: PNG bytes, a local file path, a PIL image (when Pillow
-happens to be installed; it is never required) or a Hugging Face ``datasets``
-``Image`` cell ``{"bytes": ..., "path": ...}``.
+An image on the wire is one of ``{"png": "<base64>"}``, ``{"jpeg":
+"<base64>"}``, ``{"codes": [...]}`` or ``{"path": "a/b.png"}`` (the last
+only resolves on a server started with ``--image-root``).  ``image()`` turns
+the values an RL pipeline usually holds into an inline form: PNG or JPEG
+bytes, a ``data:image/...;base64,`` URI, a local file path, a PIL image (when
+Pillow happens to be installed; it is never required) or a Hugging Face
+``datasets`` ``Image`` cell ``{"bytes": ..., "path": ...}``.
 """
 
 import base64
@@ -14,6 +15,9 @@ import os
 from typing import Any, Dict, Iterable, List, Union
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+WIRE_KEYS = ("png", "jpeg", "codes", "path")
 
 ImageLike = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Dict[str, Any], Any]
 
@@ -30,18 +34,36 @@ def tokens(ids: Iterable[int]) -> Dict[str, Any]:
     return {"tokens": [int(t) for t in ids]}
 
 
-def png_bytes(data: Union[bytes, bytearray, memoryview]) -> Dict[str, Any]:
-    """An image from PNG bytes (checked for the PNG signature)."""
+def file_bytes(data: Union[bytes, bytearray, memoryview]) -> Dict[str, Any]:
+    """An image from PNG or JPEG file bytes (recognised by signature)."""
     data = bytes(data)
-    if not data.startswith(PNG_SIGNATURE):
-        raise ValueError("image bytes are not a PNG (bad signature)")
-    return {"png": base64.b64encode(data).decode("ascii")}
+    if data.startswith(PNG_SIGNATURE):
+        return {"png": base64.b64encode(data).decode("ascii")}
+    if data.startswith(JPEG_SIGNATURE):
+        return {"jpeg": base64.b64encode(data).decode("ascii")}
+    raise ValueError("image bytes are neither PNG nor JPEG (bad signature)")
 
 
-def png_file(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
-    """An image from a local PNG file, sent inline as base64."""
+def png_bytes(data: Union[bytes, bytearray, memoryview]) -> Dict[str, Any]:
+    """An image from PNG (or JPEG) bytes; kept for callers of 0.1."""
+    return file_bytes(data)
+
+
+def data_uri(uri: str) -> Dict[str, Any]:
+    """An image from a ``data:image/png;base64,...`` (or jpeg) URI."""
+    head, sep, payload = uri.partition(",")
+    if not uri.startswith("data:") or not sep or not head.endswith(";base64"):
+        raise ValueError("not a base64 data: URI")
+    return file_bytes(base64.b64decode(payload, validate=True))
+
+
+def image_file(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
+    """An image from a local PNG or JPEG file, sent inline as base64."""
     with open(path, "rb") as f:
-        return png_bytes(f.read())
+        return file_bytes(f.read())
+
+
+png_file = image_file
 
 
 def codes(ids: Iterable[int]) -> Dict[str, Any]:
@@ -65,26 +87,29 @@ def _pil_to_png(img: Any) -> bytes:
 def image(value: ImageLike) -> Dict[str, Any]:
     """Converts an image-like value into the wire image object.
 
-    Accepted: an existing wire object (dict with ``png``/``codes``/``path``),
-    PNG bytes, a path (str or os.PathLike) to a local PNG file, a
-    ``datasets`` Image cell (dict with ``bytes`` and/or ``path``), or any
-    object with a PIL-style ``save(fp, format=...)`` method.
+    Accepted: an existing wire object (dict with ``png``/``jpeg``/``codes``/
+    ``path``), PNG or JPEG bytes, a ``data:`` URI, a path (str or
+    os.PathLike) to a local PNG or JPEG file, a ``datasets`` Image cell (dict
+    with ``bytes`` and/or ``path``), or any object with a PIL-style
+    ``save(fp, format=...)`` method.
     """
     if isinstance(value, dict):
-        if any(k in value for k in ("png", "codes", "path")) and "bytes" not in value:
+        if any(k in value for k in WIRE_KEYS) and "bytes" not in value:
             return value
         if value.get("bytes") is not None:
-            return png_bytes(value["bytes"])
+            return file_bytes(value["bytes"])
         if value.get("path"):
-            return png_file(value["path"])
-        raise ValueError("image dict has none of png/codes/path/bytes")
+            return image_file(value["path"])
+        raise ValueError("image dict has none of png/jpeg/codes/path/bytes")
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return png_bytes(value)
+        return file_bytes(value)
+    if isinstance(value, str) and value.startswith("data:"):
+        return data_uri(value)
     if isinstance(value, (str, os.PathLike)):
-        return png_file(value)
+        return image_file(value)
     if callable(getattr(value, "save", None)) and hasattr(value, "size"):
-        return png_bytes(_pil_to_png(value))
-    raise TypeError("cannot send %s as an image (want PNG bytes, a file path, "
+        return file_bytes(_pil_to_png(value))
+    raise TypeError("cannot send %s as an image (want PNG/JPEG bytes, a file path, "
                     "a PIL image or a wire image dict)" % type(value).__name__)
 
 

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Sends dsrd the request OpenRLHF's remote reward model makes.
 
-OpenRLHF, started with ``--remote_rm_url http://HOST:8080/openrlhf/reward``,
-POSTs ``{"query": [...], "prompts": [...], "labels": [...]}`` where query[i]
-is prompt + response and labels[i] is the dataset's label column (here: the
-image, as a base64 PNG or a path under dsrd's --image-root).  dsrd answers
-``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` with R_U of each
-response for its image.
+OpenRLHF (0.11.0), started with ``--reward.remote_url
+http://HOST:8080/openrlhf/reward --data.label_key image``, POSTs
+``{"query": [...], "prompts": [...], "labels": [...]}`` where query[i] is
+prompt + response (+ the EOS text) and labels[i] is the dataset's label
+column (here: the image, as a base64 PNG/JPEG, a data: URI or a path under
+dsrd's --image-root).  dsrd answers ``{"rewards": [...], "scores": [...],
+"extra_logs": {...}, "errors": [...]}`` with R_U of each response for its
+image; an item it cannot score has a null reward and an entry in errors.
 
     python3 openrlhf_request.py --url http://127.0.0.1:8080 \\
         --image cat.png --response "a cat on a sofa"
 
-Prints the response JSON.  Exit status 1 on an API error.
+Prints the response JSON.  Exit status 1 on an API error or a null reward.
 """
 
 import argparse
@@ -52,7 +54,9 @@ def main(argv=None) -> int:
         return 1
     json.dump(out, sys.stdout, indent=2)
     print()
-    return 0
+    for e in out.get("errors", []):
+        print("error: item %d (%s): %s" % (e["index"], e["param"], e["message"]), file=sys.stderr)
+    return 1 if out.get("errors") else 0
 
 
 if __name__ == "__main__":
