@@ -7,17 +7,19 @@
 
 int group_prepare(struct group *g, const struct train_config *cfg, struct dsr_call_err *e) {
     if (g->task == TASK_UNDERSTANDING) {
+        g->want_text = cfg->reward == REWARD_COMMAND;
         g->image = dsr_image_png_file(g->item, 0, e);
         if (!g->image) return -1;
         g->request = json_pack("{s:s, s:O, s:s, s:i, s:i, s:f, s:i, s:f, s:I, s:b}", "task", "understanding",
                                "image", g->image, "question", cfg->question, "n", cfg->group_size, "max_tokens",
                                cfg->max_tokens, "temperature", cfg->temperature, "top_k", cfg->top_k, "top_p",
-                               cfg->top_p, "seed", (json_int_t)g->seed, "score", 1);
+                               cfg->top_p, "seed", (json_int_t)g->seed, "score", cfg->self_score);
     } else {
         g->request = json_pack("{s:s, s:{s:s}, s:i, s:f, s:f, s:i, s:f, s:I, s:b, s:b}", "task", "generation",
                                "prompt", "text", g->item, "n", cfg->group_size, "cfg_scale", cfg->cfg_scale,
                                "temperature", cfg->temperature, "top_k", cfg->top_k, "top_p", cfg->top_p, "seed",
-                               (json_int_t)g->seed, "score", 1, "return_png", 0);
+                               (json_int_t)g->seed, "score", cfg->self_score, "return_png",
+                               cfg->reward == REWARD_COMMAND);
     }
     if (!g->request) {
         memset(e, 0, sizeof *e);
@@ -58,19 +60,24 @@ static int group_check(struct group *g, int group_size, struct dsr_call_err *e) 
         snprintf(e->msg, sizeof e->msg, "/rollout for '%s': expected %d rollouts", g->item, group_size);
         return -1;
     }
+    int scored = json_is_true(json_object_get(g->request, "score"));
+    int png = json_is_true(json_object_get(g->request, "return_png"));
     for (int i = 0; i < group_size; i++) {
         const json_t *r = json_array_get(rollouts, (size_t)i);
         const json_t *reward = json_object_get(r, "reward");
         const char *field = g->task == TASK_UNDERSTANDING ? "tokens" : "codes";
-        if (!json_is_number(reward) || !isfinite(json_number_value(reward)) ||
-            !json_is_array(json_object_get(r, field)) || !json_is_array(json_object_get(r, "logprobs"))) {
+        if ((scored && (!json_is_number(reward) || !isfinite(json_number_value(reward)))) ||
+            !json_is_array(json_object_get(r, field)) || !json_is_array(json_object_get(r, "logprobs")) ||
+            (png && !json_is_string(json_object_get(r, "png"))) ||
+            (g->want_text && !json_is_string(json_object_get(r, "text")))) {
             e->kind = DSR_CALL_PROTOCOL;
-            snprintf(e->msg, sizeof e->msg, "/rollout for '%s': rollout %d lacks a finite reward, %s or logprobs",
-                     g->item, i, field);
+            snprintf(e->msg, sizeof e->msg, "/rollout for '%s': rollout %d lacks a finite reward, %s, logprobs%s",
+                     g->item, i, field, g->want_text ? " or text" : png ? " or png" : "");
             return -1;
         }
-        g->rewards[i] = json_number_value(reward);
+        g->rewards[i] = g->self_rewards[i] = scored ? json_number_value(reward) : 0.0;
     }
+    g->has_self = scored;
     g->n = group_size;
     return 0;
 }

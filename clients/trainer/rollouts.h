@@ -23,19 +23,26 @@ struct group {
     int server;         /* index into the server list */
     json_t *request;
     json_t *response;   /* NULL until done */
-    double rewards[TRAIN_MAX_GROUP_SIZE];
+    double rewards[TRAIN_MAX_GROUP_SIZE];      /* behind the advantages (reward_source.h) */
+    double self_rewards[TRAIN_MAX_GROUP_SIZE]; /* the server's, as returned */
+    int has_self;       /* self_rewards were requested and received */
+    int want_text;      /* captions must come with their text (the grader reads it) */
     int n;              /* rollouts received (== group size when ok) */
     int attempts;
     struct dsr_call_err err;
     int rc;
 };
 
-/* Builds g->request (and reads the image file).  Returns -1 with e filled. */
+/* Builds g->request (and reads the image file): score as cfg->self_score,
+ * and generated images as PNG too for --reward command.  Returns -1 with
+ * e filled. */
 int group_prepare(struct group *g, const struct train_config *cfg, struct dsr_call_err *e);
 
 /* Runs every group's request concurrently; each thread retries with policy
  * p on clients[g->server].  Then validates each response: exactly
- * group_size rollouts, finite rewards, policy_version == want_version
+ * group_size rollouts, finite rewards (when requested; copied to both
+ * rewards and self_rewards), caption text / PNG when the request asked for
+ * them, policy_version == want_version
  * (*version_mismatch set to 1 when any differs).  Returns -1 with the first
  * failure described in e. */
 int groups_run(struct group *groups, int n_groups, struct dsr_client *const *clients, const struct retry_policy *p,

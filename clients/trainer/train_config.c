@@ -8,6 +8,15 @@
 
 #include "version.h"
 
+const char *reward_source_name(enum reward_source s) {
+    switch (s) {
+    case REWARD_SELF: return "self";
+    case REWARD_SHUFFLED: return "shuffled";
+    case REWARD_COMMAND: return "command";
+    }
+    return "?";
+}
+
 void train_config_defaults(struct train_config *c) {
     memset(c, 0, sizeof *c);
     c->batch_images = 2;
@@ -30,6 +39,8 @@ void train_config_defaults(struct train_config *c) {
     c->top_p = 1.0;
     c->top_k = 0;
     c->max_tokens = 64;
+    c->reward = REWARD_SELF;
+    c->self_score = 1;
     c->seed = 0;
     c->steps = 10;
     c->log_path = "dsr-train.jsonl";
@@ -53,6 +64,8 @@ void train_config_usage(FILE *f) {
         "data (at least one):\n"
         "  --images DIR          unlabelled PNG/JPEG images (understanding direction)\n"
         "  --prompts FILE        one prompt per line (generation direction)\n"
+        "  --directions und,gen|und|gen  directions to train (default: every one\n"
+        "                        with data); a chosen direction needs its data\n"
         "servers:\n"
         "  --server URL          rollout/score server; repeat for replicas\n"
         "                        (default $DSR_SERVER or http://127.0.0.1:8080)\n"
@@ -85,15 +98,52 @@ void train_config_usage(FILE *f) {
         "  --top-k N             0 = off (default 0)\n"
         "  --top-p X             (default 1)\n"
         "  --cfg-scale X         classifier-free guidance for images (default 5)\n"
-        "  --seed N              data order and request seeds (default 0)\n"
+        "  --seed N              data order, request seeds and the --reward shuffled\n"
+        "                        permutation (default 0); the same seed gives the\n"
+        "                        same items, seeds and permutations, also across --resume\n"
+        "rewards:\n"
+        "  --reward self|shuffled|command  (default self)\n"
+        "                        self: the server's dual self-reward (R_U, R_G);\n"
+        "                        shuffled: the same rewards permuted at random within\n"
+        "                        each group (same compute, no signal: the control);\n"
+        "                        command: an external grader, --reward-cmd\n"
+        "  --reward-cmd \"CMD ARGS\"  grader started once with /bin/sh -c and kept\n"
+        "                        running; per rollout it reads one JSON line\n"
+        "                        {\"task\": \"understanding\"|\"generation\", \"image\":\n"
+        "                        \"/abs/path.png\", \"caption\": TEXT} (understanding: the\n"
+        "                        data image and the sampled caption; generation: the\n"
+        "                        generated image, in a temporary directory, and the\n"
+        "                        prompt) and answers {\"reward\": X} or {\"pass\": BOOL}\n"
+        "                        (1/0); {\"error\": ...}, a bad line or no reply within\n"
+        "                        --timeout stops the run.\n"
+        "                        `dsr world grade --batch` speaks this protocol\n"
+        "  --no-self-score       with --reward command: do not ask the server for\n"
+        "                        the self-reward too (by default it is logged as\n"
+        "                        und/gen_self_reward_mean beside the grader's)\n"
         "run:\n"
-        "  --log FILE            JSONL, one record per step (default dsr-train.jsonl)\n"
+        "  --log FILE            JSONL, appended: one record per step (reward source,\n"
+        "                        per direction the mean and std of the rewards, the\n"
+        "                        mean within-group std and the fraction of groups\n"
+        "                        with no spread; loss, kl, clip_fraction, grad_norm,\n"
+        "                        seconds, wall_time) and one per evaluation\n"
+        "                        (default dsr-train.jsonl)\n"
         "  --state FILE          resumable state (default dsr-train.state)\n"
         "  --resume              continue from --state after a crash\n"
         "  --checkpoint-every K  learner writes checkpoint step-NNNNNN every K steps\n"
         "                        (0 = never; with several servers one is written\n"
         "                        every step so replicas can reload it)\n"
         "  --dry-run             print the plan and exit\n"
+        "evaluation:\n"
+        "  --eval-cmd \"CMD\"      run with /bin/sh -c at step 0, every --eval-every\n"
+        "                        steps and after the last step, with DSR_SERVER (the\n"
+        "                        learner), DSR_STEP, DSR_POLICY_VERSION (and\n"
+        "                        DSR_API_KEY when set) in its environment; the last\n"
+        "                        non-empty line of its stdout, a JSON object, is\n"
+        "                        logged as {\"eval\": {...}, \"step\", \"policy_version\",\n"
+        "                        \"seconds\"}; a failure is logged as {\"eval_error\"}\n"
+        "                        and training goes on; --resume skips logged evals\n"
+        "  --eval-every N        steps between evaluations (default 0: only the\n"
+        "                        first and the last)\n"
         "retries (transport errors, timeouts, 5xx; 4xx is fatal):\n"
         "  --retries N           attempts per request (default 8)\n"
         "  --retry-delay S       first backoff delay, doubled each retry (default 0.5)\n"
@@ -138,7 +188,8 @@ enum {
     OPT_EPSILON_HIGH, OPT_BETA, OPT_SIMPO_BETA, OPT_SIMPO_GAMMA, OPT_LR, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM,
     OPT_QUESTION, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_CFG, OPT_SEED, OPT_LOG, OPT_STATE,
     OPT_RESUME, OPT_CKPT_EVERY, OPT_DRY_RUN, OPT_RETRIES, OPT_RETRY_DELAY, OPT_RETRY_MAX_DELAY,
-    OPT_RETRY_MAX_TIME, OPT_TIMEOUT, OPT_VERSION,
+    OPT_RETRY_MAX_TIME, OPT_TIMEOUT, OPT_VERSION, OPT_DIRECTIONS, OPT_REWARD, OPT_REWARD_CMD, OPT_NO_SELF_SCORE,
+    OPT_EVAL_CMD, OPT_EVAL_EVERY,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -180,6 +231,12 @@ static const struct option LONG_OPTS[] = {
     {"retry-max-delay", required_argument, 0, OPT_RETRY_MAX_DELAY},
     {"retry-max-time", required_argument, 0, OPT_RETRY_MAX_TIME},
     {"timeout", required_argument, 0, OPT_TIMEOUT},
+    {"directions", required_argument, 0, OPT_DIRECTIONS},
+    {"reward", required_argument, 0, OPT_REWARD},
+    {"reward-cmd", required_argument, 0, OPT_REWARD_CMD},
+    {"no-self-score", no_argument, 0, OPT_NO_SELF_SCORE},
+    {"eval-cmd", required_argument, 0, OPT_EVAL_CMD},
+    {"eval-every", required_argument, 0, OPT_EVAL_EVERY},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -187,6 +244,24 @@ static const struct option LONG_OPTS[] = {
 
 static int is_loss_type(const char *s) {
     return strcmp(s, "grpo") == 0 || strcmp(s, "dapo") == 0 || strcmp(s, "bnpo") == 0 || strcmp(s, "dr_grpo") == 0;
+}
+
+/* "und,gen", "gen", ... (also the long names) into a DIR_* mask. */
+static int parse_directions(const char *s, unsigned *out, struct dsr_err *err) {
+    unsigned mask = 0;
+    const char *p = s;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && strncmp(p, "und", 3) == 0) mask |= DIR_UND;
+        else if (n == 13 && strncmp(p, "understanding", 13) == 0) mask |= DIR_UND;
+        else if (n == 3 && strncmp(p, "gen", 3) == 0) mask |= DIR_GEN;
+        else if (n == 10 && strncmp(p, "generation", 10) == 0) mask |= DIR_GEN;
+        else return dsr_errf(err, "--directions: '%s' is not und,gen, und or gen", s);
+        if (p[n] == '\0') break;
+        p += n + 1;
+    }
+    *out = mask;
+    return 0;
 }
 
 /* One flag's value into c. */
@@ -247,6 +322,17 @@ static int apply_opt(struct train_config *c, int opt, const char *flag, const ch
     case OPT_RETRY_DELAY: return parse_double(flag, a, 0, 3600, &c->retry.base_delay_s, err);
     case OPT_RETRY_MAX_DELAY: return parse_double(flag, a, 0, 3600, &c->retry.max_delay_s, err);
     case OPT_RETRY_MAX_TIME: return parse_double(flag, a, 0, 86400, &c->retry.max_total_s, err);
+    case OPT_DIRECTIONS: return parse_directions(a, &c->directions, err);
+    case OPT_REWARD:
+        if (strcmp(a, "self") == 0) c->reward = REWARD_SELF;
+        else if (strcmp(a, "shuffled") == 0) c->reward = REWARD_SHUFFLED;
+        else if (strcmp(a, "command") == 0) c->reward = REWARD_COMMAND;
+        else return dsr_errf(err, "--reward: '%s' is not self, shuffled or command", a);
+        return 0;
+    case OPT_REWARD_CMD: c->reward_cmd = a; return 0;
+    case OPT_NO_SELF_SCORE: c->self_score = 0; return 0;
+    case OPT_EVAL_CMD: c->eval_cmd = a; return 0;
+    case OPT_EVAL_EVERY: return parse_long(flag, a, 0, 100000000L, &c->eval_every, err);
     case OPT_TIMEOUT:
         if (parse_double(flag, a, 0.001, 86400, &timeout_s, err) != 0) return -1;
         c->timeout_ms = (long)(timeout_s * 1000.0);
@@ -288,11 +374,32 @@ int train_config_parse(struct train_config *c, int argc, char **argv, FILE *help
     if (!c->api_key) c->api_key = getenv("DSR_API_KEY");
     if (!c->admin_key) c->admin_key = getenv("DSR_ADMIN_KEY");
     if (!c->images_dir && !c->prompts_file) return dsr_errf(err, "give --images DIR and/or --prompts FILE");
-    if (!c->images_dir) c->batch_images = 0;
-    if (!c->prompts_file) c->batch_prompts = 0;
+    if (c->directions) {
+        if ((c->directions & DIR_UND) && !c->images_dir)
+            return dsr_errf(err, "--directions: und needs understanding data (--images DIR)");
+        if ((c->directions & DIR_GEN) && !c->prompts_file)
+            return dsr_errf(err, "--directions: gen needs generation data (--prompts FILE)");
+        if ((c->directions & DIR_UND) && c->batch_images == 0)
+            return dsr_errf(err, "--directions: und with --batch-images 0");
+        if ((c->directions & DIR_GEN) && c->batch_prompts == 0)
+            return dsr_errf(err, "--directions: gen with --batch-prompts 0");
+    } else {
+        c->directions = (c->images_dir ? DIR_UND : 0u) | (c->prompts_file ? DIR_GEN : 0u);
+    }
+    if (!(c->directions & DIR_UND)) c->batch_images = 0;
+    if (!(c->directions & DIR_GEN)) c->batch_prompts = 0;
+    if (c->batch_images == 0) c->directions &= ~DIR_UND;
+    if (c->batch_prompts == 0) c->directions &= ~DIR_GEN;
     if (c->batch_images + c->batch_prompts == 0) return dsr_errf(err, "--batch-images and --batch-prompts are both 0");
     if (c->batch_images + c->batch_prompts > TRAIN_MAX_GROUPS)
         return dsr_errf(err, "at most %d groups per step (--batch-images + --batch-prompts)", TRAIN_MAX_GROUPS);
+    if ((c->reward_cmd && !c->reward_cmd[0]) || (c->eval_cmd && !c->eval_cmd[0]))
+        return dsr_errf(err, "%s: empty command", c->reward_cmd && !c->reward_cmd[0] ? "--reward-cmd" : "--eval-cmd");
+    if (c->reward == REWARD_COMMAND && !c->reward_cmd) return dsr_errf(err, "--reward command needs --reward-cmd \"CMD\"");
+    if (c->reward != REWARD_COMMAND && c->reward_cmd) return dsr_errf(err, "--reward-cmd needs --reward command");
+    if (c->reward != REWARD_COMMAND && !c->self_score)
+        return dsr_errf(err, "--no-self-score needs --reward command (the self-reward is the reward)");
+    if (c->eval_every > 0 && !c->eval_cmd) return dsr_errf(err, "--eval-every needs --eval-cmd \"CMD\"");
     if (c->epsilon_high < 0) c->epsilon_high = c->epsilon;
     if (c->epsilon_high < c->epsilon) return dsr_errf(err, "--epsilon-high must be >= --epsilon");
     return 0;

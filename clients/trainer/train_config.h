@@ -17,9 +17,23 @@
 
 enum train_algorithm { ALGO_GRPO, ALGO_SIMPO };
 
+/* Directions trained (bit mask). */
+#define DIR_UND 1u /* understanding: captions of --images, rewarded by R_U */
+#define DIR_GEN 2u /* generation: images of --prompts, rewarded by R_G */
+
+/* Where the rewards behind the advantages come from. */
+enum reward_source {
+    REWARD_SELF,     /* the server's dual self-reward (/rollout with score) */
+    REWARD_SHUFFLED, /* the same, permuted within each group (the no-signal control) */
+    REWARD_COMMAND,  /* an external grader process (reward_cmd.h) */
+};
+
+const char *reward_source_name(enum reward_source s);
+
 struct train_config {
     const char *images_dir;   /* understanding data, or NULL */
     const char *prompts_file; /* generation data, or NULL */
+    unsigned directions;      /* DIR_* trained; after parsing, a direction's batch is 0 unless chosen */
     const char *servers[TRAIN_MAX_SERVERS];
     int n_servers;
     const char *learner;      /* defaults to servers[0] */
@@ -40,7 +54,17 @@ struct train_config {
     double cfg_scale, temperature, top_p;
     int top_k, max_tokens;
 
-    uint64_t seed;
+    /* rewards */
+    enum reward_source reward;
+    const char *reward_cmd;   /* --reward command: "CMD ARGS" for /bin/sh -c */
+    int self_score;           /* ask /rollout for the self-reward (off only with --no-self-score) */
+
+    /* evaluation hook: run eval_cmd at step 0, every eval_every steps (0:
+     * only at the start and the end) and after the last step */
+    const char *eval_cmd;     /* or NULL */
+    long eval_every;
+
+    uint64_t seed;            /* data order, request seeds, the shuffle */
     long steps;
     const char *log_path;     /* JSONL, appended */
     const char *state_path;

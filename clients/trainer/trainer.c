@@ -8,9 +8,12 @@
 
 #include "contexts.h"
 #include "dataset.h"
+#include "eval_hook.h"
 #include "progress.h"
 #include "retry.h"
+#include "reward_source.h"
 #include "rollouts.h"
+#include "step_stats.h"
 #include "train_state.h"
 #include "update_req.h"
 
@@ -35,12 +38,25 @@ struct train_run {
     long retries; /* extra attempts made during the current step */
     double t_start;   /* when this process began training (ETA) */
     long step_start;  /* r->st.step then (a resumed run counts from it) */
+    struct reward_env rewards; /* --reward's grader and image directory */
+    struct eval_done evals;    /* steps with a logged evaluation */
 };
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Unix time: lets plots put runs (and resumed runs) on one wall clock. */
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char *directions_name(unsigned d) {
+    return d == (DIR_UND | DIR_GEN) ? "und,gen" : d == DIR_UND ? "und" : d == DIR_GEN ? "gen" : "";
 }
 
 static int call_fail(struct dsr_err *err, const char *what, const struct dsr_call_err *e) {
@@ -258,26 +274,43 @@ static int step_contexts(struct train_run *r, const struct group *groups, int n_
     return 0;
 }
 
-/* Reward statistics of one direction, added to rec as <prefix>_reward_mean/std. */
-static void add_reward_stats(json_t *rec, const struct group *groups, int n_groups, enum group_task task,
-                             const char *prefix, int group_size) {
-    double rewards[TRAIN_MAX_GROUPS * TRAIN_MAX_GROUP_SIZE];
-    int n = 0, ng = 0;
+static void set_real(json_t *rec, const char *prefix, const char *name, double v) {
+    char key[64];
+    snprintf(key, sizeof key, "%s_%s", prefix, name);
+    json_object_set_new(rec, key, json_real(v));
+}
+
+/* Reward statistics of one direction, added to rec as <prefix>_reward_mean,
+ * _reward_std, _groups, _reward_group_std, _zero_std_frac and, when an
+ * external grader gave the rewards, _self_reward_mean.  Returns the number
+ * of groups with no reward spread. */
+static int add_reward_stats(json_t *rec, const struct group *groups, int n_groups, enum group_task task,
+                            const char *prefix, const struct train_config *cfg) {
+    double rewards[TRAIN_MAX_GROUPS * TRAIN_MAX_GROUP_SIZE], self[TRAIN_MAX_GROUPS * TRAIN_MAX_GROUP_SIZE];
+    int G = cfg->group_size, ng = 0, has_self = 1;
     for (int i = 0; i < n_groups; i++) {
         if (groups[i].task != task) continue;
+        memcpy(rewards + (size_t)ng * G, groups[i].rewards, (size_t)G * sizeof *rewards);
+        memcpy(self + (size_t)ng * G, groups[i].self_rewards, (size_t)G * sizeof *self);
+        has_self &= groups[i].has_self;
         ng++;
-        for (int j = 0; j < group_size; j++) rewards[n++] = groups[i].rewards[j];
     }
-    if (n == 0) return;
-    double mean, std;
-    reward_stats(rewards, n, &mean, &std);
+    if (ng == 0) return 0;
+    struct reward_summary s;
+    reward_summary_of(rewards, ng, G, &s);
+    set_real(rec, prefix, "reward_mean", s.mean);
+    set_real(rec, prefix, "reward_std", s.std);
+    set_real(rec, prefix, "reward_group_std", s.group_std);
+    set_real(rec, prefix, "zero_std_frac", s.zero_std_frac);
     char key[64];
-    snprintf(key, sizeof key, "%s_reward_mean", prefix);
-    json_object_set_new(rec, key, json_real(mean));
-    snprintf(key, sizeof key, "%s_reward_std", prefix);
-    json_object_set_new(rec, key, json_real(std));
     snprintf(key, sizeof key, "%s_groups", prefix);
     json_object_set_new(rec, key, json_integer(ng));
+    if (cfg->reward == REWARD_COMMAND && has_self) {
+        struct reward_summary ss;
+        reward_summary_of(self, ng, G, &ss);
+        set_real(rec, prefix, "self_reward_mean", ss.mean);
+    }
+    return s.zero_std_groups;
 }
 
 /* ---- update and checkpoint -------------------------------------------------- */
@@ -355,12 +388,20 @@ static void copy_number(json_t *rec, const json_t *resp, const char *key) {
     if (json_is_number(v) && isfinite(json_number_value(v))) json_object_set_new(rec, key, json_real(json_number_value(v)));
 }
 
-static int log_record(struct train_run *r, json_t *rec, struct dsr_err *err) {
+/* Appends rec (with the wall clock) to --log. */
+static int log_write(struct train_run *r, json_t *rec, struct dsr_err *err) {
+    json_object_set_new(rec, "wall_time", json_real(wall_now()));
     char *line = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
     if (!line) return dsr_errf(err, "cannot encode the log record");
     int ok = fprintf(r->log, "%s\n", line) > 0 && fflush(r->log) == 0;
     free(line);
     if (!ok) return dsr_errf(err, "cannot write --log %s", r->cfg->log_path);
+    return 0;
+}
+
+/* A step's record: to --log, and the progress line. */
+static int log_record(struct train_run *r, json_t *rec, struct dsr_err *err) {
+    if (log_write(r, rec, err) != 0) return -1;
 
     struct progress_info pi = {
         .step = r->st.step,
@@ -430,6 +471,10 @@ static int run_step(struct train_run *r, struct dsr_err *err) {
     int n_groups = 0;
     struct train_state next;
     if (step_rollouts(r, groups, &n_groups, &next, err) != 0) return -1;
+    if (rewards_apply(&r->rewards, groups, n_groups, r->st.step + 1, err) != 0) {
+        groups_free(groups, n_groups);
+        return -1;
+    }
 
     json_t *ctx[TRAIN_MAX_GROUPS];
     if (step_contexts(r, groups, n_groups, ctx, err) != 0) {
@@ -446,8 +491,11 @@ static int run_step(struct train_run *r, struct dsr_err *err) {
         goto done;
     }
     json_object_set_new(rec, "algorithm", json_string(r->cfg->algorithm == ALGO_GRPO ? "grpo" : "simpo"));
-    add_reward_stats(rec, groups, n_groups, TASK_UNDERSTANDING, "und", r->cfg->group_size);
-    add_reward_stats(rec, groups, n_groups, TASK_GENERATION, "gen", r->cfg->group_size);
+    json_object_set_new(rec, "reward_source", json_string(reward_source_name(r->cfg->reward)));
+    json_object_set_new(rec, "directions", json_string(directions_name(r->cfg->directions)));
+    int flat = add_reward_stats(rec, groups, n_groups, TASK_UNDERSTANDING, "und", r->cfg) +
+               add_reward_stats(rec, groups, n_groups, TASK_GENERATION, "gen", r->cfg);
+    json_object_set_new(rec, "zero_std_frac", json_real(n_groups > 0 ? (double)flat / n_groups : 0.0));
     json_object_set_new(rec, r->cfg->algorithm == ALGO_GRPO ? "samples" : "pairs", json_integer(units));
 
     r->st.image_cursor = next.image_cursor;
@@ -471,6 +519,39 @@ done:
     json_decref(rec);
     for (int i = 0; i < n_groups; i++) json_decref(ctx[i]);
     groups_free(groups, n_groups);
+    return rc;
+}
+
+/* Runs --eval-cmd for the current step when due and not logged yet; its
+ * failure is logged, not fatal. */
+static int maybe_eval(struct train_run *r, struct dsr_err *err) {
+    const struct train_config *cfg = r->cfg;
+    long step = r->st.step;
+    if (!cfg->eval_cmd || !eval_due(step, cfg->eval_every, cfg->steps) || eval_done_has(&r->evals, step)) return 0;
+    if (sync_servers(r, err) != 0) return -1; /* it must see this step's policy */
+    double t0 = now_s();
+    json_t *result = NULL;
+    struct dsr_err why;
+    int ok = eval_hook_run(cfg->eval_cmd, cfg->learner, cfg->api_key, step, r->st.policy_version, &result, &why) == 0;
+    json_t *rec = json_pack("{s:I, s:I, s:f}", "step", (json_int_t)step, "policy_version",
+                            (json_int_t)r->st.policy_version, "seconds", now_s() - t0);
+    if (!rec) {
+        json_decref(result);
+        return dsr_errf(err, "out of memory");
+    }
+    if (ok) json_object_set_new(rec, "eval", result);
+    else json_object_set_new(rec, "eval_error", json_string(why.msg));
+    if (ok && eval_done_add(&r->evals, step) != 0) {
+        json_decref(rec);
+        return dsr_errf(err, "out of memory");
+    }
+    int rc = log_write(r, rec, err);
+    char *text = ok ? json_dumps(result, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    fprintf(r->progress, "%seval at step %ld (v%ld)%s %.300s\n", r->tty ? "\r\033[K" : "", step,
+            r->st.policy_version, ok ? ":" : " failed:", ok ? (text ? text : "") : why.msg);
+    fflush(r->progress);
+    free(text);
+    json_decref(rec);
     return rc;
 }
 
@@ -547,6 +628,8 @@ static void run_free(struct train_run *r) {
     dataset_free(&r->images);
     dataset_free(&r->prompts);
     json_decref(r->und_context);
+    reward_env_close(&r->rewards);
+    eval_done_free(&r->evals);
     if (r->log) fclose(r->log);
 }
 
@@ -565,14 +648,19 @@ static int run_body(struct train_run *r, struct dsr_err *err) {
         train_state_init(&r->st, cfg->seed, v);
         if (train_state_save(&r->st, cfg->state_path, err) != 0) return -1;
     }
+    if (cfg->resume && cfg->eval_cmd && eval_done_load(&r->evals, cfg->log_path, err) != 0) return -1;
     r->log = fopen(cfg->log_path, "a");
     if (!r->log) return dsr_errf(err, "--log %s: cannot open for appending", cfg->log_path);
+    if (reward_env_open(&r->rewards, cfg, err) != 0) return -1;
     warn_unguarded_learner(r);
     r->t_start = now_s();
     r->step_start = r->st.step;
     if (r->st.pending_key[0] && resume_pending(r, err) != 0) return -1;
-    while (r->st.step < cfg->steps)
+    if (maybe_eval(r, err) != 0) return dsr_err_prefix(err, "evaluation at step %ld", r->st.step);
+    while (r->st.step < cfg->steps) {
         if (run_step(r, err) != 0) return dsr_err_prefix(err, "step %ld", r->st.step + 1);
+        if (maybe_eval(r, err) != 0) return dsr_err_prefix(err, "evaluation at step %ld", r->st.step);
+    }
     /* replicas follow the final update too, so every server ends on the learner's version */
     if (cfg->n_servers > 1 && sync_servers(r, err) != 0) return dsr_err_prefix(err, "final sync");
     if (r->tty) fputc('\n', r->progress);
@@ -612,6 +700,14 @@ int trainer_dry_run(const struct train_config *cfg, FILE *out, struct dsr_err *e
                 cfg->epsilon, cfg->epsilon_high, cfg->beta, scale_rewards_name(cfg->scale));
     else
         fprintf(out, "  algorithm: simpo (beta %g, gamma %g)\n", cfg->simpo_beta, cfg->simpo_gamma);
+    fprintf(out, "  directions: %s\n", directions_name(cfg->directions));
+    fprintf(out, "  reward: %s%s%s%s\n", reward_source_name(cfg->reward), cfg->reward_cmd ? " (" : "",
+            cfg->reward_cmd ? cfg->reward_cmd : "", cfg->reward_cmd ? ")" : "");
+    if (cfg->eval_cmd) {
+        fprintf(out, "  eval: %s at step 0", cfg->eval_cmd);
+        if (cfg->eval_every > 0) fprintf(out, ", every %ld steps", cfg->eval_every);
+        fprintf(out, " and after step %ld\n", cfg->steps);
+    }
     fprintf(out, "  adamw: lr %g, weight decay %g, max grad norm %g\n", cfg->lr, cfg->weight_decay,
             cfg->max_grad_norm);
     fprintf(out, "  sampling: temperature %g, top-k %d, top-p %g, max tokens %d, cfg scale %g, question \"%s\"\n",
