@@ -162,7 +162,7 @@ static void grpo_dlp(void *vctx, int first, int n, const float *lp, float *dlp) 
             int clipped = (r < 1.0 - h->epsilon && A < 0) || (r > 1.0 + h->epsilon_high && A > 0);
             double d = clipped ? 0.0 : -A * r;
             double kl = 0;
-            if (h->beta > 0) {
+            if (c->ref) { /* β > 0, or kept reference weights: KL is measured even at β = 0 */
                 double diff = c->ref[c->tok0[i] + k] - cur;
                 kl = exp(diff) - diff - 1.0;
                 d += h->beta * (1.0 - exp(diff));
@@ -238,8 +238,11 @@ int trainer_grpo_backward(struct trainer *tr, const struct janus_model *m, const
     long *tok0 = malloc((size_t)n_samples * sizeof *tok0);
     double *weight = malloc((size_t)n_samples * sizeof *weight);
     float *lp = malloc((size_t)total * sizeof(float));
-    float *ref = h->beta > 0 ? malloc((size_t)total * sizeof(float)) : NULL;
-    int rc = tok0 && weight && lp && (ref || h->beta == 0) ? 0 : dsr_errf(err, "out of memory");
+    /* reference log-probs: needed for β > 0; with kept reference weights they
+     * are computed at β = 0 too, so every step reports the KL to the start */
+    bool want_ref = h->beta > 0 || tr->ref_weights;
+    float *ref = want_ref ? malloc((size_t)total * sizeof(float)) : NULL;
+    int rc = tok0 && weight && lp && (ref || !want_ref) ? 0 : dsr_errf(err, "out of memory");
     for (int i = 0, t = 0; rc == 0 && i < n_samples; i++) {
         tok0[i] = t;
         t += samples[i].n_completion;
@@ -259,7 +262,7 @@ int trainer_grpo_backward(struct trainer *tr, const struct janus_model *m, const
     if (rc == 0) {
         memset(stats, 0, sizeof *stats);
         stats->loss = ctx.loss;
-        stats->kl = h->beta > 0 ? ctx.kl_sum / (double)total : 0.0;
+        stats->kl = ref ? ctx.kl_sum / (double)total : 0.0;
         stats->clip_fraction = (double)ctx.clipped / (double)total;
         stats->tokens = total;
     }

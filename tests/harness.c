@@ -16,6 +16,7 @@ void th_run(struct th *t, const char *name, th_fn fn) {
         t->passed++;
         printf("ok   %s\n", name);
     }
+    t->current = NULL;
     fflush(stdout);
 }
 
@@ -26,8 +27,10 @@ int th_finish(struct th *t, const char *suite) {
 
 int th_check_at(struct th *t, const char *file, int line, int cond, const char *fmt, ...) {
     if (cond) return 1;
-    t->current_failed++;
-    printf("  %s:%d: [%s] ", file, line, t->current ? t->current : "?");
+    /* a check outside any test function (set-up, tear-down) fails the suite by itself */
+    if (t->current) t->current_failed++;
+    else t->failed++;
+    printf("  %s:%d: [%s] ", file, line, t->current ? t->current : "outside a test");
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);

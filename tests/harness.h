@@ -27,7 +27,8 @@ typedef void (*th_fn)(struct th *t);
 void th_run(struct th *t, const char *name, th_fn fn);
 int  th_finish(struct th *t, const char *suite); /* prints totals; returns exit code */
 
-/* Records a failed check (printf-style message) when cond is false. */
+/* Records a failed check (printf-style message) when cond is false: against
+ * the running test function, or, outside one, as a failure of its own. */
 int th_check_at(struct th *t, const char *file, int line, int cond, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 #define TH_CHECK(t, cond, ...) th_check_at((t), __FILE__, __LINE__, (cond) ? 1 : 0, __VA_ARGS__)

@@ -33,6 +33,7 @@ struct train_test {
     char ckpt_dir[64];
     long version; /* the server's policy_version as the tests last left it */
     long undone;  /* applied updates that reloads rolled back */
+    const char *argv0; /* this binary, to start another dsrd */
 };
 
 static long version_of(const struct http_resp *r) {
@@ -540,9 +541,12 @@ static void test_updates_under_load(struct th *t) {
 }
 
 /* A server with --reference: beta > 0 without ref_logprobs is computed
- * against the start-up weights (KL 0 at the first step); its updates run
- * in micro-batches (--update-memory-budget). */
-static void test_reference_server(struct th *t, const char *argv0, struct train_test *a) {
+ * against the start-up weights (KL 0 at the first step), and at beta 0 the
+ * KL is still reported; its updates run in micro-batches
+ * (--update-memory-budget). */
+static void test_reference_server(struct th *t) {
+    struct train_test *a = (struct train_test *)t;
+    const char *argv0 = a->argv0;
     struct dsrd_proc p;
     /* also micro-batched: one sample per pass within a 64K activation budget */
     const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--reference",
@@ -562,6 +566,13 @@ static void test_reference_server(struct th *t, const char *argv0, struct train_
                    NULL, &r);
     TH_CHECK(t, r.status == 200 && json_number_value(json_object_get(r.json, "kl")) > 0 && version_of(&r) == 2,
              "second step: kl > 0: %ld %s", r.status, r.body);
+    http_resp_free(&r);
+    /* beta 0: no penalty, but the KL to the kept start-up weights is still measured */
+    http_post_json(&p, "/update", json_pack("{s:o,s:{s:f,s:f}}", "samples", grpo_image_samples(a, false), "hyper", "beta", 0.0,
+                                            "lr", 1e-3),
+                   NULL, &r);
+    TH_CHECK(t, r.status == 200 && json_number_value(json_object_get(r.json, "kl")) > 0 && version_of(&r) == 3,
+             "beta 0 with --reference: kl measured: %ld %s", r.status, r.body);
     http_resp_free(&r);
     TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
     a->p = keep;
@@ -588,7 +599,8 @@ int main(int argc, char **argv) {
         th_run(&a.t, "idempotency_follows_reload", test_idempotency_follows_reload);
         th_run(&a.t, "simpo", test_simpo);
         th_run(&a.t, "updates_under_load", test_updates_under_load);
-        test_reference_server(&a.t, argv[0], &a);
+        a.argv0 = argv[0];
+        th_run(&a.t, "reference_server", test_reference_server);
         TH_CHECK(&a.t, dsrd_stop(&a.p) == 0, "dsrd exits cleanly (log %s)", a.p.log_path);
         st_close(a.cases);
     }
