@@ -9,7 +9,8 @@
 # Every dsrd flag is set through its DSR_* environment variable, e.g.
 #   docker run -p 8080:8080 -v /srv/janus-pro-1b:/models:ro \
 #       -e DSR_MODEL=/models -e DSR_API_KEY=... dsr
-# Without DSR_MODEL, dsrd serves its embedded random-weight default model.
+# Without DSR_MODEL, dsrd serves its embedded default model, dsr-shapes
+# (models/shapes: trained on the shapes world, compiled into the binary).
 
 FROM debian:bookworm-slim AS build
 WORKDIR /src

@@ -84,7 +84,22 @@ $(BUILD)/%.o: %.c
 	@$(if $(V),,printf '  CC    %s\n' $<)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(CORE_OBJ)
+# The shipped default model (models/shapes/dsr-shapes, `make default-model`)
+# compiled into libdsr.a: `ld -r -b binary` makes an object whose symbols
+# _binary_<file>_start/_end core/default_model.c reads; the weights come first
+# so the section's 64-byte alignment is theirs.
+DEFAULT_MODEL_DIR   := models/shapes/dsr-shapes
+DEFAULT_MODEL_FILES := model.safetensors config.json tokenizer.json generation_config.json \
+                       preprocessor_config.json eval.json
+DEFAULT_MODEL_OBJ   := $(BUILD)/default_model_blob.o
+$(DEFAULT_MODEL_OBJ): $(addprefix $(DEFAULT_MODEL_DIR)/,$(DEFAULT_MODEL_FILES))
+	@mkdir -p $(dir $@)
+	@$(if $(V),,printf '  BLOB  %s\n' $@)
+	$(Q)cd $(DEFAULT_MODEL_DIR) && ld -r -b binary -z noexecstack -o $(abspath $@) $(DEFAULT_MODEL_FILES)
+	$(Q)objcopy --rename-section .data=.rodata,alloc,load,readonly,data,contents \
+	        --set-section-alignment .rodata=64 $@
+
+$(LIB): $(CORE_OBJ) $(DEFAULT_MODEL_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,printf '  AR    %s\n' $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -181,19 +196,24 @@ $(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(CURL_PKG_LIBS) $(LDLIBS)
 
-# Installs what is missing, builds, runs every test.
-test: deps
+# Installs what is missing, builds, runs every test (tests/test_*.py, the
+# default-model recipe's PyTorch code against the fixtures, need python3-torch).
+TEST_DEB_PACKAGES = python3-torch python3-numpy
+
+test:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(BUILD)
 
-test-asan: deps
+test-asan:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
 
-# Starts dsrd on its embedded random-weight default model (DSR_* env vars
-# and ARGS="--port 9000 ..." pass options).
-# Builds the CLI too: the quick start's next commands use build/dsr.
+# Starts dsrd on its embedded default model, dsr-shapes (DSR_* env vars and
+# ARGS="--port 9000 ..." pass options); builds the CLI and trainer too: the
+# quick start's next commands use build/dsr.
 run: deps
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(DSRD) $(ARGS)
@@ -219,6 +239,35 @@ bench-deps:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	python3 bench/run_bench.py --build $(BUILD) --out bench/results.json
+
+# The default model (models/shapes/README.md).  default-model trains it from
+# scratch with PyTorch (about an hour on 2 cores; RECIPE_ARGS="--snapshot-at 600"
+# also exports the DSR experiment's start point); eval-default scores the embedded
+# default through dsrd's API (EVAL_ARGS="--model DIR" for another).
+.PHONY: default-model eval-default
+default-model:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 tests/test_janus_torch.py
+	/usr/bin/python3 models/shapes/recipe.py --work $(BUILD)/default-model $(RECIPE_ARGS)
+
+eval-default: deps
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI)
+	python3 models/shapes/evaluate.py --out $(BUILD)/eval-default.json $(EVAL_ARGS)
+
+# The DSR experiment (experiments/dsr-shapes/README.md): the whole matrix
+# from the committed base checkpoint (resumable), or a CI-sized smoke run.
+.PHONY: experiment experiment-smoke
+EXPERIMENT_DEB_PACKAGES = python3-matplotlib
+experiment:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
+	python3 experiments/dsr-shapes/run.py $(EXPERIMENT_ARGS)
+	/usr/bin/python3 experiments/dsr-shapes/report.py
+
+experiment-smoke: deps
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
+	python3 experiments/dsr-shapes/run.py --smoke
 
 clean:
 	rm -rf build

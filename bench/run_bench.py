@@ -10,6 +10,7 @@ when Debian's python3-torch is installed: `make bench-deps`).  A section that
 cannot run is recorded as {"skipped": "<why>"}.  Standard library only.
 """
 import argparse
+import base64
 import json
 import os
 import platform
@@ -170,6 +171,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_healthy(base, tries=600):
+    """True once base/health answers 200 (polled every 0.2 s)."""
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def wrk(url, conns, seconds, body=None):
     """wrk at `conns` connections; POSTs body (JSON) when given."""
     cmd = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "30s", "-s",
@@ -207,14 +220,7 @@ def http(build, env):
     srv = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        if not wait_healthy(base):
             return {"skipped": f"{exe} did not answer /health within 120 s"}
         out = {"health": {}, "logprobs_small": {}, "score_small": {}}
         # the smallest scoring request: one context token, one target token
@@ -240,6 +246,70 @@ def http(build, env):
                 w["overhead_mean_ms"] = w["mean_ms"] - w["compute_ms"]
             out["score_small"][str(c)] = w
         return out
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+
+
+def default_model(build, env, tmp):
+    """The embedded default model (dsr-shapes) at its own work: a CFG rollout of
+    8 images, a /score of 16 items (8 captions, 8 images of rendered scenes),
+    and GRPO steps of dsr-train (groups of 8 captions and 8 images)."""
+    exe = f"{build}/dsrd"
+    cli, trainer = f"{build}/dsr", f"{build}/dsr-train"
+    if not all(os.path.exists(p) for p in (exe, cli, trainer)):
+        return {"skipped": "dsrd, dsr or dsr-train not built"}
+    scenes = os.path.join(tmp, "scenes")
+    subprocess.run([cli, "world", "render", "--seed", "3", "-n", "8", "--out", scenes], check=True,
+                   capture_output=True)
+    caps = [json.loads(l) for l in open(os.path.join(scenes, "captions.jsonl"))]
+    pngs = []
+    for c in caps:
+        with open(os.path.join(scenes, c["file"]), "rb") as f:
+            pngs.append(base64.b64encode(f.read()).decode())
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    srv = subprocess.Popen([exe, "--port", str(port), "--admin-key", "bench"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+
+    def post(path, body, key=None):
+        req = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        if key:
+            req.add_header("Authorization", "Bearer " + key)
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(req, timeout=300) as r:
+            json.load(r)
+        return time.perf_counter() - t0
+
+    try:
+        if not wait_healthy(base):
+            return {"skipped": f"{exe} did not answer /health within 120 s"}
+        out = {}
+        roll = {"task": "generation", "prompt": {"text": caps[0]["caption"]}, "n": 8, "seed": 1}
+        post("/rollout", roll)
+        out["rollout_8_images_s"] = sorted(post("/rollout", roll) for _ in range(5))[2]
+        items = [{"task": "understanding", "image": {"png": p}, "response": {"text": c["caption"]}}
+                 for p, c in zip(pngs, caps)]
+        items += [{"task": "generation", "prompt": {"text": c["caption"]}, "image": {"png": p}}
+                  for p, c in zip(pngs, caps)]
+        post("/score", {"items": items})
+        out["score_16_items_s"] = sorted(post("/score", {"items": items}) for _ in range(9))[4]
+        prompts = os.path.join(tmp, "prompts.txt")
+        with open(prompts, "w") as f:
+            f.write("\n".join(c["caption"] for c in caps) + "\n")
+        log_path = os.path.join(tmp, "train.jsonl")
+        steps = 3
+        subprocess.run([trainer, "--server", base, "--admin-key", "bench", "--images", scenes, "--prompts", prompts,
+                        "--steps", str(steps), "--group-size", "8", "--batch-images", "2", "--batch-prompts", "2",
+                        "--log", log_path, "--state", os.path.join(tmp, "train.state"), "--max-tokens", "24"],
+                       env=env, check=True, capture_output=True, timeout=900)
+        recs = [json.loads(l) for l in open(log_path) if '"seconds"' in l]
+        secs = [r["seconds"] for r in recs if "loss" in r]
+        out["grpo_step_s"] = sorted(secs)[len(secs) // 2]
+        out["grpo_steps_per_s"] = 1 / out["grpo_step_s"]
+        return out
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+        return {"skipped": f"default-model benchmark failed: {e}"}
     finally:
         srv.terminate()
         srv.wait(timeout=30)
@@ -306,6 +376,16 @@ def summarize(res):
                          verdict(ratio > 1)))
         else:
             rows.append(("GRPO step: torch / dsr time", "dsr side skipped", "> 1x", "n/a"))
+    dm = res.get("default_model", {})
+    if "skipped" in dm:
+        rows.append(("default model (dsr-shapes)", "skipped: " + dm["skipped"], "", "n/a"))
+    elif dm:
+        rows.append(("dsr-shapes /rollout of 8 CFG images", f"{1e3 * dm['rollout_8_images_s']:.0f} ms (median of 5)",
+                     "< 1000 ms", verdict(dm["rollout_8_images_s"] < 1.0)))
+        rows.append(("dsr-shapes /score of 16 items", f"{1e3 * dm['score_16_items_s']:.0f} ms (median of 9)",
+                     "< 100 ms", verdict(dm["score_16_items_s"] < 0.1)))
+        rows.append(("dsr-shapes GRPO step (2+2 groups of 8)",
+                     f"{dm['grpo_step_s']:.2f} s = {dm['grpo_steps_per_s']:.2f} steps/s (dsr-train, median)", "", ""))
     if "skipped" in h:
         rows.append(("HTTP /health, /score", "skipped: " + h["skipped"], "", "n/a"))
     elif h:
@@ -371,6 +451,7 @@ def main():
         res["decode"] = decode(args.build, env, tmp, bw, peak, args.patches) if bw else {"skipped": "no bandwidth"}
         res["update"] = update(args.build, env, tmp, peak) if peak else {"skipped": "no sgemm peak"}
         res["http"] = http(args.build, env)
+        res["default_model"] = default_model(args.build, env, tmp)
         res["torch"] = torch_peer(env, tmp, dump, args.threads) if os.path.exists(dump) else {
             "skipped": "no weights dump (bench_forward failed)"}
     res["loadavg_end"] = os.getloadavg()

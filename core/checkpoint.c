@@ -35,10 +35,9 @@ static int fsync_path(const char *path, int flags, struct dsr_err *err) {
     return 0;
 }
 
-static int write_text(const char *path, const char *text, struct dsr_err *err) {
+static int write_bytes(const char *path, const char *text, size_t len, struct dsr_err *err) {
     FILE *f = fopen(path, "wb");
     if (!f) return dsr_errf(err, "cannot create %s: %s", path, strerror(errno));
-    size_t len = strlen(text);
     int ok = fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok) return dsr_errf(err, "writing %s failed", path);
@@ -107,9 +106,14 @@ static int write_optimizer(const struct janus_model *m, const struct trainer *tr
     return rc;
 }
 
-static void remove_temp(const char *tmp, const struct checkpoint_extra *extra) {
+static int write_text(const char *path, const char *text, struct dsr_err *err) {
+    return write_bytes(path, text, strlen(text), err);
+}
+
+static void remove_temp(const char *tmp, const struct checkpoint_extra *extra, size_t n_extra) {
     char path[PATH_MAX_LEN];
-    if (extra && snprintf(path, sizeof path, "%s/%s", tmp, extra->name) < (int)sizeof path) unlink(path);
+    for (size_t i = 0; i < n_extra; i++)
+        if (snprintf(path, sizeof path, "%s/%s", tmp, extra[i].name) < (int)sizeof path) unlink(path);
     for (size_t i = 0; i < sizeof WRITTEN / sizeof WRITTEN[0]; i++)
         if (snprintf(path, sizeof path, "%s/%s", tmp, WRITTEN[i]) < (int)sizeof path) unlink(path);
     for (size_t i = 0; i < sizeof COPIED / sizeof COPIED[0]; i++)
@@ -129,7 +133,8 @@ static void parent_of(const char *path, char *out) {
 }
 
 static int write_all(const struct janus_model *m, const struct trainer *tr, const char *tmp, const char *version,
-                     const char *source_dir, const struct checkpoint_extra *extra, struct dsr_err *err) {
+                     const char *source_dir, const struct checkpoint_extra *extra, size_t n_extra,
+                     struct dsr_err *err) {
     char path[PATH_MAX_LEN], src[PATH_MAX_LEN];
     char *config = janus_config_to_json(&m->cfg, err);
     if (!config) return -1;
@@ -141,25 +146,28 @@ static int write_all(const struct janus_model *m, const struct trainer *tr, cons
         if (join(src, source_dir, COPIED[i], err) || join(path, tmp, COPIED[i], err)) return -1;
         if (access(src, R_OK) == 0) rc = copy_file(src, path, err);
     }
-    if (rc == 0 && extra) rc = join(path, tmp, extra->name, err) || write_text(path, extra->text, err);
+    for (size_t i = 0; rc == 0 && i < n_extra; i++)
+        rc = join(path, tmp, extra[i].name, err) || write_bytes(path, extra[i].text, extra[i].len, err);
     return rc;
 }
 
 int checkpoint_write(const struct janus_model *m, const struct trainer *tr, const char *dir, long policy_version,
-                     const char *source_dir, const struct checkpoint_extra *extra, struct dsr_err *err) {
+                     const char *source_dir, const struct checkpoint_extra *extra, size_t n_extra,
+                     struct dsr_err *err) {
     struct stat st;
     if (stat(dir, &st) == 0) return dsr_errf(err, "checkpoint %s already exists", dir);
+    for (size_t i = 0; i < n_extra; i++)
+        if (!extra[i].name[0] || strchr(extra[i].name, '/'))
+            return dsr_errf(err, "checkpoint extra file name '%s' is not a plain name", extra[i].name);
     char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN], version[32];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir) >= (int)sizeof tmp) return dsr_errf(err, "path too long");
     if (!mkdtemp(tmp)) return dsr_errf(err, "cannot create a directory beside %s: %s", dir, strerror(errno));
     snprintf(version, sizeof version, "%ld", policy_version);
-    if (extra && (!extra->name[0] || strchr(extra->name, '/')))
-        return dsr_errf(err, "checkpoint extra file name '%s' is not a plain name", extra->name);
-    int rc = write_all(m, tr, tmp, version, source_dir, extra, err);
+    int rc = write_all(m, tr, tmp, version, source_dir, extra, n_extra, err);
     if (rc == 0) rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY, err);
     if (rc == 0 && rename(tmp, dir) != 0) rc = dsr_errf(err, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
     if (rc) {
-        remove_temp(tmp, extra);
+        remove_temp(tmp, extra, n_extra);
         return dsr_err_prefix(err, "checkpoint %s", dir);
     }
     parent_of(dir, parent);

@@ -11,10 +11,12 @@
  *   tokenizer.json, tokenizer_config.json, special_tokens_map.json,
  *   preprocessor_config.json, generation_config.json — copied from source_dir
  *                        when present there.
- *   extra->name          extra->text, when the caller gives one (dsrd: the
- *                        applied updates' idempotency records, so that a
+ *   extra[i].name        extra[i].text, for each file the caller adds (dsrd:
+ *                        the applied updates' idempotency records, so that a
  *                        server restarted from the checkpoint still knows
- *                        which updates the weights contain).
+ *                        which updates the weights contain; and for the
+ *                        embedded default model, its tokenizer and
+ *                        preprocessor files, which have no source_dir).
  * Atomicity: everything is written into a fresh temporary directory beside
  * dir ("<dir>.tmp.XXXXXX"), each file fsync'ed, then the directory is renamed
  * to dir and the parent fsync'ed.  dir must not exist yet (a checkpoint is
@@ -34,15 +36,17 @@
 #include "janus_model.h"
 #include "train.h"
 
-/* A small text file added to the checkpoint and written atomically with it;
- * name is a plain file name other than the files above. */
+/* A file added to the checkpoint and written atomically with it; name is a
+ * plain file name other than config.json and the safetensors files. */
 struct checkpoint_extra {
     const char *name;
-    const char *text;
+    const char *text; /* len bytes (need not be NUL-terminated) */
+    size_t len;
 };
 
 int checkpoint_write(const struct janus_model *m, const struct trainer *tr, const char *dir, long policy_version,
-                     const char *source_dir, const struct checkpoint_extra *extra, struct dsr_err *err);
+                     const char *source_dir, const struct checkpoint_extra *extra, size_t n_extra,
+                     struct dsr_err *err);
 
 /* policy_version receives the checkpoint's metadata value (0 when absent). */
 int checkpoint_load_weights(struct janus_model *m, const char *dir, long *policy_version, struct trainer *tr,

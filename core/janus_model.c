@@ -30,18 +30,23 @@ static int load_from_set(struct janus_model *m, const struct st_set *set, struct
     return 0;
 }
 
+/* Weights of an opened set into m, whose cfg is parsed already. */
+static int load_weights(struct janus_model *m, struct st_set *set, int open_rc, struct dsr_err *err) {
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
+    if (open_rc) return -1;
+    int rc = load_from_set(m, set, err);
+    st_set_close(set);
+    if (rc) janus_model_free(m);
+    return rc;
+}
+
 static int load(const char *config_path, const char *weights_path, const char *dir, struct janus_model *m,
                 struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_load(config_path, &m->cfg, err)) return -1;
-    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     struct st_set set;
     int rc = dir ? st_set_open_dir(dir, &set, err) : st_set_open_file(weights_path, &set, err);
-    if (rc) return -1;
-    rc = load_from_set(m, &set, err);
-    st_set_close(&set);
-    if (rc) janus_model_free(m);
-    return rc;
+    return load_weights(m, &set, rc, err);
 }
 
 int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err) {
@@ -59,6 +64,20 @@ int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err 
 int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
                            struct dsr_err *err) {
     return load(config_path, weights_path, NULL, m, err);
+}
+
+int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_model *m, struct dsr_err *err) {
+    memset(m, 0, sizeof *m);
+    if (janus_config_parse(ck->config_json, ck->config_len, &m->cfg, err)) return -1;
+    struct st_set set;
+    int rc = st_set_open_memory(ck->name, ck->weights, ck->weights_len, &set, err);
+    if (load_weights(m, &set, rc, err)) return -1;
+    if (ck->preprocessor_json && janus_image_config_parse(ck->preprocessor_json, ck->preprocessor_len,
+                                                          m->cfg.vision.image_size, &m->image_cfg, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,

@@ -37,6 +37,18 @@ int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err 
 /* A config file and one weights file (e.g. a BF16 copy beside the config). */
 int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
                            struct dsr_err *err);
+/* A checkpoint held in memory (e.g. compiled into the binary); the buffers
+ * must outlive the model only while loading: weights are copied. */
+struct janus_checkpoint_mem {
+    const char *name;                   /* for messages */
+    const char *config_json;            /* config.json */
+    size_t config_len;
+    const uint8_t *weights;             /* model.safetensors */
+    size_t weights_len;
+    const char *preprocessor_json;      /* preprocessor_config.json, or NULL */
+    size_t preprocessor_len;
+};
+int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_model *m, struct dsr_err *err);
 int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
                             struct dsr_err *err);
 void janus_model_free(struct janus_model *m);

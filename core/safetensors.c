@@ -228,6 +228,25 @@ int st_open(const char *path, struct st_file **out, struct dsr_err *err) {
     return 0;
 }
 
+int st_open_memory(const char *name, const uint8_t *data, size_t size, struct st_file **out, struct dsr_err *err) {
+    *out = NULL;
+    struct st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(name))) {
+        free(f);
+        return dsr_errf(err, "out of memory");
+    }
+    f->map = (uint8_t *)data; /* read only: borrowed, never written or unmapped */
+    f->map_size = size;
+    f->borrowed = true;
+    if (parse_header(f, err) != 0) {
+        dsr_err_prefix(err, "%s", name);
+        st_close(f);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
 void st_close(struct st_file *f) {
     if (!f) return;
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
@@ -237,7 +256,7 @@ void st_close(struct st_file *f) {
         free(f->meta[i].value);
     }
     free(f->meta);
-    if (f->map) munmap(f->map, f->map_size);
+    if (f->map && !f->borrowed) munmap(f->map, f->map_size);
     free(f->path);
     free(f);
 }

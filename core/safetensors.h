@@ -17,6 +17,7 @@
 #ifndef DSR_SAFETENSORS_H
 #define DSR_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,7 @@ struct st_file {
     char *path;
     uint8_t *map;
     size_t map_size;
+    bool borrowed; /* map is the caller's buffer (st_open_memory), not an mmap */
     size_t n_tensors;
     struct st_tensor *tensors; /* sorted by name */
     size_t n_meta;
@@ -53,6 +55,9 @@ struct st_file {
 };
 
 int  st_open(const char *path, struct st_file **out, struct dsr_err *err);
+/* The same validation over a buffer the caller keeps alive until st_close
+ * (e.g. weights compiled into the binary); name is used in messages. */
+int  st_open_memory(const char *name, const uint8_t *data, size_t size, struct st_file **out, struct dsr_err *err);
 void st_close(struct st_file *f);
 
 /* Binary search by name; NULL when absent. */

@@ -25,6 +25,18 @@ int st_set_open_file(const char *path, struct st_set *set, struct dsr_err *err) 
     return 0;
 }
 
+int st_set_open_memory(const char *name, const uint8_t *data, size_t size, struct st_set *set, struct dsr_err *err) {
+    set->n_files = 0;
+    set->files = malloc(sizeof *set->files);
+    if (!set->files) return dsr_errf(err, "out of memory");
+    if (st_open_memory(name, data, size, &set->files[0], err) != 0) {
+        st_set_close(set);
+        return -1;
+    }
+    set->n_files = 1;
+    return 0;
+}
+
 /* Shard file names must be plain names inside the checkpoint directory. */
 static int safe_shard_name(const char *name) {
     return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;

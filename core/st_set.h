@@ -16,6 +16,8 @@ struct st_set {
 int st_set_open_dir(const char *dir, struct st_set *set, struct dsr_err *err);
 /* Opens one file (e.g. a checkpoint written by dsr or a test file). */
 int st_set_open_file(const char *path, struct st_set *set, struct dsr_err *err);
+/* One in-memory file (st_open_memory: the buffer outlives the set). */
+int st_set_open_memory(const char *name, const uint8_t *data, size_t size, struct st_set *set, struct dsr_err *err);
 void st_set_close(struct st_set *set);
 
 const struct st_tensor *st_set_find(const struct st_set *set, const char *name);

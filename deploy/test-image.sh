@@ -176,6 +176,9 @@ check "dsrd (user dsr, image ENV) answers GET /health 200" "$([ "$code" = 200 ];
 user=$(ps -o user= -p "$(pgrep -P "$dsrd_pid" -x dsrd || echo "$dsrd_pid")" 2>/dev/null | tr -d ' ')
 [ "$user" = dsr ] || [ "$user" = 10001 ]
 check "dsrd runs as the non-root user (got '$user')" $?
+name=$(curl -s "http://127.0.0.1:$port/model" | python3 -c 'import json,sys; print(json.load(sys.stdin)["name"])' 2>/dev/null)
+case "$name" in dsr-shapes*) true ;; *) false ;; esac
+check "the image serves the embedded default model (got '$name')" $?
 hc=$(sed -n 's/^ *CMD \(.*\)$/\1/p' "$repo/Dockerfile" | head -n 1)
 env -i PATH=/usr/local/bin:/usr/bin:/bin DSR_PORT="$port" \
     "$chroot_bin" --userspec=10001:10001 "$run" /bin/sh -c "$hc"

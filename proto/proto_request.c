@@ -332,7 +332,7 @@ int proto_decode_rollout(const json_t *body, const struct proto_limits *lim, str
     r->max_tokens = 64 < lim->max_new_tokens ? 64 : lim->max_new_tokens;
     r->temperature = 1.0f;
     r->top_p = 1.0f;
-    r->cfg_scale = 5.0f;
+    r->cfg_scale = lim->default_cfg_scale > 0 ? lim->default_cfg_scale : 5.0f;
     long long ll;
     double d;
     if (proto_get_int(body, "", "n", 1, lim->max_group, &ll, e) < 0) goto fail;

@@ -35,6 +35,7 @@ struct proto_limits {
     size_t max_png_bytes;    /* one decoded PNG file (after base64) */
     struct png_limits png;   /* PNG pixel limits */
     const char *image_root;  /* directory for {"path"} images; NULL: refused */
+    float default_cfg_scale; /* rollout cfg_scale when the request gives none (0: 5, Janus's) */
 };
 
 /* {"text": "..."} or {"tokens": [ids]} */

@@ -18,7 +18,8 @@ struct opt {
 
 static const struct opt OPTS[] = {
     {"model", OPT_STR, "HF checkpoint dir (config.json, safetensors, optional tokenizer.json, "
-                       "preprocessor_config.json, generation_config.json); default: embedded random-weight model"},
+                       "preprocessor_config.json, generation_config.json), or builtin:shapes (the default: the "
+                       "trained shapes-world model compiled into dsrd) or builtin:random (random weights)"},
     {"host", OPT_STR, "listen address (default 127.0.0.1)"},
     {"port", OPT_INT, "listen port (default 8080; 0 = any free port, logged)"},
     {"threads", OPT_INT, "compute threads for OpenMP/OpenBLAS (default: all cores)"},
@@ -42,9 +43,9 @@ static const struct opt OPTS[] = {
     {"rollout-cache-bytes", OPT_SIZE, "memory bound of the rollout cache (default 1G)"},
     {"idempotency-records", OPT_INT, "/update responses remembered by idempotency_key (default 1024)"},
     {"max-batch-tokens", OPT_INT, "rows of one batched scoring forward (default 16384)"},
-    {"reference", OPT_BOOL, "keep the start-up weights as the KL reference for /update with beta > 0 and no "
-                            "ref_logprobs (costs one more copy of the trainable weights; without it such samples "
-                            "need ref_logprobs)"},
+    {"reference", OPT_BOOL, "keep the start-up weights as the KL reference: /update with beta > 0 needs no "
+                            "ref_logprobs, and every GRPO /update reports kl to the start (one more copy of the "
+                            "trainable weights and one more forward per update)"},
     {"update-memory-budget", OPT_SIZE, "activation bytes of one /update micro-batch, K/M/G suffixes (default 4G; "
                                        "0 = unbounded); layer internals are kept for the backward when they fit, "
                                        "else recomputed; the first /update also allocates gradients and AdamW "

@@ -163,7 +163,12 @@ int engine_checkpoint(const struct runtime *rt, const struct train_state *ts, co
         return proto_fail(e, 400, "name", "checkpoint %s already exists; checkpoints are never overwritten, choose "
                                           "a new name", dir);
     struct dsr_err err = {{0}};
-    if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir, extra, &err))
+    /* the runtime's in-memory source files (embedded model) travel as extras too */
+    struct checkpoint_extra files[RUNTIME_MAX_SOURCE_FILES + 1];
+    size_t n = 0;
+    for (int i = 0; i < rt->n_source_files; i++) files[n++] = rt->source_files[i];
+    if (extra) files[n++] = *extra;
+    if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir, files, n, &err))
         return proto_fail(e, 500, NULL, "%s", err.msg);
     return 0;
 }

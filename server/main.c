@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     log_info(cfg.log_format, "dsrd listening on http://%s:%d, loading %s", cfg.host, srv.port,
-             cfg.model_dir ? cfg.model_dir : "the embedded random-weight default model");
+             cfg.model_dir ? cfg.model_dir : "the embedded default model (builtin:shapes)");
     /* libgomp reads this at load time, so it can only be advised, not set here */
     const char *wait_policy = getenv("OMP_WAIT_POLICY");
     if (!wait_policy || strcasecmp(wait_policy, "passive") != 0)
@@ -53,8 +53,15 @@ int main(int argc, char **argv) {
         usleep(50000);
         enum worker_state st = worker_get_state(&srv.worker);
         if (!announced && st == WORKER_READY) {
-            log_info(cfg.log_format, "model ready: %s%s", srv.worker.rt.name,
-                     srv.worker.rt.embedded ? " (embedded default, deterministic random weights)" : "");
+            log_info(cfg.log_format, "model ready: %s%s%s", srv.worker.rt.name,
+                     srv.worker.rt.embedded ? " (builtin:random, deterministic random weights)" : "",
+                     srv.worker.rt.builtin_shapes ? " (builtin:shapes, the embedded default)" : "");
+            if (srv.worker.rt.builtin_eval) {
+                char *scores = json_dumps(json_object_get(srv.worker.rt.builtin_eval, "summary"), JSON_COMPACT);
+                log_info(cfg.log_format, "measured scores of %s (make eval-default): %s", srv.worker.rt.name,
+                         scores ? scores : "{}");
+                free(scores);
+            }
             announced = 1;
         } else if (!announced && st == WORKER_FAILED) {
             log_info(cfg.log_format, "model failed to load: %s", srv.worker.load_error);

@@ -98,8 +98,9 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
         "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i}}",
         "name", rt->name, "embedded_random_weights", rt->embedded, "description",
-        rt->embedded ? "embedded default model with deterministic random weights (no --model given)"
-                     : "loaded from --model",
+        rt->embedded         ? "builtin:random: deterministic random weights, byte tokenizer (tests, benchmarks)"
+        : rt->builtin_shapes ? "builtin:shapes: the default model, trained on the shapes world and compiled into dsrd"
+                             : "loaded from --model",
         "parameters", "total", (json_int_t)pt_count(&rt->model.params, false), "trainable",
         (json_int_t)pt_count(&rt->model.params, true), "frozen",
         (json_int_t)(pt_count(&rt->model.params, false) - pt_count(&rt->model.params, true)),
@@ -113,6 +114,8 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         "num_hidden_layers", c->text.n_layers, "num_attention_heads", c->text.n_heads, "max_position_embeddings",
         c->text.max_position_embeddings);
     if (o) json_object_set_new(o, "trainable_parameters", json_integer((json_int_t)pt_count(&rt->model.params, true)));
+    if (o) json_object_set_new(o, "default_cfg_scale", json_real(rt->default_cfg_scale > 0 ? rt->default_cfg_scale : 5.0));
+    if (o && rt->builtin_eval) json_object_set(o, "measured", rt->builtin_eval); /* make eval-default's scores */
     reply_json(out, 200, stamped(s, o));
 }
 

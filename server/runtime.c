@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "default_model.h"
 #include "sampler.h"
 
 /* Janus special-token spellings (DeepSeek tokenizer). */
@@ -78,13 +79,26 @@ static json_t *load_json_opt(const char *dir, const char *file, struct dsr_err *
  * (already in cfg), else the tokenizer's <begin_of_image>/<end_of_image>. */
 static int resolve_image_ids(struct runtime *rt, const struct dsrd_config *cfg, struct dsr_err *err) {
     struct janus_config *c = &rt->model.cfg;
+    json_t *g = NULL;
     if (rt->model_dir) {
         int failed;
-        json_t *g = load_json_opt(rt->model_dir, "generation_config.json", err, &failed);
+        g = load_json_opt(rt->model_dir, "generation_config.json", err, &failed);
         if (failed) return -1;
-        json_t *b = g ? json_object_get(g, "boi_token_id") : NULL, *e = g ? json_object_get(g, "eoi_token_id") : NULL;
+    } else if (rt->builtin_shapes) {
+        struct default_model_blob blob;
+        default_model_blob(&blob);
+        json_error_t je;
+        g = json_loadb(blob.generation_json, blob.generation_len, 0, &je);
+        if (!g) return dsr_errf(err, "embedded generation_config.json: %s", je.text);
+    }
+    if (g) {
+        json_t *b = json_object_get(g, "boi_token_id"), *e = json_object_get(g, "eoi_token_id");
         if (json_is_integer(b)) c->boi_token_id = (int)json_integer_value(b);
         if (json_is_integer(e)) c->eoi_token_id = (int)json_integer_value(e);
+        /* HF Janus keeps the CFG scale its images were made with here */
+        json_t *cfg_scale = json_object_get(g, "guidance_scale");
+        if (json_is_number(cfg_scale) && json_number_value(cfg_scale) > 0 && json_number_value(cfg_scale) <= 1000)
+            rt->default_cfg_scale = (float)json_number_value(cfg_scale);
         json_decref(g);
     }
     if (rt->tok && c->boi_token_id < 0) c->boi_token_id = tokenizer_token_to_id(rt->tok, TOK_BOI);
@@ -122,6 +136,11 @@ static int builtin_tokenizer(struct runtime *rt, struct dsr_err *err) {
 }
 
 static int load_tokenizer(struct runtime *rt, struct dsr_err *err) {
+    if (rt->builtin_shapes) {
+        struct default_model_blob blob;
+        default_model_blob(&blob);
+        return tokenizer_load_json(blob.tokenizer_json, blob.tokenizer_len, &rt->tok, err);
+    }
     if (!rt->model_dir) return 0;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/tokenizer.json", rt->model_dir);
@@ -142,22 +161,47 @@ static int image_configs(struct runtime *rt, struct dsr_err *err) {
     return 0;
 }
 
+/* The trained default compiled into the binary: weights, tokenizer and
+ * image settings from memory, its name and measured scores from eval.json. */
+static int load_builtin_shapes(struct runtime *rt, struct dsr_err *err) {
+    struct default_model_blob blob;
+    default_model_blob(&blob);
+    if (janus_model_load_memory(&blob.checkpoint, &rt->model, err)) return -1;
+    rt->builtin_shapes = true;
+    json_error_t je;
+    rt->builtin_eval = json_loadb(blob.eval_json, blob.eval_len, 0, &je);
+    const char *name = json_string_value(json_object_get(rt->builtin_eval, "model"));
+    snprintf(rt->name, sizeof rt->name, "%s", name ? name : "dsr-shapes");
+    const struct checkpoint_extra files[RUNTIME_MAX_SOURCE_FILES] = {
+        {"tokenizer.json", blob.tokenizer_json, blob.tokenizer_len},
+        {"generation_config.json", blob.generation_json, blob.generation_len},
+        {"preprocessor_config.json", blob.checkpoint.preprocessor_json, blob.checkpoint.preprocessor_len},
+    };
+    memcpy(rt->source_files, files, sizeof files);
+    rt->n_source_files = RUNTIME_MAX_SOURCE_FILES;
+    return 0;
+}
+
 int runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_err *err) {
     memset(rt, 0, sizeof *rt);
     rt->quantizer = cfg->quantizer;
     rt->tpl = cfg->tpl;
     rt->model_dir = cfg->model_dir;
-    if (cfg->model_dir) {
-        if (janus_model_load_dir(cfg->model_dir, &rt->model, err)) return -1;
-        char real[PATH_MAX];
-        const char *base = realpath(cfg->model_dir, real) ? strrchr(real, '/') : NULL;
-        snprintf(rt->name, sizeof rt->name, "%s", base && base[1] ? base + 1 : cfg->model_dir);
-    } else {
+    if (!cfg->model_dir || strcmp(cfg->model_dir, MODEL_BUILTIN_SHAPES) == 0) {
+        rt->model_dir = NULL;
+        if (load_builtin_shapes(rt, err)) return -1;
+    } else if (strcmp(cfg->model_dir, MODEL_BUILTIN_RANDOM) == 0) {
+        rt->model_dir = NULL;
         struct janus_config c;
         runtime_embedded_config(&c);
         if (janus_model_init_random(&c, 20240607, &rt->model, err)) return -1;
         rt->embedded = true;
         snprintf(rt->name, sizeof rt->name, "dsr-embedded-random");
+    } else {
+        if (janus_model_load_dir(cfg->model_dir, &rt->model, err)) return -1;
+        char real[PATH_MAX];
+        const char *base = realpath(cfg->model_dir, real) ? strrchr(real, '/') : NULL;
+        snprintf(rt->name, sizeof rt->name, "%s", base && base[1] ? base + 1 : cfg->model_dir);
     }
     const struct janus_config *c = &rt->model.cfg;
     if (load_tokenizer(rt, err) || resolve_image_ids(rt, cfg, err)) goto fail;
@@ -194,6 +238,8 @@ fail:
 
 void runtime_free(struct runtime *rt) {
     janus_model_free(&rt->model);
+    json_decref(rt->builtin_eval);
+    rt->builtin_eval = NULL;
     tokenizer_free(rt->tok);
     rt->tok = NULL;
 }
@@ -213,6 +259,7 @@ void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, str
     png_limits_default(&lim->png);
     lim->png.max_pixels = 16u << 20; /* 16 Mpx: any sane photo; bounds the RGB buffer per image */
     lim->image_root = cfg->image_root;
+    lim->default_cfg_scale = rt->default_cfg_scale;
 }
 
 static bool model_special(const struct runtime *rt, int32_t id) {

@@ -9,8 +9,10 @@
 #ifndef DSRD_RUNTIME_H
 #define DSRD_RUNTIME_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "error.h"
 #include "image_proc.h"
@@ -18,6 +20,11 @@
 #include "proto_request.h"
 #include "template.h"
 #include "tokenizer.h"
+
+/* --model values naming a model that needs no files. */
+#define MODEL_BUILTIN_SHAPES "builtin:shapes" /* the default */
+#define MODEL_BUILTIN_RANDOM "builtin:random" /* random weights, byte tokenizer (tests, benchmarks) */
+#define RUNTIME_MAX_SOURCE_FILES 3
 
 struct runtime {
     struct janus_model model;
@@ -30,10 +37,17 @@ struct runtime {
     int vq_size;                          /* VQ image side, pixels */
     int n_codes;                          /* codes per image (num_patches²) */
     enum vq_quantizer quantizer;
-    bool embedded;                        /* the built-in random-weight default */
+    float default_cfg_scale;              /* generation_config.json guidance_scale; 0 when absent */
+    bool embedded;                        /* builtin:random, deterministic random weights */
+    bool builtin_shapes;                  /* the trained default compiled into the binary */
     bool tokenizer_builtin;               /* byte tokenizer (no tokenizer.json) */
     char name[256];
-    const char *model_dir;                /* NULL when embedded */
+    const char *model_dir;                /* NULL for the builtin models */
+    /* Files a checkpoint carries that have no model_dir to be copied from
+     * (the embedded model's tokenizer and preprocessor files). */
+    struct checkpoint_extra source_files[RUNTIME_MAX_SOURCE_FILES];
+    int n_source_files;
+    json_t *builtin_eval; /* builtin:shapes: the scores measured for it (eval.json), owned */
 };
 
 int  runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_err *err);
@@ -58,7 +72,7 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
 int runtime_gen_context_ids(const struct runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
                             struct dsr_err *err);
 
-/* The embedded default model's config (deterministic random weights). */
+/* builtin:random's config (deterministic random weights). */
 void runtime_embedded_config(struct janus_config *c);
 
 #endif

@@ -103,7 +103,7 @@ static void run_checkpoint(struct worker *w, struct job *j) {
         proto_fail(&j->error, 500, NULL, "out of memory saving the idempotency records");
         return;
     }
-    struct checkpoint_extra extra = {IDEM_CHECKPOINT_FILE, records};
+    struct checkpoint_extra extra = {IDEM_CHECKPOINT_FILE, records, strlen(records)};
     engine_checkpoint(&w->rt, &w->train, j->dir, j->policy_version, &extra, &j->error);
     free(records);
 }

@@ -45,7 +45,16 @@ int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) 
     argv[n++] = bin;
     argv[n++] = "--port";
     argv[n++] = port;
-    for (int i = 0; args && args[i] && n < 62; i++) argv[n++] = args[i];
+    int has_model = 0;
+    for (int i = 0; args && args[i] && n < 60; i++) {
+        has_model |= strcmp(args[i], "--model") == 0;
+        argv[n++] = args[i];
+    }
+    /* tests written against the random-weight model name no model */
+    if (!has_model) {
+        argv[n++] = "--model";
+        argv[n++] = "builtin:random";
+    }
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid < 0) return -1;

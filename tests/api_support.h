@@ -15,7 +15,8 @@ struct dsrd_proc {
     char log_path[256];
 };
 
-/* args: extra dsrd flags, NULL-terminated.  Returns 0 once /health is 200. */
+/* args: extra dsrd flags, NULL-terminated; without a --model the daemon
+ * serves builtin:random.  Returns 0 once /health is 200. */
 int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args);
 /* SIGTERM, wait; returns the exit status (0 = clean), -1 on a crash. */
 int dsrd_stop(struct dsrd_proc *p);

@@ -8,11 +8,15 @@ cd "$(dirname "$0")/.." || exit 2
 # OpenMP threads must not spin against OpenBLAS's pool (see README).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 total_pass=0 total_fail=0 crashed=0
-for bin in "$build"/tests/test_*; do
-    [ -x "$bin" ] || continue
+# C test binaries, then the Python tests of the PyTorch recipe code (Debian's
+# interpreter, which has python3-torch).
+for bin in "$build"/tests/test_* tests/test_*.py; do
     case "$bin" in *.o|*.d) continue ;; esac
     name=$(basename "$bin")
-    out=$("$bin" 2>&1)
+    case "$bin" in
+    *.py) out=$(/usr/bin/python3 "$bin" 2>&1) ;;
+    *) [ -x "$bin" ] || continue; out=$("$bin" 2>&1) ;;
+    esac
     rc=$?
     printf '%s\n' "$out"
     line=$(printf '%s\n' "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -n 1)

@@ -100,12 +100,12 @@ static void test_write_reload(struct th *t) {
     TH_CHECK(t, trainer_grpo_backward(&ta, &a, &s, 1, &gh, &st, &err) == 0 && trainer_step(&ta, &a, &ah, &st, &err) == 0,
              "%s", err.msg);
 
-    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 7, TINY, NULL, &err) == 0, "write: %s", err.msg);
+    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 7, TINY, NULL, 0, &err) == 0, "write: %s", err.msg);
     TH_CHECK(t, count_entries(scratch) == 1, "temporary files left beside the checkpoint");
     char path[256];
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     TH_CHECK(t, access(path, R_OK) == 0, "generation_config.json not copied");
-    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 8, NULL, NULL, &err) != 0 && strstr(err.msg, "exists"),
+    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 8, NULL, NULL, 0, &err) != 0 && strstr(err.msg, "exists"),
              "overwrote an existing checkpoint");
 
     long version = -1;
@@ -188,7 +188,7 @@ static void test_failed_write_leaves_nothing(struct th *t) {
     snprintf(dir, sizeof dir, "%s/ro", scratch);
     mkdir(dir, 0500);
     snprintf(dir, sizeof dir, "%s/ro/step-1", scratch);
-    int rc = checkpoint_write(&m, NULL, dir, 1, NULL, NULL, &err);
+    int rc = checkpoint_write(&m, NULL, dir, 1, NULL, NULL, 0, &err);
     if (geteuid() != 0) TH_CHECK(t, rc != 0 && err.msg[0], "write into a read-only directory succeeded");
     if (rc != 0) {
         snprintf(dir, sizeof dir, "%s/ro", scratch);
@@ -203,10 +203,10 @@ static void test_failed_write_leaves_nothing(struct th *t) {
     snprintf(dir, sizeof dir, "%s/src/tokenizer.json", scratch);
     mkdir(dir, 0700);
     snprintf(dir, sizeof dir, "%s/step-2", scratch);
-    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, src, NULL, &err) != 0, "copying a directory succeeded");
+    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, src, NULL, 0, &err) != 0, "copying a directory succeeded");
     TH_CHECK(t, count_entries(scratch) == 2, "debris after a failed write (%d entries)", count_entries(scratch));
     snprintf(dir, sizeof dir, "%s/missing/step-1", scratch);
-    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, NULL, NULL, &err) != 0, "write under a missing parent succeeded");
+    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, NULL, NULL, 0, &err) != 0, "write under a missing parent succeeded");
     TH_CHECK(t, count_entries(scratch) == 2, "debris in the scratch directory");
     janus_model_free(&m);
     remove_tree(scratch);

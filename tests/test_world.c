@@ -280,6 +280,39 @@ static void test_detector_robustness(struct th *t) {
     TH_CHECK(t, world_detect(small, 0, 7, &d) != 0, "zero width accepted");
 }
 
+/* world_perturb: a valid scene, one attribute away, each caption false on the other render. */
+static void test_perturb(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 5);
+    uint8_t rgb[WORLD_BYTES];
+    int bad = 0, changed_kind[3] = {0};
+    for (int i = 0; i < 1000; i++) {
+        struct world_scene s, p;
+        struct world_detection ds, dp;
+        char cs[WORLD_CAPTION_MAX], cp[WORLD_CAPTION_MAX];
+        world_sample_indexed(SEED + 4, (uint64_t)i, -1, &s);
+        world_perturb(&r, &s, &p);
+        world_caption(&s, cs, sizeof cs);
+        world_caption(&p, cp, sizeof cp);
+        world_render(&s, rgb);
+        world_detect(rgb, WORLD_SIZE, WORLD_SIZE, &ds);
+        world_render(&p, rgb);
+        world_detect(rgb, WORLD_SIZE, WORLD_SIZE, &dp);
+        bad += p.kind != s.kind || !grade_str(cp, &dp) || grade_str(cp, &ds) || grade_str(cs, &dp);
+        for (int k = 0; k < p.n_objects; k++) {
+            const struct world_object *o = &p.obj[k];
+            bad += o->x0 < 1 || o->y0 < 1 || o->x0 + o->size > 63 || o->y0 + o->size > 63;
+            for (int j = k + 1; j < p.n_objects; j++) bad += !gap_ok(o, &p.obj[j]);
+        }
+        /* which attribute changed: words that differ between the two captions */
+        int diff = 0;
+        for (const char *a = cs, *b = cp; *a || *b; a += !!*a, b += !!*b) diff += *a != *b;
+        changed_kind[s.kind] += diff > 0;
+    }
+    TH_CHECK(t, bad == 0, "%d bad perturbations of 1000", bad);
+    for (int k = 0; k < WORLD_N_KINDS; k++) TH_CHECK(t, changed_kind[k] > 250, "kind %d: %d changed captions", k, changed_kind[k]);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "sampler_rules", test_sampler_rules);
@@ -289,5 +322,6 @@ int main(void) {
     th_run(&t, "equivalent_and_perturbed", test_equivalent_and_perturbed);
     th_run(&t, "parse_grammar", test_parse_grammar);
     th_run(&t, "detector_robustness", test_detector_robustness);
+    th_run(&t, "perturb", test_perturb);
     return th_finish(&t, "world");
 }

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "default_model.h"
+#include "janus_image.h"
 #include "png_io.h"
 #include "template.h"
 #include "tokenizer.h"
@@ -26,14 +28,19 @@ static const char WORLD_HELP[] =
     "\n"
     "  sample  [--seed S] [--start I] [-n N] [--kind K]\n"
     "          scenes I..I+N-1 of seed S as JSON lines: index, kind, caption, objects\n"
-    "  render  [--seed S] [--start I] [-n N] [--kind K] --out DIR\n"
-    "          DIR/scene-IIIIII.png for each scene, and DIR/captions.jsonl\n"
+    "  render  [--seed S] [--start I] [-n N] [--kind K] [--perturbed] --out DIR\n"
+    "          DIR/scene-IIIIII.png for each scene, and DIR/captions.jsonl; with\n"
+    "          --perturbed also a one-attribute-perturbed scene (scene-IIIIII-p.png,\n"
+    "          perturbed_caption): neither caption holds on the other image\n"
     "  grade   --image PNG --caption TEXT\n"
     "          the description check; prints pass/fail and what the detector saw\n"
     "          (exit 0 pass, 3 fail)\n"
     "  grade   --batch\n"
     "          JSON lines on stdin {\"image\": PATH, \"caption\": TEXT} → JSON lines\n"
     "          {\"pass\": BOOL, \"parsed\": BOOL, \"detected\": [...]} on stdout\n"
+    "  roundtrip [--model DIR|builtin:shapes] [--seed S] [--start I] [-n N] [--json]\n"
+    "          VQ round trip of each scene (render, encode, decode, detect): the\n"
+    "          fraction whose decoded image the grader accepts for the caption\n"
     "  dataset --tokenizer FILE [--seed S] [--start I] [-n N] --out PREFIX\n"
     "          PREFIX.rgb (N·64·64·3 bytes) and PREFIX.jsonl (a header line with the\n"
     "          understanding context and special ids, then one line per scene with\n"
@@ -42,13 +49,14 @@ static const char WORLD_HELP[] =
     "  --kind: position, relation or counting (default: each equally likely).\n"
     "  --seed default 0, --start default 0, -n default 1.\n";
 
-enum { W_HELP = 1, W_SEED, W_START, W_N, W_KIND, W_OUT, W_IMAGE, W_CAPTION, W_BATCH, W_TOKENIZER };
+enum { W_HELP = 1, W_SEED, W_START, W_N, W_KIND, W_OUT, W_IMAGE, W_CAPTION, W_BATCH, W_TOKENIZER, W_PERTURBED,
+       W_MODEL };
 
 struct world_opts {
     uint64_t seed, start;
     long n;
-    int kind, batch;
-    const char *out, *image, *caption, *tokenizer;
+    int kind, batch, perturbed;
+    const char *out, *image, *caption, *tokenizer, *model;
 };
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *v) {
@@ -67,6 +75,7 @@ static int parse_world_opts(struct cli *c, int argc, char **argv, struct world_o
         {"kind", required_argument, 0, W_KIND},    {"out", required_argument, 0, W_OUT},
         {"image", required_argument, 0, W_IMAGE},  {"caption", required_argument, 0, W_CAPTION},
         {"batch", no_argument, 0, W_BATCH},        {"tokenizer", required_argument, 0, W_TOKENIZER},
+        {"perturbed", no_argument, 0, W_PERTURBED},  {"model", required_argument, 0, W_MODEL},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
@@ -99,6 +108,8 @@ static int parse_world_opts(struct cli *c, int argc, char **argv, struct world_o
         case W_IMAGE: o->image = optarg; break;
         case W_CAPTION: o->caption = optarg; break;
         case W_BATCH: o->batch = 1; break;
+        case W_PERTURBED: o->perturbed = 1; break;
+        case W_MODEL: o->model = optarg; break;
         case W_TOKENIZER: o->tokenizer = optarg; break;
         default: return cli_usage_error(c, "world", "unknown option or missing value: %s", argv[optind - 1]);
         }
@@ -146,6 +157,19 @@ static int write_bytes(struct cli *c, const char *path, const void *data, size_t
     return 0;
 }
 
+/* Renders scene s as DIR/scene-IIIIII<suffix>.png. */
+static int write_scene_png(struct cli *c, const struct world_scene *s, const char *path) {
+    uint8_t rgb[WORLD_BYTES], *png = NULL;
+    size_t png_n = 0;
+    struct dsr_err e;
+    world_render(s, rgb);
+    int rc = png_encode_rgb8(rgb, WORLD_SIZE, WORLD_SIZE, &png, &png_n, &e);
+    if (rc != 0) fprintf(c->err, "dsr world: %s\n", e.msg);
+    else rc = write_bytes(c, path, png, png_n);
+    free(png);
+    return rc;
+}
+
 static int world_render_cmd(struct cli *c, const struct world_opts *o) {
     if (!o->out) return cli_usage_error(c, "world", "render needs --out DIR");
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST) {
@@ -160,30 +184,33 @@ static int world_render_cmd(struct cli *c, const struct world_opts *o) {
         return CLI_EXIT_FAIL;
     }
     int rc = CLI_EXIT_OK;
-    uint8_t rgb[WORLD_BYTES];
     for (long i = 0; i < o->n && rc == CLI_EXIT_OK; i++) {
-        struct world_scene s;
+        struct world_scene s, p;
         uint64_t at = o->start + (uint64_t)i;
         world_sample_indexed(o->seed, at, o->kind, &s);
-        world_render(&s, rgb);
-        uint8_t *png = NULL;
-        size_t png_n = 0;
-        struct dsr_err e;
         snprintf(path, sizeof path, "%s/scene-%06llu.png", o->out, (unsigned long long)at);
-        if (png_encode_rgb8(rgb, WORLD_SIZE, WORLD_SIZE, &png, &png_n, &e) != 0) {
-            fprintf(c->err, "dsr world: %s\n", e.msg);
+        if (write_scene_png(c, &s, path) != 0) {
             rc = CLI_EXIT_FAIL;
-        } else if (write_bytes(c, path, png, png_n) != 0) {
-            rc = CLI_EXIT_FAIL;
-        } else {
-            json_t *j = scene_json(&s, at);
-            json_object_set_new(j, "file", json_string(strrchr(path, '/') + 1));
-            char *line = json_dumps(j, JSON_COMPACT);
-            fprintf(index, "%s\n", line ? line : "{}");
-            free(line);
-            json_decref(j);
+            break;
         }
-        free(png);
+        json_t *j = scene_json(&s, at);
+        json_object_set_new(j, "file", json_string(strrchr(path, '/') + 1));
+        if (o->perturbed) {
+            /* its own stream per (seed, index), so any subset renders the same */
+            struct dsr_rng r;
+            char cap[WORLD_CAPTION_MAX];
+            rng_seed(&r, (o->seed * 0x9E3779B97F4A7C15ull) ^ (at * 0xD1B54A32D192ED03ull) ^ 0x5EEDull);
+            world_perturb(&r, &s, &p);
+            world_caption(&p, cap, sizeof cap);
+            snprintf(path, sizeof path, "%s/scene-%06llu-p.png", o->out, (unsigned long long)at);
+            if (write_scene_png(c, &p, path) != 0) rc = CLI_EXIT_FAIL;
+            json_object_set_new(j, "perturbed_caption", json_string(cap));
+            json_object_set_new(j, "perturbed_file", json_string(strrchr(path, '/') + 1));
+        }
+        char *line = json_dumps(j, JSON_COMPACT);
+        fprintf(index, "%s\n", line ? line : "{}");
+        free(line);
+        json_decref(j);
     }
     if (fclose(index) != 0) rc = CLI_EXIT_FAIL;
     if (rc == CLI_EXIT_OK) fprintf(c->err, "dsr world: wrote %ld scenes to %s\n", o->n, o->out);
@@ -272,6 +299,64 @@ static int world_grade_cmd(struct cli *c, const struct world_opts *o) {
     }
     free(line);
     return rc;
+}
+
+/* ---- VQ round trip ------------------------------------------------------- */
+
+static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
+    struct janus_model m;
+    struct dsr_err e;
+    int rc;
+    if (!o->model || strcmp(o->model, "builtin:shapes") == 0) {
+        struct default_model_blob blob;
+        default_model_blob(&blob);
+        rc = janus_model_load_memory(&blob.checkpoint, &m, &e);
+    } else {
+        rc = janus_model_load_dir(o->model, &m, &e);
+    }
+    if (rc != 0) {
+        fprintf(c->err, "dsr world: %s\n", e.msg);
+        return CLI_EXIT_FAIL;
+    }
+    if (vq_image_size(&m.cfg) != WORLD_SIZE || m.cfg.vq.num_patches * m.cfg.vq.num_patches > 4096) {
+        fprintf(c->err, "dsr world: the model's VQ images are %d px, the world's %d\n", vq_image_size(&m.cfg),
+                WORLD_SIZE);
+        janus_model_free(&m);
+        return CLI_EXIT_FAIL;
+    }
+    long agree = 0, by_kind[WORLD_N_KINDS][2] = {{0}};
+    uint8_t rgb[WORLD_BYTES], back[WORLD_BYTES];
+    int32_t codes[4096];
+    for (long i = 0; i < o->n; i++) {
+        struct world_scene s;
+        struct world_claim claim;
+        struct world_detection d;
+        world_sample_indexed(o->seed, o->start + (uint64_t)i, o->kind, &s);
+        world_render(&s, rgb);
+        if (janus_codes_from_rgb(&m, rgb, WORLD_SIZE, WORLD_SIZE, VQ_QUANT_L2, codes, &e) ||
+            janus_rgb_from_codes(&m, codes, back, &e)) {
+            fprintf(c->err, "dsr world: %s\n", e.msg);
+            janus_model_free(&m);
+            return CLI_EXIT_FAIL;
+        }
+        world_scene_claim(&s, &claim);
+        bool ok = world_detect(back, WORLD_SIZE, WORLD_SIZE, &d) == 0 && world_check(&claim, &d);
+        agree += ok;
+        by_kind[s.kind][0] += ok;
+        by_kind[s.kind][1]++;
+    }
+    janus_model_free(&m);
+    json_t *kinds = json_object();
+    for (int k = 0; k < WORLD_N_KINDS; k++)
+        json_object_set_new(kinds, world_kind_name(k),
+                            json_real(by_kind[k][1] ? (double)by_kind[k][0] / (double)by_kind[k][1] : 0.0));
+    json_t *r = json_pack("{s:f, s:I, s:o}", "agree", (double)agree / (double)o->n, "n", (json_int_t)o->n, "by_kind",
+                          kinds);
+    if (c->json) cli_print_json(c, r);
+    else fprintf(c->out, "VQ round trip: the grader accepts %ld of %ld decoded scenes (%.1f%%)\n", agree, o->n,
+                 100.0 * (double)agree / (double)o->n);
+    json_decref(r);
+    return CLI_EXIT_OK;
 }
 
 /* ---- dataset ------------------------------------------------------------- */
@@ -404,5 +489,6 @@ int cmd_world(struct cli *c, int argc, char **argv) {
     if (strcmp(argv[1], "render") == 0) return world_render_cmd(c, &o);
     if (strcmp(argv[1], "grade") == 0) return world_grade_cmd(c, &o);
     if (strcmp(argv[1], "dataset") == 0) return world_dataset_cmd(c, &o);
+    if (strcmp(argv[1], "roundtrip") == 0) return world_roundtrip_cmd(c, &o);
     return cli_usage_error(c, "world", "unknown subcommand '%s'", argv[1]);
 }

@@ -400,3 +400,70 @@ bool world_grade(const char *caption, size_t len, const struct world_detection *
     struct world_claim c;
     return world_parse(caption, len, &c) == 0 && world_check(&c, det);
 }
+
+/* ---- one-attribute perturbations (self-reward sanity checks) ------------------ */
+
+/* Re-draws object k's box until it is placed as the scene's kind requires
+ * and apart from every other object. */
+static void replace_box(struct dsr_rng *r, struct world_scene *s, int k) {
+    for (;;) {
+        random_box(r, &s->obj[k]);
+        bool ok = s->kind != WORLD_POSITION || placed_where(&s->obj[k], s->where);
+        for (int j = 0; ok && j < s->n_objects; j++) ok = j == k || apart(&s->obj[k], &s->obj[j]);
+        if (ok) return;
+    }
+}
+
+static bool distinct_types(const struct world_scene *s) {
+    return s->kind != WORLD_RELATION ||
+           s->obj[0].colour != s->obj[1].colour || s->obj[0].shape != s->obj[1].shape;
+}
+
+static void perturb_once(struct dsr_rng *r, const struct world_scene *in, struct world_scene *out) {
+    static const int OPPOSITE_REL[WORLD_N_REL] = {WORLD_RIGHT_OF, WORLD_LEFT_OF, WORLD_BELOW, WORLD_ABOVE};
+    *out = *in;
+    /* attribute: 0 colour, 1 shape, 2 the spatial word or the count */
+    int attr = uniform_int(r, 0, 2), k = in->kind == WORLD_RELATION ? uniform_int(r, 0, 1) : 0;
+    if (attr == 0 || attr == 1) {
+        do {
+            if (attr == 0) out->obj[k].colour = (in->obj[k].colour + uniform_int(r, 1, WORLD_N_COLOURS - 1)) % WORLD_N_COLOURS;
+            else out->obj[k].shape = (in->obj[k].shape + uniform_int(r, 1, WORLD_N_SHAPES - 1)) % WORLD_N_SHAPES;
+        } while (!distinct_types(out));
+        if (in->kind == WORLD_COUNTING)
+            for (int j = 1; j < in->n_objects; j++) out->obj[j].colour = out->obj[0].colour, out->obj[j].shape = out->obj[0].shape;
+        return;
+    }
+    if (in->kind == WORLD_POSITION) {
+        out->where = (in->where + uniform_int(r, 1, WORLD_N_WHERE - 1)) % WORLD_N_WHERE;
+        replace_box(r, out, 0);
+    } else if (in->kind == WORLD_RELATION) { /* the opposite relation: the boxes swap */
+        out->rel = OPPOSITE_REL[in->rel];
+        int size = out->obj[0].size, x0 = out->obj[0].x0, y0 = out->obj[0].y0;
+        out->obj[0].size = out->obj[1].size, out->obj[0].x0 = out->obj[1].x0, out->obj[0].y0 = out->obj[1].y0;
+        out->obj[1].size = size, out->obj[1].x0 = x0, out->obj[1].y0 = y0;
+    } else if (in->n_objects == 2) { /* two → three */
+        out->n_objects = 3;
+        out->obj[2] = out->obj[0];
+        replace_box(r, out, 2);
+    } else {
+        out->n_objects = 2;
+    }
+}
+
+/* Whether a's caption holds on b's render. */
+static bool claim_holds_on(const struct world_scene *a, const struct world_scene *b) {
+    uint8_t rgb[WORLD_BYTES];
+    struct world_detection d;
+    struct world_claim c;
+    world_render(b, rgb);
+    world_scene_claim(a, &c);
+    return world_detect(rgb, WORLD_SIZE, WORLD_SIZE, &d) == 0 && world_check(&c, &d);
+}
+
+void world_perturb(struct dsr_rng *r, const struct world_scene *in, struct world_scene *out) {
+    /* a changed spatial word can still hold (a triangle "at the top" may also
+     * be "in the center"): draw again until neither caption fits the other
+     * scene; colour, shape and count changes always qualify at once */
+    do perturb_once(r, in, out);
+    while (claim_holds_on(out, in) || claim_holds_on(in, out));
+}

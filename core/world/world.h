@@ -110,6 +110,12 @@ bool world_check(const struct world_claim *claim, const struct world_detection *
 /* Parse + check; false when the caption does not parse. */
 bool world_grade(const char *caption, size_t len, const struct world_detection *det);
 
+/* A scene differing from in by one attribute: an object's colour or shape,
+ * or the spatial word (a new region, or the opposite relation: the boxes
+ * swap), or the count (two ↔ three).  out is a valid scene; neither scene's
+ * caption holds on the other's render (the self-reward checks' perturbed pair). */
+void world_perturb(struct dsr_rng *rng, const struct world_scene *in, struct world_scene *out);
+
 /* The scene's claim (what its caption says), without a text round trip. */
 void world_scene_claim(const struct world_scene *scene, struct world_claim *claim);
 

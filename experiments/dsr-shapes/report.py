@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""RESULTS.md tables and PNG plots from the experiment's results.json and the
+runs' train.jsonl logs (run.py writes both).
+
+    experiments/dsr-shapes/report.py [--out build/experiment] [--dest experiments/dsr-shapes]
+
+Plots (one line per run and seed): validation generation and understanding
+scores, mean self-reward per direction, self-reward accuracy, and KL to the
+start point, each against the training step.
+"""
+import argparse
+import glob
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward"]
+COLOURS = {"grpo_dual": "tab:blue", "simpo_dual": "tab:green", "grpo_gen_only": "tab:orange",
+           "grpo_und_only": "tab:purple", "shuffled": "tab:gray", "grader_reward": "tab:red"}
+
+
+def read_log(path):
+    steps, evals = [], []
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if "eval" in rec:
+                evals.append(rec)
+            elif "step" in rec and "loss" in rec:
+                steps.append(rec)
+    return steps, evals
+
+
+def pct(x):
+    return f"{100 * x:.1f}"
+
+
+def table(results):
+    base = results["runs"].get("base")
+    lines = ["| run | generation (%) | Δ vs base | understanding (%) | Δ vs base | seeds |", "|---|---|---|---|---|---|"]
+    for name in ORDER:
+        r = results["runs"].get(name)
+        if not r:
+            continue
+        cells = []
+        for d in ("generation", "understanding"):
+            x = r[d]
+            cells.append(f"{pct(x['mean'])} [{pct(x['ci_low'])}, {pct(x['ci_high'])}]")
+            cells.append(f"{100 * (x['mean'] - base[d]['mean']):+.1f}" if base and name != "base" else "")
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {r['generation']['seeds']} |")
+    return "\n".join(lines)
+
+
+def plot(out, dest):
+    panels = [("val generation score", lambda e: e["eval"]["generation_greedy"]["overall"]["score"], "eval"),
+              ("val understanding score", lambda e: e["eval"]["understanding_greedy"]["overall"]["score"], "eval"),
+              ("self-reward accuracy R_U", lambda e: e["eval"]["self_reward_accuracy"]["r_u"]["overall"]["score"], "eval"),
+              ("self-reward accuracy R_G", lambda e: e["eval"]["self_reward_accuracy"]["r_g"]["overall"]["score"], "eval"),
+              # the self-reward, also for the grader-rewarded run (logged beside its reward)
+              ("mean self-reward R_U of rollouts", lambda s: s.get("und_self_reward_mean", s.get("und_reward_mean")), "step"),
+              ("mean self-reward R_G of rollouts", lambda s: s.get("gen_self_reward_mean", s.get("gen_reward_mean")), "step"),
+              ("KL to the start", lambda s: s.get("kl"), "step")]
+    fig, axes = plt.subplots(2, 4, figsize=(20, 9))
+    for ax, (title, get, kind) in zip(axes.flat, panels):
+        for path in sorted(glob.glob(os.path.join(out, "runs", "*", "train.jsonl"))):
+            run = os.path.basename(os.path.dirname(path))
+            name = run.rsplit("-seed", 1)[0]
+            steps, evals = read_log(path)
+            recs = evals if kind == "eval" else steps
+            xs, ys = [], []
+            for r in recs:
+                try:
+                    y = get(r)
+                except (KeyError, TypeError):
+                    y = None
+                if y is not None:
+                    xs.append(r["step"])
+                    ys.append(y)
+            if xs:
+                ax.plot(xs, ys, color=COLOURS.get(name, "black"), alpha=0.8,
+                        label=name if run.endswith("seed0") else None)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+    axes.flat[-1].axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    axes.flat[-1].legend(handles, labels, loc="center")
+    fig.tight_layout()
+    path = os.path.join(dest, "training.png")
+    fig.savefig(path, dpi=80)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "experiment"))
+    ap.add_argument("--dest", default=HERE)
+    args = ap.parse_args()
+    results = json.load(open(os.path.join(args.out, "results.json")))
+    picture = plot(args.out, args.dest)
+    summary = {k: v for k, v in results.items() if k != "per_seed"}
+    with open(os.path.join(args.dest, "results.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    with open(os.path.join(args.dest, "table.md"), "w") as f:
+        f.write(table(results) + "\n")
+    print(table(results))
+    print(f"plots: {picture}")
+
+
+if __name__ == "__main__":
+    main()

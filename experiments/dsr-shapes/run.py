@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""The DSR experiment on the shapes world: do dual self-rewards improve both
+directions?  Every run goes through dsrd + dsr-train over HTTP, as a user's.
+
+    make experiment             # the whole matrix (resumable; progress + ETA)
+    make experiment-smoke       # a few steps of two runs, for CI
+    experiments/dsr-shapes/run.py --runs grpo_dual --seeds 0 --steps 20
+
+Runs (RUNS below): base (no RL); GRPO with dual self-rewards; SimPO with dual
+self-rewards; GRPO generation only; GRPO understanding only; GRPO with the
+self-rewards shuffled within each group (the control: same compute, no
+signal); GRPO with the world's grader as the reward (the reference: what
+external supervision gives).
+
+Data (unpaired): RL images are renders of the stream with seed 4 (their
+captions are never given to the trainer); RL prompts are captions of the
+stream with seed 5 (no images).  Validation (seed 2) is where choices are
+made and what the eval hook tracks along training; the test split (seed 3,
+scenes identical to a training scene removed) is reported and never used for
+a choice.  Confidence intervals: 95% bootstrap over items x seeds.
+
+Writes --out/results.json, RESULTS.md's tables and PNG plots (matplotlib).
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "models", "shapes"))
+import evaluate as ev  # noqa: E402
+
+RL_IMAGE_SEED, RL_PROMPT_SEED = 4, 5
+RUNS = {
+    # name: dsr-train arguments beyond the common ones
+    "grpo_dual": ["--algorithm", "grpo", "--directions", "und,gen", "--reward", "self"],
+    "simpo_dual": ["--algorithm", "simpo", "--directions", "und,gen", "--reward", "self"],
+    "grpo_gen_only": ["--algorithm", "grpo", "--directions", "gen", "--reward", "self"],
+    "grpo_und_only": ["--algorithm", "grpo", "--directions", "und", "--reward", "self"],
+    "shuffled": ["--algorithm", "grpo", "--directions", "und,gen", "--reward", "shuffled"],
+    "grader_reward": ["--algorithm", "grpo", "--directions", "und,gen", "--reward", "command"],
+}
+SEEDS = {"grpo_dual": [0, 1, 2], "simpo_dual": [0, 1, 2], "shuffled": [0, 1, 2],
+         "grpo_gen_only": [0], "grpo_und_only": [0], "grader_reward": [0]}
+ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward"]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """A dsrd learner on the start checkpoint, with a checkpoint directory."""
+
+    def __init__(self, model, workdir, threads):
+        self.port = free_port()
+        self.ckpt = os.path.join(workdir, "checkpoints")
+        os.makedirs(self.ckpt, exist_ok=True)
+        self.log = open(os.path.join(workdir, "dsrd.log"), "a")
+        args = [os.path.join(ROOT, "build", "dsrd"), "--port", str(self.port), "--model", model,
+                "--checkpoint-dir", self.ckpt, "--reference", "--threads", str(threads)]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, OMP_WAIT_POLICY="passive"))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = ev.Server(self.url)
+        for _ in range(600):
+            try:
+                self.server.call("/health", timeout=2)
+                return
+            except Exception:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"dsrd exited; see {self.log.name}")
+                time.sleep(0.2)
+        raise RuntimeError("dsrd did not become ready")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait()
+        self.log.close()
+
+
+def prepare_data(out):
+    """RL images (no captions) and prompts (no images)."""
+    images, prompts = os.path.join(out, "data", "images"), os.path.join(out, "data", "prompts.txt")
+    if os.path.exists(prompts):
+        return images, prompts
+    tmp = os.path.join(out, "data", "render")
+    os.makedirs(os.path.dirname(tmp), exist_ok=True)
+    ev.dsr("world", "render", "--seed", str(RL_IMAGE_SEED), "-n", "2000", "--out", tmp)
+    os.makedirs(images, exist_ok=True)
+    for f in os.listdir(tmp):
+        if f.endswith(".png"):
+            os.rename(os.path.join(tmp, f), os.path.join(images, f))
+    shutil.rmtree(tmp)  # the captions stay unseen: the data is unpaired
+    lines = [json.loads(l)["caption"] for l in ev.dsr("world", "sample", "--seed", str(RL_PROMPT_SEED), "-n",
+                                                       "2000").splitlines()]
+    with open(prompts, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return images, prompts
+
+
+def eval_cmd(n_val):
+    """The dsr-train evaluation hook: validation scores and self-reward accuracy."""
+    return (f"{sys.executable} {os.path.join(ROOT, 'models', 'shapes', 'evaluate.py')} --server \"$DSR_SERVER\" "
+            f"--split val -n {n_val} --no-sampled --json-line --quiet")
+
+
+def train(name, seed, args, base, data, out, threads):
+    """One RL run; returns (run dir, the daemon still holding the trained weights)."""
+    run_dir = os.path.join(out, "runs", f"{name}-seed{seed}")
+    os.makedirs(run_dir, exist_ok=True)
+    d = Daemon(base, run_dir, threads)
+    images, prompts = data
+    cmd = [os.path.join(ROOT, "build", "dsr-train"), "--server", d.url, "--images", images, "--prompts", prompts,
+           "--steps", str(args.steps), "--group-size", str(args.group_size), "--batch-images",
+           str(args.batch), "--batch-prompts", str(args.batch), "--lr", str(args.lr), "--seed", str(seed),
+           "--log", os.path.join(run_dir, "train.jsonl"), "--state", os.path.join(run_dir, "train.state"),
+           "--eval-every", str(args.eval_every), "--eval-cmd", eval_cmd(args.n_val), "--max-tokens", "24",
+           "--temperature", "1"] + RUNS[name]
+    if "command" in RUNS[name]:
+        cmd += ["--reward-cmd", f"{os.path.join(ROOT, 'build', 'dsr')} world grade --batch"]
+    with open(os.path.join(run_dir, "dsr-train.out"), "w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        d.stop()
+        raise RuntimeError(f"{name} seed {seed}: dsr-train exited {r.returncode}; see {run_dir}/dsr-train.out")
+    return run_dir, d
+
+
+def test_eval(server, scenes, workdir, args):
+    """Test-split scores with per-item verdicts (for the bootstrap)."""
+    res = ev.evaluate(server, scenes, workdir, args.workers, sampled=True, per_item=True)
+    return res
+
+
+def bootstrap(per_seed, n_boot=2000, rng=None):
+    """per_seed: [[0/1 per item] per seed] -> mean and 95% CI, resampling seeds
+    and items (items share indices across seeds: the same test set)."""
+    rng = rng or random.Random(0)
+    seeds, n = len(per_seed), len(per_seed[0])
+    mean = sum(map(sum, per_seed)) / (seeds * n)
+    stats = []
+    for _ in range(n_boot):
+        ss = [per_seed[rng.randrange(seeds)] for _ in range(seeds)]
+        idx = [rng.randrange(n) for _ in range(n)]
+        stats.append(sum(s[i] for s in ss for i in idx) / (seeds * n))
+    stats.sort()
+    return {"mean": mean, "ci_low": stats[int(0.025 * n_boot)], "ci_high": stats[int(0.975 * n_boot) - 1],
+            "n_items": n, "seeds": seeds}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="The DSR experiment on the shapes world.")
+    ap.add_argument("--base", default=os.path.join(ROOT, "experiments", "dsr-shapes", "base"),
+                    help="start checkpoint (default: the committed base)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "experiment"))
+    ap.add_argument("--runs", default=",".join(ORDER))
+    ap.add_argument("--seeds", help="override every run's seeds, e.g. 0")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--group-size", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=2, help="images and prompts per step")
+    ap.add_argument("--lr", type=float, default=3e-5, help="chosen on validation (see RESULTS.md)")
+    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--n-val", type=int, default=64, help="validation scenes per eval hook")
+    ap.add_argument("-n", type=int, default=500, help="test scenes and prompts")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="CI: every run kind, seed 0, 2 steps, tiny evaluations")
+    args = ap.parse_args()
+    if args.smoke:
+        args.steps, args.eval_every, args.n_val, args.n, args.runs, args.seeds = 2, 1, 8, 12, ",".join(ORDER), "0"
+        args.out = os.path.join(ROOT, "build", "experiment-smoke")
+    os.makedirs(args.out, exist_ok=True)
+    results_path = os.path.join(args.out, "results.json")
+    results = json.load(open(results_path)) if os.path.exists(results_path) else {"runs": {}, "per_seed": {}}
+    data = prepare_data(args.out)
+    work = os.path.join(args.out, "test-scenes")
+    os.makedirs(work, exist_ok=True)
+    scenes, dropped = ev.heldout_scenes(work, args.n, 60000)
+    runs = [r for r in args.runs.split(",") if r]
+    todo = [(r, s) for r in runs for s in ([0] if r == "base" else
+                                           ([int(x) for x in args.seeds.split(",")] if args.seeds else SEEDS[r]))]
+    t0, done = time.time(), 0
+    for name, seed in todo:
+        key = f"{name}-seed{seed}"
+        if key in results["per_seed"]:
+            done += 1
+            continue
+        log(f"run {key} ({done + 1}/{len(todo)})")
+        if name == "base":
+            run_dir = os.path.join(args.out, "runs", key)
+            os.makedirs(run_dir, exist_ok=True)
+            d = Daemon(args.base, run_dir, args.threads)
+        else:
+            run_dir, d = train(name, seed, args, args.base, data, args.out, args.threads)
+        try:
+            res = test_eval(d.server, scenes, os.path.join(run_dir, "test-eval"), args)
+            if name != "base":
+                d.server.call("/checkpoint", {"name": "final"})
+        finally:
+            d.stop()
+        results["per_seed"][key] = res
+        json.dump(results, open(results_path, "w"), indent=1)
+        done += 1
+        rate = (time.time() - t0) / done
+        log(f"{key}: understanding {res['understanding_greedy']['overall']['score']:.3f}, generation "
+            f"{res['generation_sampled']['overall']['score']:.3f}; ETA {(len(todo) - done) * rate / 60:.0f} min")
+    # aggregate: bootstrap over items x seeds
+    for name in runs:
+        keys = [k for k in results["per_seed"] if k.rsplit("-seed", 1)[0] == name]
+        if not keys:
+            continue
+        results["runs"][name] = {
+            "generation": bootstrap([results["per_seed"][k]["generation_sampled"]["items"] for k in keys]),
+            "understanding": bootstrap([results["per_seed"][k]["understanding_greedy"]["items"] for k in keys]),
+        }
+    results["base_checkpoint"] = os.path.relpath(args.base, ROOT)
+    json.dump(results, open(results_path, "w"), indent=1)
+    log(f"wrote {results_path}")
+
+
+if __name__ == "__main__":
+    main()
