@@ -176,6 +176,8 @@ static int check_tensor(const struct st_set *set, const char *name, const struct
     if (!same) return dsr_errf(err, "tensor %s has a different shape than the model's", name);
     if (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16 && t->dtype != ST_F64)
         return dsr_errf(err, "tensor %s is not floating point (%s)", name, st_dtype_name(t->dtype));
+    /* a served model must stay finite: such a checkpoint is refused, not loaded */
+    if (!st_finite_f32(t)) return dsr_errf(err, "tensor %s holds NaN or infinite values", name);
     return 0;
 }
 

@@ -23,7 +23,8 @@
  *
  * checkpoint_load_weights() loads a checkpoint of the same architecture into
  * an existing model: every declared tensor must be present with the declared
- * shape (else an error naming the tensor, and the model is unchanged).  Extra
+ * shape and only finite values, as must the optimizer moments (else an error
+ * naming the tensor, and the model is unchanged).  Extra
  * tensors (e.g. an HF checkpoint's VQ-VAE) are ignored.  With a trainer,
  * optimizer.safetensors restores the AdamW moments and step; when that file is
  * absent the optimizer restarts (zero moments, step 0). */

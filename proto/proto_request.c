@@ -321,21 +321,16 @@ int proto_decode_rollout(const json_t *body, const struct proto_limits *lim, str
     r->top_p = 1.0f;
     r->cfg_scale = 5.0f;
     long long ll;
-    double d;
     if (proto_get_int(body, "", "n", 1, lim->max_group, &ll, e) < 0) goto fail;
     if (json_object_get(body, "n")) r->n = (int)ll;
     if (proto_get_int(body, "", "max_tokens", 1, lim->max_new_tokens, &ll, e) < 0) goto fail;
     if (json_object_get(body, "max_tokens")) r->max_tokens = (int)ll;
     if (proto_get_int(body, "", "top_k", 0, INT32_MAX, &ll, e) < 0) goto fail;
     if (json_object_get(body, "top_k")) r->top_k = (int)ll;
-    if (proto_get_number(body, "", "temperature", 0.0, 100.0, &d, e) < 0) goto fail;
-    if (json_object_get(body, "temperature")) r->temperature = (float)d;
-    if (proto_get_number(body, "", "top_p", 0.0, 1.0, &d, e) < 0) goto fail;
-    if (json_object_get(body, "top_p")) r->top_p = (float)d;
-    if (json_object_get(body, "top_p") && r->top_p <= 0.0f)
-        return proto_fail(e, 400, "top_p", "top_p must be in (0, 1]");
-    if (proto_get_number(body, "", "cfg_scale", 0.0, 1000.0, &d, e) < 0) goto fail;
-    if (json_object_get(body, "cfg_scale")) r->cfg_scale = (float)d;
+    if (proto_get_float(body, "", "temperature", 0.0, 100.0, false, &r->temperature, e) < 0 ||
+        proto_get_float(body, "", "top_p", 0.0, 1.0, true, &r->top_p, e) < 0 ||
+        proto_get_float(body, "", "cfg_scale", 0.0, 1000.0, false, &r->cfg_scale, e) < 0)
+        goto fail;
     int has = proto_get_int(body, "", "seed", 0, INT64_MAX, &ll, e);
     if (has < 0) goto fail;
     r->has_seed = has == 1;

@@ -55,6 +55,12 @@ int main(int argc, char **argv) {
         if (!announced && st == WORKER_READY) {
             log_info(cfg.log_format, "model ready: %s%s", srv.worker.rt.name,
                      srv.worker.rt.embedded ? " (embedded default, deterministic random weights)" : "");
+            if (!srv.worker.rt.tok)
+                log_info(cfg.log_format, "warning: no tokenizer.json, and the special ids do not fit the built-in "
+                                         "byte tokenizer: token-id inputs only, text is refused (400)");
+            if (!atomic_load(&srv.worker.model_finite))
+                log_info(cfg.log_format, "warning: the weights are not finite (%s): /health answers 503 until a "
+                                         "/reload of good weights", srv.worker.nonfinite_tensor);
             announced = 1;
         } else if (!announced && st == WORKER_FAILED) {
             log_info(cfg.log_format, "model failed to load: %s", srv.worker.load_error);

@@ -143,6 +143,8 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g) {
     put(&b, "# HELP dsr_rollouts_cached Rollouts remembered for /update.\n# TYPE dsr_rollouts_cached gauge\n"
             "dsr_rollouts_cached %ld\n", g->rollouts_cached);
     put(&b, "# HELP dsr_ready 1 once the model is loaded.\n# TYPE dsr_ready gauge\ndsr_ready %d\n", g->ready);
+    put(&b, "# HELP dsr_model_finite 1 when every served weight is finite (0: /reload a good checkpoint).\n"
+            "# TYPE dsr_model_finite gauge\ndsr_model_finite %d\n", g->model_finite);
     put(&b, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\n"
             "process_resident_memory_bytes %ld\n", rss_bytes());
     if (b.failed) {

@@ -45,6 +45,7 @@ struct metrics {
 struct metrics_gauges {
     long queue_depth, policy_version, rollouts_cached;
     int ready;
+    int model_finite;     /* 0 when a weight is NaN or infinite */
 };
 
 void metrics_init(struct metrics *m);

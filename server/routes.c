@@ -60,6 +60,11 @@ static json_t *stamped(struct server *s, json_t *o) {
 void route_health(struct server *s, const struct request *rq, struct reply *out) {
     (void)rq;
     if (!route_runtime(s, out)) return;
+    if (!atomic_load(&s->worker.model_finite)) {
+        reply_errorf(out, 503, NULL, "the model's weights are not finite (%s holds NaN or infinity); /reload a good "
+                     "checkpoint", s->worker.nonfinite_tensor);
+        return;
+    }
     reply_json(out, 200, stamped(s, json_pack("{s:s}", "status", "ok")));
 }
 
@@ -70,6 +75,7 @@ void route_metrics(struct server *s, const struct request *rq, struct reply *out
         .policy_version = atomic_load(&s->worker.policy_version),
         .rollouts_cached = atomic_load(&s->worker.rollouts_cached),
         .ready = worker_get_state(&s->worker) == WORKER_READY,
+        .model_finite = atomic_load(&s->worker.model_finite),
     };
     out->status = 200;
     out->text = metrics_render(&s->metrics, &g);
@@ -95,7 +101,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         rt->ids.boi, "eoi", rt->ids.eoi, "image", rt->ids.image, "image_size", c->vision.image_size, "vq_image_size",
         rt->vq_size, "num_image_tokens", rt->ids.n_image_tokens, "codebook_size", c->vq.num_embeddings,
         "quantizer", rt->quantizer == VQ_QUANT_L2 ? "l2" : "euclidean", "tokenizer",
-        rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json", "templates", "user_prefix", t->user_prefix,
+        !rt->tok ? "none" : rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json", "templates", "user_prefix", t->user_prefix,
         "assistant_suffix", t->assistant_suffix, "question_prefix", t->question_prefix, "target_prefix",
         t->target_prefix, "dual_question", t->dual_question, "text_config", "hidden_size", c->text.hidden_size,
         "num_hidden_layers", c->text.n_layers, "num_attention_heads", c->text.n_heads, "max_position_embeddings",

@@ -32,6 +32,8 @@ struct runtime {
     enum vq_quantizer quantizer;
     bool embedded;                        /* the built-in random-weight default */
     bool tokenizer_builtin;               /* byte tokenizer (no tokenizer.json) */
+                                          /* tok == NULL: no tokenizer at all (none given, and the
+                                             special ids do not fit the byte tokenizer) */
     char name[256];
     const char *model_dir;                /* NULL when embedded */
 };
@@ -42,7 +44,7 @@ void runtime_free(struct runtime *rt);
 /* Request limits derived from the model and the flags. */
 void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
 
-/* Text of sampled ids, special tokens skipped.  An id the tokenizer does
+/* Text of sampled ids, special tokens skipped ("" without a tokenizer).  An id the tokenizer does
  * not know (a model vocabulary padded beyond it, e.g. janus-tiny's 320 ids
  * over the 262 of the byte tokenizer) renders as U+FFFD rather than
  * failing the request.  *text malloc'ed. */

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,23 @@ static int free_port(void) {
     return port;
 }
 
-int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+static bool health_ok(const struct dsrd_proc *p) {
+    struct http_resp r;
+    bool ok = http_call(p, "GET", "/health", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200;
+    http_resp_free(&r);
+    return ok;
+}
+
+static bool loaded(const struct dsrd_proc *p) {
+    struct http_resp r;
+    bool ok = http_call(p, "GET", "/metrics", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200 && r.body &&
+              api_metric(r.body, "dsr_ready") == 1;
+    http_resp_free(&r);
+    return ok;
+}
+
+static int launch(struct dsrd_proc *p, const char *argv0, const char *const *args,
+                  bool (*ready)(const struct dsrd_proc *p)) {
     memset(p, 0, sizeof *p);
     char bin[512];
     snprintf(bin, sizeof bin, "%s", argv0);
@@ -57,12 +74,7 @@ int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) 
     }
     p->pid = pid;
     for (int i = 0; i < 1200; i++) { /* up to 120 s: the ASan build loads slowly */
-        struct http_resp r;
-        if (http_call(p, "GET", "/health", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200) {
-            http_resp_free(&r);
-            return 0;
-        }
-        http_resp_free(&r);
+        if (ready(p)) return 0;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             p->pid = 0;
@@ -71,6 +83,32 @@ int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) 
         usleep(100000);
     }
     return -1;
+}
+
+int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+    return launch(p, argv0, args, health_ok);
+}
+
+int dsrd_start_loaded(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+    return launch(p, argv0, args, loaded);
+}
+
+int dsrd_stop_within(struct dsrd_proc *p, double seconds) {
+    if (p->pid <= 0) return -1;
+    kill(p->pid, SIGTERM);
+    int st = 0;
+    pid_t got = 0;
+    for (double waited = 0; waited < seconds && (got = waitpid(p->pid, &st, WNOHANG)) == 0; waited += 0.01)
+        usleep(10000);
+    if (got == 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, &st, 0);
+        p->pid = 0;
+        return -2;
+    }
+    p->pid = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) unlink(p->log_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 int dsrd_stop(struct dsrd_proc *p) {

@@ -17,8 +17,14 @@ struct dsrd_proc {
 
 /* args: extra dsrd flags, NULL-terminated.  Returns 0 once /health is 200. */
 int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args);
+/* The same, ready once /metrics says dsr_ready 1 (for a model whose /health
+ * is not 200, e.g. one with non-finite weights). */
+int dsrd_start_loaded(struct dsrd_proc *p, const char *argv0, const char *const *args);
 /* SIGTERM, wait; returns the exit status (0 = clean), -1 on a crash. */
 int dsrd_stop(struct dsrd_proc *p);
+/* SIGTERM, wait at most `seconds`, then SIGKILL: the exit status, -1 on a
+ * crash, -2 when it did not stop in time (and was killed). */
+int dsrd_stop_within(struct dsrd_proc *p, double seconds);
 
 struct http_resp {
     long status;
