@@ -195,7 +195,7 @@ int st_open(const char *path, struct st_file **out, struct dsr_err *err) {
     struct st_file *f = calloc(1, sizeof *f);
     if (!f) return dsr_errf(err, "out of memory");
     f->path = strdup(path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: refused below */
     if (fd < 0) {
         dsr_errf(err, "%s: %s", path, strerror(errno));
         st_close(f);

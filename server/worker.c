@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_read.h"
 #include "proto_response.h"
 
 #include "ops.h"
@@ -121,7 +122,12 @@ static int load_records(const char *dir, json_t **doc, struct proto_error *e) {
     snprintf(path, sizeof path, "%s/%s", dir, IDEM_CHECKPOINT_FILE);
     if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : proto_fail(e, 400, "path", "%s: %s", path, strerror(errno));
     json_error_t je;
-    *doc = json_load_file(path, 0, &je);
+    char *text;
+    size_t len;
+    struct dsr_err err = {{0}};
+    if (file_read_regular(path, IDEM_RECORDS_MAX_BYTES, &text, &len, &err)) return proto_fail(e, 400, "path", "%s", err.msg);
+    *doc = json_loadb(text, len, 0, &je);
+    free(text);
     return *doc ? 0 : proto_fail(e, 400, "path", "%s: %s", path, je.text);
 }
 

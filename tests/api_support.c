@@ -157,8 +157,8 @@ void http_resp_free(struct http_resp *r) {
     memset(r, 0, sizeof *r);
 }
 
-int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
-              const char *key, const char *extra_header, struct http_resp *out) {
+static int call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+                const char *key, const char *extra_header, double timeout_s, struct http_resp *out) {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     if (!c) return -1;
@@ -177,7 +177,7 @@ int http_call(const struct dsrd_proc *p, const char *method, const char *path, c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -193,6 +193,16 @@ int http_call(const struct dsrd_proc *p, const char *method, const char *path, c
     out->body = s.p;
     if (out->body) out->json = json_loads(out->body, 0, NULL);
     return rc == CURLE_OK ? 0 : -1;
+}
+
+int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+              const char *key, const char *extra_header, struct http_resp *out) {
+    return call(p, method, path, body, len, key, extra_header, 300, out);
+}
+
+int http_call_within(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+                     const char *key, double timeout_s, struct http_resp *out) {
+    return call(p, method, path, body, len, key, NULL, timeout_s, out);
 }
 
 int http_post_json(const struct dsrd_proc *p, const char *path, json_t *doc, const char *key, struct http_resp *out) {

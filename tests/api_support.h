@@ -38,6 +38,9 @@ void http_resp_free(struct http_resp *r);
  * extra_header e.g. "X-Request-Id: abc" or NULL. */
 int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
               const char *key, const char *extra_header, struct http_resp *out);
+/* http_call giving up after timeout_s seconds (then -1, status 0). */
+int http_call_within(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+                     const char *key, double timeout_s, struct http_resp *out);
 /* POST of a JSON document (stolen reference). */
 int http_post_json(const struct dsrd_proc *p, const char *path, json_t *doc, const char *key, struct http_resp *out);
 

@@ -4,7 +4,9 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api_support.h"
@@ -14,7 +16,8 @@
 
 struct api_test {
     struct th t;
-    struct dsrd_proc p;   /* --max-body 65536, --api-key, --admin-key, --queue-depth 1 */
+    struct dsrd_proc p;   /* --max-body 65536, --api-key, --admin-key, --queue-depth 1, --image-root */
+    char image_root[64];  /* holds a FIFO, a directory and an oversized file, all named *.png */
 };
 
 /* Checks status, error.type and error.param (NULL: param must be null). */
@@ -77,7 +80,7 @@ static void test_bad_requests(struct th *t) {
          400, "invalid_request", "items[0].image.codes"},                      /* not a whole image */
         {"/score", "{\"items\": [{\"task\": \"painting\"}]}", 400, "invalid_request", "items[0].task"},
         {"/score", "{\"items\": [{\"task\": \"generation\", \"image\": {\"path\": \"../x.png\"}, \"prompt\": {\"text\": \"x\"}}]}",
-         400, "invalid_request", "items[0].image.path"},                       /* no --image-root */
+         400, "invalid_request", "items[0].image.path"},                       /* outside --image-root */
         {"/rollout", "{\"task\": \"generation\", \"prompt\": {\"text\": \"x\"}, \"n\": 0}", 400, "invalid_request", "n"},
         {"/rollout", "{\"task\": \"generation\", \"prompt\": {\"text\": \"x\"}, \"temperature\": \"hot\"}", 400,
          "invalid_request", "temperature"},
@@ -221,6 +224,24 @@ static void check_json_log(struct th *t, const char *log_path) {
              log_path, lines, bad, hostile);
 }
 
+/* Image paths that are not regular files, or too large, are refused at once:
+ * a FIFO would block open() (and then shutdown) forever. */
+static void test_image_paths(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    static const char *const names[] = {"fifo.png", "dir.png", "big.png"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"items\": [{\"task\": \"generation\", \"image\": {\"path\": \"%s\"}, \"prompt\": {\"text\": \"x\"}}]}",
+                 names[i]);
+        struct http_resp r;
+        http_call_within(&a->p, "POST", "/score", body, strlen(body), KEY, 10, &r);
+        expect_error(t, &r, 400, "invalid_request", "items[0].image.path", names[i]);
+        http_resp_free(&r);
+    }
+    still_serving(t, a);
+}
+
 static void test_clean_shutdown(struct th *t) {
     struct api_test *a = (struct api_test *)t;
     char log_path[sizeof a->p.log_path];
@@ -229,8 +250,8 @@ static void test_clean_shutdown(struct th *t) {
     char keep[sizeof log_path + 8];
     snprintf(keep, sizeof keep, "%s.keep", log_path);
     TH_CHECK(t, link(log_path, keep) == 0, "cannot link %s", log_path);
-    int rc = dsrd_stop(&a->p);
-    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (log: %s)", rc, log_path);
+    int rc = dsrd_stop_within(&a->p, 20);
+    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (-2: still running after 20 s; log: %s)", rc, log_path);
     check_json_log(t, keep);
     unlink(keep);
 }
@@ -239,8 +260,19 @@ int main(int argc, char **argv) {
     (void)argc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct api_test a = {0};
+    snprintf(a.image_root, sizeof a.image_root, "/tmp/dsr-api-errors-XXXXXX");
+    if (!mkdtemp(a.image_root)) return 1;
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo.png", a.image_root);
+    int made = mkfifo(path, 0644);
+    snprintf(path, sizeof path, "%s/dir.png", a.image_root);
+    made |= mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/big.png", a.image_root);
+    FILE *big = fopen(path, "wb");
+    made |= !big || ftruncate(fileno(big), 1 << 20) != 0; /* over --max-body */
+    if (big) fclose(big);
     const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--max-body", "64K", "--api-key",
-                          KEY, "--queue-depth", "1", "--log-format", "json", NULL};
+                          KEY, "--queue-depth", "1", "--log-format", "json", "--image-root", a.image_root, NULL};
     dsrd_start(&a.p, argv[0], args);
     if (TH_CHECK(&a.t, a.p.pid > 0, "dsrd did not come up (log %s)", a.p.log_path)) {
         th_run(&a.t, "bad_requests", test_bad_requests);
@@ -248,10 +280,14 @@ int main(int argc, char **argv) {
         th_run(&a.t, "body_too_large", test_body_too_large);
         th_run(&a.t, "full_queue", test_full_queue);
         th_run(&a.t, "hostile_path", test_hostile_path);
+        if (TH_CHECK(&a.t, made == 0, "image-root fixtures in %s", a.image_root)) th_run(&a.t, "image_paths", test_image_paths);
         th_run(&a.t, "clean_shutdown", test_clean_shutdown);
     } else {
         a.t.failed++;
     }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", a.image_root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", a.image_root);
     curl_global_cleanup();
     return th_finish(&a.t, "test_api_errors");
 }
