@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "routes.h"
@@ -36,6 +37,13 @@ int main(int argc, char **argv) {
 
     static struct server srv; /* large; lives for the whole run */
     struct dsr_err err = {{0}};
+    /* checkpoints a crash left half-written (a live writer's are kept) */
+    int removed = 0;
+    if (cfg.checkpoint_dir && access(cfg.checkpoint_dir, F_OK) == 0 &&
+        checkpoint_remove_partials(cfg.checkpoint_dir, &removed, &err))
+        log_info(cfg.log_format, "warning: %s", err.msg);
+    if (removed)
+        log_info(cfg.log_format, "removed %d partial checkpoint(s) under %s", removed, cfg.checkpoint_dir);
     if (server_start(&srv, &cfg, &err)) {
         log_info(cfg.log_format, "dsrd: %s", err.msg);
         return 1;
