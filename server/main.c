@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -34,6 +35,12 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* connections are file descriptors: allow as many as the hard limit does */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     static struct server srv; /* large; lives for the whole run */
     struct dsr_err err = {{0}};
@@ -77,7 +84,7 @@ int main(int argc, char **argv) {
         }
     }
     log_info(cfg.log_format, "signal received: draining in-flight requests");
-    server_stop(&srv);
+    if (server_stop(&srv)) return 1;
     log_info(cfg.log_format, "dsrd stopped");
     return 0;
 }

@@ -1,24 +1,25 @@
 #include "routes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto_response.h"
 
 static const struct route ROUTES[] = {
-    {"GET", "/health", AUTH_NONE, route_health},
-    {"GET", "/metrics", AUTH_NONE, route_metrics},
-    {"GET", "/model", AUTH_API, route_model},
-    {"POST", "/tokenize", AUTH_API, route_tokenize},
-    {"POST", "/detokenize", AUTH_API, route_detokenize},
-    {"POST", "/logprobs", AUTH_API, route_logprobs},
-    {"POST", "/score", AUTH_API, route_score},
-    {"POST", "/rollout", AUTH_API, route_rollout},
-    {"POST", "/openrlhf/reward", AUTH_API, route_openrlhf},
-    {"POST", "/update", AUTH_ADMIN, route_update},
-    {"POST", "/checkpoint", AUTH_ADMIN, route_checkpoint},
-    {"POST", "/reload", AUTH_ADMIN, route_reload},
-    {NULL, NULL, AUTH_NONE, NULL},
+    {"GET", "/health", AUTH_NONE, route_health, true},
+    {"GET", "/metrics", AUTH_NONE, route_metrics, true},
+    {"GET", "/model", AUTH_API, route_model, true},
+    {"POST", "/tokenize", AUTH_API, route_tokenize, false},
+    {"POST", "/detokenize", AUTH_API, route_detokenize, false},
+    {"POST", "/logprobs", AUTH_API, route_logprobs, false},
+    {"POST", "/score", AUTH_API, route_score, false},
+    {"POST", "/rollout", AUTH_API, route_rollout, false},
+    {"POST", "/openrlhf/reward", AUTH_API, route_openrlhf, false},
+    {"POST", "/update", AUTH_ADMIN, route_update, false},
+    {"POST", "/checkpoint", AUTH_ADMIN, route_checkpoint, false},
+    {"POST", "/reload", AUTH_ADMIN, route_reload, false},
+    {NULL, NULL, AUTH_NONE, NULL, false},
 };
 
 const struct route *routes_table(void) { return ROUTES; }
@@ -31,6 +32,14 @@ const struct route *routes_find(const char *method, const char *path, bool *path
         if (strcmp(r->method, method) == 0) return r;
     }
     return NULL;
+}
+
+void routes_allowed(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    out[0] = 0;
+    for (const struct route *r = ROUTES; r->path; r++)
+        if (strcmp(r->path, path) == 0 && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", r->method);
 }
 
 struct runtime *route_runtime(struct server *s, struct reply *out) {
@@ -77,6 +86,7 @@ void route_metrics(struct server *s, const struct request *rq, struct reply *out
         .ready = worker_get_state(&s->worker) == WORKER_READY,
         .model_finite = atomic_load(&s->worker.model_finite),
     };
+    conn_guard_counts(&s->guard, &g.connections_open, &g.header_timeouts);
     out->status = 200;
     out->text = metrics_render(&s->metrics, &g);
     out->content_type = "text/plain; version=0.0.4";
