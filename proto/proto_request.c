@@ -458,7 +458,11 @@ int proto_decode_openrlhf(const json_t *body, const struct proto_limits *lim, st
                           struct proto_error *e) {
     memset(r, 0, sizeof *r);
     const json_t *query, *prompts, *labels;
-    if (need_object(body, "", e) || proto_require(body, "", "query", &query, e) < 0) return -1;
+    /* OpenRLHF's remote reward request has exactly these three fields */
+    static const char *const keys[] = {"query", "prompts", "labels", NULL};
+    if (need_object(body, "", e) || proto_check_keys(body, "", keys, e) ||
+        proto_require(body, "", "query", &query, e) < 0)
+        return -1;
     if (!json_is_array(query)) return proto_fail(e, 400, "query", "query must be an array of strings");
     size_t n = json_array_size(query);
     if (n == 0) return proto_fail(e, 400, "query", "query is empty");

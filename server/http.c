@@ -17,12 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "log.h"
+#include "printable.h"
 #include "routes.h"
 #include "server.h"
 
@@ -81,11 +83,28 @@ void reply_errorf(struct reply *out, int code, const char *param, const char *fm
 }
 
 /* Compares in time independent of where the strings differ. */
-static bool key_equal(const char *given, const char *want) {
-    size_t a = strlen(given), b = strlen(want);
+static bool key_equal(const char *given, size_t a, const char *want) {
+    size_t b = strlen(want);
     unsigned char diff = (unsigned char)(a != b);
     for (size_t i = 0; i < b; i++) diff |= (unsigned char)(given[i < a ? i : 0] ^ want[i]) | (unsigned char)(i >= a);
     return diff == 0;
+}
+
+static bool blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* The credentials of "Authorization: Bearer <token>" (RFC 7235: the scheme
+ * is case-insensitive, one or more spaces follow it; surrounding blanks do
+ * not count); NULL when the header is not that. */
+static const char *bearer_token(const char *h, size_t *len) {
+    if (!h) return NULL;
+    while (blank(*h)) h++;
+    if (strncasecmp(h, "Bearer", 6) != 0 || !blank(h[6])) return NULL;
+    h += 6;
+    while (blank(*h)) h++;
+    size_t n = strlen(h);
+    while (n > 0 && blank(h[n - 1])) n--;
+    *len = n;
+    return n ? h : NULL;
 }
 
 /* 0 when allowed; else fills out with 401. */
@@ -94,16 +113,31 @@ static int check_auth(struct server *s, struct MHD_Connection *c, enum route_aut
                       : auth == AUTH_ADMIN && s->cfg->admin_key ? s->cfg->admin_key
                                                                 : s->cfg->api_key;
     if (!key) return 0;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0) {
+    size_t len = 0;
+    const char *token = bearer_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), &len);
+    if (!token) {
         reply_errorf(out, 401, NULL, "missing 'Authorization: Bearer <%s key>'", auth == AUTH_ADMIN ? "admin" : "api");
         return -1;
     }
-    if (!key_equal(h + 7, key)) {
+    if (!key_equal(token, len, key)) {
         reply_errorf(out, 401, NULL, "wrong %s key", auth == AUTH_ADMIN && s->cfg->admin_key ? "admin" : "api");
         return -1;
     }
     return 0;
+}
+
+/* Whether a request body labelled `type` may be decoded as JSON: no label
+ * (many clients send none), application/json or any +json type, with or
+ * without parameters.  Anything else, e.g. the form encoding `curl -d`
+ * sends by default, is refused rather than guessed at. */
+static bool json_media_type(const char *type) {
+    if (!type) return true;
+    while (blank(*type)) type++;
+    size_t n = strcspn(type, ";");
+    while (n > 0 && blank(type[n - 1])) n--;
+    if (n == 0) return true;
+    if (n == 16 && strncasecmp(type, "application/json", 16) == 0) return true;
+    return n > 5 && strncasecmp(type + n - 5, "+json", 5) == 0 && strncasecmp(type, "application/", 12) == 0;
 }
 
 /* X-Request-Id when it is short printable ASCII, else a new UUID. */
@@ -122,7 +156,9 @@ static void request_id(struct MHD_Connection *c, char *id, size_t size) {
     snprintf(id, size, "%s", text);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, const char *id) {
+/* Sends r with the headers its status calls for: 401 WWW-Authenticate
+ * (RFC 7235), 405 Allow (RFC 9110), 503 Retry-After. */
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, const char *id, const char *url) {
     char *body = r->text;
     size_t len;
     if (r->json) {
@@ -144,6 +180,17 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, con
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "text/plain");
     MHD_add_response_header(resp, "X-Request-Id", id);
+    if (r->status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"dsrd\"");
+    if (r->status == 405) {
+        char allow[64];
+        routes_allowed(url, allow, sizeof allow);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    if (r->status == 503) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", r->retry_after > 0 ? r->retry_after : 1);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -163,6 +210,13 @@ static const struct route *admit(struct server *s, struct MHD_Connection *c, str
     if (check_auth(s, c, rt->auth, out)) return NULL;
     if (st->too_large) {
         reply_errorf(out, 413, NULL, "request body over --max-body (%zu bytes)", s->cfg->max_body);
+        return NULL;
+    }
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (strcmp(method, "POST") == 0 && !json_media_type(type)) {
+        char safe[128];
+        printable_ascii(type, safe, sizeof safe);
+        reply_errorf(out, 415, NULL, "Content-Type %s is not JSON: send application/json", safe);
         return NULL;
     }
     if (atomic_load(&s->draining)) {
@@ -186,12 +240,21 @@ static void handle(void *arg) {
     MHD_resume_connection(st->c);
 }
 
-/* Sends st->out, records it in the metrics and the log. */
+/* Sends st->out, records it in the metrics and the log (an error with its
+ * message and param). */
 static enum MHD_Result finish(struct server *s, struct MHD_Connection *c, struct conn *st) {
-    enum MHD_Result ret = send_reply(c, &st->out, st->id);
+    json_t *e = json_object_get(st->out.json, "error");
+    char message[PROTO_MSG_MAX] = "", param[PROTO_PARAM_MAX] = "";
+    bool has_error = st->out.status >= 400 && e;
+    const char *m = has_error ? json_string_value(json_object_get(e, "message")) : NULL;
+    const char *p = has_error ? json_string_value(json_object_get(e, "param")) : NULL;
+    snprintf(message, sizeof message, "%s", m ? m : "");
+    snprintf(param, sizeof param, "%s", p ? p : "");
+    enum MHD_Result ret = send_reply(c, &st->out, st->id, st->url);
     double dt = now_s() - st->t0;
     metrics_observe(&s->metrics, st->rt ? st->rt->path : "other", st->out.status, dt);
-    log_request(s->cfg->log_format, st->id, st->method, st->url, st->out.status, dt);
+    struct log_error le = {message, param[0] ? param : NULL};
+    log_request(s->cfg->log_format, st->id, st->method, st->url, st->out.status, dt, has_error ? &le : NULL);
     json_decref(st->out.json);
     free(st->out.text);
     st->out = (struct reply){0};

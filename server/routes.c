@@ -47,6 +47,7 @@ struct runtime *route_runtime(struct server *s, struct reply *out) {
     if (st == WORKER_READY) return &s->worker.rt;
     if (st == WORKER_LOADING) reply_errorf(out, 503, NULL, "the model is loading");
     else reply_errorf(out, 503, NULL, "the model failed to load: %s", s->worker.load_error);
+    out->retry_after = 5; /* loading takes seconds to minutes */
     return NULL;
 }
 
@@ -72,6 +73,7 @@ void route_health(struct server *s, const struct request *rq, struct reply *out)
     if (!atomic_load(&s->worker.model_finite)) {
         reply_errorf(out, 503, NULL, "the model's weights are not finite (%s holds NaN or infinity); /reload a good "
                      "checkpoint", s->worker.nonfinite_tensor);
+        out->retry_after = 30; /* until an operator reloads */
         return;
     }
     reply_json(out, 200, stamped(s, json_pack("{s:s}", "status", "ok")));

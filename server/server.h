@@ -49,6 +49,7 @@ struct reply {
     json_t *json;          /* owned */
     char *text;            /* owned, malloc'ed */
     const char *content_type;
+    int retry_after;       /* a 503's Retry-After in seconds (0: 1) */
 };
 
 void reply_json(struct reply *out, int status, json_t *body);

@@ -141,6 +141,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     struct http_resp *r = arg;
     size_t k = size * nmemb;
+    size_t have = r->headers ? strlen(r->headers) : 0;
+    char *h = realloc(r->headers, have + k + 1);
+    if (!h) return 0;
+    memcpy(h + have, data, k);
+    h[have + k] = 0;
+    r->headers = h;
     if (k > 14 && strncasecmp(data, "X-Request-Id: ", 14) == 0) {
         size_t n = k - 14;
         while (n && (data[14 + n - 1] == '\r' || data[14 + n - 1] == '\n')) n--;
@@ -151,7 +157,27 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     return k;
 }
 
+int http_header(const struct http_resp *r, const char *name, char *out, size_t size) {
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ') v++;
+            size_t vl = len - (size_t)(v - line);
+            if (vl >= size) vl = size - 1;
+            memcpy(out, v, vl);
+            out[vl] = 0;
+            return 0;
+        }
+        line += len + (end ? 2 : 0);
+    }
+    return -1;
+}
+
 void http_resp_free(struct http_resp *r) {
+    free(r->headers);
     free(r->body);
     json_decref(r->json);
     memset(r, 0, sizeof *r);
@@ -164,7 +190,8 @@ static int call(const struct dsrd_proc *p, const char *method, const char *path,
     if (!c) return -1;
     char url[512], auth[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", p->port, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    bool own_type = extra_header && strncasecmp(extra_header, "Content-Type:", 13) == 0;
+    struct curl_slist *h = own_type ? NULL : curl_slist_append(NULL, "Content-Type: application/json");
     if (key) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
         h = curl_slist_append(h, auth);

@@ -31,11 +31,16 @@ struct http_resp {
     char *body;
     json_t *json;         /* parsed body, or NULL */
     char request_id[160]; /* X-Request-Id header of the reply */
+    char *headers;        /* every response header line, "Name: value\r\n" each */
 };
+/* Value of response header `name` (case-insensitive) into out; 0 when
+ * present, -1 when absent. */
+int http_header(const struct http_resp *r, const char *name, char *out, size_t size);
 void http_resp_free(struct http_resp *r);
 
 /* method "GET"/"POST"; body may be NULL; key NULL for no Authorization;
- * extra_header e.g. "X-Request-Id: abc" or NULL. */
+ * extra_header e.g. "X-Request-Id: abc" or NULL.  "Content-Type: ..."
+ * replaces the default application/json ("Content-Type:" sends none). */
 int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
               const char *key, const char *extra_header, struct http_resp *out);
 /* http_call giving up after timeout_s seconds (then -1, status 0). */

@@ -129,6 +129,86 @@ static void test_auth(struct th *t) {
     still_serving(t, a);
 }
 
+/* The status's companion header is present: 401 WWW-Authenticate, 405
+ * Allow, 503 Retry-After. */
+static void expect_header(struct th *t, const struct http_resp *r, const char *name, const char *want,
+                          const char *what) {
+    char v[256] = "";
+    int has = http_header(r, name, v, sizeof v);
+    TH_CHECK(t, has == 0 && (!want || strcmp(v, want) == 0), "%s: header %s: %s (want %s)", what, name,
+             has ? "(absent)" : v, want ? want : "any value");
+}
+
+/* RFC 7235: the auth scheme is case-insensitive, spaces before the token
+ * and after it do not count; 401 says which scheme (WWW-Authenticate). */
+static void test_auth_scheme(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    const char *body = "{\"text\": \"hi\"}";
+    static const char *const good[] = {"Authorization: bearer k-123", "Authorization: BEARER k-123",
+                                       "Authorization: Bearer   k-123", "Authorization: Bearer k-123 \t "};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct http_resp r;
+        http_call(&a->p, "POST", "/tokenize", body, strlen(body), NULL, good[i], &r);
+        TH_CHECK(t, r.status == 200, "'%s': %ld %s", good[i], r.status, r.body ? r.body : "");
+        http_resp_free(&r);
+    }
+    static const char *const bad[] = {"Authorization: Bearerk-123", "Authorization: Basic k-123",
+                                      "Authorization: Bearer k-1234", "Authorization: bearer"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct http_resp r;
+        http_call(&a->p, "POST", "/tokenize", body, strlen(body), NULL, bad[i], &r);
+        expect_error(t, &r, 401, "unauthorized", NULL, bad[i]);
+        expect_header(t, &r, "WWW-Authenticate", "Bearer realm=\"dsrd\"", bad[i]);
+        http_resp_free(&r);
+    }
+}
+
+/* A body that says it is not JSON is 415 (curl -d sends form encoding);
+ * JSON with parameters, or no Content-Type at all, is accepted. */
+static void test_content_type(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    const char *body = "{\"text\": \"hi\"}";
+    static const struct {
+        const char *header;
+        long status;
+    } cases[] = {
+        {"Content-Type: application/x-www-form-urlencoded", 415},
+        {"Content-Type: text/plain", 415},
+        {"Content-Type: multipart/form-data; boundary=x", 415},
+        {"Content-Type: application/jsonx", 415},
+        {"Content-Type: application/json; charset=utf-8", 200},
+        {"Content-Type: Application/JSON", 200},
+        {"Content-Type: application/vnd.api+json", 200},
+        {"Content-Type:", 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_resp r;
+        http_call(&a->p, "POST", "/tokenize", body, strlen(body), KEY, cases[i].header, &r);
+        if (cases[i].status == 415) expect_error(t, &r, 415, "unsupported_media_type", NULL, cases[i].header);
+        else TH_CHECK(t, r.status == 200, "'%s': %ld %s", cases[i].header, r.status, r.body ? r.body : "");
+        http_resp_free(&r);
+    }
+}
+
+/* 405 names the allowed methods (Allow); /openrlhf/reward rejects unknown
+ * top-level fields like every other route. */
+static void test_method_and_fields(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    struct http_resp r;
+    http_call(&a->p, "GET", "/logprobs", NULL, 0, KEY, NULL, &r);
+    expect_error(t, &r, 405, "invalid_request", NULL, "GET /logprobs");
+    expect_header(t, &r, "Allow", "POST", "GET /logprobs");
+    http_resp_free(&r);
+    http_call(&a->p, "POST", "/health", "{}", 2, KEY, NULL, &r);
+    expect_error(t, &r, 405, "invalid_request", NULL, "POST /health");
+    expect_header(t, &r, "Allow", "GET", "POST /health");
+    http_resp_free(&r);
+    post_raw(a, "/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [\"\"], \"labels\": [\"x.png\"], \"extra\": 1}",
+             KEY, &r);
+    expect_error(t, &r, 400, "invalid_request", "extra", "unknown field of /openrlhf/reward");
+    http_resp_free(&r);
+}
+
 static void test_body_too_large(struct th *t) {
     struct api_test *a = (struct api_test *)t;
     size_t n = 200000;
@@ -149,6 +229,7 @@ struct flood_arg {
     struct api_test *a;
     long status;
     char type[32];
+    char retry_after[16];
 };
 
 static void *flood_one(void *p) {
@@ -159,6 +240,7 @@ static void *flood_one(void *p) {
                              "seed", 1),
                    KEY, &r);
     f->status = r.status;
+    if (http_header(&r, "Retry-After", f->retry_after, sizeof f->retry_after)) f->retry_after[0] = 0;
     const char *ty = json_string_value(json_object_get(json_object_get(r.json, "error"), "type"));
     snprintf(f->type, sizeof f->type, "%s", ty ? ty : "");
     http_resp_free(&r);
@@ -176,14 +258,16 @@ static void test_full_queue(struct th *t) {
         args[i] = (struct flood_arg){.a = a};
         pthread_create(&th[i], NULL, flood_one, &args[i]);
     }
-    int ok = 0, full = 0, other = 0;
+    int ok = 0, full = 0, other = 0, no_retry_after = 0;
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         if (args[i].status == 200) ok++;
         else if (args[i].status == 503 && strcmp(args[i].type, "unavailable") == 0) full++;
         else other++;
+        no_retry_after += args[i].status == 503 && atoi(args[i].retry_after) < 1;
     }
     TH_CHECK(t, ok >= 1 && full >= 1 && other == 0, "burst of %d: %d ok, %d queue-full, %d other", N, ok, full, other);
+    TH_CHECK(t, no_retry_after == 0, "%d of %d 503s without Retry-After", no_retry_after, full);
     still_serving(t, a);
 }
 
@@ -206,7 +290,7 @@ static void check_json_log(struct th *t, const char *log_path) {
     FILE *f = fopen(log_path, "r");
     if (!TH_CHECK(t, f != NULL, "cannot read the log %s", log_path)) return;
     char line[8192];
-    int lines = 0, bad = 0, hostile = 0;
+    int lines = 0, bad = 0, hostile = 0, client_errors = 0, unexplained = 0;
     while (fgets(line, sizeof line, f)) {
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
@@ -217,11 +301,19 @@ static void check_json_log(struct th *t, const char *log_path) {
         }
         const char *path = json_string_value(json_object_get(o, "path"));
         if (path && strcmp(path, HOSTILE_LOGGED) == 0) hostile++;
+        json_int_t status = json_integer_value(json_object_get(o, "status"));
+        if (status >= 400 && status < 500) {
+            client_errors++;
+            json_t *param = json_object_get(o, "param");
+            unexplained += !json_is_string(json_object_get(o, "error")) || !(json_is_string(param) || json_is_null(param));
+        }
         json_decref(o);
     }
     fclose(f);
     TH_CHECK(t, lines > 0 && bad == 0 && hostile == 1, "log %s: %d lines, %d not JSON, hostile path logged %d times",
              log_path, lines, bad, hostile);
+    TH_CHECK(t, client_errors > 20 && unexplained == 0, "log %s: %d of %d 4xx lines lack \"error\" and \"param\"",
+             log_path, unexplained, client_errors);
 }
 
 /* Image paths that are not regular files, or too large, are refused at once:
@@ -277,6 +369,9 @@ int main(int argc, char **argv) {
     if (TH_CHECK(&a.t, a.p.pid > 0, "dsrd did not come up (log %s)", a.p.log_path)) {
         th_run(&a.t, "bad_requests", test_bad_requests);
         th_run(&a.t, "auth", test_auth);
+        th_run(&a.t, "auth_scheme", test_auth_scheme);
+        th_run(&a.t, "content_type", test_content_type);
+        th_run(&a.t, "method_and_fields", test_method_and_fields);
         th_run(&a.t, "body_too_large", test_body_too_large);
         th_run(&a.t, "full_queue", test_full_queue);
         th_run(&a.t, "hostile_path", test_hostile_path);
