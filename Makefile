@@ -160,6 +160,18 @@ $(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(CURL_PKG_LIBS) $(LDLIBS)
 
+# fuzz/: libFuzzer targets over the decoders.  tests/test_fuzz_corpus
+# replays their seed corpora and regression inputs with the ordinary
+# compiler (so make test and make test-asan cover them); make fuzz builds
+# the targets with clang's libFuzzer and runs each for FUZZ_SECONDS.
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+FUZZ_SUPPORT := $(BUILD)/server/idempotency.o
+$(BUILD)/fuzz/%.o $(BUILD)/tests/test_fuzz_corpus.o: CFLAGS += -Ifuzz
+$(BUILD)/tests/test_fuzz_corpus: $(BUILD)/tests/test_fuzz_corpus.o $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(FUZZ_SUPPORT) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
 # Installs what is missing, builds, runs every test.
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -197,6 +209,45 @@ bench-deps:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	python3 bench/run_bench.py --build $(BUILD) --out bench/results.json
+
+# libFuzzer builds (clang; Debian's clang package) in build/libfuzzer: every
+# object of libdsr, libdsrproto and the idempotency records, instrumented.
+FUZZ_CC     ?= clang
+FUZZ_OUT    := build/libfuzzer
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DDSR_LIBFUZZER -Wall -Wextra -Wno-pass-failed \
+               -g -O1 -fopenmp \
+               -fsanitize=fuzzer-no-link $(FUZZ_SAN) -Icore -Iproto -Iserver -Ifuzz $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(CORE_SRC) $(PROTO_SRC) server/idempotency.c)
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_OUT)/fuzz_%)
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,printf '  CLANG %s\n' $<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+# kept between runs (they are intermediate to make)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_NAMES:%=$(FUZZ_OUT)/obj/fuzz/fuzz_%.o)
+
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -fopenmp -o $@ $^ $(PKG_LIBS) -lm -lpthread
+
+.PHONY: fuzz fuzz-smoke fuzz-deps
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) clang"
+
+# Runs every target for FUZZ_SECONDS (default 60) from fuzz/corpus/<name>;
+# new inputs go to build/libfuzzer/corpus/<name>, crashes to
+# build/libfuzzer/artifacts/ (copy one into fuzz/regressions/<name>/ once fixed).
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@fuzz/run.sh $(FUZZ_OUT) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# What CI runs: 20 s per target.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 clean:
 	rm -rf build
