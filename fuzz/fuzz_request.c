@@ -2,8 +2,8 @@
  * "<route>\n<body>" with route one of tokenize, detokenize, logprobs,
  * score, rollout, openrlhf, update, checkpoint, reload; the body is parsed
  * as dsrd does (duplicate keys refused) and decoded against the limits of
- * a janus-tiny-sized model.  Image paths are refused (no --image-root), so
- * nothing touches the file system.  A decode either succeeds with values
+ * a small model.  Image paths are refused (no --image-root), so nothing
+ * touches the file system.  A decode either succeeds with values
  * in their documented ranges or fails with a 4xx (500 only when out of
  * memory) whose error envelope encodes. */
 #include <math.h>
