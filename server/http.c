@@ -420,7 +420,9 @@ fail_metrics:
 int server_stop(struct server *s) {
     atomic_store(&s->draining, true);
     MHD_quiesce_daemon(s->mhd); /* stop accepting; requests in flight go on, new ones on open connections get 503 */
-    for (int i = 0; i < DRAIN_SECONDS * 100 && atomic_load(&s->in_flight) > 0; i++) usleep(10000);
+    /* by the clock: on a starved machine each usleep can take far longer than asked */
+    double deadline = now_s() + DRAIN_SECONDS;
+    while (atomic_load(&s->in_flight) > 0 && now_s() < deadline) usleep(10000);
     int left = atomic_load(&s->in_flight);
     if (left > 0) {
         /* a request stuck beyond any timeout: its connection is suspended or
