@@ -196,6 +196,24 @@ $(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(CURL_PKG_LIBS) $(LDLIBS)
 
+# fuzz/: libFuzzer targets over the decoders.  tests/test_fuzz_corpus
+# replays their seed corpora and regression inputs with the ordinary
+# compiler (so make test and make test-asan cover them); make fuzz builds
+# the targets with clang's libFuzzer and runs each for FUZZ_SECONDS.
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+FUZZ_SUPPORT := $(BUILD)/server/idempotency.o
+$(BUILD)/fuzz/%.o $(BUILD)/tests/test_fuzz_corpus.o: CFLAGS += -Ifuzz
+$(BUILD)/tests/test_fuzz_corpus: $(BUILD)/tests/test_fuzz_corpus.o $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(FUZZ_SUPPORT) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+# tools/soak: the soak test (make soak), a client of dsrd like the API tests.
+$(BUILD)/tools/soak.o: CFLAGS += -Itests
+$(BUILD)/tools/soak: $(BUILD)/tools/soak.o $(API_SUPPORT_OBJ) $(PROTO_LIB) $(LIB)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
+
 # Installs what is missing, builds, runs every test (tests/test_*.py, the
 # default-model recipe's PyTorch code against the fixtures, need python3-torch).
 TEST_DEB_PACKAGES = python3-torch python3-numpy
@@ -210,6 +228,24 @@ test-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
+
+# Soak test, not a CI gate: an ASan/UBSan dsrd on janus-tiny under
+# SOAK_CLIENTS keep-alive clients mixing every route (updates, checkpoints,
+# reloads, deliberate errors) plus SOAK_SLOW slow connections for
+# SOAK_SECONDS; fails on any unexpected error, /health p99 >= 100 ms, RSS
+# growth >= 10% after warm-up, or a sanitizer report.  (A small ASan
+# quarantine, so that RSS measures dsrd rather than ASan's freed-memory cache.)
+SOAK_SECONDS ?= 600
+SOAK_CLIENTS ?= 64
+SOAK_SLOW    ?= 200
+.PHONY: soak
+soak: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  build/asan/dsrd build/asan/tools/soak
+	ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=16:thread_local_quarantine_size_kb=64:allocator_release_to_os_interval_ms=1000 \
+	  OMP_WAIT_POLICY=passive \
+	  build/asan/tools/soak --seconds $(SOAK_SECONDS) --clients $(SOAK_CLIENTS) --slow $(SOAK_SLOW)
 
 # Starts dsrd on its embedded default model, dsr-shapes (DSR_* env vars and
 # ARGS="--port 9000 ..." pass options); builds the CLI and trainer too: the
@@ -268,6 +304,45 @@ experiment:
 experiment-smoke: deps
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	python3 experiments/dsr-shapes/run.py --smoke
+
+# libFuzzer builds (clang; Debian's clang package) in build/libfuzzer: every
+# object of libdsr, libdsrproto and the idempotency records, instrumented.
+FUZZ_CC     ?= clang
+FUZZ_OUT    := build/libfuzzer
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DDSR_LIBFUZZER -Wall -Wextra -Wno-pass-failed \
+               -g -O1 -fopenmp \
+               -fsanitize=fuzzer-no-link $(FUZZ_SAN) -Icore -Iproto -Iserver -Ifuzz $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(CORE_SRC) $(PROTO_SRC) server/idempotency.c)
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_OUT)/fuzz_%)
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,printf '  CLANG %s\n' $<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+# kept between runs (they are intermediate to make)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_NAMES:%=$(FUZZ_OUT)/obj/fuzz/fuzz_%.o)
+
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ) | $(DEFAULT_MODEL_OBJ)
+	@$(if $(V),,printf '  LD    %s\n' $@)
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -fopenmp -o $@ $^ $(DEFAULT_MODEL_OBJ) $(PKG_LIBS) -lm -lpthread
+
+.PHONY: fuzz fuzz-smoke fuzz-deps
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) clang"
+
+# Runs every target for FUZZ_SECONDS (default 60) from fuzz/corpus/<name>;
+# new inputs go to build/libfuzzer/corpus/<name>, crashes to
+# build/libfuzzer/artifacts/ (copy one into fuzz/regressions/<name>/ once fixed).
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@fuzz/run.sh $(FUZZ_OUT) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# What CI runs: 20 s per target.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 clean:
 	rm -rf build

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +20,8 @@
 static const char *const COPIED[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                      "preprocessor_config.json", "generation_config.json"};
 /* Every file checkpoint_write may create (for clean-up on failure). */
-static const char *const WRITTEN[] = {"config.json", "model.safetensors", "optimizer.safetensors"};
+static const char *const WRITTEN[] = {"config.json", "model.safetensors", "optimizer.safetensors",
+                                      CHECKPOINT_PARTIAL_MARKER};
 
 static int join(char *out, const char *dir, const char *name, struct dsr_err *err) {
     if (snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name) >= PATH_MAX_LEN) return dsr_errf(err, "path too long: %s", dir);
@@ -121,6 +124,15 @@ static void remove_temp(const char *tmp, const struct checkpoint_extra *extra, s
     rmdir(tmp);
 }
 
+/* The last component of path (trailing slashes ignored) into out. */
+static void base_of(const char *path, char *out) {
+    snprintf(out, PATH_MAX_LEN, "%s", path);
+    size_t len = strlen(out);
+    while (len > 1 && out[len - 1] == '/') out[--len] = 0;
+    const char *slash = strrchr(out, '/');
+    if (slash) memmove(out, slash + 1, strlen(slash + 1) + 1);
+}
+
 /* Directory containing path ("." when none). */
 static void parent_of(const char *path, char *out) {
     snprintf(out, PATH_MAX_LEN, "%s", path);
@@ -159,19 +171,59 @@ int checkpoint_write(const struct janus_model *m, const struct trainer *tr, cons
     for (size_t i = 0; i < n_extra; i++)
         if (!extra[i].name[0] || strchr(extra[i].name, '/'))
             return dsr_errf(err, "checkpoint extra file name '%s' is not a plain name", extra[i].name);
-    char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN], version[32];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir) >= (int)sizeof tmp) return dsr_errf(err, "path too long");
+    char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN], base[PATH_MAX_LEN], path[PATH_MAX_LEN], version[32];
+    parent_of(dir, parent);
+    base_of(dir, base);
+    if (snprintf(tmp, sizeof tmp, "%s/" CHECKPOINT_PARTIAL_PREFIX "%s.XXXXXX", parent, base) >= (int)sizeof tmp)
+        return dsr_errf(err, "path too long");
     if (!mkdtemp(tmp)) return dsr_errf(err, "cannot create a directory beside %s: %s", dir, strerror(errno));
+    /* held until the rename: checkpoint_remove_partials skips a locked directory */
+    int lock = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = lock < 0 || flock(lock, LOCK_EX) != 0 ? dsr_errf(err, "cannot lock %s: %s", tmp, strerror(errno)) : 0;
     snprintf(version, sizeof version, "%ld", policy_version);
-    int rc = write_all(m, tr, tmp, version, source_dir, extra, n_extra, err);
+    if (rc == 0) rc = join(path, tmp, CHECKPOINT_PARTIAL_MARKER, err) || write_text(path, "", err);
+    if (rc == 0) rc = write_all(m, tr, tmp, version, source_dir, extra, n_extra, err);
+    if (rc == 0 && unlink(path) != 0) rc = dsr_errf(err, "cannot remove %s: %s", path, strerror(errno));
     if (rc == 0) rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY, err);
     if (rc == 0 && rename(tmp, dir) != 0) rc = dsr_errf(err, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
-    if (rc) {
-        remove_temp(tmp, extra, n_extra);
-        return dsr_err_prefix(err, "checkpoint %s", dir);
-    }
-    parent_of(dir, parent);
+    if (rc) remove_temp(tmp, extra, n_extra);
+    if (lock >= 0) close(lock);
+    if (rc) return dsr_err_prefix(err, "checkpoint %s", dir);
     return fsync_path(parent, O_RDONLY | O_DIRECTORY, err);
+}
+
+/* Whether dir is a partial checkpoint: by its name or by the marker. */
+static int is_partial(const char *dir) {
+    char base[PATH_MAX_LEN], marker[PATH_MAX_LEN];
+    base_of(dir, base);
+    if (strncmp(base, CHECKPOINT_PARTIAL_PREFIX, strlen(CHECKPOINT_PARTIAL_PREFIX)) == 0) return 1;
+    return snprintf(marker, sizeof marker, "%s/%s", dir, CHECKPOINT_PARTIAL_MARKER) < (int)sizeof marker &&
+           access(marker, F_OK) == 0;
+}
+
+int checkpoint_remove_partials(const char *parent, int *removed, struct dsr_err *err) {
+    *removed = 0;
+    DIR *d = opendir(parent);
+    if (!d) return dsr_errf(err, "cannot read %s: %s", parent, strerror(errno));
+    struct dirent *e;
+    char path[PATH_MAX_LEN];
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, CHECKPOINT_PARTIAL_PREFIX, strlen(CHECKPOINT_PARTIAL_PREFIX)) != 0) continue;
+        if (snprintf(path, sizeof path, "%s/%s", parent, e->d_name) >= (int)sizeof path) continue;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* no live writer */
+            DIR *sub = fdopendir(dup(fd));
+            struct dirent *f;
+            while (sub && (f = readdir(sub)))
+                if (strcmp(f->d_name, ".") && strcmp(f->d_name, "..")) unlinkat(fd, f->d_name, 0);
+            if (sub) closedir(sub);
+            *removed += rmdir(path) == 0;
+        }
+        close(fd);
+    }
+    closedir(d);
+    return 0;
 }
 
 /* Every name must be present in set with the shape of the declared
@@ -184,6 +236,8 @@ static int check_tensor(const struct st_set *set, const char *name, const struct
     if (!same) return dsr_errf(err, "tensor %s has a different shape than the model's", name);
     if (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16 && t->dtype != ST_F64)
         return dsr_errf(err, "tensor %s is not floating point (%s)", name, st_dtype_name(t->dtype));
+    /* a served model must stay finite: such a checkpoint is refused, not loaded */
+    if (!st_finite_f32(t)) return dsr_errf(err, "tensor %s holds NaN or infinite values", name);
     return 0;
 }
 
@@ -218,6 +272,9 @@ static int parse_count(const char *s, long *out) {
 int checkpoint_load_weights(struct janus_model *m, const char *dir, long *policy_version, struct trainer *tr,
                             struct dsr_err *err) {
     if (tr && tr->n_params != m->params.n_trainable) return dsr_errf(err, "trainer does not match the model");
+    if (is_partial(dir))
+        return dsr_errf(err, "checkpoint %s is a partial checkpoint (its write did not complete); it is never loaded",
+                        dir);
     struct st_set set, opt = {0};
     if (st_set_open_dir(dir, &set, err)) return dsr_err_prefix(err, "checkpoint %s", dir);
     int rc = 0;

@@ -158,3 +158,15 @@ void pt_init_random(struct param_table *pt, uint64_t seed) {
 size_t pt_count(const struct param_table *pt, bool trainable_only) {
     return pt->numel_trainable + (trainable_only ? 0 : pt->numel_frozen);
 }
+
+const struct param *pt_first_nonfinite(const struct param_table *pt) {
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        const float *x = pt_data(pt, p);
+        size_t bad = 0;
+#pragma omp parallel for reduction(+ : bad) if (p->numel > (1u << 16))
+        for (size_t k = 0; k < p->numel; k++) bad += !isfinite(x[k]);
+        if (bad) return p;
+    }
+    return NULL;
+}

@@ -74,6 +74,10 @@ int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *er
  * Seeded per tensor and per chunk: parallel, yet a function of seed only. */
 void pt_init_random(struct param_table *pt, uint64_t seed);
 
+/* The first tensor holding a NaN or an infinity, or NULL when every value is
+ * finite (a full pass over the weights: for start-up and reload, not per step). */
+const struct param *pt_first_nonfinite(const struct param_table *pt);
+
 /* Number of parameters (trainable only, or all), without the alignment gaps. */
 size_t pt_count(const struct param_table *pt, bool trainable_only);
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_read.h"
+
 void png_limits_default(struct png_limits *lim) {
     lim->max_width = PNG_DEFAULT_MAX_SIDE;
     lim->max_height = PNG_DEFAULT_MAX_SIDE;
@@ -151,39 +153,11 @@ int png_decode_file_rgb8(const char *path, size_t max_file_bytes, const struct p
                          int *width, int *height, struct dsr_err *err) {
     *rgb = NULL;
     if (max_file_bytes == 0) max_file_bytes = (size_t)256 << 20;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dsr_errf(err, "cannot open %s", path);
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= max_file_bytes) {
-                rc = dsr_errf(err, "%s: larger than %zu bytes", path, max_file_bytes);
-                break;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            if (ncap > max_file_bytes) ncap = max_file_bytes;
-            uint8_t *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                rc = dsr_errf(err, "%s: out of memory", path);
-                break;
-            }
-            buf = nbuf;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) rc = dsr_errf(err, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (rc == 0) {
-        rc = png_decode_rgb8(buf, len, lim, rgb, width, height, err);
-        if (rc != 0) dsr_err_prefix(err, "%s", path);
-    }
+    char *buf;
+    size_t len;
+    if (file_read_regular(path, max_file_bytes, &buf, &len, err)) return -1;
+    int rc = png_decode_rgb8((const uint8_t *)buf, len, lim, rgb, width, height, err);
+    if (rc != 0) dsr_err_prefix(err, "%s", path);
     free(buf);
     return rc;
 }

@@ -46,8 +46,9 @@ void png_limits_default(struct png_limits *lim);
 int png_decode_rgb8(const uint8_t *data, size_t size, const struct png_limits *lim, uint8_t **rgb,
                     int *width, int *height, struct dsr_err *err);
 
-/* Reads the file at path (at most max_file_bytes; 0 = 256 MiB) and decodes it
- * as png_decode_rgb8 does. */
+/* Reads the file at path (a regular file, opened without blocking: never a
+ * FIFO or device; at most max_file_bytes; 0 = 256 MiB) and decodes it as
+ * png_decode_rgb8 does. */
 int png_decode_file_rgb8(const char *path, size_t max_file_bytes, const struct png_limits *lim, uint8_t **rgb,
                          int *width, int *height, struct dsr_err *err);
 

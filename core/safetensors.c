@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -194,7 +195,7 @@ int st_open(const char *path, struct st_file **out, struct dsr_err *err) {
     struct st_file *f = calloc(1, sizeof *f);
     if (!f) return dsr_errf(err, "out of memory");
     f->path = strdup(path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: refused below */
     if (fd < 0) {
         dsr_errf(err, "%s: %s", path, strerror(errno));
         st_close(f);
@@ -345,6 +346,39 @@ int st_to_f32(const struct st_tensor *t, float *dst, struct dsr_err *err) {
     default:
         return dsr_errf(err, "tensor \"%s\": dtype %s is not floating point", t->name, st_dtype_name(t->dtype));
     }
+}
+
+int st_finite_f32(const struct st_tensor *t) {
+    const uint8_t *p = t->data;
+    size_t bad = 0;
+    switch (t->dtype) {
+    case ST_F32:
+        for (size_t i = 0; i < t->numel; i++) {
+            float v;
+            memcpy(&v, p + 4 * i, 4);
+            bad += !isfinite(v);
+        }
+        break;
+    case ST_F64:
+        for (size_t i = 0; i < t->numel; i++) {
+            double v;
+            memcpy(&v, p + 8 * i, 8);
+            bad += !isfinite((float)v);
+        }
+        break;
+    case ST_BF16:
+    case ST_F16: { /* all exponent bits set: infinity or NaN */
+        uint16_t mask = t->dtype == ST_BF16 ? 0x7F80u : 0x7C00u;
+        for (size_t i = 0; i < t->numel; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            bad += (h & mask) == mask;
+        }
+        break;
+    }
+    default: break;
+    }
+    return bad == 0;
 }
 
 int st_to_i64(const struct st_tensor *t, int64_t *dst, struct dsr_err *err) {

@@ -6,6 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file_read.h"
+
+/* A shard index lists tensor names (~100 KB for a 7B model). */
+#define ST_MAX_INDEX_BYTES (64u << 20)
+
 static int add_file(struct st_set *set, const char *path, struct dsr_err *err) {
     struct st_file **grown = realloc(set->files, (set->n_files + 1) * sizeof *grown);
     if (!grown) return dsr_errf(err, "out of memory");
@@ -44,7 +49,11 @@ static int safe_shard_name(const char *name) {
 
 static int open_index(const char *dir, const char *index_path, struct st_set *set, struct dsr_err *err) {
     json_error_t jerr;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &jerr);
+    char *text;
+    size_t len;
+    if (file_read_regular(index_path, ST_MAX_INDEX_BYTES, &text, &len, err)) return -1;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
     if (!root) return dsr_errf(err, "%s: %s (line %d)", index_path, jerr.text, jerr.line);
     int rc = -1;
     json_t *map = json_object_get(root, "weight_map");

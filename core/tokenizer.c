@@ -108,6 +108,7 @@ static int encode_segment(const struct tokenizer *t, const char *s, size_t len, 
 
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, int add_special, struct tok_ids *out,
                      struct dsr_err *err) {
+    if (!t) return dsr_errf(err, TOKENIZER_NONE_MSG);
     if (len > TOKENIZER_MAX_TEXT_BYTES)
         return dsr_errf(err, "tokenize: text of %zu bytes exceeds the limit of %zu", len, TOKENIZER_MAX_TEXT_BYTES);
     size_t bad = 0;
@@ -133,6 +134,7 @@ int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, in
                      size_t *out_len, struct dsr_err *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
+    if (!t) return dsr_errf(err, TOKENIZER_NONE_MSG);
     if (n > TOKENIZER_MAX_TEXT_BYTES) return dsr_errf(err, "detokenize: %zu ids exceeds the limit", n);
     int cp_to_byte[0x144]; /* every byte-level code point is below U+0144 */
     uint32_t b2c[256];
@@ -194,6 +196,7 @@ int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, in
 
 int32_t tokenizer_token_to_id(const struct tokenizer *t, const char *token) {
     int32_t v;
+    if (!t) return -1;
     size_t len = strlen(token);
     if (strmap_get(&t->added_map, token, len, &v)) return t->added[v].id;
     if (strmap_get(&t->bpe.vocab, token, len, &v)) return v;
@@ -201,15 +204,15 @@ int32_t tokenizer_token_to_id(const struct tokenizer *t, const char *token) {
 }
 
 const char *tokenizer_id_to_token(const struct tokenizer *t, int32_t id) {
-    if (id < 0 || id >= t->n_ids) return NULL;
+    if (!t || id < 0 || id >= t->n_ids) return NULL;
     return t->id_str[id];
 }
 
 int tokenizer_is_special(const struct tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_ids && t->id_special[id];
+    return t && id >= 0 && id < t->n_ids && t->id_special[id];
 }
 
-int32_t tokenizer_vocab_size(const struct tokenizer *t) { return t->n_ids; }
+int32_t tokenizer_vocab_size(const struct tokenizer *t) { return t ? t->n_ids : 0; }
 
 size_t tokenizer_special_suffix(const struct tokenizer *t, const char *text, size_t len) {
     size_t best = 0;

@@ -55,6 +55,11 @@ int tokenizer_new_bytes(const char *const *specials, int n_specials, int first_s
 
 void tokenizer_free(struct tokenizer *t);
 
+/* Every function below accepts t == NULL, a model served without a
+ * tokenizer: encode and decode then fail with TOKENIZER_NONE_MSG, the
+ * look-ups find nothing and the vocabulary is empty. */
+#define TOKENIZER_NONE_MSG "the model has no tokenizer (no tokenizer.json): give token ids, not text"
+
 /* Encodes text[0..len) (must be valid UTF-8, else an error: HF only takes
  * str) and appends the ids to out. add_special applies the post-processor
  * (e.g. a BOS prefix); with 0 no special tokens are added, although special

@@ -98,8 +98,14 @@ int trainer_grpo_backward(struct trainer *tr, const struct janus_model *m, const
 int trainer_simpo_backward(struct trainer *tr, const struct janus_model *m, const struct simpo_pair *pairs,
                            int n_pairs, const struct simpo_hyper *h, struct train_stats *stats, struct dsr_err *err);
 
+/* trainer_step's answer when the gradient, or the weights or moments the
+ * step would produce, are not finite: nothing was changed. */
+#define TRAIN_NONFINITE 1
+
 /* Clips tr->grad by global norm (stats->grad_norm = norm before clipping) and
- * applies one AdamW step to m's trainable weights. */
+ * applies one AdamW step to m's trainable weights, atomically: 0 when
+ * applied; TRAIN_NONFINITE (weights, moments and step unchanged) when any
+ * value would not be finite; -1 on bad hyper-parameters. */
 int trainer_step(struct trainer *tr, struct janus_model *m, const struct adamw_hyper *h, struct train_stats *stats,
                  struct dsr_err *err);
 

@@ -22,6 +22,7 @@ const char *proto_error_type(int code) {
     case 404: return "not_found";
     case 405: return "invalid_request";
     case 413: return "payload_too_large";
+    case 415: return "unsupported_media_type";
     case 503: return "unavailable";
     default: return code >= 500 ? "internal" : "invalid_request";
     }

@@ -12,7 +12,7 @@
 #define PROTO_PARAM_MAX 160
 
 struct proto_error {
-    int code;                     /* HTTP status: 400, 401, 404, 413, 500, 503 */
+    int code;                     /* HTTP status: 400, 401, 404, 405, 413, 415, 500, 503 */
     char message[PROTO_MSG_MAX];
     char param[PROTO_PARAM_MAX];  /* "" when no single field is at fault */
 };
@@ -23,7 +23,7 @@ int proto_fail(struct proto_error *e, int code, const char *param, const char *f
     __attribute__((format(printf, 4, 5)));
 
 /* "invalid_request", "unauthorized", "not_found", "payload_too_large",
- * "unavailable" or "internal" for a status code. */
+ * "unsupported_media_type", "unavailable" or "internal" for a status code. */
 const char *proto_error_type(int code);
 
 /* New reference to the envelope object. */

@@ -48,6 +48,30 @@ int proto_get_number(const json_t *obj, const char *path, const char *key, doubl
     return 1;
 }
 
+bool proto_to_float(double d, float *out) {
+    float f = (float)d;
+    if (!isfinite(d) || !isfinite(f)) return false;
+    *out = f;
+    return true;
+}
+
+int proto_get_float(const json_t *obj, const char *path, const char *key, double lo, double hi, bool lo_open,
+                    float *out, struct proto_error *e) {
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    char p[PROTO_PARAM_MAX];
+    proto_path(p, sizeof p, path, key);
+    if (!json_is_number(v)) return proto_fail(e, 400, p, "%s must be a number", p);
+    double x = json_number_value(v);
+    float f;
+    bool ok = proto_to_float(x, &f) && (lo_open ? f > lo : f >= lo) && f <= hi; /* -0.0 is not > 0 */
+    if (!ok)
+        return proto_fail(e, 400, p, "%s = %g is outside %s%g, %g] as a float32 (%g)", p, x, lo_open ? "(" : "[", lo, hi,
+                          (double)(float)x);
+    *out = f;
+    return 1;
+}
+
 int proto_get_string(const json_t *obj, const char *path, const char *key, size_t max_bytes, const char **out,
                      size_t *len, struct proto_error *e) {
     const json_t *v = json_object_get(obj, key);

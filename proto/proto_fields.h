@@ -22,6 +22,14 @@ int proto_get_int(const json_t *obj, const char *path, const char *key, long lon
                   struct proto_error *e);
 int proto_get_number(const json_t *obj, const char *path, const char *key, double lo, double hi, double *out,
                      struct proto_error *e);
+/* A number stored as float32, range-checked in that precision: the float
+ * must be finite and in [lo, hi] (in (lo, hi] when lo_open), so a value that
+ * rounds to 0, to 1 or to infinity on conversion is refused here rather than
+ * corrupting arithmetic later. */
+int proto_get_float(const json_t *obj, const char *path, const char *key, double lo, double hi, bool lo_open,
+                    float *out, struct proto_error *e);
+/* d as a finite float32 into *out; false when it overflows float32. */
+bool proto_to_float(double d, float *out);
 /* A string of at most max_bytes; *out borrows jansson's storage. */
 int proto_get_string(const json_t *obj, const char *path, const char *key, size_t max_bytes, const char **out,
                      size_t *len, struct proto_error *e);

@@ -334,21 +334,16 @@ int proto_decode_rollout(const json_t *body, const struct proto_limits *lim, str
     r->top_p = 1.0f;
     r->cfg_scale = lim->default_cfg_scale > 0 ? lim->default_cfg_scale : 5.0f;
     long long ll;
-    double d;
     if (proto_get_int(body, "", "n", 1, lim->max_group, &ll, e) < 0) goto fail;
     if (json_object_get(body, "n")) r->n = (int)ll;
     if (proto_get_int(body, "", "max_tokens", 1, lim->max_new_tokens, &ll, e) < 0) goto fail;
     if (json_object_get(body, "max_tokens")) r->max_tokens = (int)ll;
     if (proto_get_int(body, "", "top_k", 0, INT32_MAX, &ll, e) < 0) goto fail;
     if (json_object_get(body, "top_k")) r->top_k = (int)ll;
-    if (proto_get_number(body, "", "temperature", 0.0, 100.0, &d, e) < 0) goto fail;
-    if (json_object_get(body, "temperature")) r->temperature = (float)d;
-    if (proto_get_number(body, "", "top_p", 0.0, 1.0, &d, e) < 0) goto fail;
-    if (json_object_get(body, "top_p")) r->top_p = (float)d;
-    if (json_object_get(body, "top_p") && r->top_p <= 0.0f)
-        return proto_fail(e, 400, "top_p", "top_p must be in (0, 1]");
-    if (proto_get_number(body, "", "cfg_scale", 0.0, 1000.0, &d, e) < 0) goto fail;
-    if (json_object_get(body, "cfg_scale")) r->cfg_scale = (float)d;
+    if (proto_get_float(body, "", "temperature", 0.0, 100.0, false, &r->temperature, e) < 0 ||
+        proto_get_float(body, "", "top_p", 0.0, 1.0, true, &r->top_p, e) < 0 ||
+        proto_get_float(body, "", "cfg_scale", 0.0, 1000.0, false, &r->cfg_scale, e) < 0)
+        goto fail;
     int has = proto_get_int(body, "", "seed", 0, INT64_MAX, &ll, e);
     if (has < 0) goto fail;
     r->has_seed = has == 1;
@@ -514,7 +509,11 @@ int proto_decode_openrlhf(const json_t *body, const struct proto_limits *lim, st
                           struct proto_error *e) {
     memset(r, 0, sizeof *r);
     const json_t *query, *prompts, *labels;
-    if (need_object(body, "", e) || proto_require(body, "", "query", &query, e) < 0) return -1;
+    /* OpenRLHF's remote reward request has exactly these three fields */
+    static const char *const keys[] = {"query", "prompts", "labels", NULL};
+    if (need_object(body, "", e) || proto_check_keys(body, "", keys, e) ||
+        proto_require(body, "", "query", &query, e) < 0)
+        return -1;
     if (!json_is_array(query)) return proto_fail(e, 400, "query", "query must be an array of strings");
     size_t n = json_array_size(query);
     if (n > (size_t)lim->max_items) return proto_fail(e, 400, "query", "query has %zu entries, over the limit of %d", n, lim->max_items);

@@ -11,6 +11,7 @@
 /* Bounds that keep every number meaningful (and finite). */
 #define MAX_ABS_ADVANTAGE 1e6
 #define MAX_BETA 1e3
+#define MAX_GRAD_NORM 1e9
 
 /* A short identifier string (rollout id, idempotency key): printable ASCII. */
 static int get_id(const json_t *obj, const char *path, const char *key, char *out, struct proto_error *e) {
@@ -42,13 +43,13 @@ static int decode_logprobs(const json_t *v, const char *path, int want_n, int ma
     for (size_t i = 0; i < n; i++) {
         const json_t *a = json_array_get(v, i);
         double d = json_is_number(a) ? json_number_value(a) : NAN;
-        if (!isfinite(d) || d > 0) {
+        /* stored as float32: -1e308 passes as a double but is -inf as a float */
+        if (!proto_to_float(d, &x[i]) || d > 0) {
             char p[PROTO_PARAM_MAX];
             proto_path_index(p, sizeof p, path, (int)i);
             free(x);
-            return proto_fail(e, 400, p, "%s must be a finite log-probability (a number <= 0)", p);
+            return proto_fail(e, 400, p, "%s must be a log-probability (a number <= 0) finite as a float32", p);
         }
-        x[i] = (float)d;
     }
     *out = x;
     *n_out = (int)n;
@@ -127,14 +128,12 @@ static int decode_sample(const json_t *v, const char *path, const struct proto_l
     int rc = json_object_get(v, "rollout_id") ? decode_cited(v, path, lim, s, e)
                                               : decode_explicit(v, path, lim, s, e);
     if (rc) return -1;
-    double adv = 0;
-    int has = proto_get_number(v, path, "advantage", -MAX_ABS_ADVANTAGE, MAX_ABS_ADVANTAGE, &adv, e);
+    int has = proto_get_float(v, path, "advantage", -MAX_ABS_ADVANTAGE, MAX_ABS_ADVANTAGE, false, &s->advantage, e);
     if (has < 0) return -1;
     char p[PROTO_PARAM_MAX];
     proto_path(p, sizeof p, path, "advantage");
     if (grpo && !has) return proto_fail(e, 400, p, "missing required field %s", p);
     if (!grpo && has) return proto_fail(e, 400, p, "%s does not apply to simpo", p);
-    s->advantage = (float)adv;
     return 0;
 }
 
@@ -155,12 +154,23 @@ static int decode_loss_type(const json_t *h, enum grpo_loss_type *out, struct pr
     return proto_fail(e, 400, "hyper.loss_type", "hyper.loss_type must be grpo, dapo, bnpo or dr_grpo");
 }
 
-/* A number member into a float, range-checked. */
-static int get_float(const json_t *h, const char *key, double lo, double hi, float *out, struct proto_error *e) {
-    double d;
-    int has = proto_get_number(h, "hyper", key, lo, hi, &d, e);
-    if (has == 1) *out = (float)d;
-    return has < 0 ? -1 : 0;
+/* A member of "hyper" into a float, range-checked as a float (closed
+ * range; lo excluded when lo_open). */
+static int get_float(const json_t *h, const char *key, double lo, double hi, bool lo_open, float *out,
+                     struct proto_error *e) {
+    return proto_get_float(h, "hyper", key, lo, hi, lo_open, out, e) < 0 ? -1 : 0;
+}
+
+/* One of "adam_betas": in [0, 1) as a float (0.99999999999 is 1.0f, which
+ * zeroes AdamW's bias correction). */
+static int get_beta(const json_t *b, size_t i, float *out, struct proto_error *e) {
+    const json_t *x = json_array_get(b, i);
+    char p[PROTO_PARAM_MAX];
+    proto_path_index(p, sizeof p, "hyper.adam_betas", (int)i);
+    if (!proto_to_float(json_number_value(x), out) || !(*out >= 0 && *out < 1))
+        return proto_fail(e, 400, "hyper.adam_betas", "%s = %.17g is outside [0, 1) as a float32", p,
+                          json_number_value(x));
+    return 0;
 }
 
 static int decode_hyper(const json_t *body, const struct proto_limits *lim, struct proto_update_req *r,
@@ -178,30 +188,35 @@ static int decode_hyper(const json_t *body, const struct proto_limits *lim, stru
                                              "adam_eps", NULL};
     if (proto_check_keys(h, "hyper", r->simpo ? simpo_keys : grpo_keys, e)) return -1;
     if (r->simpo) {
-        if (get_float(h, "beta", 0.0, MAX_BETA, &r->simpo_h.beta, e) || get_float(h, "gamma", -1e3, 1e3, &r->simpo_h.gamma, e))
+        if (get_float(h, "beta", 0.0, MAX_BETA, false, &r->simpo_h.beta, e) ||
+            get_float(h, "gamma", -1e3, 1e3, false, &r->simpo_h.gamma, e))
             return -1;
     } else {
         long long mcl = 0;
-        if (get_float(h, "epsilon", 0.0, 1.0, &r->grpo.epsilon, e) ||
-            get_float(h, "epsilon_high", 0.0, 100.0, &r->grpo.epsilon_high, e) ||
-            get_float(h, "beta", 0.0, MAX_BETA, &r->grpo.beta, e) || decode_loss_type(h, &r->grpo.loss_type, e) < 0 ||
+        if (get_float(h, "epsilon", 0.0, 1.0, false, &r->grpo.epsilon, e) ||
+            get_float(h, "epsilon_high", 0.0, 100.0, false, &r->grpo.epsilon_high, e) ||
+            get_float(h, "beta", 0.0, MAX_BETA, false, &r->grpo.beta, e) || decode_loss_type(h, &r->grpo.loss_type, e) < 0 ||
             proto_get_int(h, "hyper", "max_completion_length", 1, lim->max_span_tokens, &mcl, e) < 0)
             return -1;
         r->grpo.max_completion_length = (int)mcl;
     }
-    if (get_float(h, "lr", 0.0, 1.0, &r->adam.lr, e) || get_float(h, "weight_decay", 0.0, 1e3, &r->adam.weight_decay, e) ||
-        get_float(h, "max_grad_norm", 0.0, 1e9, &r->adam.max_grad_norm, e) || get_float(h, "adam_eps", 0.0, 1.0, &r->adam.eps, e))
+    /* lr and eps > 0: eps 0 divides 0 by 0 where a gradient is 0 */
+    if (get_float(h, "lr", 0.0, 1.0, true, &r->adam.lr, e) ||
+        get_float(h, "weight_decay", 0.0, 1e3, false, &r->adam.weight_decay, e) ||
+        get_float(h, "max_grad_norm", 0.0, MAX_GRAD_NORM, false, &r->adam.max_grad_norm, e) ||
+        get_float(h, "adam_eps", 0.0, 1.0, true, &r->adam.eps, e))
         return -1;
+    /* decoupled decay multiplies the weights by 1 - lr·wd: at or below 0 it
+     * flips or erases them */
+    if ((double)r->adam.lr * r->adam.weight_decay >= 1.0)
+        return proto_fail(e, 400, "hyper.weight_decay", "hyper.weight_decay (%g) times hyper.lr (%g) must be below 1",
+                          (double)r->adam.weight_decay, (double)r->adam.lr);
     const json_t *b = json_object_get(h, "adam_betas");
     if (b) {
-        const json_t *b1 = json_array_get(b, 0), *b2 = json_array_get(b, 1);
-        if (!json_is_array(b) || json_array_size(b) != 2 || !json_is_number(b1) || !json_is_number(b2))
+        if (!json_is_array(b) || json_array_size(b) != 2 || !json_is_number(json_array_get(b, 0)) ||
+            !json_is_number(json_array_get(b, 1)))
             return proto_fail(e, 400, "hyper.adam_betas", "hyper.adam_betas must be two numbers");
-        double d1 = json_number_value(b1), d2 = json_number_value(b2);
-        if (!(d1 >= 0 && d1 < 1) || !(d2 >= 0 && d2 < 1))
-            return proto_fail(e, 400, "hyper.adam_betas", "hyper.adam_betas: each must be in [0, 1)");
-        r->adam.beta1 = (float)d1;
-        r->adam.beta2 = (float)d2;
+        if (get_beta(b, 0, &r->adam.beta1, e) || get_beta(b, 1, &r->adam.beta2, e)) return -1;
     }
     return 0;
 }

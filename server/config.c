@@ -23,7 +23,16 @@ static const struct opt OPTS[] = {
     {"host", OPT_STR, "listen address (default 127.0.0.1)"},
     {"port", OPT_INT, "listen port (default 8080; 0 = any free port, logged)"},
     {"threads", OPT_INT, "compute threads for OpenMP/OpenBLAS (default: all cores)"},
-    {"http-threads", OPT_INT, "most concurrent HTTP connections (default 64)"},
+    {"http-threads", OPT_INT, "requests handled at once: decoded, prepared, waiting for the compute worker "
+                              "(default 64); more wait their turn.  Connections cost no thread"},
+    {"max-connections", OPT_INT, "open HTTP connections, idle keep-alive ones included (default 4096; capped "
+                                 "by the open-files limit)"},
+    {"max-connections-per-ip", OPT_INT, "open connections from one client address (default 1024; 0 = no limit)"},
+    {"header-timeout", OPT_INT, "seconds a connection may take to send a request's headers, counted from its "
+                                "start or its previous response, so also how long an idle keep-alive connection "
+                                "stays open (default 15)"},
+    {"idle-timeout", OPT_INT, "seconds without a byte either way before a connection is closed, e.g. a stalled "
+                              "upload (default 60; never while its request is being computed)"},
     {"api-key", OPT_STR, "require 'Authorization: Bearer KEY' on every route but /health and /metrics"},
     {"admin-key", OPT_STR, "key required instead for /update, /checkpoint, /reload"},
     {"checkpoint-dir", OPT_STR, "directory that /checkpoint writes and /reload reads (paths confined to it)"},
@@ -122,6 +131,10 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
     else if (!strcmp(n, "port")) c->port = (int)x;
     else if (!strcmp(n, "threads")) c->threads = (int)x;
     else if (!strcmp(n, "http-threads")) c->http_threads = (int)x;
+    else if (!strcmp(n, "max-connections")) c->max_connections = (int)x;
+    else if (!strcmp(n, "max-connections-per-ip")) c->max_connections_per_ip = (int)x;
+    else if (!strcmp(n, "header-timeout")) c->header_timeout = (int)x;
+    else if (!strcmp(n, "idle-timeout")) c->idle_timeout = (int)x;
     else if (!strcmp(n, "api-key")) c->api_key = v[0] ? v : NULL;
     else if (!strcmp(n, "admin-key")) c->admin_key = v[0] ? v : NULL;
     else if (!strcmp(n, "checkpoint-dir")) c->checkpoint_dir = v;
@@ -175,7 +188,11 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
 static int check_ranges(const struct dsrd_config *c, FILE *err_out) {
     const char *bad = c->port < 0 || c->port > 65535           ? "--port must be in [0, 65535]"
                       : c->threads < 0                          ? "--threads must be >= 0"
-                      : c->http_threads < 1                     ? "--http-threads must be >= 1"
+                      : c->http_threads < 1 || c->http_threads > 4096 ? "--http-threads must be in [1, 4096]"
+                      : c->max_connections < 1                  ? "--max-connections must be >= 1"
+                      : c->max_connections_per_ip < 0           ? "--max-connections-per-ip must be >= 0"
+                      : c->header_timeout < 1                   ? "--header-timeout must be >= 1"
+                      : c->idle_timeout < 1                     ? "--idle-timeout must be >= 1"
                       : c->queue_depth < 1                      ? "--queue-depth must be >= 1"
                       : c->rollout_cache_count < 1              ? "--rollout-cache must be >= 1"
                       : c->idempotency_records < 1              ? "--idempotency-records must be >= 1"
@@ -191,6 +208,10 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->host = "127.0.0.1";
     c->port = 8080;
     c->http_threads = 64;
+    c->max_connections = 4096;
+    c->max_connections_per_ip = 1024;
+    c->header_timeout = 15;
+    c->idle_timeout = 60;
     c->max_body = 64u << 20;
     /* bounded by default: kept activations cost ~3.3 MB per token at Janus-Pro-1B */
     c->update_memory_budget = (size_t)4 << 30;

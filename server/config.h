@@ -18,7 +18,11 @@ struct dsrd_config {
     const char *host;            /* listen address, "127.0.0.1" */
     int port;                    /* 8080; 0 picks a free port (printed in the log) */
     int threads;                 /* compute threads (OpenMP/OpenBLAS); 0: library default */
-    int http_threads;            /* most concurrent connections */
+    int http_threads;            /* request handler threads */
+    int max_connections;         /* open connections, idle ones included */
+    int max_connections_per_ip;  /* 0: no limit */
+    int header_timeout;          /* seconds to send a request's headers (and keep-alive idle time) */
+    int idle_timeout;            /* seconds of silence before a connection is closed */
     const char *api_key;         /* NULL: no auth */
     const char *admin_key;       /* NULL: admin routes take the api key */
     const char *checkpoint_dir;  /* NULL: /checkpoint and /reload refused */

@@ -144,7 +144,14 @@ int engine_update(struct runtime *rt, struct train_state *ts, struct rollout_cac
         proto_fail(e, 500, NULL, "backward: %s", err.msg);
         goto out;
     }
-    if (trainer_step(&ts->tr, &rt->model, &rq->adam, stats, &err)) {
+    int src = trainer_step(&ts->tr, &rt->model, &rq->adam, stats, &err);
+    if (src == TRAIN_NONFINITE) {
+        /* deterministic for this request and these weights: retrying cannot help, so not a 5xx */
+        proto_fail(e, 400, "hyper", "optimizer step: %s (samples and hyper-parameters overflow float32 together)",
+                   err.msg);
+        goto out;
+    }
+    if (src) {
         proto_fail(e, 500, NULL, "optimizer step: %s", err.msg);
         goto out;
     }

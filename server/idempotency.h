@@ -48,6 +48,8 @@ struct idem_store {
 enum idem_claim { IDEM_RUN, IDEM_REPLAY, IDEM_FULL };
 
 #define IDEM_CHECKPOINT_FILE "idempotency.json"
+/* Largest records file /reload reads (a record is a key and a ~200-byte response). */
+#define IDEM_RECORDS_MAX_BYTES ((size_t)1 << 30)
 
 int  idem_init(struct idem_store *s, int cap, struct dsr_err *err);
 void idem_destroy(struct idem_store *s);

@@ -26,19 +26,34 @@ static void emit_json(json_t *o) {
     json_decref(o);
 }
 
-void log_request(enum log_format f, const char *id, const char *method, const char *path, int status,
-                 double seconds) {
-    char ts[40], safe_path[1024], safe_method[64];
+void log_request(enum log_format f, const char *id, const char *method, const char *path, int status, double seconds,
+                 const struct log_error *err) {
+    char ts[40], safe_path[1024], safe_method[64], msg[1024] = "", param[512] = "";
     timestamp(ts, sizeof ts);
-    /* the path is the client's, percent-decoded by MHD */
+    /* the path is the client's, percent-decoded by MHD; messages and params quote request bytes */
     printable_ascii(path, safe_path, sizeof safe_path);
     printable_ascii(method, safe_method, sizeof safe_method);
-    if (f == LOG_JSON)
-        emit_json(json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:f}", "ts", ts, "level", "info", "request_id", id, "method",
-                            safe_method, "path", safe_path, "status", status, "latency_ms", seconds * 1e3));
-    else
+    if (err) {
+        printable_ascii(err->message ? err->message : "", msg, sizeof msg);
+        if (err->param) printable_ascii(err->param, param, sizeof param);
+    }
+    if (f == LOG_JSON) {
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:f}", "ts", ts, "level", "info",
+                              "request_id", id, "method", safe_method, "path", safe_path, "status", status,
+                              "latency_ms", seconds * 1e3);
+        if (o && err) {
+            json_object_set_new(o, "error", json_string(msg));
+            json_object_set_new(o, "param", err->param ? json_string(param) : json_null());
+        }
+        emit_json(o);
+    } else if (err) {
+        /* the message last: the rest of the line, spaces and quotes included */
+        fprintf(stderr, "%s request id=%s %s %s status=%d latency_ms=%.2f param=%s error=%s\n", ts, id,
+                safe_method, safe_path, status, seconds * 1e3, err->param ? param : "-", msg);
+    } else {
         fprintf(stderr, "%s request id=%s %s %s status=%d latency_ms=%.2f\n", ts, id, safe_method, safe_path, status,
                 seconds * 1e3);
+    }
 }
 
 static void log_line(enum log_format f, const char *level, const char *fmt, va_list ap) {

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "routes.h"
@@ -33,9 +35,22 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* connections are file descriptors: allow as many as the hard limit does */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     static struct server srv; /* large; lives for the whole run */
     struct dsr_err err = {{0}};
+    /* checkpoints a crash left half-written (a live writer's are kept) */
+    int removed = 0;
+    if (cfg.checkpoint_dir && access(cfg.checkpoint_dir, F_OK) == 0 &&
+        checkpoint_remove_partials(cfg.checkpoint_dir, &removed, &err))
+        log_info(cfg.log_format, "warning: %s", err.msg);
+    if (removed)
+        log_info(cfg.log_format, "removed %d partial checkpoint(s) under %s", removed, cfg.checkpoint_dir);
     if (server_start(&srv, &cfg, &err)) {
         log_info(cfg.log_format, "dsrd: %s", err.msg);
         return 1;
@@ -62,6 +77,12 @@ int main(int argc, char **argv) {
                          scores ? scores : "{}");
                 free(scores);
             }
+            if (!srv.worker.rt.tok)
+                log_info(cfg.log_format, "warning: no tokenizer.json, and the special ids do not fit the built-in "
+                                         "byte tokenizer: token-id inputs only, text is refused (400)");
+            if (!atomic_load(&srv.worker.model_finite))
+                log_info(cfg.log_format, "warning: the weights are not finite (%s): /health answers 503 until a "
+                                         "/reload of good weights", srv.worker.nonfinite_tensor);
             announced = 1;
         } else if (!announced && st == WORKER_FAILED) {
             log_info(cfg.log_format, "model failed to load: %s", srv.worker.load_error);
@@ -70,7 +91,7 @@ int main(int argc, char **argv) {
         }
     }
     log_info(cfg.log_format, "signal received: draining in-flight requests");
-    server_stop(&srv);
+    if (server_stop(&srv)) return 1;
     log_info(cfg.log_format, "dsrd stopped");
     return 0;
 }

@@ -145,6 +145,13 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g) {
     put(&b, "# HELP dsr_rollouts_cached Rollouts remembered for /update.\n# TYPE dsr_rollouts_cached gauge\n"
             "dsr_rollouts_cached %ld\n", g->rollouts_cached);
     put(&b, "# HELP dsr_ready 1 once the model is loaded.\n# TYPE dsr_ready gauge\ndsr_ready %d\n", g->ready);
+    put(&b, "# HELP dsr_model_finite 1 when every served weight is finite (0: /reload a good checkpoint).\n"
+            "# TYPE dsr_model_finite gauge\ndsr_model_finite %d\n", g->model_finite);
+    put(&b, "# HELP dsr_connections_open Open HTTP connections.\n# TYPE dsr_connections_open gauge\n"
+            "dsr_connections_open %ld\n", g->connections_open);
+    put(&b, "# HELP dsr_header_timeouts_total Connections closed for not sending a request's headers within "
+            "--header-timeout.\n# TYPE dsr_header_timeouts_total counter\ndsr_header_timeouts_total %ld\n",
+        g->header_timeouts);
     put(&b, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\n"
             "process_resident_memory_bytes %ld\n", rss_bytes());
     put(&b, "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"

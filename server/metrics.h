@@ -46,6 +46,8 @@ struct metrics_gauges {
     long queue_depth, policy_version, rollouts_cached;
     int ready;
     double start_time; /* Unix seconds */
+    int model_finite;     /* 0 when a weight is NaN or infinite */
+    long connections_open, header_timeouts;
 };
 
 void metrics_init(struct metrics *m);

@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,20 +8,20 @@
 #include "proto_response.h"
 
 static const struct route ROUTES[] = {
-    {"GET", "/health", AUTH_NONE, route_health},
-    {"GET", "/metrics", AUTH_NONE, route_metrics},
-    {"GET", "/model", AUTH_API, route_model},
-    {"GET", "/openapi.yaml", AUTH_NONE, route_openapi},
-    {"POST", "/tokenize", AUTH_API, route_tokenize},
-    {"POST", "/detokenize", AUTH_API, route_detokenize},
-    {"POST", "/logprobs", AUTH_API, route_logprobs},
-    {"POST", "/score", AUTH_API, route_score},
-    {"POST", "/rollout", AUTH_API, route_rollout},
-    {"POST", "/openrlhf/reward", AUTH_API, route_openrlhf},
-    {"POST", "/update", AUTH_ADMIN, route_update},
-    {"POST", "/checkpoint", AUTH_ADMIN, route_checkpoint},
-    {"POST", "/reload", AUTH_ADMIN, route_reload},
-    {NULL, NULL, AUTH_NONE, NULL},
+    {"GET", "/health", AUTH_NONE, route_health, true},
+    {"GET", "/metrics", AUTH_NONE, route_metrics, true},
+    {"GET", "/model", AUTH_API, route_model, true},
+    {"GET", "/openapi.yaml", AUTH_NONE, route_openapi, true},
+    {"POST", "/tokenize", AUTH_API, route_tokenize, false},
+    {"POST", "/detokenize", AUTH_API, route_detokenize, false},
+    {"POST", "/logprobs", AUTH_API, route_logprobs, false},
+    {"POST", "/score", AUTH_API, route_score, false},
+    {"POST", "/rollout", AUTH_API, route_rollout, false},
+    {"POST", "/openrlhf/reward", AUTH_API, route_openrlhf, false},
+    {"POST", "/update", AUTH_ADMIN, route_update, false},
+    {"POST", "/checkpoint", AUTH_ADMIN, route_checkpoint, false},
+    {"POST", "/reload", AUTH_ADMIN, route_reload, false},
+    {NULL, NULL, AUTH_NONE, NULL, false},
 };
 
 const struct route *routes_table(void) { return ROUTES; }
@@ -35,11 +36,20 @@ const struct route *routes_find(const char *method, const char *path, bool *path
     return NULL;
 }
 
+void routes_allowed(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    out[0] = 0;
+    for (const struct route *r = ROUTES; r->path; r++)
+        if (strcmp(r->path, path) == 0 && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", r->method);
+}
+
 struct runtime *route_runtime(struct server *s, struct reply *out) {
     enum worker_state st = worker_get_state(&s->worker);
     if (st == WORKER_READY) return &s->worker.rt;
     if (st == WORKER_LOADING) reply_errorf(out, 503, NULL, "the model is loading");
     else reply_errorf(out, 503, NULL, "the model failed to load: %s", s->worker.load_error);
+    out->retry_after = 5; /* loading takes seconds to minutes */
     return NULL;
 }
 
@@ -62,6 +72,12 @@ static json_t *stamped(struct server *s, json_t *o) {
 void route_health(struct server *s, const struct request *rq, struct reply *out) {
     (void)rq;
     if (!route_runtime(s, out)) return;
+    if (!atomic_load(&s->worker.model_finite)) {
+        reply_errorf(out, 503, NULL, "the model's weights are not finite (%s holds NaN or infinity); /reload a good "
+                     "checkpoint", s->worker.nonfinite_tensor);
+        out->retry_after = 30; /* until an operator reloads */
+        return;
+    }
     reply_json(out, 200, stamped(s, json_pack("{s:s}", "status", "ok")));
 }
 
@@ -73,7 +89,9 @@ void route_metrics(struct server *s, const struct request *rq, struct reply *out
         .rollouts_cached = atomic_load(&s->worker.rollouts_cached),
         .ready = worker_get_state(&s->worker) == WORKER_READY,
         .start_time = s->start_time,
+        .model_finite = atomic_load(&s->worker.model_finite),
     };
+    conn_guard_counts(&s->guard, &g.connections_open, &g.header_timeouts);
     out->status = 200;
     out->text = metrics_render(&s->metrics, &g);
     out->content_type = "text/plain; version=0.0.4";
@@ -108,7 +126,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         rt->ids.boi, "eoi", rt->ids.eoi, "image", rt->ids.image, "image_size", c->vision.image_size, "vq_image_size",
         rt->vq_size, "num_image_tokens", rt->ids.n_image_tokens, "codebook_size", c->vq.num_embeddings,
         "quantizer", rt->quantizer == VQ_QUANT_L2 ? "l2" : "euclidean", "tokenizer",
-        rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json", "templates", "user_prefix", t->user_prefix,
+        !rt->tok ? "none" : rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json", "templates", "user_prefix", t->user_prefix,
         "assistant_suffix", t->assistant_suffix, "question_prefix", t->question_prefix, "target_prefix",
         t->target_prefix, "dual_question", t->dual_question, "text_config", "hidden_size", c->text.hidden_size,
         "num_hidden_layers", c->text.n_layers, "num_attention_heads", c->text.n_heads, "max_position_embeddings",

@@ -1,7 +1,9 @@
-/* The route table of dsrd and its handlers.  A handler runs on the
- * connection's HTTP thread: it decodes and validates the body (proto/),
- * prepares inputs (tokenize, preprocess images), hands model work to the
- * compute worker, and encodes the reply. */
+/* The route table of dsrd and its handlers.  A handler runs on one of the
+ * request handler threads (--http-threads): it decodes and validates the
+ * body (proto/), prepares inputs (tokenize, preprocess images), hands model
+ * work to the compute worker, and encodes the reply.  A quick route (no
+ * body, no compute: /health, /metrics, /model) is answered on the network
+ * thread directly, so it answers however busy the handlers are. */
 #ifndef DSRD_ROUTES_H
 #define DSRD_ROUTES_H
 
@@ -18,10 +20,13 @@ struct route {
     const char *path;
     enum route_auth auth;
     route_fn fn;
+    bool quick;
 };
 
 /* The route for method+path; NULL when none (path_known tells 404 from 405). */
 const struct route *routes_find(const char *method, const char *path, bool *path_known);
+/* The methods allowed on path, comma-separated ("GET", "POST"), for 405's Allow. */
+void routes_allowed(const char *path, char *out, size_t size);
 /* Every route, NULL-terminated by a {NULL} entry. */
 const struct route *routes_table(void);
 

@@ -108,8 +108,10 @@ static int resolve_image_ids(struct runtime *rt, const struct dsrd_config *cfg, 
     return 0;
 }
 
-/* Without tokenizer.json: the byte tokenizer, whose specials must be the
- * model's special ids laid out consecutively from 256. */
+/* Without tokenizer.json: the byte tokenizer when the model's special ids
+ * are laid out consecutively from 256 (bytes 0..255 must not collide with
+ * them); otherwise no tokenizer at all (rt->tok stays NULL): token-id inputs
+ * are served and text is refused. */
 static int builtin_tokenizer(struct runtime *rt, struct dsr_err *err) {
     const struct janus_config *c = &rt->model.cfg;
     struct {
@@ -127,10 +129,7 @@ static int builtin_tokenizer(struct runtime *rt, struct dsr_err *err) {
         n++;
     }
     for (int k = 0; k < 6; k++)
-        if (sp[k].id >= 0 && (sp[k].id < 256 || sp[k].id >= 256 + n))
-            return dsr_errf(err, "no tokenizer.json, and special id %d (%s) does not fit the built-in byte tokenizer "
-                                 "(specials consecutive from 256); pass --boi-id/--eoi-id or add tokenizer.json",
-                            sp[k].id, sp[k].name);
+        if (sp[k].id >= 0 && (sp[k].id < 256 || sp[k].id >= 256 + n)) return 0;
     rt->tokenizer_builtin = true;
     return tokenizer_new_bytes(names, n, 256, &rt->tok, err);
 }
@@ -292,6 +291,7 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
     char *out = NULL;
     size_t used = 0, cap = 0;
     int rc = append(&out, &used, &cap, "", 0);
+    if (!rt->tok) n = 0; /* no tokenizer: no text, the ids are the output */
     /* runs of ids the tokenizer knows are decoded together (multi-byte
      * characters may span tokens); each unknown id becomes U+FFFD */
     for (int i = 0; rc == 0 && i < n;) {

@@ -41,6 +41,8 @@ struct runtime {
     bool embedded;                        /* builtin:random, deterministic random weights */
     bool builtin_shapes;                  /* the trained default compiled into the binary */
     bool tokenizer_builtin;               /* byte tokenizer (no tokenizer.json) */
+                                          /* tok == NULL: no tokenizer at all (none given, and the
+                                             special ids do not fit the byte tokenizer) */
     char name[256];
     const char *model_dir;                /* NULL for the builtin models */
     /* Files a checkpoint carries that have no model_dir to be copied from
@@ -56,7 +58,7 @@ void runtime_free(struct runtime *rt);
 /* Request limits derived from the model and the flags. */
 void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
 
-/* Text of sampled ids, special tokens skipped.  An id the tokenizer does
+/* Text of sampled ids, special tokens skipped ("" without a tokenizer).  An id the tokenizer does
  * not know (a model vocabulary padded beyond it, e.g. janus-tiny's 320 ids
  * over the 262 of the byte tokenizer) renders as U+FFFD rather than
  * failing the request.  *text malloc'ed. */

@@ -1,5 +1,6 @@
-/* The dsrd server: HTTP front end (libmicrohttpd, one thread per
- * connection), the compute worker, metrics.  Owned by main(). */
+/* The dsrd server: HTTP front end (libmicrohttpd polling with epoll, a
+ * pool of request handler threads, the header-deadline guard), the compute
+ * worker, metrics.  Owned by main(). */
 #ifndef DSRD_SERVER_H
 #define DSRD_SERVER_H
 
@@ -10,8 +11,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "conn_guard.h"
 #include "idempotency.h"
 #include "metrics.h"
+#include "pool.h"
 #include "proto_error.h"
 #include "worker.h"
 
@@ -22,6 +25,8 @@ struct server {
     struct worker worker;
     struct metrics metrics;
     struct idem_store idem;   /* /update responses by idempotency_key */
+    struct pool handlers;     /* request handler threads (--http-threads) */
+    struct conn_guard guard;  /* --header-timeout */
     struct MHD_Daemon *mhd;
     int port;                 /* bound port */
     atomic_int in_flight;     /* requests between first byte and response sent */
@@ -45,6 +50,7 @@ struct reply {
     json_t *json;          /* owned */
     char *text;            /* owned, malloc'ed */
     const char *content_type;
+    int retry_after;       /* a 503's Retry-After in seconds (0: 1) */
 };
 
 void reply_json(struct reply *out, int status, json_t *body);
@@ -53,7 +59,9 @@ void reply_errorf(struct reply *out, int code, const char *param, const char *fm
     __attribute__((format(printf, 4, 5)));
 
 int  server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err *err);
-/* Stops accepting, waits for in-flight requests, stops the worker. */
-void server_stop(struct server *s);
+/* Stops accepting, waits for in-flight requests, stops the worker: 0.  -1
+ * when requests were still running after the drain period: then nothing is
+ * torn down and the caller should exit. */
+int  server_stop(struct server *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_read.h"
 #include "proto_response.h"
 
 #include "ops.h"
@@ -87,6 +88,11 @@ static void run_rollout(struct worker *w, struct job *j) {
  * here, before the next job: a checkpoint queued behind it then carries the
  * record along with the weights that contain the update. */
 static void run_update(struct worker *w, struct job *j) {
+    if (!atomic_load(&w->model_finite)) {
+        proto_fail(&j->error, 503, NULL, "the model's weights are not finite (%s); /reload a good checkpoint",
+                   w->nonfinite_tensor);
+        return;
+    }
     if (engine_update(&w->rt, &w->train, &w->cache, j->update, &j->stats, &j->error)) return;
     j->policy_version = atomic_fetch_add(&w->policy_version, 1) + 1;
     metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
@@ -116,7 +122,12 @@ static int load_records(const char *dir, json_t **doc, struct proto_error *e) {
     snprintf(path, sizeof path, "%s/%s", dir, IDEM_CHECKPOINT_FILE);
     if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : proto_fail(e, 400, "path", "%s: %s", path, strerror(errno));
     json_error_t je;
-    *doc = json_load_file(path, 0, &je);
+    char *text;
+    size_t len;
+    struct dsr_err err = {{0}};
+    if (file_read_regular(path, IDEM_RECORDS_MAX_BYTES, &text, &len, &err)) return proto_fail(e, 400, "path", "%s", err.msg);
+    *doc = json_loadb(text, len, 0, &je);
+    free(text);
     return *doc ? 0 : proto_fail(e, 400, "path", "%s: %s", path, je.text);
 }
 
@@ -132,6 +143,7 @@ static void run_reload(struct worker *w, struct job *j) {
         proto_fail(&j->error, 400, "path", "%s/%s: %s", j->dir, IDEM_CHECKPOINT_FILE, err.msg);
     } else if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error) == 0) {
         atomic_store(&w->policy_version, version);
+        atomic_store(&w->model_finite, true); /* checkpoint_load_weights refuses non-finite tensors */
         j->policy_version = version;
         idem_import(w->idem, records);
     }
@@ -188,6 +200,10 @@ static void *worker_main(void *arg) {
         return NULL;
     }
     runtime_limits(&w->rt, w->cfg, &w->limits);
+    /* served all the same, so that /reload can replace the weights; /health says so */
+    const struct param *bad = pt_first_nonfinite(&w->rt.model.params);
+    if (bad) snprintf(w->nonfinite_tensor, sizeof w->nonfinite_tensor, "%s", bad->name);
+    atomic_store(&w->model_finite, bad == NULL);
     atomic_store(&w->state, WORKER_READY);
     pthread_mutex_lock(&w->mu);
     for (;;) {
@@ -223,6 +239,7 @@ int worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics
     atomic_init(&w->policy_version, 0);
     atomic_init(&w->queue_depth, 0);
     atomic_init(&w->rollouts_cached, 0);
+    atomic_init(&w->model_finite, false);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work_cv, NULL);
     pthread_cond_init(&w->done_cv, NULL);

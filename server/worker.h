@@ -67,6 +67,8 @@ struct worker {
     atomic_long policy_version;
     atomic_long queue_depth;     /* mirror of depth for lock-free metrics */
     atomic_long rollouts_cached;
+    atomic_bool model_finite;    /* every weight finite (checked at load; reloads and steps keep it so) */
+    char nonfinite_tensor[128];  /* the first tensor found non-finite at load; set before READY */
     char load_error[512];
     /* owned by the worker thread once started */
     struct runtime rt;

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,23 @@ static int free_port(void) {
     return port;
 }
 
-int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+static bool health_ok(const struct dsrd_proc *p) {
+    struct http_resp r;
+    bool ok = http_call(p, "GET", "/health", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200;
+    http_resp_free(&r);
+    return ok;
+}
+
+static bool loaded(const struct dsrd_proc *p) {
+    struct http_resp r;
+    bool ok = http_call(p, "GET", "/metrics", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200 && r.body &&
+              api_metric(r.body, "dsr_ready") == 1;
+    http_resp_free(&r);
+    return ok;
+}
+
+static int launch(struct dsrd_proc *p, const char *argv0, const char *const *args,
+                  bool (*ready)(const struct dsrd_proc *p)) {
     memset(p, 0, sizeof *p);
     char bin[512];
     snprintf(bin, sizeof bin, "%s", argv0);
@@ -66,12 +83,7 @@ int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) 
     }
     p->pid = pid;
     for (int i = 0; i < 1200; i++) { /* up to 120 s: the ASan build loads slowly */
-        struct http_resp r;
-        if (http_call(p, "GET", "/health", NULL, 0, NULL, NULL, &r) == 0 && r.status == 200) {
-            http_resp_free(&r);
-            return 0;
-        }
-        http_resp_free(&r);
+        if (ready(p)) return 0;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             p->pid = 0;
@@ -80,6 +92,32 @@ int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) 
         usleep(100000);
     }
     return -1;
+}
+
+int dsrd_start(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+    return launch(p, argv0, args, health_ok);
+}
+
+int dsrd_start_loaded(struct dsrd_proc *p, const char *argv0, const char *const *args) {
+    return launch(p, argv0, args, loaded);
+}
+
+int dsrd_stop_within(struct dsrd_proc *p, double seconds) {
+    if (p->pid <= 0) return -1;
+    kill(p->pid, SIGTERM);
+    int st = 0;
+    pid_t got = 0;
+    for (double waited = 0; waited < seconds && (got = waitpid(p->pid, &st, WNOHANG)) == 0; waited += 0.01)
+        usleep(10000);
+    if (got == 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, &st, 0);
+        p->pid = 0;
+        return -2;
+    }
+    p->pid = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) unlink(p->log_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 int dsrd_stop(struct dsrd_proc *p) {
@@ -112,11 +150,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     struct http_resp *r = arg;
     size_t k = size * nmemb;
-    size_t have = strlen(r->headers);
-    if (have + k < sizeof r->headers) {
-        memcpy(r->headers + have, data, k);
-        r->headers[have + k] = 0;
-    }
+    size_t have = r->headers ? strlen(r->headers) : 0;
+    char *h = realloc(r->headers, have + k + 1);
+    if (!h) return 0;
+    memcpy(h + have, data, k);
+    h[have + k] = 0;
+    r->headers = h;
     if (k > 14 && strncasecmp(data, "X-Request-Id: ", 14) == 0) {
         size_t n = k - 14;
         while (n && (data[14 + n - 1] == '\r' || data[14 + n - 1] == '\n')) n--;
@@ -127,20 +166,41 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     return k;
 }
 
+int http_header(const struct http_resp *r, const char *name, char *out, size_t size) {
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ') v++;
+            size_t vl = len - (size_t)(v - line);
+            if (vl >= size) vl = size - 1;
+            memcpy(out, v, vl);
+            out[vl] = 0;
+            return 0;
+        }
+        line += len + (end ? 2 : 0);
+    }
+    return -1;
+}
+
 void http_resp_free(struct http_resp *r) {
+    free(r->headers);
     free(r->body);
     json_decref(r->json);
     memset(r, 0, sizeof *r);
 }
 
-int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
-              const char *key, const char *extra_header, struct http_resp *out) {
+static int call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+                const char *key, const char *extra_header, double timeout_s, struct http_resp *out) {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     if (!c) return -1;
     char url[512], auth[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", p->port, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    bool own_type = extra_header && strncasecmp(extra_header, "Content-Type:", 13) == 0;
+    struct curl_slist *h = own_type ? NULL : curl_slist_append(NULL, "Content-Type: application/json");
     if (key) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
         h = curl_slist_append(h, auth);
@@ -153,7 +213,7 @@ int http_call(const struct dsrd_proc *p, const char *method, const char *path, c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -169,6 +229,16 @@ int http_call(const struct dsrd_proc *p, const char *method, const char *path, c
     out->body = s.p;
     if (out->body) out->json = json_loads(out->body, 0, NULL);
     return rc == CURLE_OK ? 0 : -1;
+}
+
+int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+              const char *key, const char *extra_header, struct http_resp *out) {
+    return call(p, method, path, body, len, key, extra_header, 300, out);
+}
+
+int http_call_within(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
+                     const char *key, double timeout_s, struct http_resp *out) {
+    return call(p, method, path, body, len, key, NULL, timeout_s, out);
 }
 
 int http_post_json(const struct dsrd_proc *p, const char *path, json_t *doc, const char *key, struct http_resp *out) {

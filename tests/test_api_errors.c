@@ -4,7 +4,9 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api_support.h"
@@ -14,7 +16,8 @@
 
 struct api_test {
     struct th t;
-    struct dsrd_proc p;   /* --max-body 65536, --api-key, --admin-key, --queue-depth 1 */
+    struct dsrd_proc p;   /* --max-body 65536, --api-key, --admin-key, --queue-depth 1, --image-root */
+    char image_root[64];  /* holds a FIFO, a directory and an oversized file, all named *.png */
 };
 
 /* Checks status, error.type and error.param (NULL: param must be null). */
@@ -77,7 +80,7 @@ static void test_bad_requests(struct th *t) {
          400, "invalid_request", "items[0].image.codes"},                      /* not a whole image */
         {"/score", "{\"items\": [{\"task\": \"painting\"}]}", 400, "invalid_request", "items[0].task"},
         {"/score", "{\"items\": [{\"task\": \"generation\", \"image\": {\"path\": \"../x.png\"}, \"prompt\": {\"text\": \"x\"}}]}",
-         400, "invalid_request", "items[0].image.path"},                       /* no --image-root */
+         400, "invalid_request", "items[0].image.path"},                       /* outside --image-root */
         {"/rollout", "{\"task\": \"generation\", \"prompt\": {\"text\": \"x\"}, \"n\": 0}", 400, "invalid_request", "n"},
         {"/rollout", "{\"task\": \"generation\", \"prompt\": {\"text\": \"x\"}, \"temperature\": \"hot\"}", 400,
          "invalid_request", "temperature"},
@@ -125,6 +128,86 @@ static void test_auth(struct th *t) {
     still_serving(t, a);
 }
 
+/* The status's companion header is present: 401 WWW-Authenticate, 405
+ * Allow, 503 Retry-After. */
+static void expect_header(struct th *t, const struct http_resp *r, const char *name, const char *want,
+                          const char *what) {
+    char v[256] = "";
+    int has = http_header(r, name, v, sizeof v);
+    TH_CHECK(t, has == 0 && (!want || strcmp(v, want) == 0), "%s: header %s: %s (want %s)", what, name,
+             has ? "(absent)" : v, want ? want : "any value");
+}
+
+/* RFC 7235: the auth scheme is case-insensitive, spaces before the token
+ * and after it do not count; 401 says which scheme (WWW-Authenticate). */
+static void test_auth_scheme(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    const char *body = "{\"text\": \"hi\"}";
+    static const char *const good[] = {"Authorization: bearer k-123", "Authorization: BEARER k-123",
+                                       "Authorization: Bearer   k-123", "Authorization: Bearer k-123 \t "};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct http_resp r;
+        http_call(&a->p, "POST", "/tokenize", body, strlen(body), NULL, good[i], &r);
+        TH_CHECK(t, r.status == 200, "'%s': %ld %s", good[i], r.status, r.body ? r.body : "");
+        http_resp_free(&r);
+    }
+    static const char *const bad[] = {"Authorization: Bearerk-123", "Authorization: Basic k-123",
+                                      "Authorization: Bearer k-1234", "Authorization: bearer"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct http_resp r;
+        http_call(&a->p, "POST", "/tokenize", body, strlen(body), NULL, bad[i], &r);
+        expect_error(t, &r, 401, "unauthorized", NULL, bad[i]);
+        expect_header(t, &r, "WWW-Authenticate", "Bearer realm=\"dsrd\"", bad[i]);
+        http_resp_free(&r);
+    }
+}
+
+/* A body that says it is not JSON is 415 (curl -d sends form encoding);
+ * JSON with parameters, or no Content-Type at all, is accepted. */
+static void test_content_type(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    const char *body = "{\"text\": \"hi\"}";
+    static const struct {
+        const char *header;
+        long status;
+    } cases[] = {
+        {"Content-Type: application/x-www-form-urlencoded", 415},
+        {"Content-Type: text/plain", 415},
+        {"Content-Type: multipart/form-data; boundary=x", 415},
+        {"Content-Type: application/jsonx", 415},
+        {"Content-Type: application/json; charset=utf-8", 200},
+        {"Content-Type: Application/JSON", 200},
+        {"Content-Type: application/vnd.api+json", 200},
+        {"Content-Type:", 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_resp r;
+        http_call(&a->p, "POST", "/tokenize", body, strlen(body), KEY, cases[i].header, &r);
+        if (cases[i].status == 415) expect_error(t, &r, 415, "unsupported_media_type", NULL, cases[i].header);
+        else TH_CHECK(t, r.status == 200, "'%s': %ld %s", cases[i].header, r.status, r.body ? r.body : "");
+        http_resp_free(&r);
+    }
+}
+
+/* 405 names the allowed methods (Allow); /openrlhf/reward rejects unknown
+ * top-level fields like every other route. */
+static void test_method_and_fields(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    struct http_resp r;
+    http_call(&a->p, "GET", "/logprobs", NULL, 0, KEY, NULL, &r);
+    expect_error(t, &r, 405, "invalid_request", NULL, "GET /logprobs");
+    expect_header(t, &r, "Allow", "POST", "GET /logprobs");
+    http_resp_free(&r);
+    http_call(&a->p, "POST", "/health", "{}", 2, KEY, NULL, &r);
+    expect_error(t, &r, 405, "invalid_request", NULL, "POST /health");
+    expect_header(t, &r, "Allow", "GET", "POST /health");
+    http_resp_free(&r);
+    post_raw(a, "/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [\"\"], \"labels\": [\"x.png\"], \"extra\": 1}",
+             KEY, &r);
+    expect_error(t, &r, 400, "invalid_request", "extra", "unknown field of /openrlhf/reward");
+    http_resp_free(&r);
+}
+
 static void test_body_too_large(struct th *t) {
     struct api_test *a = (struct api_test *)t;
     size_t n = 200000;
@@ -145,6 +228,7 @@ struct flood_arg {
     struct api_test *a;
     long status;
     char type[32];
+    char retry_after[16];
 };
 
 static void *flood_one(void *p) {
@@ -155,6 +239,7 @@ static void *flood_one(void *p) {
                              "seed", 1),
                    KEY, &r);
     f->status = r.status;
+    if (http_header(&r, "Retry-After", f->retry_after, sizeof f->retry_after)) f->retry_after[0] = 0;
     const char *ty = json_string_value(json_object_get(json_object_get(r.json, "error"), "type"));
     snprintf(f->type, sizeof f->type, "%s", ty ? ty : "");
     http_resp_free(&r);
@@ -172,14 +257,16 @@ static void test_full_queue(struct th *t) {
         args[i] = (struct flood_arg){.a = a};
         pthread_create(&th[i], NULL, flood_one, &args[i]);
     }
-    int ok = 0, full = 0, other = 0;
+    int ok = 0, full = 0, other = 0, no_retry_after = 0;
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         if (args[i].status == 200) ok++;
         else if (args[i].status == 503 && strcmp(args[i].type, "unavailable") == 0) full++;
         else other++;
+        no_retry_after += args[i].status == 503 && atoi(args[i].retry_after) < 1;
     }
     TH_CHECK(t, ok >= 1 && full >= 1 && other == 0, "burst of %d: %d ok, %d queue-full, %d other", N, ok, full, other);
+    TH_CHECK(t, no_retry_after == 0, "%d of %d 503s without Retry-After", no_retry_after, full);
     still_serving(t, a);
 }
 
@@ -202,7 +289,7 @@ static void check_json_log(struct th *t, const char *log_path) {
     FILE *f = fopen(log_path, "r");
     if (!TH_CHECK(t, f != NULL, "cannot read the log %s", log_path)) return;
     char line[8192];
-    int lines = 0, bad = 0, hostile = 0;
+    int lines = 0, bad = 0, hostile = 0, client_errors = 0, unexplained = 0;
     while (fgets(line, sizeof line, f)) {
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
@@ -213,11 +300,37 @@ static void check_json_log(struct th *t, const char *log_path) {
         }
         const char *path = json_string_value(json_object_get(o, "path"));
         if (path && strcmp(path, HOSTILE_LOGGED) == 0) hostile++;
+        json_int_t status = json_integer_value(json_object_get(o, "status"));
+        if (status >= 400 && status < 500) {
+            client_errors++;
+            json_t *param = json_object_get(o, "param");
+            unexplained += !json_is_string(json_object_get(o, "error")) || !(json_is_string(param) || json_is_null(param));
+        }
         json_decref(o);
     }
     fclose(f);
     TH_CHECK(t, lines > 0 && bad == 0 && hostile == 1, "log %s: %d lines, %d not JSON, hostile path logged %d times",
              log_path, lines, bad, hostile);
+    TH_CHECK(t, client_errors > 20 && unexplained == 0, "log %s: %d of %d 4xx lines lack \"error\" and \"param\"",
+             log_path, unexplained, client_errors);
+}
+
+/* Image paths that are not regular files, or too large, are refused at once:
+ * a FIFO would block open() (and then shutdown) forever. */
+static void test_image_paths(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    static const char *const names[] = {"fifo.png", "dir.png", "big.png"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"items\": [{\"task\": \"generation\", \"image\": {\"path\": \"%s\"}, \"prompt\": {\"text\": \"x\"}}]}",
+                 names[i]);
+        struct http_resp r;
+        http_call_within(&a->p, "POST", "/score", body, strlen(body), KEY, 10, &r);
+        expect_error(t, &r, 400, "invalid_request", "items[0].image.path", names[i]);
+        http_resp_free(&r);
+    }
+    still_serving(t, a);
 }
 
 static void test_clean_shutdown(struct th *t) {
@@ -228,8 +341,8 @@ static void test_clean_shutdown(struct th *t) {
     char keep[sizeof log_path + 8];
     snprintf(keep, sizeof keep, "%s.keep", log_path);
     TH_CHECK(t, link(log_path, keep) == 0, "cannot link %s", log_path);
-    int rc = dsrd_stop(&a->p);
-    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (log: %s)", rc, log_path);
+    int rc = dsrd_stop_within(&a->p, 20);
+    TH_CHECK(t, rc == 0, "dsrd exit status %d on SIGTERM (-2: still running after 20 s; log: %s)", rc, log_path);
     check_json_log(t, keep);
     unlink(keep);
 }
@@ -238,19 +351,37 @@ int main(int argc, char **argv) {
     (void)argc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct api_test a = {0};
+    snprintf(a.image_root, sizeof a.image_root, "/tmp/dsr-api-errors-XXXXXX");
+    if (!mkdtemp(a.image_root)) return 1;
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo.png", a.image_root);
+    int made = mkfifo(path, 0644);
+    snprintf(path, sizeof path, "%s/dir.png", a.image_root);
+    made |= mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/big.png", a.image_root);
+    FILE *big = fopen(path, "wb");
+    made |= !big || ftruncate(fileno(big), 1 << 20) != 0; /* over --max-body */
+    if (big) fclose(big);
     const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--max-body", "64K", "--api-key",
-                          KEY, "--queue-depth", "1", "--log-format", "json", NULL};
+                          KEY, "--queue-depth", "1", "--log-format", "json", "--image-root", a.image_root, NULL};
     dsrd_start(&a.p, argv[0], args);
     if (TH_CHECK(&a.t, a.p.pid > 0, "dsrd did not come up (log %s)", a.p.log_path)) {
         th_run(&a.t, "bad_requests", test_bad_requests);
         th_run(&a.t, "auth", test_auth);
+        th_run(&a.t, "auth_scheme", test_auth_scheme);
+        th_run(&a.t, "content_type", test_content_type);
+        th_run(&a.t, "method_and_fields", test_method_and_fields);
         th_run(&a.t, "body_too_large", test_body_too_large);
         th_run(&a.t, "full_queue", test_full_queue);
         th_run(&a.t, "hostile_path", test_hostile_path);
+        if (TH_CHECK(&a.t, made == 0, "image-root fixtures in %s", a.image_root)) th_run(&a.t, "image_paths", test_image_paths);
         th_run(&a.t, "clean_shutdown", test_clean_shutdown);
     } else {
         a.t.failed++;
     }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", a.image_root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", a.image_root);
     curl_global_cleanup();
     return th_finish(&a.t, "test_api_errors");
 }

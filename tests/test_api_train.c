@@ -231,6 +231,62 @@ static void test_update_validation(struct th *t) {
     TH_CHECK(t, v == a->version, "rejected updates did not step (v%ld)", v);
 }
 
+/* Numbers that would corrupt the model are refused: a hyper-parameter out
+ * of its range (checked as the float32 it becomes: 1e-50 is 0, 0.99999999999
+ * is 1), a log-probability beyond float32.  Each is a 400 naming the field;
+ * no step is taken and the weights stay finite. */
+static void test_update_never_corrupts(struct th *t) {
+    struct train_test *a = (struct train_test *)t;
+    double before = probe_logprob(a, NULL);
+    static const struct {
+        const char *hyper, *param;
+    } bad[] = {
+        {"{\"adam_eps\": 0}", "hyper.adam_eps"},
+        {"{\"adam_eps\": -0.0}", "hyper.adam_eps"},
+        {"{\"adam_eps\": 1e-50}", "hyper.adam_eps"},
+        {"{\"lr\": 0}", "hyper.lr"},
+        {"{\"lr\": 1e-60}", "hyper.lr"},
+        {"{\"adam_betas\": [0.9, 0.99999999999]}", "hyper.adam_betas"},
+        {"{\"adam_betas\": [0.9999999999, 0.999]}", "hyper.adam_betas"},
+        {"{\"lr\": 0.5, \"weight_decay\": 4}", "hyper.weight_decay"},
+        {"{\"max_grad_norm\": 1e300}", "hyper.max_grad_norm"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *h = json_loads(bad[i].hyper, 0, NULL);
+        if (!TH_CHECK(t, h != NULL, "case %zu parses", i)) continue;
+        expect_error(t, a, "/update", json_pack("{s:o,s:o}", "samples", grpo_image_samples(a, false), "hyper", h), 400,
+                     bad[i].param);
+    }
+    const char *lp_keys[] = {"old_logprobs", "ref_logprobs"};
+    for (int k = 0; k < 2; k++) {
+        json_t *s = grpo_image_samples(a, true);
+        json_array_set_new(json_object_get(json_array_get(s, 0), lp_keys[k]), 0, json_real(-1e308));
+        char param[64];
+        snprintf(param, sizeof param, "samples[0].%s[0]", lp_keys[k]);
+        expect_error(t, a, "/update", json_pack("{s:o,s:{s:f}}", "samples", s, "hyper", "beta", 0.04), 400, param);
+    }
+    json_t *s = grpo_image_samples(a, false);
+    json_object_set_new(json_array_get(s, 1), "advantage", json_real(1e300));
+    expect_error(t, a, "/update", json_pack("{s:o}", "samples", s), 400, "samples[1].advantage");
+    long v;
+    double after = probe_logprob(a, &v);
+    TH_CHECK(t, v == a->version && isfinite(after) && after == before,
+             "refused updates changed nothing: v%ld (want %ld), log-prob %.7f -> %.7f", v, a->version, before, after);
+    /* a good step still applies afterwards */
+    struct http_resp r;
+    http_post_json(&a->p, "/update", json_pack("{s:o,s:{s:f}}", "samples", grpo_image_samples(a, false), "hyper", "lr", 1e-3),
+                   ADMIN, &r);
+    TH_CHECK(t, r.status == 200 && version_of(&r) == a->version + 1, "good update after refused ones: %ld %s", r.status,
+             r.body);
+    http_resp_free(&r);
+    after = probe_logprob(a, &v);
+    TH_CHECK(t, isfinite(after) && v == a->version + 1, "finite after a good step: %.7f v%ld", after, v);
+    a->version = v;
+    http_call(&a->p, "GET", "/metrics", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.body && api_metric(r.body, "dsr_model_finite") == 1, "dsr_model_finite 1");
+    http_resp_free(&r);
+}
+
 /* Rollout ids are citable; an unknown one is 404 naming it. */
 static void test_cited_rollouts(struct th *t) {
     struct train_test *a = (struct train_test *)t;
@@ -593,6 +649,7 @@ int main(int argc, char **argv) {
         th_run(&a.t, "update_fixture", test_update_fixture);
         th_run(&a.t, "idempotent_race", test_idempotent_race);
         th_run(&a.t, "update_validation", test_update_validation);
+        th_run(&a.t, "update_never_corrupts", test_update_never_corrupts);
         th_run(&a.t, "cited_rollouts", test_cited_rollouts);
         th_run(&a.t, "caption_reward_from_ids", test_caption_reward_from_ids);
         th_run(&a.t, "checkpoint_reload", test_checkpoint_reload);

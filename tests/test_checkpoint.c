@@ -2,9 +2,11 @@
  * log-probs and optimizer state, tampered or mismatched checkpoints are
  * rejected naming the tensor (model unchanged), failed writes leave nothing. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,11 +214,57 @@ static void test_failed_write_leaves_nothing(struct th *t) {
     remove_tree(scratch);
 }
 
+/* A checkpoint left half-written (a crash between mkdtemp and rename) is
+ * unmistakable: a directory named CHECKPOINT_PARTIAL_PREFIX..., with a
+ * marker file inside until the very end.  Neither is ever loaded, and
+ * checkpoint_remove_partials() deletes them, except one a live writer
+ * still holds (flock), and never a complete checkpoint. */
+static void test_partials(struct th *t) {
+    char scratch[64], dir[96], partial[128], marked[96], held[128], path[1024];
+    make_scratch(scratch, sizeof scratch);
+    if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
+    struct janus_model m;
+    struct dsr_err err;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, &m, &err) == 0, "%s", err.msg)) return;
+    snprintf(dir, sizeof dir, "%s/step-1", scratch);
+    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 3, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
+    /* complete contents under a partial name, and under a normal name with the marker */
+    snprintf(partial, sizeof partial, "%s/" CHECKPOINT_PARTIAL_PREFIX "step-2.a1b2c3", scratch);
+    snprintf(marked, sizeof marked, "%s/step-3", scratch);
+    snprintf(held, sizeof held, "%s/" CHECKPOINT_PARTIAL_PREFIX "step-4.d4e5f6", scratch);
+    snprintf(path, sizeof path, "cp -r %s %s && cp -r %s %s && cp -r %s %s", dir, partial, dir, marked, dir, held);
+    TH_CHECK(t, system(path) == 0, "%s", path);
+    snprintf(path, sizeof path, "%s/" CHECKPOINT_PARTIAL_MARKER, marked);
+    FILE *f = fopen(path, "w");
+    if (f) fclose(f);
+    long v = -1;
+    TH_CHECK(t, checkpoint_load_weights(&m, dir, &v, NULL, &err) == 0 && v == 3, "complete: %s", err.msg);
+    TH_CHECK(t, checkpoint_load_weights(&m, partial, &v, NULL, &err) != 0 && strstr(err.msg, "partial"),
+             "a partial directory loaded: %s", err.msg);
+    TH_CHECK(t, checkpoint_load_weights(&m, marked, &v, NULL, &err) != 0 && strstr(err.msg, "partial"),
+             "a directory with the partial marker loaded: %s", err.msg);
+    /* held by a live writer: kept */
+    int fd = open(held, O_RDONLY | O_DIRECTORY);
+    TH_CHECK(t, fd >= 0 && flock(fd, LOCK_EX) == 0, "lock %s", held);
+    int removed = -1;
+    TH_CHECK(t, checkpoint_remove_partials(scratch, &removed, &err) == 0 && removed == 1, "removed %d: %s", removed,
+             err.msg);
+    TH_CHECK(t, access(partial, F_OK) != 0 && access(held, F_OK) == 0 && access(dir, F_OK) == 0 &&
+                    access(marked, F_OK) == 0,
+             "removed exactly the unheld partial directory");
+    if (fd >= 0) close(fd);
+    TH_CHECK(t, checkpoint_remove_partials(scratch, &removed, &err) == 0 && removed == 1 && access(held, F_OK) != 0,
+             "released: removed %d", removed);
+    janus_model_free(&m);
+    remove_tree(scratch);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "config_roundtrip", test_config_roundtrip);
     th_run(&t, "write_reload", test_write_reload);
     th_run(&t, "rejects_mismatch", test_rejects_mismatch);
     th_run(&t, "failed_write_leaves_nothing", test_failed_write_leaves_nothing);
+    th_run(&t, "partials", test_partials);
     return th_finish(&t, "test_checkpoint");
 }

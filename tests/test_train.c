@@ -470,6 +470,47 @@ static void test_adamw(struct th *t) {
     pt_free(&m.params);
 }
 
+/* A step whose new weights or moments would not be finite applies nothing:
+ * eps 0 on a zero gradient (0/0), and a decay that overflows float32. */
+static void test_adamw_atomic(struct th *t) {
+    struct janus_model m;
+    memset(&m, 0, sizeof m);
+    struct dsr_err err;
+    pt_init(&m.params);
+    TH_CHECK(t, pt_declare(&m.params, true, 1, (int64_t[]){4}, &err, "w") == 0 && pt_alloc(&m.params, &err) == 0,
+             "%s", err.msg);
+    const float w0[4] = {0.5f, -1.0f, 3e38f, 0.0f}, g0[4] = {0.25f, -0.5f, 0.125f, 0.0f};
+    struct trainer tr;
+    TH_CHECK(t, trainer_init(&tr, &m, 0, &err) == 0, "%s", err.msg);
+    struct adamw_hyper ok = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .max_grad_norm = 0.0f};
+    struct adamw_hyper eps0 = ok, overflow = ok;
+    eps0.eps = 0.0f;                         /* element 3: m = v = 0 → 0 / 0 */
+    overflow.lr = 1.0f;
+    overflow.weight_decay = 3.0f;            /* w · (1 − 3) overflows at 3e38 */
+    const struct adamw_hyper *cases[2] = {&eps0, &overflow};
+    for (int c = 0; c < 2; c++) {
+        memcpy(m.params.trainable, w0, sizeof w0);
+        memcpy(tr.grad, g0, sizeof g0);
+        memset(tr.adam_m, 0, 4 * sizeof(float));
+        memset(tr.adam_v, 0, 4 * sizeof(float));
+        tr.step = 0;
+        struct train_stats st;
+        int rc = trainer_step(&tr, &m, cases[c], &st, &err);
+        TH_CHECK(t, rc != 0, "case %d: a non-finite step was applied", c);
+        bool same = memcmp(m.params.trainable, w0, sizeof w0) == 0 && tr.step == 0;
+        for (int i = 0; i < 4; i++) same = same && tr.adam_m[i] == 0 && tr.adam_v[i] == 0;
+        TH_CHECK(t, same, "case %d: weights, moments or step changed by a refused step (w[3] %g, step %ld)", c,
+                 (double)m.params.trainable[3], tr.step);
+    }
+    memcpy(m.params.trainable, w0, sizeof w0);
+    m.params.trainable[2] = 1.0f;
+    memcpy(tr.grad, g0, sizeof g0);
+    struct train_stats st;
+    TH_CHECK(t, trainer_step(&tr, &m, &ok, &st, &err) == 0 && tr.step == 1, "a finite step applies: %s", err.msg);
+    trainer_free(&tr);
+    pt_free(&m.params);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "grpo_text", test_grpo_text);
@@ -480,5 +521,6 @@ int main(void) {
     th_run(&t, "micro_batches", test_micro_batches);
     th_run(&t, "reference", test_reference);
     th_run(&t, "adamw", test_adamw);
+    th_run(&t, "adamw_atomic", test_adamw_atomic);
     return th_finish(&t, "test_train");
 }

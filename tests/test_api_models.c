@@ -1,0 +1,199 @@
+/* dsrd started on unusual checkpoints, built from janus-tiny in a temporary
+ * directory:
+ *   - weights holding a NaN: the daemon serves, but /health is 503 naming
+ *     the tensor, /metrics says dsr_model_finite 0, /update is refused, a
+ *     /reload of such weights is refused and one of good weights recovers;
+ *   - no tokenizer.json and special ids that do not fit the built-in byte
+ *     tokenizer (bos 1, eos 2, pad 0, BOI 3, EOI 4, image 5): the daemon
+ *     starts, serves token-id inputs, and answers text with a 400 saying the
+ *     model has no tokenizer. */
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api_support.h"
+#include "harness.h"
+
+#define TINY "tests/fixtures/janus-tiny"
+
+struct models_test {
+    struct th t;
+    const char *argv0;
+    char root[64]; /* temporary directory holding the model directories */
+};
+
+static int write_file(const char *path, const char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(data, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* root/name: janus-tiny's config.json (with text_config ids and
+ * image_token_id replaced when ids is given: bos, eos, pad, image) and
+ * model.safetensors (with one value of `nan_tensor` set to NaN when given).
+ * No generation_config.json, no tokenizer.json. */
+static int make_model(struct models_test *a, const char *name, const int *ids, const char *nan_tensor) {
+    char dir[128], path[192];
+    snprintf(dir, sizeof dir, "%s/%s", a->root, name);
+    if (mkdir(dir, 0755) != 0) return -1;
+    json_t *cfg = json_load_file(TINY "/config.json", 0, NULL);
+    if (!cfg) return -1;
+    if (ids) {
+        json_t *tc = json_object_get(cfg, "text_config");
+        json_object_set_new(tc, "bos_token_id", json_integer(ids[0]));
+        json_object_set_new(tc, "eos_token_id", json_integer(ids[1]));
+        json_object_set_new(tc, "pad_token_id", json_integer(ids[2]));
+        json_object_set_new(cfg, "image_token_id", json_integer(ids[3]));
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = json_dump_file(cfg, path, JSON_INDENT(2));
+    json_decref(cfg);
+    if (rc) return -1;
+    size_t n;
+    char *w = th_read_file(TINY "/model.safetensors", &n);
+    if (!w) return -1;
+    if (nan_tensor) {
+        /* the tensor's data offset in the file, from the reader's mapping */
+        struct st_file *f = th_open_fixture("janus-tiny/model.safetensors");
+        const struct st_tensor *t = st_find(f, nan_tensor);
+        if (t && t->dtype == ST_F32) {
+            float nan = NAN;
+            memcpy(w + (t->data - f->map) + 4 * 3, &nan, 4);
+        } else {
+            rc = -1;
+        }
+        st_close(f);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (rc == 0) rc = write_file(path, w, n);
+    free(w);
+    return rc;
+}
+
+static const char *error_message(const struct http_resp *r) {
+    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    return m ? m : "";
+}
+
+static const char *error_param(const struct http_resp *r) {
+    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "param"));
+    return m ? m : "";
+}
+
+static void test_nonfinite_weights(struct th *t) {
+    struct models_test *a = (struct models_test *)t;
+    if (!TH_CHECK(t, make_model(a, "nan", NULL, "lm_head.weight") == 0 && make_model(a, "good", NULL, NULL) == 0,
+                  "model directories")) return;
+    char model[128];
+    snprintf(model, sizeof model, "%s/nan", a->root);
+    const char *args[] = {"--model", model, "--boi-id", "259", "--eoi-id", "260", "--checkpoint-dir", a->root, NULL};
+    struct dsrd_proc p;
+    if (!TH_CHECK(t, dsrd_start_loaded(&p, a->argv0, args) == 0, "dsrd on NaN weights starts (log %s)", p.log_path))
+        return;
+    struct http_resp r;
+    http_call(&p, "GET", "/health", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.status == 503 && strstr(error_message(&r), "not finite") && strstr(error_message(&r), "lm_head.weight"),
+             "/health on NaN weights: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_call(&p, "GET", "/metrics", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.body && api_metric(r.body, "dsr_model_finite") == 0, "dsr_model_finite 0");
+    http_resp_free(&r);
+    http_post_json(&p, "/update",
+                   json_pack("{s:[{s:s,s:{s:[i,i,i]},s:{s:[i,i]},s:f}]}", "samples", "task", "understanding", "context",
+                             "tokens", 256, 10, 11, "completion", "tokens", 12, 13, "advantage", 1.0),
+                   NULL, &r);
+    TH_CHECK(t, r.status == 503 && strstr(error_message(&r), "not finite"), "/update on NaN weights: %ld %s", r.status,
+             r.body ? r.body : "");
+    http_resp_free(&r);
+    /* a checkpoint with NaN weights is refused, naming the tensor */
+    http_post_json(&p, "/reload", json_pack("{s:s}", "path", "nan"), NULL, &r);
+    TH_CHECK(t, r.status == 400 && strcmp(error_param(&r), "path") == 0 && strstr(error_message(&r), "lm_head.weight"),
+             "/reload of NaN weights: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_post_json(&p, "/reload", json_pack("{s:s}", "path", "good"), NULL, &r);
+    TH_CHECK(t, r.status == 200, "/reload of good weights: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_call(&p, "GET", "/health", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.status == 200, "/health after the reload: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_call(&p, "GET", "/metrics", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.body && api_metric(r.body, "dsr_model_finite") == 1, "dsr_model_finite 1 after the reload");
+    http_resp_free(&r);
+    TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+}
+
+static void test_no_tokenizer(struct th *t) {
+    struct models_test *a = (struct models_test *)t;
+    static const int ids[] = {1, 2, 0, 5}; /* bos, eos, pad, image */
+    if (!TH_CHECK(t, make_model(a, "no-tok", ids, NULL) == 0, "model directory")) return;
+    char model[128];
+    snprintf(model, sizeof model, "%s/no-tok", a->root);
+    const char *args[] = {"--model", model, "--boi-id", "3", "--eoi-id", "4", NULL};
+    struct dsrd_proc p;
+    if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd without tokenizer starts (log %s)", p.log_path))
+        return;
+    struct http_resp r;
+    http_call(&p, "GET", "/model", NULL, 0, NULL, NULL, &r);
+    json_t *sp = json_object_get(r.json, "special_tokens");
+    TH_CHECK(t, r.status == 200 && json_integer_value(json_object_get(sp, "bos")) == 1 &&
+                    json_integer_value(json_object_get(sp, "boi")) == 3 &&
+                    json_is_string(json_object_get(r.json, "tokenizer")) &&
+                    strcmp(json_string_value(json_object_get(r.json, "tokenizer")), "none") == 0,
+             "/model: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    /* token ids are served */
+    http_post_json(&p, "/logprobs",
+                   json_pack("{s:[{s:{s:[i,i,i]},s:{s:[i,i,i]}}]}", "items", "context", "tokens", 1, 40, 3, "target",
+                             "codes", 7, 8, 9),
+                   NULL, &r);
+    json_t *lp = json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "logprobs");
+    TH_CHECK(t, r.status == 200 && json_array_size(lp) == 3 && json_is_number(json_array_get(lp, 0)),
+             "/logprobs by ids: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_post_json(&p, "/rollout",
+                   json_pack("{s:s,s:{s:[i,i,i]},s:i,s:i,s:i}", "task", "understanding", "context", "tokens", 1, 40, 41,
+                             "n", 2, "max_tokens", 4, "seed", 1),
+                   NULL, &r);
+    TH_CHECK(t, r.status == 200 && json_array_size(json_object_get(r.json, "rollouts")) == 2,
+             "/rollout by ids: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    /* text is a 400 naming the field and saying why */
+    struct {
+        const char *path;
+        json_t *body;
+        const char *param;
+    } text[] = {
+        {"/tokenize", json_pack("{s:s}", "text", "hello"), "text"},
+        {"/logprobs", json_pack("{s:[{s:{s:s},s:{s:[i]}}]}", "items", "context", "text", "a", "target", "codes", 1),
+         "items[0].context"},
+        {"/rollout", json_pack("{s:s,s:{s:s}}", "task", "generation", "prompt", "text", "a red circle"), "prompt"},
+    };
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        http_post_json(&p, text[i].path, text[i].body, NULL, &r);
+        TH_CHECK(t, r.status == 400 && strcmp(error_param(&r), text[i].param) == 0 &&
+                        strstr(error_message(&r), "no tokenizer"),
+                 "%s with text: %ld %s", text[i].path, r.status, r.body ? r.body : "");
+        http_resp_free(&r);
+    }
+    TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct models_test a = {.argv0 = argv[0]};
+    snprintf(a.root, sizeof a.root, "/tmp/dsr-api-models-XXXXXX");
+    if (!mkdtemp(a.root)) return 1;
+    th_run(&a.t, "nonfinite_weights", test_nonfinite_weights);
+    th_run(&a.t, "no_tokenizer", test_no_tokenizer);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", a.root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", a.root);
+    curl_global_cleanup();
+    return th_finish(&a.t, "test_api_models");
+}
