@@ -65,7 +65,8 @@ static int get_int(json_t *obj, const char *key, int *out, const char *section, 
     if (json_is_integer(v)) d = (double)json_integer_value(v);
     else if (json_is_real(v)) d = json_real_value(v);
     else return dsr_errf(err, "config %s.%s: expected an integer", section, key);
-    if (d != (double)(int)d || d < -2147483648.0 || d > 2147483647.0)
+    /* range first: casting an out-of-range double to int is undefined (found by fuzz_config) */
+    if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != (double)(int)d)
         return dsr_errf(err, "config %s.%s: %g is not a 32-bit integer", section, key, d);
     *out = (int)d;
     return 0;
