@@ -583,7 +583,6 @@ int main(int argc, char **argv) {
     double p99 = s.n_health ? s.health[(size_t)(0.99 * (double)(s.n_health - 1))] : NAN;
     double hmax = s.n_health ? s.health[s.n_health - 1] : NAN;
     double growth = rss_base > 0 ? 100.0 * (double)(rss_last - rss_base) / (double)rss_base : NAN;
-    if (rss_base < 0) printf("\nrss: never warm (rollout cache not full or no checkpoint yet): run longer\n");
     printf("\nrequests %ld in %.0f s (%.1f/s), deliberate errors %ld, unexpected %ld\n", total, seconds,
            total / seconds, deliberate_n, unexpected);
     if (unexpected) printf("  first unexpected: %s\n", s.first_unexpected);
@@ -593,8 +592,12 @@ int main(int argc, char **argv) {
            p50 * 1e3, p99 * 1e3, hmax * 1e3);
     printf("slow connections: %d held, %ld opened, %ld cut by --header-timeout (dsrd counted %.0f)\n", s.slow,
            atomic_load(&s.slow_opened), atomic_load(&s.slow_cut), cut);
-    printf("rss: %ld MiB once warm, %ld MiB at the end (%+.1f%%), max %ld MiB\n", rss_base / 1024,
-           rss_last / 1024, growth, rss_max / 1024);
+    if (rss_base > 0)
+        printf("rss: %ld MiB once warm, %ld MiB at the end (%+.1f%%), max %ld MiB\n", rss_base / 1024,
+               rss_last / 1024, growth, rss_max / 1024);
+    else
+        printf("rss: never warm (rollout cache not full or no checkpoint yet; run longer), %ld MiB at the end\n",
+               rss_last / 1024);
     printf("dsrd exit on SIGTERM: %d, sanitizer reports in its log: %d\n", exit_status, reports);
     bool pass = unexpected == 0 && s.health_failures == 0 && p99 < 0.1 && growth < 10 && exit_status == 0 &&
                 reports == 0;
