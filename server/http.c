@@ -134,6 +134,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, con
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "text/plain");
     MHD_add_response_header(resp, "X-Request-Id", id);
+    for (int i = 0; i + 1 < REPLY_MAX_HEADERS && r->headers[i]; i += 2)
+        MHD_add_response_header(resp, r->headers[i], r->headers[i + 1]);
     add_cors_headers(resp, cors);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -164,7 +166,8 @@ static void dispatch(struct server *s, struct MHD_Connection *c, struct conn *st
         reply_errorf(out, 503, NULL, "the server is shutting down");
         return;
     }
-    struct request rq = {id, method, url, st->body ? st->body : "", st->len};
+    struct request rq = {id, method, url, st->body ? st->body : "", st->len,
+                         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH)};
     rt->fn(s, &rq, out);
     if (!out->json && !out->text) reply_errorf(out, 500, NULL, "out of memory building the response");
 }

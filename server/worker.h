@@ -25,6 +25,7 @@
 #include "proto_error.h"
 #include "rollout_cache.h"
 #include "runtime.h"
+#include "train_history.h"
 
 enum job_kind { JOB_SCORE, JOB_ROLLOUT, JOB_UPDATE, JOB_CHECKPOINT, JOB_RELOAD };
 
@@ -67,6 +68,7 @@ struct worker {
     atomic_long policy_version;
     atomic_long queue_depth;     /* mirror of depth for lock-free metrics */
     atomic_long rollouts_cached;
+    struct train_history history; /* GET /stats: written here, read by HTTP threads (its own lock) */
     char load_error[512];
     /* owned by the worker thread once started */
     struct runtime rt;
