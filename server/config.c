@@ -23,7 +23,8 @@ static const struct opt OPTS[] = {
     {"port", OPT_INT, "listen port (default 8080; 0 = any free port, logged)"},
     {"threads", OPT_INT, "compute threads for OpenMP/OpenBLAS (default: all cores)"},
     {"http-threads", OPT_INT, "most concurrent HTTP connections (default 64)"},
-    {"api-key", OPT_STR, "require 'Authorization: Bearer KEY' on every route but /health and /metrics"},
+    {"api-key", OPT_STR, "require 'Authorization: Bearer KEY' on every route but /health, /metrics, /openapi.yaml and the "
+                         "web page (/, /ui/...)"},
     {"admin-key", OPT_STR, "key required instead for /update, /checkpoint, /reload"},
     {"checkpoint-dir", OPT_STR, "directory that /checkpoint writes and /reload reads (paths confined to it)"},
     {"image-root", OPT_STR, "directory for {\"path\": ...} images (paths confined to it)"},
