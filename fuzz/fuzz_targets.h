@@ -1,5 +1,5 @@
 /* libFuzzer targets over every decoder of dsr: request bodies per route,
- * base64, PNG, safetensors headers and shard indexes, tokenizer.json load
+ * base64, PNG, JPEG, safetensors headers and shard indexes, tokenizer.json load
  * and encode, config.json and preprocessor_config.json, a checkpoint's
  * idempotency records.
  *
@@ -19,8 +19,8 @@
 
 /* X(name) for every target: the corpus directories are named alike. */
 #define FUZZ_TARGETS(X)                                                                                              \
-    X(request) X(base64) X(png) X(safetensors) X(shard_index) X(tokenizer_load) X(tokenizer_encode) X(config)        \
-    X(idempotency)
+    X(request) X(base64) X(png) X(jpeg) X(safetensors) X(shard_index) X(tokenizer_load) X(tokenizer_encode)          \
+    X(config) X(idempotency)
 
 #define FUZZ_DECLARE(name) int fuzz_##name(const uint8_t *data, size_t size);
 FUZZ_TARGETS(FUZZ_DECLARE)
