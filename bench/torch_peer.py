@@ -2,8 +2,8 @@
 """PyTorch CPU peer of dsr's scoring forward and GRPO backward.
 
 Loads the weights, inputs and dsr's log-probs that `bench_forward --dump FILE`
-wrote (safetensors, read here with a minimal reader: the `safetensors` package
-is not in Debian), rebuilds the same Janus language model + generation path in
+wrote (safetensors, read by models/janus_torch.py's reader: the `safetensors`
+package is not in Debian), rebuilds the same Janus language model + generation path in
 plain torch (Llama: RMSNorm, rotate-half RoPE, causal attention, SwiGLU; the
 generation aligner and head), and
 
@@ -20,39 +20,15 @@ Run with the interpreter that has Debian's python3-torch (/usr/bin/python3).
 import argparse
 import json
 import math
-import mmap
-import struct
+import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"F32": np.float32, "I32": np.int32, "F64": np.float64, "I64": np.int64}
-
-
-def read_safetensors(path):
-    """name -> torch tensor (a copy, so it is writable and owns its memory)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        if n > 100_000_000:
-            raise ValueError(f"{path}: header of {n} bytes is too large")
-        header = json.loads(f.read(n))
-        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dt = DTYPES[info["dtype"]]
-        start, end = info["data_offsets"]
-        count = (end - start) // np.dtype(dt).itemsize
-        arr = np.frombuffer(data, dtype=dt, count=count, offset=base + start).reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-        del arr  # release the view so the mapping can close
-    data.close()
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models"))
+from janus_torch import read_safetensors  # noqa: E402  (the reader the default-model recipe uses)
 
 
 class Peer:
