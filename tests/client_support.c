@@ -254,3 +254,16 @@ void cs_run_test(struct th *t, const char *name, void (*fn)(struct th *t, void *
     }
     fflush(stdout);
 }
+
+int cs_parse_train_config(struct train_config *c, const char *const *args, struct dsr_err *err) {
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)"dsr-train";
+    for (; *args && n < 31; args++) argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    train_config_defaults(c);
+    FILE *sink = fopen("/dev/null", "w");
+    int rc = train_config_parse(c, n, argv, sink, err);
+    if (sink) fclose(sink);
+    return rc;
+}

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "train_config.h"
+
 struct dsrd_proc {
     pid_t pid;
     int port;
@@ -23,6 +25,10 @@ struct dsrd_proc {
  * Programs are spawned from the build directory of the test binary itself
  * ("build" or "build/asan"), so the ASan run tests the ASan programs. */
 void cs_init(void);
+
+/* dsr-train's flags: defaults, then args (NULL-terminated, without the
+ * program name) parsed as dsr-train would; usage text goes nowhere. */
+int cs_parse_train_config(struct train_config *c, const char *const *args, struct dsr_err *err);
 
 /* A fresh scratch directory under /tmp (path into buf). */
 int cs_tmpdir(char *buf, size_t size);

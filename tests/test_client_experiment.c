@@ -242,41 +242,28 @@ static void test_eval_hook(struct th *t) {
     cs_rmtree(dir);
 }
 
-static int parse(struct train_config *c, const char *const *args, struct dsr_err *err) {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)"dsr-train";
-    for (; *args; args++) argv[n++] = (char *)*args;
-    argv[n] = NULL;
-    train_config_defaults(c);
-    FILE *sink = fopen("/dev/null", "w");
-    int rc = train_config_parse(c, n, argv, sink, err);
-    fclose(sink);
-    return rc;
-}
-
 static void test_config(struct th *t) {
     struct train_config c;
     struct dsr_err err;
     const char *both[] = {"--images", "d", "--prompts", "p", NULL};
-    TH_CHECK(t, parse(&c, both, &err) == 0 && c.directions == (DIR_UND | DIR_GEN) && c.batch_images == 2 &&
+    TH_CHECK(t, cs_parse_train_config(&c, both, &err) == 0 && c.directions == (DIR_UND | DIR_GEN) && c.batch_images == 2 &&
                     c.batch_prompts == 2 && c.reward == REWARD_SELF && c.self_score && !c.eval_cmd,
              "defaults: both directions with data, self rewards, no eval");
     const char *gen[] = {"--images", "d", "--prompts", "p", "--directions", "gen", NULL};
-    TH_CHECK(t, parse(&c, gen, &err) == 0 && c.directions == DIR_GEN && c.batch_images == 0 && c.batch_prompts == 2,
+    TH_CHECK(t, cs_parse_train_config(&c, gen, &err) == 0 && c.directions == DIR_GEN && c.batch_images == 0 && c.batch_prompts == 2,
              "--directions gen drops the images");
     const char *und[] = {"--images", "d", "--prompts", "p", "--directions", "understanding", NULL};
-    TH_CHECK(t, parse(&c, und, &err) == 0 && c.directions == DIR_UND && c.batch_prompts == 0, "--directions und");
+    TH_CHECK(t, cs_parse_train_config(&c, und, &err) == 0 && c.directions == DIR_UND && c.batch_prompts == 0, "--directions und");
     const char *gu[] = {"--images", "d", "--prompts", "p", "--directions", "gen,und", NULL};
-    TH_CHECK(t, parse(&c, gu, &err) == 0 && c.directions == (DIR_UND | DIR_GEN), "gen,und");
+    TH_CHECK(t, cs_parse_train_config(&c, gu, &err) == 0 && c.directions == (DIR_UND | DIR_GEN), "gen,und");
     const char *cmd[] = {"--prompts", "p", "--reward", "command", "--reward-cmd", "dsr world grade --batch",
                          "--no-self-score", "--eval-cmd", "eval.sh", "--eval-every", "5", NULL};
-    TH_CHECK(t, parse(&c, cmd, &err) == 0 && c.reward == REWARD_COMMAND &&
+    TH_CHECK(t, cs_parse_train_config(&c, cmd, &err) == 0 && c.reward == REWARD_COMMAND &&
                     strcmp(c.reward_cmd, "dsr world grade --batch") == 0 && !c.self_score &&
                     strcmp(c.eval_cmd, "eval.sh") == 0 && c.eval_every == 5,
              "command reward and eval: %s", err.msg);
     const char *sh[] = {"--prompts", "p", "--reward", "shuffled", "--eval-cmd", "e", NULL};
-    TH_CHECK(t, parse(&c, sh, &err) == 0 && c.reward == REWARD_SHUFFLED && c.eval_every == 0, "shuffled");
+    TH_CHECK(t, cs_parse_train_config(&c, sh, &err) == 0 && c.reward == REWARD_SHUFFLED && c.eval_every == 0, "shuffled");
     TH_CHECK(t, strcmp(reward_source_name(REWARD_SHUFFLED), "shuffled") == 0, "source name");
 
     const char *bad[][8] = {
@@ -295,10 +282,10 @@ static void test_config(struct th *t) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.msg[0] = '\0';
-        TH_CHECK(t, parse(&c, bad[i], &err) == -1 && err.msg[0], "bad case %zu rejected with a message", i);
+        TH_CHECK(t, cs_parse_train_config(&c, bad[i], &err) == -1 && err.msg[0], "bad case %zu rejected with a message", i);
     }
     const char *miss[] = {"--prompts", "p", "--directions", "und", NULL};
-    parse(&c, miss, &err);
+    cs_parse_train_config(&c, miss, &err);
     TH_CHECK(t, strstr(err.msg, "--images") != NULL, "names the missing data: %s", err.msg);
 }
 

@@ -234,25 +234,12 @@ static void test_dataset(struct th *t) {
     cs_rmtree(dir);
 }
 
-static int parse(struct train_config *c, const char *const *args, struct dsr_err *err) {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)"dsr-train";
-    for (; *args; args++) argv[n++] = (char *)*args;
-    argv[n] = NULL;
-    train_config_defaults(c);
-    FILE *sink = fopen("/dev/null", "w");
-    int rc = train_config_parse(c, n, argv, sink, err);
-    fclose(sink);
-    return rc;
-}
-
 static void test_config(struct th *t) {
     struct train_config c;
     struct dsr_err err;
     const char *ok[] = {"--prompts", "p.txt", "--server", "http://a:1", "--server", "http://b:2", "--algorithm",
                         "simpo", "--group-size", "4", "--lr", "1e-5", "--scale-rewards", "none", NULL};
-    TH_CHECK(t, parse(&c, ok, &err) == 0, "parse: %s", err.msg);
+    TH_CHECK(t, cs_parse_train_config(&c, ok, &err) == 0, "parse: %s", err.msg);
     TH_CHECK(t, c.n_servers == 2 && strcmp(c.learner, "http://a:1") == 0 && c.algorithm == ALGO_SIMPO &&
                     c.group_size == 4 && c.lr == 1e-5 && c.scale == SCALE_NONE && c.batch_images == 0,
              "values");
@@ -262,10 +249,10 @@ static void test_config(struct th *t) {
                     c.max_grad_norm == 1 && strcmp(c.loss_type, "dapo") == 0,
              "TRL / SimPO defaults: epsilon %g..%g loss %s", c.epsilon, c.epsilon_high, c.loss_type);
     const char *eps[] = {"--prompts", "p.txt", "--epsilon", "0.3", NULL};
-    TH_CHECK(t, parse(&c, eps, &err) == 0 && c.epsilon_high == 0.3, "epsilon_high follows --epsilon: %g",
+    TH_CHECK(t, cs_parse_train_config(&c, eps, &err) == 0 && c.epsilon_high == 0.3, "epsilon_high follows --epsilon: %g",
              c.epsilon_high);
     const char *eps2[] = {"--prompts", "p.txt", "--epsilon-high", "0.28", NULL};
-    TH_CHECK(t, parse(&c, eps2, &err) == 0 && c.epsilon_high == 0.28 && c.epsilon == 0.2, "--epsilon-high 0.28");
+    TH_CHECK(t, cs_parse_train_config(&c, eps2, &err) == 0 && c.epsilon_high == 0.28 && c.epsilon == 0.2, "--epsilon-high 0.28");
     struct progress_info pi = {.step = 3, .steps = 10, .policy_version = 3, .done_this_run = 3, .run_seconds = 6.3,
                                .step_seconds = 2.1, .has_und = true, .und = -4.12345, .has_loss = true,
                                .loss = -1.2345e-7};
@@ -286,7 +273,7 @@ static void test_config(struct th *t) {
     progress_duration(3725, d, sizeof d);
     TH_CHECK(t, strcmp(d, "1h02m") == 0, "duration %s", d);
     const char *help[] = {"--help", NULL};
-    TH_CHECK(t, parse(&c, help, &err) == 1, "--help");
+    TH_CHECK(t, cs_parse_train_config(&c, help, &err) == 1, "--help");
     const char *bad[][4] = {{"--prompts", "p", "--lr", "abc"},       {"--prompts", "p", "--group-size", "1"},
                             {"--prompts", "p", "--loss-type", "x"},  {"--prompts", "p", "--bogus", NULL},
                             {"--steps", "3", NULL, NULL},            {"--prompts", "p", "--epsilon-high", "0.1"},
@@ -294,7 +281,7 @@ static void test_config(struct th *t) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *args[6] = {bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL, NULL};
         err.msg[0] = '\0';
-        TH_CHECK(t, parse(&c, args, &err) == -1 && err.msg[0], "bad case %zu rejected with a message", i);
+        TH_CHECK(t, cs_parse_train_config(&c, args, &err) == -1 && err.msg[0], "bad case %zu rejected with a message", i);
     }
 }
 
