@@ -172,7 +172,8 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--group-size", type=int, default=8)
     ap.add_argument("--batch", type=int, default=2, help="images and prompts per step")
-    ap.add_argument("--lr", type=float, default=3e-5, help="chosen on validation (see RESULTS.md)")
+    ap.add_argument("--lr", type=float, default=3e-5,
+                    help="AdamW lr (default 3e-5: not yet chosen; choose it on the validation split before the full run)")
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--n-val", type=int, default=64, help="validation scenes per eval hook")
     ap.add_argument("-n", type=int, default=500, help="test scenes and prompts")
