@@ -118,9 +118,9 @@ def eval_cmd(n_val):
             f"--split val -n {n_val} --no-sampled --json-line --quiet")
 
 
-def train(name, seed, args, base, data, out, threads):
+def train(name, seed, args, base, data, out, threads, tag=""):
     """One RL run; returns (run dir, the daemon still holding the trained weights)."""
-    run_dir = os.path.join(out, "runs", f"{name}-seed{seed}")
+    run_dir = os.path.join(out, "runs", f"{name}-seed{seed}" + (f"-{tag}" if tag else ""))
     os.makedirs(run_dir, exist_ok=True)
     d = Daemon(base, run_dir, threads)
     images, prompts = data
@@ -140,10 +140,47 @@ def train(name, seed, args, base, data, out, threads):
     return run_dir, d
 
 
+REPORTED = {"understanding_greedy", "generation_sampled"}  # what the table reads
+
+
 def test_eval(server, scenes, workdir, args):
-    """Test-split scores with per-item verdicts (for the bootstrap)."""
-    res = ev.evaluate(server, scenes, workdir, args.workers, sampled=True, per_item=True)
-    return res
+    """Test-split scores with per-item verdicts (for the bootstrap): the
+    reported modes and the self-reward accuracy (the reward-hacking check)."""
+    return ev.evaluate(server, scenes, workdir, args.workers, per_item=True, want=REPORTED)
+
+
+def select_lr(args, data):
+    """Choose the AdamW lr on the validation split: GRPO-dual, seed 0, for
+    each candidate; the one with the best mean of the reported scores
+    (understanding greedy, generation sampled) on --n-select validation
+    scenes wins.  Resumable (out/lr-select.json); never reads the test split."""
+    path = os.path.join(args.out, "lr-select.json")
+    sel = json.load(open(path)) if os.path.exists(path) else {}
+    cands = [float(x) for x in args.select_lr.split(",")]
+    work = os.path.join(args.out, "val-scenes")
+    os.makedirs(work, exist_ok=True)
+    scenes, _ = ev.heldout_scenes(work, args.n_select, 60000, ev.VAL_SEED)
+    sub = argparse.Namespace(**vars(args))
+    sub.steps, sub.out = args.select_steps, os.path.join(args.out, "lr-select")
+    for lr in cands:
+        if repr(lr) in sel:
+            continue
+        log(f"lr selection: grpo_dual seed 0, lr {lr:g}, {sub.steps} steps")
+        sub.lr = lr
+        run_dir, d = train("grpo_dual", 0, sub, args.base, data, sub.out, args.threads, tag=f"lr{lr:g}")
+        try:
+            res = ev.evaluate(d.server, scenes, os.path.join(run_dir, "val-eval"), args.workers, want=REPORTED)
+        finally:
+            d.stop()
+        score = (res["understanding_greedy"]["overall"]["score"] + res["generation_sampled"]["overall"]["score"]) / 2
+        sel[repr(lr)] = {"understanding": res["understanding_greedy"]["overall"], "generation":
+                         res["generation_sampled"]["overall"], "mean": score, "steps": sub.steps, "n_val": len(scenes)}
+        json.dump(sel, open(path, "w"), indent=1)
+        log(f"lr {lr:g}: validation understanding {res['understanding_greedy']['overall']['score']:.3f}, "
+            f"generation {res['generation_sampled']['overall']['score']:.3f}")
+    best = max((float(k) for k in sel if float(k) in cands), key=lambda lr: sel[repr(lr)]["mean"])
+    log(f"lr selection: {best:g} (best mean validation score of {', '.join(f'{c:g}' for c in cands)})")
+    return best, sel
 
 
 def bootstrap(per_seed, n_boot=2000, rng=None):
@@ -169,12 +206,17 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "experiment"))
     ap.add_argument("--runs", default=",".join(ORDER))
     ap.add_argument("--seeds", help="override every run's seeds, e.g. 0")
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=80)
     ap.add_argument("--group-size", type=int, default=8)
     ap.add_argument("--batch", type=int, default=2, help="images and prompts per step")
     ap.add_argument("--lr", type=float, default=3e-5,
-                    help="AdamW lr (default 3e-5: not yet chosen; choose it on the validation split before the full run)")
-    ap.add_argument("--eval-every", type=int, default=25)
+                    help="AdamW lr for every run (ignored with --select-lr, which chooses it on validation)")
+    ap.add_argument("--select-lr", metavar="LIST",
+                    help="comma-separated candidate lrs: GRPO-dual seed 0 for --select-steps each, the best mean "
+                         "validation score wins and the matrix runs with it (make experiment: 1e-5,3e-5,1e-4,3e-4)")
+    ap.add_argument("--select-steps", type=int, default=30)
+    ap.add_argument("--n-select", type=int, default=128, help="validation scenes for the lr choice")
+    ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--n-val", type=int, default=64, help="validation scenes per eval hook")
     ap.add_argument("-n", type=int, default=500, help="test scenes and prompts")
     ap.add_argument("--workers", type=int, default=4)
@@ -183,11 +225,19 @@ def main():
     args = ap.parse_args()
     if args.smoke:
         args.steps, args.eval_every, args.n_val, args.n, args.runs, args.seeds = 2, 1, 8, 12, ",".join(ORDER), "0"
+        args.select_steps, args.n_select = 1, 8
+        args.select_lr = "1e-5,1e-4"
         args.out = os.path.join(ROOT, "build", "experiment-smoke")
     os.makedirs(args.out, exist_ok=True)
     results_path = os.path.join(args.out, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {"runs": {}, "per_seed": {}}
     data = prepare_data(args.out)
+    if args.select_lr:
+        args.lr, results["lr_selection"] = select_lr(args, data)
+        json.dump(results, open(results_path, "w"), indent=1)
+    results.setdefault("settings", {}).update({"lr": args.lr, "steps": args.steps, "group_size": args.group_size,
+                                               "batch": args.batch, "eval_every": args.eval_every,
+                                               "n_val": args.n_val})
     work = os.path.join(args.out, "test-scenes")
     os.makedirs(work, exist_ok=True)
     scenes, dropped = ev.heldout_scenes(work, args.n, 60000)

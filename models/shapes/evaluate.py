@@ -174,12 +174,17 @@ def run_parallel(fn, items, workers, what):
     return results
 
 
-def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_scale=None, generation_only=False):
+def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_scale=None, generation_only=False,
+             want=None):
     """Scores through the API; per_item adds each item's verdict (0/1) under
-    "items" (the experiment bootstraps over them)."""
+    "items" (the experiment bootstraps over them).  want: the set of
+    "{understanding,generation}_{greedy,sampled}" keys to measure (default:
+    all that sampled / generation_only allow)."""
     res = {}
     kinds = [s["kind"] for s in scenes]
     modes = [("greedy", 0.0)] + ([("sampled", None)] if sampled else [])
+    if want is None:
+        want = {f"{d}_{m}" for d in ("understanding", "generation") for m, _ in modes}
 
     for mode, temp in modes:
         def caption(i, s, temp=temp):
@@ -189,7 +194,7 @@ def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_sc
                 body["temperature"] = temp
             return srv.call("/rollout", body)["rollouts"][0]["text"]
 
-        if not generation_only:
+        if not generation_only and f"understanding_{mode}" in want:
             caps = run_parallel(caption, scenes, workers, f"understanding ({mode})")
             passes = grade([(s["path"], c) for s, c in zip(scenes, caps)])
             res[f"understanding_{mode}"] = summary(passes, kinds)
@@ -198,6 +203,8 @@ def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_sc
             res[f"understanding_{mode}"]["examples"] = [{"caption": s["caption"], "generated": c, "pass": p}
                                                          for s, c, p in list(zip(scenes, caps, passes))[:12]]
 
+        if f"generation_{mode}" not in want:
+            continue
         gen_dir = os.path.join(workdir, f"gen-{mode}")
         os.makedirs(gen_dir, exist_ok=True)
 
