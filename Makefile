@@ -118,6 +118,19 @@ $(BUILD)/gen/openapi_doc.c: proto/openapi.yaml
 $(OPENAPI_OBJ): $(BUILD)/gen/openapi_doc.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# server/ui/: the web page dsrd serves at / and /ui/NAME, compiled in.  The
+# stamp changes when a file is added or removed, so the table is rewritten.
+UI_FILES := $(sort $(wildcard server/ui/*.html server/ui/*.css server/ui/*.js server/ui/*.svg))
+UI_OBJ   := $(BUILD)/gen/ui_assets.o
+$(BUILD)/gen/ui_files.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(UI_FILES)' | cmp -s - $@ || echo '$(UI_FILES)' > $@
+$(BUILD)/gen/ui_assets.c: $(UI_FILES) tools/embed_ui.sh $(BUILD)/gen/ui_files.stamp
+	@mkdir -p $(dir $@)
+	$(Q)tools/embed_ui.sh $(UI_FILES) > $@.tmp && mv $@.tmp $@
+$(UI_OBJ): $(BUILD)/gen/ui_assets.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
 # The release (VERSION) and commit go into core/version.c only; the stamp
 # changes when the commit does, so a new commit recompiles that one file.
 DSR_VERSION := $(shell cat VERSION 2>/dev/null || echo unknown)
@@ -130,7 +143,7 @@ $(BUILD)/commit.stamp: FORCE
 .PHONY: FORCE
 FORCE:
 
-$(DSRD): $(SERVER_OBJ) $(OPENAPI_OBJ) $(PROTO_LIB) $(LIB)
+$(DSRD): $(SERVER_OBJ) $(OPENAPI_OBJ) $(UI_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
@@ -215,8 +228,10 @@ $(BUILD)/tools/soak: $(BUILD)/tools/soak.o $(API_SUPPORT_OBJ) $(PROTO_LIB) $(LIB
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
 
 # Installs what is missing, builds, runs every test (tests/test_*.py, the
-# default-model recipe's PyTorch code against the fixtures, need python3-torch).
-TEST_DEB_PACKAGES = python3-torch python3-numpy
+# default-model recipe's PyTorch code against the fixtures, need
+# python3-torch; tests/test_ui_browser drives the web page in Debian's
+# chromium, headless).
+TEST_DEB_PACKAGES = python3-torch python3-numpy chromium
 
 test:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"

@@ -442,11 +442,12 @@ void proto_tokenize_free(struct proto_tokenize_req *r) {
 int proto_decode_detokenize(const json_t *body, const struct proto_limits *lim, struct proto_detokenize_req *r,
                             struct proto_error *e) {
     memset(r, 0, sizeof *r);
-    static const char *const keys[] = {"tokens", "skip_special", NULL};
+    static const char *const keys[] = {"tokens", "skip_special", "pieces", NULL};
     const json_t *x;
     if (need_object(body, "", e) || proto_check_keys(body, "", keys, e) ||
         proto_require(body, "", "tokens", &x, e) < 0 ||
-        proto_get_bool(body, "", "skip_special", &r->skip_special, e) < 0)
+        proto_get_bool(body, "", "skip_special", &r->skip_special, e) < 0 ||
+        proto_get_bool(body, "", "pieces", &r->pieces, e) < 0)
         return -1;
     return proto_decode_ids(x, "tokens", lim->vocab_size, lim->max_span_tokens, "token ids", &r->tokens, &r->n_tokens, e);
 }

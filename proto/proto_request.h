@@ -111,6 +111,7 @@ struct proto_detokenize_req {
     int32_t *tokens;
     int n_tokens;
     bool skip_special;
+    bool pieces; /* answer each id's text alone instead of the whole text */
 };
 
 /* POST /openrlhf/reward: responses[i] = query[i] minus its prompts[i]

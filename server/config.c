@@ -52,6 +52,7 @@ static const struct opt OPTS[] = {
     {"rollout-cache-bytes", OPT_SIZE, "memory bound of the rollout cache (default 1G)"},
     {"idempotency-records", OPT_INT, "/update responses remembered by idempotency_key (default 1024)"},
     {"max-batch-tokens", OPT_INT, "rows of one batched scoring forward (default 16384)"},
+    {"stats-history", OPT_INT, "updates GET /stats (and the web page's training view) remembers (default 1000)"},
     {"reference", OPT_BOOL, "keep the start-up weights as the KL reference: /update with beta > 0 needs no "
                             "ref_logprobs, and every GRPO /update reports kl to the start (one more copy of the "
                             "trainable weights and one more forward per update)"},
@@ -151,6 +152,7 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
     else if (!strcmp(n, "rollout-cache")) c->rollout_cache_count = (int)x;
     else if (!strcmp(n, "idempotency-records")) c->idempotency_records = (int)x;
     else if (!strcmp(n, "max-batch-tokens")) c->max_batch_tokens = (int)x;
+    else if (!strcmp(n, "stats-history")) c->stats_history = (int)x;
     else if (o->kind == OPT_SIZE) {
         size_t sz;
         if (parse_size(v, &sz)) {
@@ -197,6 +199,7 @@ static int check_ranges(const struct dsrd_config *c, FILE *err_out) {
                       : c->rollout_cache_count < 1              ? "--rollout-cache must be >= 1"
                       : c->idempotency_records < 1              ? "--idempotency-records must be >= 1"
                       : c->max_batch_tokens < 1                 ? "--max-batch-tokens must be >= 1"
+                      : c->stats_history < 1 || c->stats_history > 1000000 ? "--stats-history must be in [1, 1000000]"
                       : c->boi_id < -1 || c->eoi_id < -1        ? "--boi-id/--eoi-id must be >= 0"
                                                                 : NULL;
     if (bad) fprintf(err_out, "dsrd: %s\n", bad);
@@ -222,6 +225,7 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->rollout_cache_bytes = (size_t)1 << 30;
     c->idempotency_records = 1024;
     c->max_batch_tokens = 16384;
+    c->stats_history = 1000;
     janus_template_defaults(&c->tpl);
 
     /* environment first, flags after (flags win) */

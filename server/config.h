@@ -38,6 +38,7 @@ struct dsrd_config {
     size_t rollout_cache_bytes;
     int idempotency_records;
     int max_batch_tokens;        /* rows of one batched scoring forward */
+    int stats_history;           /* updates GET /stats remembers */
     bool reference;              /* keep the start-up weights as the KL reference */
     size_t update_memory_budget; /* activation bytes per /update micro-batch (default 4 GiB); 0 = one pass */
     bool list_routes;            /* --routes: print the route table and exit */

@@ -24,7 +24,7 @@ bool cors_methods(const char *path, char *out, size_t size) {
     size_t used = 0;
     out[0] = 0;
     for (const struct route *r = routes_table(); r->path; r++) {
-        if (strcmp(r->path, path) != 0) continue;
+        if (!route_matches(r, path)) continue;
         int k = snprintf(out + used, size - used, "%s, ", r->method);
         if (k < 0 || (size_t)k >= size - used) return false;
         used += (size_t)k;

@@ -57,6 +57,7 @@ struct conn {
     struct MHD_Connection *c;
     const struct route *rt;
     const char *method, *url; /* libmicrohttpd's, valid until the request completes */
+    const char *if_none_match; /* the If-None-Match header (libmicrohttpd's) or NULL */
     char id[129];
     struct reply out;
     struct pool_task task;
@@ -201,6 +202,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, con
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "text/plain");
     MHD_add_response_header(resp, "X-Request-Id", id);
+    for (int i = 0; i + 1 < REPLY_MAX_HEADERS && r->headers[i]; i += 2)
+        MHD_add_response_header(resp, r->headers[i], r->headers[i + 1]);
     add_cors_headers(resp, cors);
     if (r->status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"dsrd\"");
     if (r->status == 405) {
@@ -256,7 +259,7 @@ static const struct route *admit(struct server *s, struct MHD_Connection *c, str
 }
 
 static void run_route(struct server *s, struct conn *st) {
-    struct request rq = {st->id, st->method, st->url, st->body ? st->body : "", st->len};
+    struct request rq = {st->id, st->method, st->url, st->body ? st->body : "", st->len, st->if_none_match};
     st->rt->fn(s, &rq, &st->out);
     if (!st->out.json && !st->out.text) reply_errorf(&st->out, 500, NULL, "out of memory building the response");
 }
@@ -342,6 +345,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     request_id(c, st->id, sizeof st->id);
+    st->if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     st->cors.origin = cors_allowed_origin(s->cfg->allowed_origins,
                                           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
     st->rt = admit(s, c, st, method, url, &st->out);

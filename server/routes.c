@@ -8,10 +8,14 @@
 #include "proto_response.h"
 
 static const struct route ROUTES[] = {
+    /* the web page: static files compiled in, no key (the page asks for it) */
+    {"GET", "/", AUTH_NONE, route_ui_index, true},
+    {"GET", "/ui/{path}", AUTH_NONE, route_ui_asset, true},
     {"GET", "/health", AUTH_NONE, route_health, true},
     {"GET", "/metrics", AUTH_NONE, route_metrics, true},
     {"GET", "/model", AUTH_API, route_model, true},
     {"GET", "/openapi.yaml", AUTH_NONE, route_openapi, true},
+    {"GET", "/stats", AUTH_API, route_stats, true},
     {"POST", "/tokenize", AUTH_API, route_tokenize, false},
     {"POST", "/detokenize", AUTH_API, route_detokenize, false},
     {"POST", "/logprobs", AUTH_API, route_logprobs, false},
@@ -26,10 +30,18 @@ static const struct route ROUTES[] = {
 
 const struct route *routes_table(void) { return ROUTES; }
 
+bool route_matches(const struct route *r, const char *path) {
+    static const char REST[] = "{path}";
+    size_t n = strlen(r->path), k = sizeof REST - 1;
+    if (n >= k && strcmp(r->path + n - k, REST) == 0)
+        return strncmp(r->path, path, n - k) == 0 && path[n - k] != 0;
+    return strcmp(r->path, path) == 0;
+}
+
 const struct route *routes_find(const char *method, const char *path, bool *path_known) {
     *path_known = false;
     for (const struct route *r = ROUTES; r->path; r++) {
-        if (strcmp(r->path, path) != 0) continue;
+        if (!route_matches(r, path)) continue;
         *path_known = true;
         if (strcmp(r->method, method) == 0) return r;
     }
@@ -158,6 +170,31 @@ void route_tokenize(struct server *s, const struct request *rq, struct reply *ou
     json_decref(body);
 }
 
+/* Each id's text decoded alone (null for an id the tokenizer cannot
+ * decode), for showing a sampled sequence token by token. */
+static json_t *token_pieces(const struct runtime *rt, const struct proto_detokenize_req *r, struct dsr_err *err) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < r->n_tokens; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        json_t *piece = json_null();
+        if (runtime_tokenizer_knows(rt, r->tokens[i])) {
+            if (tokenizer_decode(rt->tok, &r->tokens[i], 1, r->skip_special, &text, &len, err)) {
+                json_decref(a);
+                return NULL;
+            }
+            json_t *str = json_stringn(text, len); /* invalid UTF-8 is already U+FFFD */
+            if (str) piece = str;
+            free(text);
+        }
+        if (json_array_append_new(a, piece)) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a ? json_pack("{s:o}", "pieces", a) : NULL;
+}
+
 void route_detokenize(struct server *s, const struct request *rq, struct reply *out) {
     json_t *body = route_body(s, rq, out);
     if (!body) return;
@@ -166,6 +203,12 @@ void route_detokenize(struct server *s, const struct request *rq, struct reply *
     struct proto_error e;
     if (proto_decode_detokenize(body, &s->worker.limits, &r, &e)) {
         reply_error(out, &e);
+    } else if (r.pieces) {
+        struct dsr_err err = {{0}};
+        json_t *o = token_pieces(rt, &r, &err);
+        if (o) reply_json(out, 200, o);
+        else reply_errorf(out, err.msg[0] ? 400 : 500, err.msg[0] ? "tokens" : NULL, "%s", err.msg[0] ? err.msg : "out of memory");
+        proto_detokenize_free(&r);
     } else {
         char *text = NULL;
         size_t len = 0;

@@ -17,7 +17,7 @@ typedef void (*route_fn)(struct server *s, const struct request *rq, struct repl
 
 struct route {
     const char *method;
-    const char *path;
+    const char *path;     /* exact, or ending in "{path}": any non-empty rest of the path */
     enum route_auth auth;
     route_fn fn;
     bool quick;
@@ -29,6 +29,8 @@ const struct route *routes_find(const char *method, const char *path, bool *path
 void routes_allowed(const char *path, char *out, size_t size);
 /* Every route, NULL-terminated by a {NULL} entry. */
 const struct route *routes_table(void);
+/* Whether the request path is one of r's. */
+bool route_matches(const struct route *r, const char *path);
 
 /* Handlers (routes_*.c). */
 void route_health(struct server *s, const struct request *rq, struct reply *out);
@@ -44,6 +46,9 @@ void route_rollout(struct server *s, const struct request *rq, struct reply *out
 void route_update(struct server *s, const struct request *rq, struct reply *out);
 void route_checkpoint(struct server *s, const struct request *rq, struct reply *out);
 void route_reload(struct server *s, const struct request *rq, struct reply *out);
+void route_stats(struct server *s, const struct request *rq, struct reply *out);
+void route_ui_index(struct server *s, const struct request *rq, struct reply *out);
+void route_ui_asset(struct server *s, const struct request *rq, struct reply *out);
 
 /* Shared by handlers: parses the JSON body (400 on malformed JSON) and
  * checks the model is ready (503); NULL after filling out on failure. */

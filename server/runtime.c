@@ -266,8 +266,8 @@ static bool model_special(const struct runtime *rt, int32_t id) {
            id == rt->ids.image;
 }
 
-static bool tokenizer_knows(const struct runtime *rt, int32_t id) {
-    return id >= 0 && id < tokenizer_vocab_size(rt->tok) && tokenizer_id_to_token(rt->tok, id);
+bool runtime_tokenizer_knows(const struct runtime *rt, int32_t id) {
+    return rt->tok && id >= 0 && id < tokenizer_vocab_size(rt->tok) && tokenizer_id_to_token(rt->tok, id);
 }
 
 /* Appends len bytes to the growing string *buf (size *n, capacity *cap). */
@@ -295,13 +295,13 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
     /* runs of ids the tokenizer knows are decoded together (multi-byte
      * characters may span tokens); each unknown id becomes U+FFFD */
     for (int i = 0; rc == 0 && i < n;) {
-        if (!tokenizer_knows(rt, ids[i])) {
+        if (!runtime_tokenizer_knows(rt, ids[i])) {
             rc = model_special(rt, ids[i]) ? 0 : append(&out, &used, &cap, REPLACEMENT, 3);
             i++;
             continue;
         }
         int j = i;
-        while (j < n && tokenizer_knows(rt, ids[j])) j++;
+        while (j < n && runtime_tokenizer_knows(rt, ids[j])) j++;
         char *piece = NULL;
         size_t plen = 0;
         if (tokenizer_decode(rt->tok, ids + i, (size_t)(j - i), 1, &piece, &plen, err)) {

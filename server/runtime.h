@@ -58,6 +58,10 @@ void runtime_free(struct runtime *rt);
 /* Request limits derived from the model and the flags. */
 void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
 
+/* Whether the tokenizer can decode id (the model's vocabulary may be
+ * larger than the tokenizer's; false without a tokenizer). */
+bool runtime_tokenizer_knows(const struct runtime *rt, int32_t id);
+
 /* Text of sampled ids, special tokens skipped ("" without a tokenizer).  An id the tokenizer does
  * not know (a model vocabulary padded beyond it, e.g. janus-tiny's 320 ids
  * over the 262 of the byte tokenizer) renders as U+FFFD rather than

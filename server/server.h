@@ -42,7 +42,10 @@ struct request {
     const char *path;
     const char *body;     /* NUL-terminated copy of the body */
     size_t body_len;
+    const char *if_none_match; /* If-None-Match header, or NULL (static files answer 304) */
 };
+
+#define REPLY_MAX_HEADERS 16
 
 /* What a handler answers: a JSON body or a text body (metrics). */
 struct reply {
@@ -51,6 +54,9 @@ struct reply {
     char *text;            /* owned, malloc'ed */
     const char *content_type;
     int retry_after;       /* a 503's Retry-After in seconds (0: 1) */
+    /* more headers: name, value, name, value, ... up to a NULL name; the
+     * strings outlive the reply (static) */
+    const char *headers[REPLY_MAX_HEADERS];
 };
 
 void reply_json(struct reply *out, int status, json_t *body);

@@ -82,6 +82,8 @@ static void run_rollout(struct worker *w, struct job *j) {
         n = (unsigned long)j->rollout->n * (unsigned long)w->rt.n_codes;
     metrics_add(w->metrics, j->rollout->understanding ? MC_TOKENS_GENERATED : MC_CODES_GENERATED, n);
     atomic_store(&w->rollouts_cached, w->cache.count);
+    if (j->rollout->score)
+        history_rollouts(&w->history, j->rollout->understanding, j->rollout_out->rewards, j->rollout->n);
 }
 
 /* Applies the update and records its response under its idempotency key
@@ -96,6 +98,8 @@ static void run_update(struct worker *w, struct job *j) {
     if (engine_update(&w->rt, &w->train, &w->cache, j->update, &j->stats, &j->error)) return;
     j->policy_version = atomic_fetch_add(&w->policy_version, 1) + 1;
     metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
+    const struct update_request *u = j->update;
+    history_update(&w->history, j->policy_version, u->simpo, u->simpo ? u->n_samples / 2 : u->n_samples, &j->stats);
     struct proto_stamp st = {w->rt.name, j->policy_version};
     json_t *o = proto_encode_update(&j->stats, &st);
     j->response = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -146,6 +150,7 @@ static void run_reload(struct worker *w, struct job *j) {
         atomic_store(&w->model_finite, true); /* checkpoint_load_weights refuses non-finite tensors */
         j->policy_version = version;
         idem_import(w->idem, records);
+        history_reload(&w->history, version);
     }
     json_decref(records);
 }
@@ -243,7 +248,11 @@ int worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work_cv, NULL);
     pthread_cond_init(&w->done_cv, NULL);
-    if (pthread_create(&w->thread, NULL, worker_main, w)) return dsr_errf(err, "cannot start the compute thread");
+    if (history_init(&w->history, cfg->stats_history, err)) return -1;
+    if (pthread_create(&w->thread, NULL, worker_main, w)) {
+        history_destroy(&w->history);
+        return dsr_errf(err, "cannot start the compute thread");
+    }
     return 0;
 }
 
@@ -284,6 +293,7 @@ void worker_stop(struct worker *w) {
         rollout_cache_free(&w->cache);
         runtime_free(&w->rt);
     }
+    history_destroy(&w->history);
     pthread_cond_destroy(&w->work_cv);
     pthread_cond_destroy(&w->done_cv);
     pthread_mutex_destroy(&w->mu);

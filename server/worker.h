@@ -25,6 +25,7 @@
 #include "proto_error.h"
 #include "rollout_cache.h"
 #include "runtime.h"
+#include "train_history.h"
 
 enum job_kind { JOB_SCORE, JOB_ROLLOUT, JOB_UPDATE, JOB_CHECKPOINT, JOB_RELOAD };
 
@@ -69,6 +70,7 @@ struct worker {
     atomic_long rollouts_cached;
     atomic_bool model_finite;    /* every weight finite (checked at load; reloads and steps keep it so) */
     char nonfinite_tensor[128];  /* the first tensor found non-finite at load; set before READY */
+    struct train_history history; /* GET /stats: written here, read by HTTP threads (its own lock) */
     char load_error[512];
     /* owned by the worker thread once started */
     struct runtime rt;

@@ -1,0 +1,60 @@
+// Model: the GET /model summary — sizes, special ids, templates (with the
+// contexts they build), weights — and the raw answer.
+import {fmt} from './plot.js';
+import {element} from './util.js';
+
+const count = (n) => (n >= 1e6 ? (n / 1e6).toFixed(2) + ' M' : n >= 1e3 ? (n / 1e3).toFixed(1) + ' k' : String(n));
+// Template text with its newlines visible.
+const literal = (s) => JSON.stringify(s);
+
+function table(title, rows) {
+  const sec = element('section', 'model-block');
+  sec.append(element('h3', '', title));
+  const t = element('table', 'kv');
+  for (const [k, v] of rows) {
+    const tr = element('tr');
+    tr.append(element('th', '', k));
+    const td = element('td');
+    if (v instanceof Node) td.append(v);
+    else td.textContent = String(v);
+    tr.append(td);
+    t.append(tr);
+  }
+  sec.append(t);
+  return sec;
+}
+
+export function render(m) {
+  const view = document.getElementById('model-view');
+  const sp = m.special_tokens;
+  const tp = m.templates;
+  const code = (s) => element('code', '', s);
+  const gen = `[BOS ${sp.bos}] ${literal(tp.user_prefix + '<prompt>' + tp.assistant_suffix)} [BOI ${sp.boi}]`;
+  const und = `[BOS ${sp.bos}] ${literal(tp.user_prefix)} [BOI ${sp.boi}] [IMG ${sp.image}]×${m.num_image_tokens} ` +
+    `[EOI ${sp.eoi}] ${literal(tp.question_prefix + '<question>' + tp.assistant_suffix)}`;
+  const raw = element('details', 'raw');
+  raw.append(element('summary', '', 'GET /model (raw)'), element('pre', '', JSON.stringify(m, null, 2)));
+  const links = element('p', 'muted');
+  const link = (href, text) => {
+    const a = element('a', '', text);
+    a.href = href;
+    return a;
+  };
+  links.append('Also: ', link('/openapi.yaml', 'API contract (openapi.yaml)'), ' · ', link('/metrics', 'Prometheus metrics'));
+  view.replaceChildren(
+    table('Model', [['name', m.name], ['weights', m.description], ['policy version', m.policy_version]]),
+    table('Parameters', [['total', count(m.parameters.total)], ['trainable', count(m.parameters.trainable)],
+      ['frozen (vision tower, VQ-VAE, …)', count(m.parameters.frozen)]]),
+    table('Language model', [['vocabulary', m.vocab_size], ['hidden size', m.text_config.hidden_size],
+      ['layers', m.text_config.num_hidden_layers], ['attention heads', m.text_config.num_attention_heads],
+      ['positions', m.text_config.max_position_embeddings], ['tokenizer', m.tokenizer]]),
+    table('Images', [['seen at', `${m.image_size}×${m.image_size} px`], ['drawn at', `${m.vq_image_size}×${m.vq_image_size} px`],
+      ['image tokens', `${m.num_image_tokens} (${fmt(Math.sqrt(m.num_image_tokens))}² grid)`],
+      ['codebook', m.codebook_size], ['VQ quantizer', m.quantizer]]),
+    table('Special token ids', Object.entries(sp)),
+    table('Templates', [['user prefix', code(literal(tp.user_prefix))], ['assistant suffix', code(literal(tp.assistant_suffix))],
+      ['question prefix', code(literal(tp.question_prefix))], ['target prefix (R_G)', code(literal(tp.target_prefix))],
+      ['dual question (R_G)', code(literal(tp.dual_question))], ['gen_context(prompt)', code(gen)],
+      ['und_context(image, question)', code(und)]]),
+    links, raw);
+}

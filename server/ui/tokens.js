@@ -1,0 +1,39 @@
+// Token-by-token view of a text with each token coloured by its log-prob
+// (fixed scale, colors.js), the token strings from /detokenize.
+import {tokenTexts} from './api.js';
+import {TOKEN_LP_MIN, inkOn, legend, rgb, tokenT, viridis} from './colors.js';
+import {fmt} from './plot.js';
+
+export function tokenLegend() {
+  return legend(String(TOKEN_LP_MIN), '0', 'token log-prob');
+}
+
+// Whitespace and control characters made visible; null (an id the
+// tokenizer cannot show alone) as ⟨id⟩.
+function shown(text, id, special) {
+  if (text === null || text === undefined) return `⟨${id}⟩`;
+  if (special.has(id)) return text || `⟨${id}⟩`;
+  if (/^ +$/.test(text)) return '␣'.repeat(text.length); // a token of spaces alone
+  const s = text.replace(/\n/g, '↵').replace(/\t/g, '→').replace(/[\u0000-\u001f\u007f]/g,
+    (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+  return s === '' ? '∅' : s;
+}
+
+// ids and their log-probs → a <span class="tokens"> of coloured tokens.
+// special: Set of special ids (shown framed).
+export async function tokenSpans(ids, logprobs, special) {
+  const texts = await tokenTexts(ids);
+  const box = document.createElement('span');
+  box.className = 'tokens';
+  ids.forEach((id, i) => {
+    const t = document.createElement('span');
+    t.className = 'tok' + (special.has(id) ? ' special' : '');
+    t.textContent = shown(texts[i], id, special);
+    const c = viridis(tokenT(logprobs[i]));
+    t.style.background = rgb(c);
+    t.style.color = inkOn(c);
+    t.title = `id ${id} · log-prob ${fmt(logprobs[i])} · p ${fmt(Math.exp(logprobs[i]))}`;
+    box.append(t);
+  });
+  return box;
+}
