@@ -33,7 +33,8 @@ static const struct opt OPTS[] = {
                                 "stays open (default 15)"},
     {"idle-timeout", OPT_INT, "seconds without a byte either way before a connection is closed, e.g. a stalled "
                               "upload (default 60; never while its request is being computed)"},
-    {"api-key", OPT_STR, "require 'Authorization: Bearer KEY' on every route but /health and /metrics"},
+    {"api-key", OPT_STR, "require 'Authorization: Bearer KEY' on every route but /health, /metrics, /openapi.yaml and the "
+                         "web page (/, /ui/...)"},
     {"admin-key", OPT_STR, "key required instead for /update, /checkpoint, /reload"},
     {"checkpoint-dir", OPT_STR, "directory that /checkpoint writes and /reload reads (paths confined to it)"},
     {"image-root", OPT_STR, "directory for {\"path\": ...} images (paths confined to it)"},

@@ -255,6 +255,12 @@ def main() -> int:
     finally:
         b.close()
         d.stop()
+
+    def dsrd_exits_cleanly():
+        # a crash, or a sanitizer report in the ASan build, is a non-zero exit
+        assert d.proc.returncode == 0, "dsrd exit status %s; log tail:\n%s" % (d.proc.returncode, d.log_tail())
+
+    steps.run("dsrd_exits_cleanly", dsrd_exits_cleanly)
     print("  screenshots: %s" % out)
     print("test_ui_browser: %d passed, %d failed" % (steps.passed, steps.failed), flush=True)
     return 1 if steps.failed else 0
