@@ -480,6 +480,8 @@ int main(int argc, char **argv) {
         th_run(&a.t, "stats_reload", test_stats_reload);
         th_run(&a.t, "detokenize_pieces", test_detokenize_pieces);
         TH_CHECK(&a.t, dsrd_stop(&a.p) == 0, "dsrd exits cleanly (log %s)", a.p.log_path);
+    } else {
+        a.t.failed++;
     }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", a.ckpt_dir);
