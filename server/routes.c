@@ -207,7 +207,8 @@ void route_detokenize(struct server *s, const struct request *rq, struct reply *
         struct dsr_err err = {{0}};
         json_t *o = token_pieces(rt, &r, &err);
         if (o) reply_json(out, 200, o);
-        else reply_errorf(out, err.msg[0] ? 400 : 500, err.msg[0] ? "tokens" : NULL, "%s", err.msg[0] ? err.msg : "out of memory");
+        else if (err.msg[0]) reply_errorf(out, 400, "tokens", "%s", err.msg);
+        else reply_errorf(out, 500, NULL, "out of memory");
         proto_detokenize_free(&r);
     } else {
         char *text = NULL;
