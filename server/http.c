@@ -389,6 +389,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 /* libmicrohttpd's error messages, through dsrd's log (JSON lines stay JSON). */
+/* libmicrohttpd's unescaping turns "%00" into a NUL that ends the path
+ * early, so "/health%00x" would be served as "/health".  A URI holding an
+ * escaped NUL is left escaped instead: no route or file has such a name,
+ * so it is a 404. */
+static size_t unescape_uri(void *cls, struct MHD_Connection *c, char *uri) {
+    (void)cls, (void)c;
+    for (const char *p = uri; (p = strchr(p, '%')) != NULL; p++)
+        if (p[1] == '0' && p[2] == '0') return strlen(uri);
+    return MHD_http_unescape(uri);
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {
     const struct server *s = cls;
     log_warning_v(s->cfg->log_format, fmt, ap);
@@ -434,7 +445,8 @@ int server_start(struct server *s, const struct dsrd_config *cfg, struct dsr_err
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_LIMIT, connection_limit(cfg), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_uri, NULL, MHD_OPTION_END);
     if (!s->mhd) {
         dsr_errf(err, "cannot listen on %s:%d (in use, or no permission)", cfg->host, cfg->port);
         goto fail_guard;

@@ -281,6 +281,13 @@ static void test_hostile_path(struct th *t) {
     http_call(&a->p, "GET", HOSTILE_PATH, NULL, 0, NULL, NULL, &r);
     TH_CHECK(t, r.status == 404, "hostile path: status %ld", r.status);
     http_resp_free(&r);
+    /* an escaped NUL must not cut the path short: /health%00x is not /health */
+    const char *nul_paths[] = {"/health%00x", "/ui/app.js%00.png", "/model%00"};
+    for (size_t i = 0; i < sizeof nul_paths / sizeof nul_paths[0]; i++) {
+        http_call(&a->p, "GET", nul_paths[i], NULL, 0, NULL, NULL, &r);
+        TH_CHECK(t, r.status == 404, "%s: status %ld, want 404", nul_paths[i], r.status);
+        http_resp_free(&r);
+    }
     still_serving(t, a);
 }
 

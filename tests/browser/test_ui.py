@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The web page in a real browser: Debian's chromium, headless, driven over
 the DevTools protocol (tests/browser/cdp.py) against a real dsrd serving the
-janus-tiny fixture with --api-key and --admin-key.
+default model (dsr-shapes, compiled in) with --api-key and --admin-key.
 
 Walks what a person would do: the page asks for the key; Generate a group
 for a fixed seed (n images with R_G, the best marked, the same rewards the
@@ -32,7 +32,7 @@ import cdp  # noqa: E402
 import dsrd  # noqa: E402  (starts the daemon under test; stopped at exit)
 
 API_KEY, ADMIN_KEY = "ui-test-key", "ui-test-admin"
-PROMPT, SEED, N = "a red circle", 7, 4
+PROMPT, SEED, N = "a red circle to the left of a blue square", 7, 4
 
 
 def api(d, method, path, body=None, key=API_KEY):
@@ -79,6 +79,7 @@ def main() -> int:
     os.makedirs(out, exist_ok=True)
     # one compute thread: the browser shares the machine, and two threads
     # meeting at barriers stall whenever it takes a core
+    os.environ.setdefault("DSR_TEST_MODEL_ARGS", "--model builtin:shapes")
     d = dsrd.Dsrd("--api-key", API_KEY, "--admin-key", ADMIN_KEY, "--threads", "1").start()
     model = api(d, "GET", "/model")
     b = None
@@ -128,7 +129,9 @@ def main() -> int:
         assert shown == sorted(shown, reverse=True), "not sorted by R_G: %s" % shown
         assert cards[0]["best"], "the best is not first"
         # the same group through the API: same seed, same rewards
-        ref = api(d, "POST", "/rollout", {"task": "generation", "prompt": {"text": PROMPT}, "n": N, "cfg_scale": 5,
+        cfg = float(b.eval("document.getElementById('gen-cfg').value"))
+        assert cfg == model["default_cfg_scale"], "CFG field %s, not the served %s" % (cfg, model["default_cfg_scale"])
+        ref = api(d, "POST", "/rollout", {"task": "generation", "prompt": {"text": PROMPT}, "n": N, "cfg_scale": cfg,
                                           "temperature": 1, "top_k": 0, "seed": SEED, "score": True})
         want = {i: r["reward"] for i, r in enumerate(ref["rollouts"])}
         for c in cards:
