@@ -310,7 +310,7 @@ eval-default: deps
 # from the committed base checkpoint (resumable), or a CI-sized smoke run.
 .PHONY: experiment experiment-smoke
 EXPERIMENT_DEB_PACKAGES = python3-matplotlib
-EXPERIMENT_ARGS ?= --select-lr 1e-5,3e-5,1e-4,3e-4
+EXPERIMENT_ARGS ?= --select-lr 1e-5,3e-5,1e-4
 experiment:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)

@@ -161,7 +161,7 @@ def select_lr(args, data):
     os.makedirs(work, exist_ok=True)
     scenes, _ = ev.heldout_scenes(work, args.n_select, 60000, ev.VAL_SEED)
     sub = argparse.Namespace(**vars(args))
-    sub.steps, sub.out = args.select_steps, os.path.join(args.out, "lr-select")
+    sub.steps, sub.out = args.select_steps or args.steps, os.path.join(args.out, "lr-select")
     for lr in cands:
         if repr(lr) in sel:
             continue
@@ -213,8 +213,10 @@ def main():
                     help="AdamW lr for every run (ignored with --select-lr, which chooses it on validation)")
     ap.add_argument("--select-lr", metavar="LIST",
                     help="comma-separated candidate lrs: GRPO-dual seed 0 for --select-steps each, the best mean "
-                         "validation score wins and the matrix runs with it (make experiment: 1e-5,3e-5,1e-4,3e-4)")
-    ap.add_argument("--select-steps", type=int, default=30)
+                         "validation score wins and the matrix runs with it (make experiment: 1e-5,3e-5,1e-4)")
+    ap.add_argument("--select-steps", type=int,
+                    help="steps of each lr candidate (default --steps: a shorter run chose an lr that helped at step "
+                         "30 and hurt by step 80)")
     ap.add_argument("--n-select", type=int, default=128, help="validation scenes for the lr choice")
     ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--n-val", type=int, default=64, help="validation scenes per eval hook")
