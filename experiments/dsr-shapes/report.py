@@ -12,6 +12,8 @@ import argparse
 import glob
 import json
 import os
+import random
+import sys
 
 import matplotlib
 
@@ -20,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward"]
 COLOURS = {"grpo_dual": "tab:blue", "simpo_dual": "tab:green", "grpo_gen_only": "tab:orange",
            "grpo_und_only": "tab:purple", "shuffled": "tab:gray", "grader_reward": "tab:red"}
@@ -41,9 +44,52 @@ def pct(x):
     return f"{100 * x:.1f}"
 
 
+KEYS = {"generation": "generation_sampled", "understanding": "understanding_greedy"}
+
+
+def seeds_of(results, name):
+    return sorted(k for k in results["per_seed"] if k.rsplit("-seed", 1)[0] == name)
+
+
+def paired_delta(run_items, base_items, n_boot=2000, seed=0):
+    """Δ = run − base on the same test items: mean and 95% bootstrap CI,
+    resampling items (shared by both) and the run's seeds."""
+    rng = random.Random(seed)
+    n, seeds = len(base_items), len(run_items)
+    mean = sum(map(sum, run_items)) / (seeds * n) - sum(base_items) / n
+    stats = []
+    for _ in range(n_boot):
+        idx = [rng.randrange(n) for _ in range(n)]
+        ss = [run_items[rng.randrange(seeds)] for _ in range(seeds)]
+        stats.append(sum(s[i] for s in ss for i in idx) / (seeds * n) - sum(base_items[i] for i in idx) / n)
+    stats.sort()
+    return {"mean": mean, "ci_low": stats[int(0.025 * n_boot)], "ci_high": stats[int(0.975 * n_boot) - 1]}
+
+
+def deltas(results):
+    """Each run's scores (run.py's bootstrap, also for a run still in
+    progress) and its paired Δ vs base, per direction, in results['runs']."""
+    from run import bootstrap
+    for name in ORDER:
+        keys = seeds_of(results, name)
+        if keys:
+            results["runs"][name] = {d: bootstrap([results["per_seed"][k][key]["items"] for k in keys])
+                                     for d, key in KEYS.items()}
+    base = seeds_of(results, "base")
+    if not base:
+        return
+    for name in ORDER[1:]:
+        keys = seeds_of(results, name)
+        if not keys or name not in results["runs"]:
+            continue
+        for d, key in KEYS.items():
+            results["runs"][name][d]["delta_vs_base"] = paired_delta(
+                [results["per_seed"][k][key]["items"] for k in keys], results["per_seed"][base[0]][key]["items"])
+
+
 def table(results):
-    base = results["runs"].get("base")
-    lines = ["| run | generation (%) | Δ vs base | understanding (%) | Δ vs base | seeds |", "|---|---|---|---|---|---|"]
+    lines = ["| run | seeds | generation (%) | Δ generation [95% CI] | understanding (%) | Δ understanding [95% CI] |",
+             "|---|---|---|---|---|---|"]
     for name in ORDER:
         r = results["runs"].get(name)
         if not r:
@@ -52,8 +98,27 @@ def table(results):
         for d in ("generation", "understanding"):
             x = r[d]
             cells.append(f"{pct(x['mean'])} [{pct(x['ci_low'])}, {pct(x['ci_high'])}]")
-            cells.append(f"{100 * (x['mean'] - base[d]['mean']):+.1f}" if base and name != "base" else "")
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {r['generation']['seeds']} |")
+            dl = x.get("delta_vs_base")
+            cells.append(f"{100 * dl['mean']:+.1f} [{100 * dl['ci_low']:+.1f}, {100 * dl['ci_high']:+.1f}]" if dl else "")
+        lines.append(f"| {name} | {r['generation']['seeds']} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    return "\n".join(lines)
+
+
+def kinds_table(results):
+    """Per kind (position, relation, counting): mean over seeds, both directions,
+    and the self-reward accuracy at the end of training (test split)."""
+    lines = ["| run | gen position | gen relation | gen counting | und position | und relation | und counting "
+             "| self-reward acc. R_U | R_G |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in ORDER:
+        keys = seeds_of(results, name)
+        if not keys:
+            continue
+        ps = [results["per_seed"][k] for k in keys]
+        avg = lambda f: sum(f(p) for p in ps) / len(ps)  # noqa: E731
+        cells = [pct(avg(lambda p, d=d, kind=kind: p[KEYS[d]][kind]["score"]))
+                 for d in ("generation", "understanding") for kind in ("position", "relation", "counting")]
+        cells += [pct(avg(lambda p, r=r: p["self_reward_accuracy"][r]["overall"]["score"])) for r in ("r_u", "r_g")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -102,13 +167,16 @@ def main():
     ap.add_argument("--dest", default=HERE)
     args = ap.parse_args()
     results = json.load(open(os.path.join(args.out, "results.json")))
+    deltas(results)
     picture = plot(args.out, args.dest)
     summary = {k: v for k, v in results.items() if k != "per_seed"}
     with open(os.path.join(args.dest, "results.json"), "w") as f:
         json.dump(summary, f, indent=1)
     with open(os.path.join(args.dest, "table.md"), "w") as f:
-        f.write(table(results) + "\n")
+        f.write(table(results) + "\n\n" + kinds_table(results) + "\n")
     print(table(results))
+    print()
+    print(kinds_table(results))
     print(f"plots: {picture}")
 
 
