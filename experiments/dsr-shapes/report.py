@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import random
+import shutil
 import sys
 
 import matplotlib
@@ -168,6 +169,15 @@ def main():
     args = ap.parse_args()
     results = json.load(open(os.path.join(args.out, "results.json")))
     deltas(results)
+    # the final GRPO-dual checkpoint of seed 0, weights as evaluated (float32), without optimizer state
+    final = os.path.join(args.out, "runs", "grpo_dual-seed0", "checkpoints", "final")
+    if os.path.isdir(final):
+        keep = os.path.join(args.dest, "grpo-dual-seed0")
+        os.makedirs(keep, exist_ok=True)
+        for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json",
+                     "preprocessor_config.json"):
+            shutil.copyfile(os.path.join(final, name), os.path.join(keep, name))
+        results["dsr_checkpoint"] = os.path.relpath(keep, ROOT)
     picture = plot(args.out, args.dest)
     summary = {k: v for k, v in results.items() if k != "per_seed"}
     with open(os.path.join(args.dest, "results.json"), "w") as f:
