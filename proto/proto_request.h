@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image_io.h"
-#include "png_io.h"
+#include "image/image_io.h"
+#include "image/png_io.h"
 #include "proto_error.h"
 
 /* Bounds from the model and the server's flags. */

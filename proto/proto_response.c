@@ -1,5 +1,7 @@
 #include "proto_response.h"
 
+#include "janus/reward.h"
+
 #include <math.h>
 
 json_t *proto_real(double x) { return isfinite(x) ? json_real(x) : json_null(); }
@@ -34,19 +36,14 @@ static json_t *stamp(json_t *obj, const struct proto_stamp *st) {
     return obj;
 }
 
-static double sum_of(const float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += x[i];
-    return s;
-}
-
 /* Builds {"items": [...]} calling one encoder per item. */
 static json_t *items_object(const struct proto_lp_result *items, int n, bool scores, bool token_logprobs,
                             const struct proto_stamp *st) {
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         const struct proto_lp_result *r = &items[i];
-        double s = sum_of(r->logprobs, r->count), mean = r->count ? s / r->count : 0.0;
+        struct reward rw = reward_of(r->logprobs, r->count);
+        double s = rw.sum, mean = rw.reward;
         json_t *o = scores ? json_pack("{s:o,s:o,s:i}", "reward", proto_real(mean), "sum", proto_real(s), "count",
                                        r->count)
                            : json_pack("{s:o,s:o,s:o,s:i}", "logprobs", proto_float_array(r->logprobs, r->count),

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 #include "proto_request.h"
-#include "train.h"
+#include "train/train.h"
 
 #define PROTO_ID_MAX 128   /* rollout ids, idempotency keys, checkpoint names */
 

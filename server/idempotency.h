@@ -27,7 +27,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "proto_update.h"
 
 struct idem_record {

@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "base64.h"
-#include "png_io.h"
+#include "image/png_io.h"
+#include "janus/reward.h"
 #include "prepare.h"
 #include "proto_fields.h"
 #include "proto_response.h"
@@ -180,9 +181,7 @@ void route_openrlhf(struct server *s, const struct request *rq, struct reply *ou
     if (n_ok && run_items(s, items, n_ok, &version, out)) goto free_req;
     for (int i = 0, k = 0; i < r.n; i++) {
         if (res[i].error) continue;
-        double sum = 0;
-        for (int j = 0; j < items[k].req.n_target; j++) sum += items[k].logprobs[j];
-        res[i].reward = sum / items[k].req.n_target;
+        res[i].reward = reward_of(items[k].logprobs, items[k].req.n_target).reward;
         k++;
     }
     struct proto_stamp st = {rt->name, version};

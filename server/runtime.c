@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "default_model.h"
-#include "sampler.h"
+#include "io/default_model.h"
+#include "janus/rollout.h"
 
 /* Janus special-token spellings (DeepSeek tokenizer). */
 #define TOK_BOS "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"

@@ -11,7 +11,7 @@
 #include "base64.h"
 #include "cli.h"
 #include "contact_sheet.h"
-#include "png_io.h"
+#include "image/png_io.h"
 
 /* ---- option parsing ----------------------------------------------------- */
 
