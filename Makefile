@@ -231,7 +231,7 @@ $(BUILD)/tests/fuzz/test_fuzz_corpus: $(BUILD)/tests/fuzz/test_fuzz_corpus.o $(F
 
 # tools/soak: the soak test (make soak), a client of dsrd like the API tests.
 $(BUILD)/tools/soak.o: CFLAGS += -Itests/support
-$(BUILD)/tools/soak: $(BUILD)/tools/soak.o $(API_SUPPORT_OBJ) $(PROTO_LIB) $(LIB)
+$(BUILD)/tools/soak: $(BUILD)/tools/soak.o $(API_SUPPORT_OBJ) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
 

@@ -68,7 +68,7 @@ json_t *proto_encode_score(const struct proto_lp_result *items, int n, bool toke
 }
 
 json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
-                             const struct proto_stamp *st) {
+                             const struct proto_rollout_contexts *ctx, const struct proto_stamp *st) {
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         json_t *o = json_pack("{s:s,s:o,s:o}", "id", r[i].id, task == PROTO_TASK_UNDERSTANDING ? "tokens" : "codes",
@@ -82,7 +82,16 @@ json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_re
             return NULL;
         }
     }
-    return arr ? stamp(json_pack("{s:o}", "rollouts", arr), st) : NULL;
+    if (!arr) return NULL;
+    json_t *o = json_pack("{s:o,s:{s:o}}", "rollouts", arr, "context", "tokens",
+                          proto_int_array(ctx->context, ctx->n_context));
+    if (o && ctx->n_rg_target > 0) {
+        json_object_set_new(o, "rg_context", json_pack("{s:o}", "tokens",
+                                                       proto_int_array(ctx->rg_context, ctx->n_rg_context)));
+        json_object_set_new(o, "rg_target", json_pack("{s:o}", "tokens",
+                                                      proto_int_array(ctx->rg_target, ctx->n_rg_target)));
+    }
+    return o ? stamp(o, st) : NULL;
 }
 
 json_t *proto_encode_tokens(const int32_t *ids, int n) { return json_pack("{s:o}", "tokens", proto_int_array(ids, n)); }

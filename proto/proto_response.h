@@ -38,8 +38,19 @@ struct proto_rollout_result {
     bool has_reward;
     double reward;
 };
+/* The token ids the group was sampled and scored with, returned so that a
+ * trainer can cite them in /update without rebuilding them: context (the
+ * sampling context), and for a scored generation group rg_context and
+ * rg_target (what R_G teacher-forces: rg_target after rg_context with the
+ * image's placeholders filled).  n_rg_* = 0: absent. */
+struct proto_rollout_contexts {
+    const int32_t *context;
+    int n_context;
+    const int32_t *rg_context, *rg_target;
+    int n_rg_context, n_rg_target;
+};
 json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
-                             const struct proto_stamp *st);
+                             const struct proto_rollout_contexts *ctx, const struct proto_stamp *st);
 
 json_t *proto_encode_tokens(const int32_t *ids, int n);
 json_t *proto_encode_text(const char *text, size_t len);

@@ -310,7 +310,10 @@ static json_t *encode_rollouts(const struct runtime *rt, const struct rollout_re
         }
     }
     struct proto_stamp st = {rt->name, version};
-    j = proto_encode_rollout(q->understanding ? PROTO_TASK_UNDERSTANDING : PROTO_TASK_GENERATION, res, q->n, &st);
+    struct proto_rollout_contexts ctx = {q->context, q->n_context, q->rg_context, q->rg_target,
+                                         q->score && !q->understanding ? q->n_rg_context : 0,
+                                         q->score && !q->understanding ? q->n_rg_target : 0};
+    j = proto_encode_rollout(q->understanding ? PROTO_TASK_UNDERSTANDING : PROTO_TASK_GENERATION, res, q->n, &ctx, &st);
 out:
     for (int g = 0; texts && g < q->n; g++) free(texts[g]);
     free(texts);

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 
 #include "client_support.h"
-#include "contexts.h"
 #include "dsr_client.h"
 #include "harness.h"
 
@@ -43,23 +42,19 @@ static long health_version(struct train_env *env) {
     return v;
 }
 
-/* The contexts dsr-train builds for /update equal the ones the server
- * sampled from: teacher-forcing a rollout's completion on them gives back
- * its own log-probs. */
+/* The context a /rollout returns (what dsr-train cites in /update) is the
+ * one the server sampled from: teacher-forcing a rollout's completion on it
+ * gives back its own log-probs.  For a scored generation group, rg_target
+ * after rg_context (the image's placeholders filled from its codes) gives
+ * back its reward, R_G. */
 static void test_contexts_match(struct th *t, void *ctx) {
     struct train_env *env = ctx;
     struct dsr_call_err e;
-    json_t *model = NULL;
-    struct ctx_templates tpl;
-    if (!TH_CHECK(t, dsr_model(env->c, &model, &e) == 0 && ctx_templates_from_model(&tpl, model, &e) == 0, "/model: %s",
-                  e.msg))
-        return;
-    json_decref(model);
     char img[160];
     cs_path(img, sizeof img, env->images, "im0.png");
     for (int task = 0; task < 2; task++) {
-        json_t *req = task == 0 ? json_pack("{s:s, s:{s:s}, s:i, s:i}", "task", "generation", "prompt", "text",
-                                            "a red circle", "n", 2, "seed", 3)
+        json_t *req = task == 0 ? json_pack("{s:s, s:{s:s}, s:i, s:i, s:b}", "task", "generation", "prompt", "text",
+                                            "a red circle", "n", 2, "seed", 3, "score", 1)
                                 : json_pack("{s:s, s:o, s:s, s:i, s:i, s:i}", "task", "understanding", "image",
                                             dsr_image_png_file(img, 0, &e), "question", "Describe this image.", "n",
                                             2, "max_tokens", 4, "seed", 3);
@@ -69,8 +64,8 @@ static void test_contexts_match(struct th *t, void *ctx) {
             json_decref(ro);
             continue;
         }
-        json_t *context = task == 0 ? ctx_gen_tokens(&tpl, env->c, "a red circle", &e)
-                                    : ctx_und_tokens(&tpl, env->c, "Describe this image.", &e);
+        json_t *context = json_incref(json_object_get(json_object_get(ro, "context"), "tokens"));
+        TH_CHECK(t, json_array_size(context) > 0, "task %d: the response has context.tokens", task);
         json_t *item = task == 0 ? json_pack("{s:{s:o}, s:{s:O}}", "context", "tokens", context, "target", "codes",
                                              json_object_get(r0, "codes"))
                                  : json_pack("{s:{s:o}, s:o, s:{s:O}}", "context", "tokens", context, "image",
@@ -82,8 +77,18 @@ static void test_contexts_match(struct th *t, void *ctx) {
         double worst = json_array_size(got) == json_array_size(want) && json_array_size(want) > 0 ? 0 : INFINITY;
         for (size_t i = 0; i < json_array_size(want) && isfinite(worst); i++)
             worst = fmax(worst, fabs(json_number_value(json_array_get(got, i)) - json_number_value(json_array_get(want, i))));
-        TH_CHECK(t, worst < 1e-4, "task %d: teacher-forced log-probs on the built context differ by %g", task, worst);
+        TH_CHECK(t, worst < 1e-4, "task %d: teacher-forced log-probs on the returned context differ by %g", task, worst);
         json_decref(lp);
+        if (task == 0) {
+            json_t *rg = json_pack("{s:O, s:{s:O}, s:O}", "context", json_object_get(ro, "rg_context"), "image",
+                                   "codes", json_object_get(r0, "codes"), "target", json_object_get(ro, "rg_target"));
+            lp = post(t, env, "/logprobs", json_pack("{s:[o]}", "items", rg));
+            double mean = json_number_value(json_object_get(json_array_get(json_object_get(lp, "items"), 0), "mean"));
+            double reward = json_number_value(json_object_get(r0, "reward"));
+            TH_CHECK(t, json_object_get(ro, "rg_context") && fabs(mean - reward) < 1e-4,
+                     "R_G from rg_context/rg_target %g, the rollout's reward %g", mean, reward);
+            json_decref(lp);
+        }
         json_decref(ro);
     }
 }
@@ -466,15 +471,9 @@ static double grpo_step(struct th *t, struct train_env *env, json_t *context, js
 
 static void test_learning_direction(struct th *t, void *ctx) {
     struct train_env *env = ctx;
-    struct dsr_call_err e;
-    json_t *model = NULL;
-    struct ctx_templates tpl;
-    if (!TH_CHECK(t, dsr_model(env->c, &model, &e) == 0 && ctx_templates_from_model(&tpl, model, &e) == 0, "/model"))
-        return;
-    json_decref(model);
-    json_t *context = ctx_gen_tokens(&tpl, env->c, "a blue square", &e);
     json_t *ro = post(t, env, "/rollout", json_pack("{s:s, s:{s:s}, s:i, s:i}", "task", "generation", "prompt", "text",
                                                     "a blue square", "n", 1, "seed", 11));
+    json_t *context = json_incref(json_object_get(json_object_get(ro, "context"), "tokens"));
     json_t *codes = json_incref(json_object_get(json_array_get(json_object_get(ro, "rollouts"), 0), "codes"));
     json_decref(ro);
     if (!TH_CHECK(t, context && json_array_size(codes) > 0, "fixed completion")) {

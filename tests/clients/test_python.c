@@ -16,22 +16,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* <dir of argv0>/../dsrd into out; -1 when it does not fit. */
-static int dsrd_path(const char *argv0, char *out, size_t cap)
-{
-    const char *slash = strrchr(argv0, '/');
-    size_t dir_len = slash ? (size_t)(slash - argv0) : 1;
-    const char *dir = slash ? argv0 : ".";
-    int n = snprintf(out, cap, "%.*s/../dsrd", (int)dir_len, dir);
-    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
-}
+#include "harness.h"
 
 int main(int argc, char **argv)
 {
     (void)argc;
     char dsrd[PATH_MAX];
     char abs_dsrd[PATH_MAX];
-    if (dsrd_path(argv[0], dsrd, sizeof dsrd) != 0) {
+    (void)argv;
+    if (th_build_program("dsrd", dsrd, sizeof dsrd) != 0) {
         printf("python: binary path too long\npython: 0 passed, 1 failed\n");
         return 1;
     }

@@ -56,14 +56,14 @@ static int yaml_routes(const char *file, struct route_set *s) {
 /* th first, so a test function's struct th * is also its context. */
 struct openapi_test {
     struct th t;
-    char dsrd[512]; /* BUILD/dsrd beside BUILD/tests/test_openapi */
+    char dsrd[4096]; /* BUILD/dsrd */
 };
 
 static void test_routes_match_yaml(struct th *t) {
     const struct openapi_test *o = (const struct openapi_test *)t;
     struct route_set yaml = {0}, served = {0};
     TH_CHECK(t, yaml_routes("proto/openapi.yaml", &yaml) == 0 && yaml.n > 0, "cannot read proto/openapi.yaml");
-    char cmd[600];
+    char cmd[4200];
     snprintf(cmd, sizeof cmd, "%s --routes", o->dsrd);
     FILE *p = popen(cmd, "r");
     char line[256];
@@ -91,12 +91,8 @@ static void test_yaml_is_valid_openapi(struct th *t) {
 int main(int argc, char **argv) {
     (void)argc;
     struct openapi_test o = {0};
-    snprintf(o.dsrd, sizeof o.dsrd, "%s", argv[0]);
-    char *slash = strrchr(o.dsrd, '/');
-    if (slash) *slash = 0; /* BUILD/tests */
-    slash = strrchr(o.dsrd, '/');
-    if (slash) *slash = 0; /* BUILD */
-    strncat(o.dsrd, "/dsrd", sizeof o.dsrd - strlen(o.dsrd) - 1);
+    (void)argv;
+    if (th_build_program("dsrd", o.dsrd, sizeof o.dsrd)) return 1;
     th_run(&o.t, "routes_match_yaml", test_routes_match_yaml);
     th_run(&o.t, "yaml_is_valid_openapi", test_yaml_is_valid_openapi);
     return th_finish(&o.t, "test_openapi");

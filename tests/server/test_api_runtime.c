@@ -24,11 +24,10 @@ struct api_test {
 
 /* Runs BUILD/<prog> args and returns its stdout (malloc'ed) and exit code. */
 static char *run_prog(const char *argv0, const char *prog, const char *args, int *rc) {
-    char dir[PATH_MAX], cmd[PATH_MAX + 256];
-    snprintf(dir, sizeof dir, "%s", argv0);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    snprintf(cmd, sizeof cmd, "env -u DSR_PORT '%s/../%s' %s 2>&1", slash ? dir : ".", prog, args);
+    (void)argv0;
+    char bin[PATH_MAX], cmd[PATH_MAX + 256];
+    if (th_build_program(prog, bin, sizeof bin)) return NULL;
+    snprintf(cmd, sizeof cmd, "env -u DSR_PORT '%s' %s 2>&1", bin, args);
     FILE *f = popen(cmd, "r");
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;

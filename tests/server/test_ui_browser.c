@@ -4,7 +4,7 @@
  * `python3 tests/browser/test_ui.py` (Debian's chromium, headless, driven
  * over the DevTools protocol against a real dsrd), which prints
  * "test_ui_browser: N passed, N failed".  The dsrd under test is the one of
- * this binary's build (<build>/tests/test_ui_browser -> <build>/dsrd), and
+ * this binary's build (<build>/tests/server/test_ui_browser -> <build>/dsrd), and
  * the screenshots go to <build>/tests/ui-browser/.
  *
  * Output passes straight through; the exit status is the script's.  When the
@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 #define SUITE "test_ui_browser"
 
 static int fail(const char *what, const char *detail) {
@@ -25,16 +27,13 @@ static int fail(const char *what, const char *detail) {
 }
 
 int main(int argc, char **argv) {
-    (void)argc;
-    /* <dir of argv0> is BUILD/tests; the daemon is BUILD/dsrd */
-    char dir[PATH_MAX], path[PATH_MAX + 32], dsrd[PATH_MAX], out[PATH_MAX];
-    const char *slash = strrchr(argv[0], '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - argv[0]) : 1, slash ? argv[0] : ".");
-    snprintf(path, sizeof path, "%s/../dsrd", dir);
+    (void)argc, (void)argv;
+    /* BUILD/dsrd, screenshots in BUILD/tests/ui-browser */
+    char path[PATH_MAX], dsrd[PATH_MAX], out[PATH_MAX];
+    if (th_build_program("dsrd", path, sizeof path)) return fail("dsrd", "path too long");
     /* absolute, so they survive the script's chdir; realpath also proves dsrd was built */
     if (!realpath(path, dsrd)) return fail("dsrd", strerror(errno));
-    if (!realpath(dir, out)) return fail("output directory", strerror(errno));
-    strncat(out, "/ui-browser", sizeof out - strlen(out) - 1);
+    if (th_build_program("tests/ui-browser", out, sizeof out)) return fail("output directory", "path too long");
     if (setenv("DSR_TEST_DSRD", dsrd, 1) || setenv("DSR_TEST_OUT", out, 1)) return fail("setenv", strerror(errno));
     fflush(stdout);
     pid_t pid = fork();

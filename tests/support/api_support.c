@@ -1,5 +1,7 @@
 #include "api_support.h"
 
+#include "harness.h"
+
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -43,15 +45,9 @@ static bool loaded(const struct dsrd_proc *p) {
 static int launch(struct dsrd_proc *p, const char *argv0, const char *const *args,
                   bool (*ready)(const struct dsrd_proc *p)) {
     memset(p, 0, sizeof *p);
-    char bin[512];
-    snprintf(bin, sizeof bin, "%s", argv0);
-    char *slash = strrchr(bin, '/');
-    if (!slash) return -1;
-    *slash = 0; /* BUILD/tests */
-    slash = strrchr(bin, '/');
-    if (slash) *slash = 0; /* BUILD */
-    else snprintf(bin, sizeof bin, ".");
-    strncat(bin, "/dsrd", sizeof bin - strlen(bin) - 1);
+    (void)argv0;
+    char bin[4096];
+    if (th_build_program("dsrd", bin, sizeof bin)) return -1;
     p->port = free_port();
     if (p->port <= 0) return -1;
     snprintf(p->log_path, sizeof p->log_path, "/tmp/dsrd-test-%d-%d.log", (int)getpid(), p->port);

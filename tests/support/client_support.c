@@ -23,20 +23,6 @@
 
 void cs_init(void) { signal(SIGPIPE, SIG_IGN); }
 
-/* "build" or "build/asan": two levels above this test binary
- * (<build>/tests/test_x), read from /proc/self/exe so no state is kept. */
-static int build_dir(char *buf, size_t size) {
-    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
-    if (n <= 0 || (size_t)n >= size - 1) return -1;
-    buf[n] = '\0';
-    for (int k = 0; k < 2; k++) {
-        char *slash = strrchr(buf, '/');
-        if (!slash) return -1;
-        *slash = '\0';
-    }
-    return 0;
-}
-
 int cs_tmpdir(char *buf, size_t size) {
     snprintf(buf, size, "/tmp/dsr-client-test-XXXXXX");
     return mkdtemp(buf) ? 0 : -1;
@@ -83,9 +69,8 @@ static double mono_now(void) {
  * stderr to err_path (either may equal the other; append when append != 0). */
 static pid_t spawn_redirected(const char *prog, const char *const *args, const char *out_path, const char *err_path,
                               int append) {
-    char dir[512], path[600];
-    if (build_dir(dir, sizeof dir)) return -1;
-    snprintf(path, sizeof path, "%s/%s", dir, prog);
+    char path[4096];
+    if (th_build_program(prog, path, sizeof path)) return -1;
     const char *argv[64];
     int n = 0;
     argv[n++] = path;

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 void th_run(struct th *t, const char *name, th_fn fn) {
     t->current = name;
@@ -160,4 +162,17 @@ char *th_read_file(const char *path, size_t *n) {
     buf[len] = '\0';
     if (n) *n = len;
     return buf;
+}
+
+int th_build_program(const char *name, char *out, size_t cap) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof exe - 1) return -1;
+    exe[n] = '\0';
+    char *tests = NULL;
+    for (char *p = strstr(exe, "/tests/"); p; p = strstr(p + 1, "/tests/")) tests = p;
+    if (!tests) return -1;
+    *tests = '\0';
+    int k = snprintf(out, cap, "%s/%s", exe, name);
+    return k < 0 || (size_t)k >= cap ? -1 : 0;
 }

@@ -54,6 +54,11 @@ struct st_file *th_open_fixture(const char *relpath);
  * is not NULL), or NULL when it cannot be read. */
 char *th_read_file(const char *path, size_t *n);
 
+/* The build's program NAME ("dsrd", "dsr", "dsr-train") as an absolute
+ * path: <build>/NAME, where <build> ("build", "build/asan") holds this test
+ * binary's tests/ folder (read from /proc/self/exe).  -1 if it does not fit. */
+int th_build_program(const char *name, char *out, size_t cap);
+
 /* Tensor from an open fixture file as a newly allocated float/int64 array
  * (caller frees); *n receives the element count. Aborts if absent. */
 float   *th_tensor_f32(struct st_file *f, const char *name, size_t *n);
