@@ -94,7 +94,7 @@ $(BUILD)/%.o: %.c
 
 # The shipped default model (models/shapes/dsr-shapes, `make default-model`)
 # compiled into libdsr.a: `ld -r -b binary` makes an object whose symbols
-# _binary_<file>_start/_end core/io/default_model.c reads; the weights come first
+# _binary_<file>_start/_end core/model/default_model.c reads; the weights come first
 # so the section's 64-byte alignment is theirs.
 DEFAULT_MODEL_DIR   := models/shapes/dsr-shapes
 DEFAULT_MODEL_FILES := model.safetensors config.json tokenizer.json generation_config.json \

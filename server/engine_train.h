@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "engine.h"
 #include "proto_error.h"
 #include "rollout_cache.h"

@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "routes.h"

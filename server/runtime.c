@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/default_model.h"
+#include "model/default_model.h"
 #include "janus/rollout.h"
 
 /* Janus special-token spellings (DeepSeek tokenizer). */

@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "config.h"
 #include "base/error.h"
 #include "image/preprocess.h"

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "io/default_model.h"
+#include "model/default_model.h"
 #include "model/image_embeds.h"
 #include "image/png_io.h"
 #include "janus/template.h"

@@ -40,13 +40,6 @@ struct lm_model {
     struct lm_layer *layers;   /* [n_layers], owned */
 };
 
-/* A run of n new tokens of one sequence; their positions continue from the
- * slot's current cache length. */
-struct lm_segment {
-    int slot;
-    int n;
-};
-
 /* Declares the LM tensors (all trainable).  lm_head is declared unless tied. */
 int  lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, struct dsr_err *err);
 int  lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *out,

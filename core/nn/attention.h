@@ -15,7 +15,6 @@
 
 #include "base/error.h"
 #include "nn/kv_cache.h"
-#include "model/lm.h"
 
 int attention_forward(const float *q, const struct kv_cache *cache, int layer, const struct lm_segment *segs,
                       int n_segs, int n_heads, int n_kv_heads, int head_dim, float *out, struct dsr_err *err);

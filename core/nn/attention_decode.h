@@ -16,7 +16,6 @@
 
 #include "base/error.h"
 #include "nn/kv_cache.h"
-#include "model/lm.h"
 
 int attention_decode(const float *q, const struct kv_cache *cache, int layer, const struct lm_segment *segs,
                      const int *row0, const unsigned char *is_short, int n_segs, int n_heads, int n_kv_heads,

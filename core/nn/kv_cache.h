@@ -59,4 +59,11 @@ void kv_cache_reset_slot(struct kv_cache *c, int slot);
 
 size_t kv_cache_bytes(int n_slots, int n_layers, int max_len, int kv_dim);
 
+/* A run of n new tokens of one sequence; their positions continue from the
+ * slot's current cache length. */
+struct lm_segment {
+    int slot;
+    int n;
+};
+
 #endif

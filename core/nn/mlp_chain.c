@@ -28,12 +28,6 @@ float *mlp_chain_output(const struct mlp_chain *c, float *acts, size_t n) {
     return act_block(c, acts, n, c->n_layers - 1);
 }
 
-float gelu_erf_grad(float x) {
-    double cdf = 0.5 * (1.0 + erf(x * M_SQRT1_2));
-    double pdf = exp(-0.5 * (double)x * x) / sqrt(2.0 * M_PI);
-    return (float)(cdf + x * pdf);
-}
-
 void mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *acts, float *work) {
     const float *in = x;
     int in_dim = c->in_dim;
@@ -85,7 +79,7 @@ void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const 
             const float *pre = act_block(c, acts, (size_t)n, i - 1);
             size_t count = (size_t)n * in_dim;
 #pragma omp parallel for if (count > 65536)
-            for (size_t j = 0; j < count; j++) d_in[j] *= gelu_erf_grad(pre[j]);
+            for (size_t j = 0; j < count; j++) d_in[j] *= op_gelu_erf_grad(pre[j]);
             d_out = d_in;
         }
     }

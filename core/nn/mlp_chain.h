@@ -43,7 +43,4 @@ void mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *
 void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const float *acts, const float *dy, float *dx,
                         float *work1, float *work2);
 
-/* d/dx of exact GELU x·Φ(x): Φ(x) + x·φ(x). */
-float gelu_erf_grad(float x);
-
 #endif

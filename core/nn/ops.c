@@ -55,6 +55,30 @@ void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim
     }
 }
 
+void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
+                         float *dw, float *rstd) {
+#pragma omp parallel for if (n > 16)
+    for (int r = 0; r < n; r++) {
+        const float *xr = x + (size_t)r * dim, *dyr = dy + (size_t)r * dim;
+        float *dxr = dx + (size_t)r * dim;
+        double ss = 0, gx = 0;
+        for (int j = 0; j < dim; j++) {
+            ss += (double)xr[j] * xr[j];
+            gx += (double)dyr[j] * w[j] * xr[j];
+        }
+        double rs = 1.0 / sqrt(ss / dim + eps);
+        rstd[r] = (float)rs;
+        float c = (float)(rs * rs * rs * gx / dim);
+        for (int j = 0; j < dim; j++) dxr[j] += (float)rs * dyr[j] * w[j] - c * xr[j];
+    }
+#pragma omp parallel for if (dim > 256)
+    for (int j = 0; j < dim; j++) {
+        double s = 0;
+        for (int r = 0; r < n; r++) s += (double)dy[(size_t)r * dim + j] * x[(size_t)r * dim + j] * rstd[r];
+        dw[j] += (float)s;
+    }
+}
+
 void op_layernorm(float *out, const float *in, const float *weight, const float *bias, int n, int dim, float eps) {
 #pragma omp parallel for if (n > 16)
     for (int i = 0; i < n; i++) {
@@ -78,6 +102,12 @@ void op_add_inplace(float *x, const float *y, size_t count) {
 void op_gelu_erf_inplace(float *x, size_t count) {
 #pragma omp parallel for if (count > 65536)
     for (size_t i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+float op_gelu_erf_grad(float x) {
+    double cdf = 0.5 * (1.0 + erf(x * M_SQRT1_2));
+    double pdf = exp(-0.5 * (double)x * x) / sqrt(2.0 * M_PI);
+    return (float)(cdf + x * pdf);
 }
 
 void op_silu_inplace(float *x, size_t count) {

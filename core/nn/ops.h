@@ -22,6 +22,10 @@ void op_linear(float *out, const float *in, const float *weight, const float *bi
 
 /* out[n, dim] = in / rms(in) * weight  (Llama RMSNorm, statistic in double). */
 void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps);
+/* Its backward: dx[n, dim] += ∂L/∂x, dw[dim] += ∂L/∂w given dy = ∂L/∂out;
+ * rstd receives the n reciprocal RMS values. */
+void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
+                         float *dw, float *rstd);
 
 /* out[n, dim] = (in - mean) / sqrt(var + eps) * weight + bias. */
 void op_layernorm(float *out, const float *in, const float *weight, const float *bias, int n, int dim, float eps);
@@ -31,6 +35,7 @@ void op_add_inplace(float *x, const float *y, size_t count);
 
 /* Activations, in place over count elements. */
 void op_gelu_erf_inplace(float *x, size_t count); /* exact GELU: x·Φ(x) */
+float op_gelu_erf_grad(float x);                  /* its derivative: Φ(x) + x·φ(x) */
 void op_silu_inplace(float *x, size_t count);
 
 /* gate[i] = silu(gate[i]) * up[i] (Llama SwiGLU), over count elements. */

@@ -19,7 +19,7 @@
 
 #include "nn/mlp_chain.h"
 #include "nn/ops.h"
-#include "nn/layer_train.h"
+#include "train/layer_train.h"
 
 /* Logits floats per head chunk: bounds the [rows, vocab] buffer (16 MiB). */
 #define HEAD_CHUNK_FLOATS (1u << 22)
@@ -503,7 +503,7 @@ int tg_backward(struct train_graph *g, const float *dlp, float *grad, struct dsr
         t0 = tp_add(g->prof, TP_HEAD_BWD, t0);
         if (rc == 0) {
             memset(dtx, 0, nt * C * sizeof(float));
-            tl_rmsnorm_backward(tx, m->lm.final_norm, dth, g->n_targets, (int)C, t->rms_norm_eps, dtx,
+            op_rmsnorm_backward(tx, m->lm.final_norm, dth, g->n_targets, (int)C, t->rms_norm_eps, dtx,
                                 grad_of(m, grad, m->lm.final_norm), rstd);
             target_rows(g, dx, dtx, 1);
         }

@@ -315,5 +315,5 @@ int main(void) {
     th_run(&t, "square_and_pm1", test_square_and_pm1);
     th_run(&t, "postprocess_rounding", test_postprocess_rounding);
     th_run(&t, "config_parse", test_config_parse);
-    return th_finish(&t, "test_image_proc");
+    return th_finish(&t, "test_preprocess");
 }

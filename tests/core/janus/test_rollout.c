@@ -262,5 +262,5 @@ int main(void) {
     th_run(&t, "reproducible", test_reproducible);
     th_run(&t, "sampling_distribution", test_sampling_distribution);
     th_run(&t, "top_k_top_p_match_full_sort", test_top_k_top_p_match_full_sort);
-    return th_finish(&t, "test_sampler");
+    return th_finish(&t, "test_rollout");
 }

@@ -177,5 +177,5 @@ int main(void) {
     th_run(&t, "against_reference", test_against_reference);
     th_run(&t, "block_extremes", test_block_extremes);
     th_run(&t, "scratch_bound", test_scratch_bound);
-    return th_finish(&t, "test_train_attention");
+    return th_finish(&t, "test_attention_train");
 }

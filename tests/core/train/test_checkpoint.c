@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "harness.h"
 #include "model/janus_model.h"
 #include "io/model_config_write.h"

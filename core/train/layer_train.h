@@ -51,9 +51,4 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
                  const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
                  float *scores, struct train_prof *prof);
 
-/* RMSNorm backward: dx += ∂/∂x, dw += ∂/∂w for y = x / rms(x) · w; rstd
- * receives n values. */
-void tl_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
-                         float *dw, float *rstd);
-
 #endif

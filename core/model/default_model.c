@@ -1,4 +1,4 @@
-#include "io/default_model.h"
+#include "model/default_model.h"
 
 #include <string.h>
 

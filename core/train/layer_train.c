@@ -8,7 +8,7 @@
  * recomputes the probabilities in the backward instead of storing them, so
  * the scratch is one block's probability/gradient pair for the longest
  * sequence. */
-#include "nn/layer_train.h"
+#include "train/layer_train.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -105,30 +105,6 @@ void tl_forward(const struct lm_layer *ly, const struct text_config *t, const st
     op_add_inplace(out, a->x2, (size_t)T * C);
 }
 
-void tl_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
-                         float *dw, float *rstd) {
-#pragma omp parallel for if (n > 16)
-    for (int r = 0; r < n; r++) {
-        const float *xr = x + (size_t)r * dim, *dyr = dy + (size_t)r * dim;
-        float *dxr = dx + (size_t)r * dim;
-        double ss = 0, gx = 0;
-        for (int j = 0; j < dim; j++) {
-            ss += (double)xr[j] * xr[j];
-            gx += (double)dyr[j] * w[j] * xr[j];
-        }
-        double rs = 1.0 / sqrt(ss / dim + eps);
-        rstd[r] = (float)rs;
-        float c = (float)(rs * rs * rs * gx / dim);
-        for (int j = 0; j < dim; j++) dxr[j] += (float)rs * dyr[j] * w[j] - c * xr[j];
-    }
-#pragma omp parallel for if (dim > 256)
-    for (int j = 0; j < dim; j++) {
-        double s = 0;
-        for (int r = 0; r < n; r++) s += (double)dy[(size_t)r * dim + j] * x[(size_t)r * dim + j] * rstd[r];
-        dw[j] += (float)s;
-    }
-}
-
 /* W gradient of y = in·Wᵀ (+b): gw += dyᵀ in, gb += Σ dy;  din (=|+=) dy W. */
 static void linear_backward(const float *in, const float *w, const float *dy, int n, int in_dim, int out_dim,
                             float *gw, float *gb, float *din, float din_beta) {
@@ -168,7 +144,7 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
     linear_backward(a->h2, ly->gate_w, dgate, T, C, M, g->gate_w, g->gate_b, dh, 0.0f);
     linear_backward(a->h2, ly->up_w, dup, T, C, M, g->up_w, g->up_b, dh, 1.0f);
     t0 = tp_add(prof, TP_MLP_BWD, t0);
-    tl_rmsnorm_backward(a->x2, ly->mlp_norm, dh, T, C, t->rms_norm_eps, dx, g->mlp_norm, rstd);
+    op_rmsnorm_backward(a->x2, ly->mlp_norm, dh, T, C, t->rms_norm_eps, dx, g->mlp_norm, rstd);
     t0 = tp_add(prof, TP_NORM_BWD, t0);
 
     /* attention block: x2 = x + att·Woᵀ; dx now holds d(x2) */
@@ -184,6 +160,6 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
     linear_backward(a->h1, ly->k_w, dk, T, C, KV, g->k_w, g->k_b, dh, 1.0f);
     linear_backward(a->h1, ly->v_w, dv, T, C, KV, g->v_w, g->v_b, dh, 1.0f);
     t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
-    tl_rmsnorm_backward(x, ly->attn_norm, dh, T, C, t->rms_norm_eps, dx, g->attn_norm, rstd);
+    op_rmsnorm_backward(x, ly->attn_norm, dh, T, C, t->rms_norm_eps, dx, g->attn_norm, rstd);
     tp_add(prof, TP_NORM_BWD, t0);
 }
