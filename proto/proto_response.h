@@ -1,4 +1,4 @@
-/* Response bodies of the dsrd HTTP API (shared/API.md) from result structs.
+/* Response bodies of the dsrd HTTP API (proto/API.md) from result structs.
  * Every encoder returns a new jansson reference (NULL only when out of
  * memory).  Non-finite numbers, which JSON cannot carry, become null. */
 #ifndef DSR_PROTO_RESPONSE_H

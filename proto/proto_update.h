@@ -1,10 +1,10 @@
-/* Request bodies of the state-changing routes (API.md "POST /update",
+/* Request bodies of the state-changing routes (proto/API.md "POST /update",
  * "POST /checkpoint", "POST /reload") decoded and validated like the other
  * requests (proto_request.h): field paths in errors, nothing left allocated
  * on failure, every decoded struct released by its *_free.
  *
  * The hyper-parameters decode straight into core's training structs
- * (train.h) with API.md's defaults filled in, so the server passes them on
+ * (train.h) with proto/API.md's defaults filled in, so the server passes them on
  * unchanged. */
 #ifndef DSR_PROTO_UPDATE_H
 #define DSR_PROTO_UPDATE_H

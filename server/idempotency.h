@@ -1,4 +1,4 @@
-/* /update responses remembered by idempotency_key (API.md: "A repeated
+/* /update responses remembered by idempotency_key (proto/API.md: "A repeated
  * idempotency_key returns the first call's response without a second
  * step").
  *

@@ -1,4 +1,4 @@
-/* dsrd: serves a Janus model over HTTP/JSON (shared/API.md).
+/* dsrd: serves a Janus model over HTTP/JSON (proto/API.md).
  * The only mutable global is the signal flag. */
 #include <signal.h>
 #include <stdio.h>

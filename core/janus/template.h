@@ -1,4 +1,4 @@
-/* Janus-Pro prompt templates (shared/API.md, "Templates") as id sequences.
+/* Janus-Pro prompt templates (proto/API.md, "Templates") as id sequences.
  *
  *   gen_context(p)  = [BOS] + tok(user_prefix + p + assistant_suffix) + [BOI]
  *   und_context(q)  = [BOS] + tok(user_prefix) + [BOI] + [IMG] x N + [EOI]

@@ -1,5 +1,5 @@
 /* Policy-gradient training of the hosted model: exact gradients of the GRPO
- * and SimPO objectives (API.md "POST /update") with respect to every
+ * and SimPO objectives (proto/API.md "POST /update") with respect to every
  * trainable parameter, and PyTorch-semantics AdamW.
  *
  * Trainable: everything but the vision tower and the VQ-VAE — embeddings

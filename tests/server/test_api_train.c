@@ -512,7 +512,7 @@ static void test_simpo(struct th *t) {
                    json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "algorithm", "simpo", "pairs", pairs, "hyper", "beta", 2.0, "gamma",
                              1.0, "lr", 1e-3),
                    ADMIN, &r);
-    /* API.md: loss = −log σ(β·(mean lp(chosen) − mean lp(rejected)) − γ), before the step */
+    /* proto/API.md: loss = −log σ(β·(mean lp(chosen) − mean lp(rejected)) − γ), before the step */
     double z = 2.0 * (mean_c - mean_r) - 1.0;
     double want = z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z));
     double got = json_number_value(json_object_get(r.json, "loss"));
