@@ -1,5 +1,6 @@
 #include "janus/template.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,21 @@ int janus_gen_context(const struct tokenizer *tk, const struct janus_template *t
     if (check_ids(ids, err) || tok_ids_push(out, ids->bos, err) ||
         encode_joined(tk, tpl->user_prefix, prompt, prompt_len, tpl->assistant_suffix, out, err))
         return -1;
+    return tok_ids_push(out, ids->boi, err);
+}
+
+int janus_gen_context_ids(const struct tokenizer *tk, const struct janus_template *tpl,
+                          const struct janus_template_ids *ids, const int32_t *caption, int n, const int32_t *skip,
+                          int n_skip, struct tok_ids *out, struct dsr_err *err) {
+    if (check_ids(ids, err) || tok_ids_push(out, ids->bos, err) ||
+        tokenizer_encode(tk, tpl->user_prefix, strlen(tpl->user_prefix), 0, out, err))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        bool special = false;
+        for (int k = 0; k < n_skip && !special; k++) special = caption[i] == skip[k];
+        if (!special && tok_ids_push(out, caption[i], err)) return -1;
+    }
+    if (tokenizer_encode(tk, tpl->assistant_suffix, strlen(tpl->assistant_suffix), 0, out, err)) return -1;
     return tok_ids_push(out, ids->boi, err);
 }
 

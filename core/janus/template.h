@@ -35,6 +35,15 @@ struct janus_template_ids {
 
 void janus_template_defaults(struct janus_template *tpl);
 
+/* Appends gen_context of a caption given as ids (a sampled caption that R_U
+ * scores): [BOS] + tok(user_prefix) + the caption's ids, less any id in
+ * skip[n_skip] (the model's special ids), + tok(assistant_suffix) + [BOI].
+ * Joined by id, not re-tokenized text, so it holds exactly the sampled
+ * tokens. */
+int janus_gen_context_ids(const struct tokenizer *tk, const struct janus_template *tpl,
+                          const struct janus_template_ids *ids, const int32_t *caption, int n, const int32_t *skip,
+                          int n_skip, struct tok_ids *out, struct dsr_err *err);
+
 /* Appends gen_context(prompt) to out. */
 int janus_gen_context(const struct tokenizer *tk, const struct janus_template *tpl,
                       const struct janus_template_ids *ids, const char *prompt, size_t prompt_len,

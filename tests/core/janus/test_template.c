@@ -51,6 +51,30 @@ static void test_gen_context(struct th *t) {
     tokenizer_free(tk);
 }
 
+/* From a sampled caption's ids: the same sequence as from its text, with
+ * the special ids (an EOS the sampler kept, say) left out. */
+static void test_gen_context_ids(struct th *t) {
+    struct tokenizer *tk = byte_tok(t);
+    if (!tk) return;
+    struct janus_template tpl;
+    janus_template_defaults(&tpl);
+    struct tok_ids want = {0}, got = {0};
+    struct dsr_err err = {{0}};
+    const char *cap = "a red cube";
+    int32_t ids[16];
+    int n = 0;
+    for (const char *c = cap; *c; c++) ids[n++] = (unsigned char)*c;
+    ids[n++] = 257; /* EOS */
+    const int32_t skip[] = {BOS, 257, BOI, EOI, IMG};
+    TH_CHECK(t, janus_gen_context(tk, &tpl, &IDS, cap, strlen(cap), &want, &err) == 0, "gen: %s", err.msg);
+    TH_CHECK(t, janus_gen_context_ids(tk, &tpl, &IDS, ids, n, skip, 5, &got, &err) == 0, "gen ids: %s", err.msg);
+    TH_CHECK(t, got.n == want.n && memcmp(got.ids, want.ids, want.n * sizeof *want.ids) == 0,
+             "gen_context from ids (%zu ids) differs from gen_context from text (%zu)", got.n, want.n);
+    tok_ids_free(&want);
+    tok_ids_free(&got);
+    tokenizer_free(tk);
+}
+
 static void test_und_context(struct th *t) {
     struct tokenizer *tk = byte_tok(t);
     if (!tk) return;
@@ -138,6 +162,7 @@ static void test_bpe_fixture(struct th *t) {
 int main(void) {
     struct th t = {0};
     th_run(&t, "gen_context", test_gen_context);
+    th_run(&t, "gen_context_ids", test_gen_context_ids);
     th_run(&t, "und_context", test_und_context);
     th_run(&t, "rg_target", test_rg_target);
     th_run(&t, "bpe_fixture", test_bpe_fixture);
