@@ -94,6 +94,24 @@ json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_re
     return o ? stamp(o, st) : NULL;
 }
 
+json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st) {
+    json_t *o = json_pack(
+        "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
+        "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i},s:f}",
+        "name", m->name, "embedded_random_weights", m->embedded_random_weights, "description", m->description,
+        "parameters", "total", (json_int_t)m->params_total, "trainable", (json_int_t)m->params_trainable, "frozen",
+        (json_int_t)(m->params_total - m->params_trainable), "vocab_size", m->vocab_size, "special_tokens", "bos",
+        m->bos, "eos", m->eos, "pad", m->pad, "boi", m->boi, "eoi", m->eoi, "image", m->image, "image_size",
+        m->image_size, "vq_image_size", m->vq_image_size, "num_image_tokens", m->num_image_tokens, "codebook_size",
+        m->codebook_size, "quantizer", m->quantizer, "tokenizer", m->tokenizer, "templates", "user_prefix",
+        m->user_prefix, "assistant_suffix", m->assistant_suffix, "question_prefix", m->question_prefix,
+        "target_prefix", m->target_prefix, "dual_question", m->dual_question, "text_config", "hidden_size",
+        m->hidden_size, "num_hidden_layers", m->num_hidden_layers, "num_attention_heads", m->num_attention_heads,
+        "max_position_embeddings", m->max_position_embeddings, "default_cfg_scale", m->default_cfg_scale);
+    if (o && m->measured) json_object_set(o, "measured", (json_t *)m->measured);
+    return o ? stamp(o, st) : NULL;
+}
+
 json_t *proto_encode_tokens(const int32_t *ids, int n) { return json_pack("{s:o}", "tokens", proto_int_array(ids, n)); }
 
 json_t *proto_encode_text(const char *text, size_t len) {

@@ -52,6 +52,23 @@ struct proto_rollout_contexts {
 json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
                              const struct proto_rollout_contexts *ctx, const struct proto_stamp *st);
 
+/* GET /model: what a client needs to build requests for this model. */
+struct proto_model_info {
+    const char *name, *description;
+    bool embedded_random_weights;
+    long long params_total, params_trainable;
+    int vocab_size;
+    int bos, eos, pad, boi, eoi, image; /* special token ids */
+    int image_size, vq_image_size, num_image_tokens, codebook_size;
+    const char *quantizer;              /* "l2" | "euclidean" */
+    const char *tokenizer;              /* "tokenizer.json" | "builtin-bytes" | "none" */
+    const char *user_prefix, *assistant_suffix, *question_prefix, *target_prefix, *dual_question;
+    int hidden_size, num_hidden_layers, num_attention_heads, max_position_embeddings;
+    double default_cfg_scale;
+    const json_t *measured;             /* builtin:shapes' eval.json, or NULL */
+};
+json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st);
+
 json_t *proto_encode_tokens(const int32_t *ids, int n);
 json_t *proto_encode_text(const char *text, size_t len);
 
