@@ -58,7 +58,7 @@ DSRD       := $(BUILD)/dsrd
 TEST_SRC  := $(wildcard tests/*/test_*.c tests/core/*/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/%.o: INCLUDES = -Icore -Iproto -Iserver -Itests/support
-HARNESS_OBJ := $(BUILD)/tests/support/harness.o
+HARNESS_OBJ := $(BUILD)/tests/support/harness.o $(BUILD)/tests/support/tiny_fixture.o
 # HTTP API tests (tests/server/test_api*.c) also link the dsrd process/client helpers.
 API_SUPPORT_OBJ := $(BUILD)/tests/support/api_support.o
 

@@ -6,11 +6,10 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "tiny_fixture.h"
 #include "janus/reward.h"
 #include "model/image_embeds.h"
 #include "model/janus_model.h"
-
-#define TINY "tests/fixtures/janus-tiny"
 
 static void test_reward_of(struct th *t) {
     const float lp[4] = {-1.0f, -2.0f, -0.5f, -0.5f};
@@ -27,10 +26,11 @@ static void test_reward_of(struct th *t) {
 }
 
 static void test_r_u_matches_fixture(struct th *t) {
-    struct janus_model m;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
+    const struct janus_model *mp = &fx.model;
+    struct st_file *cases = fx.cases;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, &m, &err) == 0, "load: %s", err.msg)) return;
-    struct st_file *cases = th_open_fixture("janus-tiny/cases.safetensors");
     size_t np, nc, nlp;
     int32_t *prompt = th_tensor_i32(cases, "gen.prompt_ids", &np);
     int32_t *codes = th_tensor_i32(cases, "gen.codes", &nc);
@@ -38,7 +38,7 @@ static void test_r_u_matches_fixture(struct th *t) {
     float *want_ru = th_tensor_f32(cases, "gen.r_u", NULL);
     float *lp = malloc(nc * sizeof *lp);
     struct reward r;
-    if (TH_CHECK(t, reward_understanding(&m, prompt, (int)np, codes, (int)nc, lp, &r, &err) == 0, "R_U: %s",
+    if (TH_CHECK(t, reward_understanding(mp, prompt, (int)np, codes, (int)nc, lp, &r, &err) == 0, "R_U: %s",
                  err.msg)) {
         float ru = (float)r.reward;
         TH_CLOSE(t, "gen.logprobs", lp, want_lp, nlp, 1e-4);
@@ -47,37 +47,36 @@ static void test_r_u_matches_fixture(struct th *t) {
     }
     /* without a log-prob buffer: the same reward */
     struct reward r2;
-    if (TH_CHECK(t, reward_understanding(&m, prompt, (int)np, codes, (int)nc, NULL, &r2, &err) == 0, "R_U: %s",
+    if (TH_CHECK(t, reward_understanding(mp, prompt, (int)np, codes, (int)nc, NULL, &r2, &err) == 0, "R_U: %s",
                  err.msg))
         TH_CHECK(t, r2.reward == r.reward, "R_U without logprobs %g, with %g", r2.reward, r.reward);
     free(lp), free(prompt), free(codes), free(want_lp), free(want_ru);
-    st_close(cases);
-    janus_model_free(&m);
+    tiny_fixture_free(&fx);
 }
 
 static void test_r_g_matches_fixture(struct th *t) {
-    struct janus_model m;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
+    const struct janus_model *mp = &fx.model;
+    struct st_file *cases = fx.cases;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, &m, &err) == 0, "load: %s", err.msg)) return;
-    struct st_file *cases = th_open_fixture("janus-tiny/cases.safetensors");
     size_t n;
     int32_t *codes = th_tensor_i32(cases, "vq.codes", NULL);
     int32_t *ids = th_tensor_i32(cases, "rg.input_ids", &n);
     int32_t *start = th_tensor_i32(cases, "rg.target_start", NULL);
     float *want_rg = th_tensor_f32(cases, "rg.r_g", NULL);
-    int rows = m.cfg.vision.num_image_tokens;
-    float *embeds = malloc((size_t)rows * m.cfg.text.hidden_size * sizeof *embeds);
+    int rows = mp->cfg.vision.num_image_tokens;
+    float *embeds = malloc((size_t)rows * mp->cfg.text.hidden_size * sizeof *embeds);
     struct reward r;
     /* the generated image as dsrd sees it: its codes, decoded, through the vision tower */
-    int rc = janus_embeds_from_codes(&m, codes, embeds, &err);
-    if (rc == 0) rc = reward_generation(&m, ids, start[0], embeds, rows, ids + start[0], (int)n - start[0], NULL, &r, &err);
+    int rc = janus_embeds_from_codes(mp, codes, embeds, &err);
+    if (rc == 0) rc = reward_generation(mp, ids, start[0], embeds, rows, ids + start[0], (int)n - start[0], NULL, &r, &err);
     if (TH_CHECK(t, rc == 0, "R_G: %s", err.msg)) {
         float rg = (float)r.reward;
         TH_CLOSE(t, "rg.r_g", &rg, want_rg, 1, 1e-4);
     }
     free(embeds), free(codes), free(ids), free(start), free(want_rg);
-    st_close(cases);
-    janus_model_free(&m);
+    tiny_fixture_free(&fx);
 }
 
 int main(void) {

@@ -7,28 +7,11 @@
 #include <string.h>
 
 #include "harness.h"
+#include "tiny_fixture.h"
 #include "model/janus_model.h"
 #include "janus/reward.h"
 #include "janus/teacher_forcing.h"
 
-#define TINY "tests/fixtures/janus-tiny"
-
-struct fixture {
-    struct janus_model model;
-    struct st_file *cases;
-};
-
-static int load_fixture(struct th *t, struct fixture *fx) {
-    struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, &fx->model, &err) == 0, "load: %s", err.msg)) return -1;
-    fx->cases = th_open_fixture("janus-tiny/cases.safetensors");
-    return 0;
-}
-
-static void free_fixture(struct fixture *fx) {
-    janus_model_free(&fx->model);
-    st_close(fx->cases);
-}
 
 /* logits[n_seq, len, V] of full sequences through the LM, packed in one forward. */
 static int full_logits(const struct janus_model *m, const int32_t *ids, int n_seq, int len, float *logits,
@@ -49,8 +32,8 @@ static int full_logits(const struct janus_model *m, const int32_t *ids, int n_se
 }
 
 static void test_lm_logits(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     size_t n, nl;
     int32_t *ids = th_tensor_i32(fx.cases, "lm.input_ids", &n);
     float *want = th_tensor_f32(fx.cases, "lm.logits", &nl);
@@ -59,13 +42,13 @@ static void test_lm_logits(struct th *t) {
     if (TH_CHECK(t, full_logits(&fx.model, ids, 2, 12, got, &err) == 0, "forward: %s", err.msg))
         TH_CLOSE(t, "lm.logits", got, want, nl, 1e-4);
     free(ids), free(want), free(got);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 static void test_lm_logits_bf16(struct th *t) {
     struct janus_model m;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_files(TINY "/config.json", TINY "/model-bf16.safetensors", &m, &err) == 0,
+    if (!TH_CHECK(t, janus_model_load_files(TINY_FIXTURE_DIR "/config.json", TINY_FIXTURE_DIR "/model-bf16.safetensors", &m, &err) == 0,
                   "load bf16: %s", err.msg))
         return;
     struct st_file *cases = th_open_fixture("janus-tiny/cases.safetensors");
@@ -81,8 +64,8 @@ static void test_lm_logits_bf16(struct th *t) {
 }
 
 static void test_lm_logprobs(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     size_t n, nw;
     int32_t *ids = th_tensor_i32(fx.cases, "lm.input_ids", &n);
     float *want = th_tensor_f32(fx.cases, "lm.logprobs", &nw);
@@ -95,12 +78,12 @@ static void test_lm_logprobs(struct th *t) {
     if (TH_CHECK(t, tf_logprobs(&fx.model, items, 2, got, &err) == 0, "tf: %s", err.msg))
         TH_CLOSE(t, "lm.logprobs", got, want, nw, 1e-4);
     free(ids), free(want);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 static void test_gen_logits_and_reward(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     const struct janus_model *m = &fx.model;
     int C = m->cfg.text.hidden_size;
     size_t np, nc, nl, nlp, nr;
@@ -135,13 +118,13 @@ static void test_gen_logits_and_reward(struct th *t) {
     kv_cache_free(&cache);
     free(rows), free(logits), free(lp);
     free(prompt), free(codes), free(want_logits), free(want_lp), free(want_ru);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* Two sequences decoded token by token in one batch equal the full forward. */
 static void test_kv_cache_decode_matches_full(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     const struct janus_model *m = &fx.model;
     int C = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
     size_t n;
@@ -184,7 +167,7 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
     }
     kv_cache_free(&cache);
     free(ids), free(full), free(step);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* Four sequences with a common 9-token prefix: prefilled once into slot 0
@@ -195,8 +178,8 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
 #define SHARED_PREFIX 9
 #define SHARED_LEN 17
 static void test_shared_prefix_decode_matches_full(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     const struct janus_model *m = &fx.model;
     int C = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
     size_t n;
@@ -268,13 +251,13 @@ static void test_shared_prefix_decode_matches_full(struct th *t) {
     }
     kv_cache_free(&cache);
     free(ids), free(full), free(step), free(rows);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* Items of different lengths and kinds scored together equal one at a time. */
 static void test_packing_invariance(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     size_t n, nc;
     int32_t *ids = th_tensor_i32(fx.cases, "lm.input_ids", &n);
     int32_t *codes = th_tensor_i32(fx.cases, "gen.codes", &nc);
@@ -293,12 +276,12 @@ static void test_packing_invariance(struct th *t) {
     }
     if (TH_CHECK(t, rc == 0, "tf: %s", err.msg)) TH_CLOSE(t, "packed vs alone", together, alone, 34, 1e-5);
     free(ids), free(codes);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 static void test_rejects_bad_ids(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     int32_t ctx[3] = {256, 5, 6}, bad_tok[2] = {7, 320}, bad_code[2] = {3, 96}, img_ctx[2] = {256, 261};
     struct tf_item cases[3] = {
         {.context = ctx, .n_context = 3, .kind = TF_TARGET_TOKENS, .target = bad_tok, .n_target = 2},
@@ -310,7 +293,7 @@ static void test_rejects_bad_ids(struct th *t) {
         struct dsr_err err = {{0}};
         TH_CHECK(t, tf_logprobs(&fx.model, &cases[i], 1, lp, &err) != 0 && err.msg[0], "case %d accepted", i);
     }
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 int main(void) {

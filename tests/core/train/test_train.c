@@ -8,32 +8,15 @@
 #include <string.h>
 
 #include "harness.h"
+#include "tiny_fixture.h"
 #include "model/janus_model.h"
 #include "base/rng.h"
 #include "train/train.h"
 
-#define TINY "tests/fixtures/janus-tiny"
 #define N_SEQ 4
 
-struct fixture {
-    struct janus_model model;
-    struct st_file *cases;
-};
-
-static int load_fixture(struct th *t, struct fixture *fx) {
-    struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, &fx->model, &err) == 0, "load: %s", err.msg)) return -1;
-    fx->cases = th_open_fixture("janus-tiny/cases.safetensors");
-    return 0;
-}
-
-static void free_fixture(struct fixture *fx) {
-    janus_model_free(&fx->model);
-    st_close(fx->cases);
-}
-
 /* Vision features [64, Dv] of the fixture's image (the first one of `key`). */
-static float *image_features(struct th *t, struct fixture *fx, const char *key) {
+static float *image_features(struct th *t, struct tiny_fixture *fx, const char *key) {
     size_t n;
     float *px = th_tensor_f32(fx->cases, key, &n);
     const struct vision_config *v = &fx->model.cfg.vision;
@@ -85,7 +68,7 @@ struct text_case {
     struct train_sample s[N_SEQ];
 };
 
-static void load_text_case(struct th *t, struct fixture *fx, struct text_case *c) {
+static void load_text_case(struct th *t, struct tiny_fixture *fx, struct text_case *c) {
     size_t n;
     c->ids = th_tensor_i32(fx->cases, "grpo_text.input_ids", &n);
     c->T = (int)(n / N_SEQ);
@@ -114,7 +97,7 @@ static void free_text_case(struct text_case *c) {
 
 static const struct grpo_hyper FIXTURE_HYPER = {.epsilon = 0.2f, .epsilon_high = 0.28f, .beta = 0.04f};
 
-static double fixture_scalar(struct fixture *fx, const char *key) {
+static double fixture_scalar(struct tiny_fixture *fx, const char *key) {
     size_t n;
     float *v = th_tensor_f32(fx->cases, key, &n);
     double x = v[0];
@@ -123,8 +106,8 @@ static double fixture_scalar(struct fixture *fx, const char *key) {
 }
 
 static void test_grpo_text(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     struct text_case c;
     load_text_case(t, &fx, &c);
     struct trainer tr;
@@ -148,12 +131,12 @@ static void test_grpo_text(struct th *t) {
         trainer_free(&tr);
     }
     free_text_case(&c);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 static void test_grpo_image(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     size_t n;
     int32_t *prompt = th_tensor_i32(fx.cases, "grpo_image.prompt_ids", &n);
     int P = (int)(n / N_SEQ);
@@ -186,12 +169,12 @@ static void test_grpo_image(struct th *t) {
         trainer_free(&tr);
     }
     free(prompt), free(codes), free(old), free(ref), free(adv);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 static void test_simpo_text(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     size_t np, nc, nr;
     int32_t *prompt = th_tensor_i32(fx.cases, "simpo_text.prompt_ids", &np);
     int32_t *ch = th_tensor_i32(fx.cases, "simpo_text.chosen", &nc);
@@ -218,7 +201,7 @@ static void test_simpo_text(struct th *t) {
         trainer_free(&tr);
     }
     free(prompt), free(ch), free(rj), free(feat);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* ---- a mixed batch: two captions (with image) and one image completion --- */
@@ -230,7 +213,7 @@ struct mixed {
     struct train_sample s[3];
 };
 
-static void build_mixed(struct th *t, struct fixture *fx, struct mixed *x) {
+static void build_mixed(struct th *t, struct tiny_fixture *fx, struct mixed *x) {
     load_text_case(t, fx, &x->text);
     x->s[0] = x->text.s[0];
     x->s[1] = x->text.s[2];
@@ -258,8 +241,8 @@ static double loss_at(struct trainer *tr, struct janus_model *m, const struct tr
 }
 
 static void test_finite_differences(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     struct mixed x;
     build_mixed(t, &fx, &x);
     struct janus_model *m = &fx.model;
@@ -313,14 +296,14 @@ static void test_finite_differences(struct th *t) {
     trainer_free(&tr);
     trainer_free(&probe);
     free_text_case(&x.text);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* Tied lm_head: its gradient lands in embed_tokens. */
 static void test_tied_finite_differences(struct th *t) {
     struct janus_config cfg;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_config_load(TINY "/config.json", &cfg, &err) == 0, "%s", err.msg)) return;
+    if (!TH_CHECK(t, janus_config_load(TINY_FIXTURE_DIR "/config.json", &cfg, &err) == 0, "%s", err.msg)) return;
     cfg.tie_word_embeddings = cfg.text.tie_word_embeddings = true;
     struct janus_model m;
     if (!TH_CHECK(t, janus_model_init_random(&cfg, 5, &m, &err) == 0, "%s", err.msg)) return;
@@ -359,8 +342,8 @@ static void test_tied_finite_differences(struct th *t) {
 }
 
 static void test_micro_batches(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     struct mixed x;
     build_mixed(t, &fx, &x);
     struct trainer one, many;
@@ -378,14 +361,14 @@ static void test_micro_batches(struct th *t) {
         trainer_free(&many);
     }
     free_text_case(&x.text);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* beta > 0 without ref_logprobs: an error unless a reference is kept; with
  * the reference kept before any step, reference == policy, so KL is 0. */
 static void test_reference(struct th *t) {
-    struct fixture fx;
-    if (load_fixture(t, &fx)) return;
+    struct tiny_fixture fx;
+    if (tiny_fixture_load(t, &fx)) return;
     struct mixed x;
     build_mixed(t, &fx, &x);
     for (int i = 0; i < 3; i++) x.s[i].ref_logprobs = NULL;
@@ -417,7 +400,7 @@ static void test_reference(struct th *t) {
              "code outside the codebook: %s", err.msg);
     trainer_free(&tr);
     free_text_case(&x.text);
-    free_fixture(&fx);
+    tiny_fixture_free(&fx);
 }
 
 /* AdamW on a 5-element parameter, two steps with decay and clipping, against
