@@ -31,16 +31,21 @@ CURL_LIBS     := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
           -Wall -Wextra -Werror -g $(OPT) $(ARCH) -fopenmp $(SANFLAGS) \
-          -Icore -Icore/world -Iproto -Iserver $(PKG_CFLAGS) $(SERVER_CFLAGS) $(CURL_CFLAGS)
+          $(INCLUDES) $(PKG_CFLAGS) $(SERVER_CFLAGS) $(CURL_CFLAGS)
+# Include paths enforce the layering: core/ sees only core/ (headers named
+# by folder, "nn/ops.h"), proto/ also proto/, the rest everything.
+INCLUDES = -Icore -Iproto -Iserver
 LDLIBS  = $(PKG_LIBS) -lm -lpthread -fopenmp $(SANFLAGS)
 
-CORE_SRC  := $(wildcard core/*.c core/world/*.c)
+CORE_SRC  := $(wildcard core/*/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+$(CORE_OBJ): INCLUDES = -Icore
 LIB       := $(BUILD)/libdsr.a
 
 # proto/: request decoding/validation and response encoding (jansson).
 PROTO_SRC := $(wildcard proto/*.c)
 PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
+$(PROTO_OBJ): INCLUDES = -Icore -Iproto
 PROTO_LIB := $(BUILD)/libdsrproto.a
 
 # server/: the dsrd daemon.
@@ -48,11 +53,14 @@ SERVER_SRC := $(wildcard server/*.c)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 DSRD       := $(BUILD)/dsrd
 
-TEST_SRC  := $(wildcard tests/test_*.c)
+# tests/ mirrors the layout (tests/core/nn/, tests/server/, ...); the
+# shared test support is tests/support/.
+TEST_SRC  := $(wildcard tests/*/test_*.c tests/core/*/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HARNESS_OBJ := $(BUILD)/tests/harness.o
-# HTTP API tests (tests/test_api*.c) also link the dsrd process/client helpers.
-API_SUPPORT_OBJ := $(BUILD)/tests/api_support.o
+$(BUILD)/tests/%.o: INCLUDES = -Icore -Iproto -Iserver -Itests/support
+HARNESS_OBJ := $(BUILD)/tests/support/harness.o $(BUILD)/tests/support/tiny_fixture.o
+# HTTP API tests (tests/server/test_api*.c) also link the dsrd process/client helpers.
+API_SUPPORT_OBJ := $(BUILD)/tests/support/api_support.o
 
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
@@ -86,7 +94,7 @@ $(BUILD)/%.o: %.c
 
 # The shipped default model (models/shapes/dsr-shapes, `make default-model`)
 # compiled into libdsr.a: `ld -r -b binary` makes an object whose symbols
-# _binary_<file>_start/_end core/default_model.c reads; the weights come first
+# _binary_<file>_start/_end core/model/default_model.c reads; the weights come first
 # so the section's 64-byte alignment is theirs.
 DEFAULT_MODEL_DIR   := models/shapes/dsr-shapes
 DEFAULT_MODEL_FILES := model.safetensors config.json tokenizer.json generation_config.json \
@@ -131,12 +139,12 @@ $(BUILD)/gen/ui_assets.c: $(UI_FILES) tools/embed_ui.sh $(BUILD)/gen/ui_files.st
 $(UI_OBJ): $(BUILD)/gen/ui_assets.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-# The release (VERSION) and commit go into core/version.c only; the stamp
+# The release (VERSION) and commit go into core/base/version.c only; the stamp
 # changes when the commit does, so a new commit recompiles that one file.
 DSR_VERSION := $(shell cat VERSION 2>/dev/null || echo unknown)
 DSR_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-$(BUILD)/core/version.o: CFLAGS += -DDSR_VERSION='"$(DSR_VERSION)"' -DDSR_COMMIT='"$(DSR_COMMIT)"'
-$(BUILD)/core/version.o: $(BUILD)/commit.stamp VERSION
+$(BUILD)/core/base/version.o: CFLAGS += -DDSR_VERSION='"$(DSR_VERSION)"' -DDSR_COMMIT='"$(DSR_COMMIT)"'
+$(BUILD)/core/base/version.o: $(BUILD)/commit.stamp VERSION
 $(BUILD)/commit.stamp: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(DSR_VERSION) $(DSR_COMMIT)' | cmp -s - $@ || echo '$(DSR_VERSION) $(DSR_COMMIT)' > $@
@@ -147,8 +155,8 @@ $(DSRD): $(SERVER_OBJ) $(OPENAPI_OBJ) $(UI_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
-# test_api*: a static pattern rule, which takes precedence over the rule below.
-API_TEST_BIN := $(filter $(BUILD)/tests/test_api%,$(TEST_BIN))
+# tests/server/test_api*: a static pattern rule, which takes precedence over the rule below.
+API_TEST_BIN := $(filter $(BUILD)/tests/server/test_api%,$(TEST_BIN))
 $(API_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(API_SUPPORT_OBJ) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB) | $(DSRD)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDLIBS) $(CURL_LIBS)
@@ -181,12 +189,12 @@ APPS_LIB    := $(BUILD)/libdsrapps.a
 DSR_CLI     := $(BUILD)/dsr
 DSR_TRAIN   := $(BUILD)/dsr-train
 CLIENT_INC  := -Iclients/c -Iclients/cli -Iclients/trainer $(CURL_PKG_CFLAGS)
-CLIENT_SUPPORT_OBJ := $(BUILD)/tests/client_support.o
+CLIENT_SUPPORT_OBJ := $(BUILD)/tests/support/client_support.o
 
 all: $(CLIENT_LIB) $(DSR_CLI) $(DSR_TRAIN)
 
 $(BUILD)/clients/%.o: CFLAGS += $(CLIENT_INC)
-$(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ): CFLAGS += $(CLIENT_INC)
+$(BUILD)/tests/clients/%.o $(CLIENT_SUPPORT_OBJ): CFLAGS += $(CLIENT_INC)
 
 $(CLIENT_LIB): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
@@ -204,32 +212,32 @@ $(DSR_TRAIN): $(BUILD)/clients/trainer/main.o $(APPS_LIB) $(CLIENT_LIB) $(PROTO_
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(CURL_PKG_LIBS) $(LDLIBS)
 
-# More specific than $(BUILD)/tests/%, so make prefers it for test_client*.
-$(BUILD)/tests/test_client%: $(BUILD)/tests/test_client%.o $(CLIENT_SUPPORT_OBJ) $(HARNESS_OBJ) $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB) | $(DSR_CLI) $(DSR_TRAIN)
+# More specific than $(BUILD)/tests/%, so make prefers it for tests/clients/.
+$(BUILD)/tests/clients/test_%: $(BUILD)/tests/clients/test_%.o $(CLIENT_SUPPORT_OBJ) $(HARNESS_OBJ) $(APPS_LIB) $(CLIENT_LIB) $(PROTO_LIB) $(LIB) | $(DSR_CLI) $(DSR_TRAIN)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(CURL_PKG_LIBS) $(LDLIBS)
 
-# fuzz/: libFuzzer targets over the decoders.  tests/test_fuzz_corpus
+# fuzz/: libFuzzer targets over the decoders.  tests/fuzz/test_fuzz_corpus
 # replays their seed corpora and regression inputs with the ordinary
 # compiler (so make test and make test-asan cover them); make fuzz builds
 # the targets with clang's libFuzzer and runs each for FUZZ_SECONDS.
 FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 FUZZ_SUPPORT := $(BUILD)/server/idempotency.o
-$(BUILD)/fuzz/%.o $(BUILD)/tests/test_fuzz_corpus.o: CFLAGS += -Ifuzz
-$(BUILD)/tests/test_fuzz_corpus: $(BUILD)/tests/test_fuzz_corpus.o $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(FUZZ_SUPPORT) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
+$(BUILD)/fuzz/%.o $(BUILD)/tests/fuzz/test_fuzz_corpus.o: CFLAGS += -Ifuzz
+$(BUILD)/tests/fuzz/test_fuzz_corpus: $(BUILD)/tests/fuzz/test_fuzz_corpus.o $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(FUZZ_SUPPORT) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
 # tools/soak: the soak test (make soak), a client of dsrd like the API tests.
-$(BUILD)/tools/soak.o: CFLAGS += -Itests
-$(BUILD)/tools/soak: $(BUILD)/tools/soak.o $(API_SUPPORT_OBJ) $(PROTO_LIB) $(LIB)
+$(BUILD)/tools/soak.o: CFLAGS += -Itests/support
+$(BUILD)/tools/soak: $(BUILD)/tools/soak.o $(API_SUPPORT_OBJ) $(HARNESS_OBJ) $(PROTO_LIB) $(LIB)
 	@$(if $(V),,printf '  LD    %s\n' $@)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
 
-# Installs what is missing, builds, runs every test (tests/test_*.py, the
+# Installs what is missing, builds, runs every test (tests/*/test_*.py, the
 # default-model recipe's PyTorch code against the fixtures, need
-# python3-torch; tests/test_ui_browser drives the web page in Debian's
+# python3-torch; tests/server/test_ui_browser drives the web page in Debian's
 # chromium, headless).
 TEST_DEB_PACKAGES = python3-torch python3-numpy chromium
 
@@ -299,7 +307,7 @@ bench: deps
 default-model:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory all
-	/usr/bin/python3 tests/test_janus_torch.py
+	/usr/bin/python3 tests/models/test_janus_torch.py
 	/usr/bin/python3 models/shapes/recipe.py --work $(BUILD)/default-model $(RECIPE_ARGS)
 
 eval-default: deps

@@ -1,4 +1,4 @@
-/* bench_attention: the trainer's causal attention core (core/train_attention.h)
+/* bench_attention: the trainer's causal attention core (core/nn/attention_train.h)
  * on one sequence, forward and backward, across row-block sizes.  The row
  * with block = n is the unblocked computation (full n×n products, every
  * masked tile included), the trainer's previous form.
@@ -18,9 +18,9 @@
 
 #include "cli_args.h"
 #include "mid_model.h"
-#include "ops.h"
-#include "rng.h"
-#include "train_attention.h"
+#include "nn/ops.h"
+#include "base/rng.h"
+#include "nn/attention_train.h"
 
 static const int BLOCKS[] = {32, 64, 96, 128, 192, 256, 384};
 #define N_BLOCKS (int)(sizeof BLOCKS / sizeof BLOCKS[0])

@@ -1,4 +1,4 @@
-/* bench_decode: rollout throughput of the group samplers (core/sampler.h) on
+/* bench_decode: rollout throughput of the group samplers (core/janus/rollout.h) on
  * the mid-size random Janus config, with the bytes each decode step must read
  * so the driver can compare against the memory-bandwidth ceiling.
  *
@@ -26,14 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "janus_model.h"
-#include "kv_cache.h"
+#include "model/janus_model.h"
+#include "nn/kv_cache.h"
 #include "cli_args.h"
 #include "mid_model.h"
-#include "ops.h"
-#include "rng.h"
-#include "sampler.h"
-#include "teacher_forcing.h"
+#include "nn/ops.h"
+#include "base/rng.h"
+#include "janus/rollout.h"
+#include "janus/teacher_forcing.h"
 
 #define UND_TEXT 8
 #define GEN_CONTEXT 32

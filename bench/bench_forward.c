@@ -22,13 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "janus_model.h"
+#include "model/janus_model.h"
 #include "cli_args.h"
 #include "mid_model.h"
-#include "ops.h"
-#include "rng.h"
+#include "nn/ops.h"
+#include "base/rng.h"
 #include "st_writer.h"
-#include "teacher_forcing.h"
+#include "janus/teacher_forcing.h"
 
 #define UND_TEXT 8
 #define UND_TARGET 24

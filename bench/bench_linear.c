@@ -1,5 +1,5 @@
 /* bench_linear: op_linear at decode batch sizes against plain cblas_sgemm and
- * the small-batch kernel (core/gemm_small.h) on its own, at the mid-size
+ * the small-batch kernel (core/nn/gemm_small.h) on its own, at the mid-size
  * model's shapes, with the weight cold (caches flushed before every call,
  * as in a decode step where each layer's weights were evicted by the others).
  *
@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "gemm_small.h"
+#include "nn/gemm_small.h"
 #include "cli_args.h"
 #include "mid_model.h"
-#include "ops.h"
-#include "rng.h"
+#include "nn/ops.h"
+#include "base/rng.h"
 
 #define FLUSH_BYTES (96u << 20) /* three times the 32 MiB L3 of the reference machine */
 

@@ -24,8 +24,8 @@
 #include <time.h>
 
 #include "cli_args.h"
-#include "ops.h"
-#include "rng.h"
+#include "nn/ops.h"
+#include "base/rng.h"
 
 #define MIN_SECONDS 0.5 /* each measurement repeats until it has run this long */
 #define MAX_MIB 65536

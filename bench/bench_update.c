@@ -14,7 +14,7 @@
  *   tokens, 576 VQ-code targets), 607 rows each, advantages +1 / −1, old
  *   log-probs detached, loss_type grpo, β 0.  (dsr's image rows pass through
  *   the tiny understanding aligner; the peer is given them directly.)
- * --profile: prints the phase breakdown (core/train_prof.h) of the best rep.
+ * --profile: prints the phase breakdown (core/train/train_prof.h) of the best rep.
  *
  * Times are reported for forward + backward and for the AdamW step (clipping
  * norm included) separately, and for their sum.
@@ -25,7 +25,7 @@
  * (only under a --budget: unbounded, the layer internals are kept), 4·P·T
  * for the backward; attention 4·vis·(heads·head_dim) per layer and sample
  * forward, 6·vis·(heads·head_dim) backward (+4·vis·… recompute), vis =
- * n(n+1)/2 (core/train_attention.h skips the masked blocks, so this is
+ * n(n+1)/2 (core/nn/attention_train.h skips the masked blocks, so this is
  * close to what runs); lm_head 2·V·C (generation head: its two linears)
  * per completion token forward, 6·V·C
  * backward (logits recomputed).  GFLOP/s are over forward + backward time. */
@@ -35,13 +35,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "janus_model.h"
+#include "model/janus_model.h"
 #include "mid_model.h"
-#include "ops.h"
-#include "rng.h"
-#include "train.h"
-#include "train_graph.h"
-#include "train_prof.h"
+#include "nn/ops.h"
+#include "base/rng.h"
+#include "train/train.h"
+#include "train/train_graph.h"
+#include "train/train_prof.h"
 
 #define PEER_IMAGE 576
 #define PEER_UND_TEXT 8

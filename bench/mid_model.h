@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "model_config.h"
+#include "io/model_config.h"
 
 /* Special ids of the mid-size config (inside its 32000-token vocabulary). */
 #define MID_BOS 1

@@ -1,8 +1,8 @@
 /* config.json (janus_config_parse, then the validation a load runs) and
  * preprocessor_config.json (janus_image_config_parse) on the same input. */
 #include "fuzz_targets.h"
-#include "image_proc.h"
-#include "model_config.h"
+#include "image/preprocess.h"
+#include "io/model_config.h"
 
 int fuzz_config(const uint8_t *data, size_t size) {
     struct janus_config c;

@@ -4,7 +4,7 @@
  * fuzz/corpus/jpeg: baseline, progressive and greyscale 8x6 images written by
  * jpeg_encode_rgb8. */
 #include "fuzz_targets.h"
-#include "jpeg_io.h"
+#include "image/jpeg_io.h"
 
 int fuzz_jpeg(const uint8_t *data, size_t size) {
     struct png_limits lim;

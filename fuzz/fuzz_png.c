@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "fuzz_targets.h"
-#include "png_io.h"
+#include "image/png_io.h"
 
 int fuzz_png(const uint8_t *data, size_t size) {
     struct png_limits lim;

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "fuzz_targets.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 int fuzz_safetensors(const uint8_t *data, size_t size) {
     int fd = memfd_create("fuzz-safetensors", MFD_CLOEXEC);

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "fuzz_targets.h"
-#include "safetensors_write.h"
-#include "st_set.h"
+#include "io/safetensors_write.h"
+#include "io/safetensors_dir.h"
 
 static char g_dir[64];
 

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "fuzz_targets.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 
 #define BPE_FIXTURE "tests/fixtures/tokenizer-bpe/tokenizer.json"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fuzz_targets.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 int fuzz_tokenizer_load(const uint8_t *data, size_t size) {
     struct tokenizer *t = NULL;

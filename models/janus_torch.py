@@ -3,7 +3,7 @@
 The training recipe of dsr's default model and the benchmark peer share this
 module.  Parameter names are exactly the HF checkpoint names, so
 `state_dict()` is a loadable `model.safetensors`; the math is the one dsr's C
-core implements (and tests/test_janus_torch.py checks this module against the
+core implements (and tests/models/test_janus_torch.py checks this module against the
 golden fixtures computed by HF transformers):
 
 * language model: Llama (RMSNorm, rotate-half RoPE, GQA, SwiGLU), untied lm_head;

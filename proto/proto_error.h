@@ -1,4 +1,4 @@
-/* The error envelope of every non-2xx response (API.md "Errors"):
+/* The error envelope of every non-2xx response (proto/API.md "Errors"):
  *   {"error": {"code": 400, "type": "invalid_request", "message": "...",
  *              "param": "items[1].image.png"}}
  * param names the offending request field as a path (null when the error is

@@ -202,10 +202,32 @@ static int items_array(const json_t *body, const struct proto_limits *lim, size_
     return 0;
 }
 
+/* Decodes body.items (checked by items_array: n entries) into a new zeroed
+ * array of n items of item_size bytes, one decode(item i) each, naming
+ * "items[i]" in errors.  *out is set before decoding, so on failure the
+ * caller's free function releases the items decoded so far. */
+typedef int (*item_decoder)(const json_t *v, const char *path, const struct proto_limits *lim, void *item,
+                            struct proto_error *e);
+static int decode_items(const json_t *body, const struct proto_limits *lim, size_t n, size_t item_size,
+                        item_decoder decode, void **out, int *n_out, struct proto_error *e) {
+    char *items = calloc(n, item_size);
+    *out = items;
+    if (!items) return proto_fail(e, 500, "items", "out of memory");
+    *n_out = (int)n;
+    const json_t *arr = json_object_get(body, "items");
+    for (size_t i = 0; i < n; i++) {
+        char p[PROTO_PARAM_MAX];
+        proto_path_index(p, sizeof p, "items", (int)i);
+        if (decode(json_array_get(arr, i), p, lim, items + i * item_size, e)) return -1;
+    }
+    return 0;
+}
+
 /* ---------- POST /logprobs ---------- */
 
-static int decode_logprobs_item(const json_t *v, const char *path, const struct proto_limits *lim,
-                                struct proto_logprobs_item *it, struct proto_error *e) {
+static int decode_logprobs_item(const json_t *v, const char *path, const struct proto_limits *lim, void *item,
+                                struct proto_error *e) {
+    struct proto_logprobs_item *it = item;
     static const char *const keys[] = {"context", "image", "target", NULL};
     if (need_object(v, path, e) || proto_check_keys(v, path, keys, e)) return -1;
     char p[PROTO_PARAM_MAX];
@@ -233,18 +255,13 @@ int proto_decode_logprobs(const json_t *body, const struct proto_limits *lim, st
     static const char *const keys[] = {"items", NULL};
     size_t n;
     if (need_object(body, "", e) || proto_check_keys(body, "", keys, e) || items_array(body, lim, &n, e)) return -1;
-    out->items = calloc(n, sizeof *out->items);
-    if (!out->items) return proto_fail(e, 500, "items", "out of memory");
-    out->n_items = (int)n;
-    const json_t *items = json_object_get(body, "items");
-    for (size_t i = 0; i < n; i++) {
-        char p[PROTO_PARAM_MAX];
-        proto_path_index(p, sizeof p, "items", (int)i);
-        if (decode_logprobs_item(json_array_get(items, i), p, lim, &out->items[i], e)) {
-            proto_logprobs_free(out);
-            return -1;
-        }
+    void *items;
+    if (decode_items(body, lim, n, sizeof *out->items, decode_logprobs_item, &items, &out->n_items, e)) {
+        out->items = items;
+        proto_logprobs_free(out);
+        return -1;
     }
+    out->items = items;
     return 0;
 }
 
@@ -261,8 +278,9 @@ void proto_logprobs_free(struct proto_logprobs_req *r) {
 
 /* ---------- POST /score ---------- */
 
-static int decode_score_item(const json_t *v, const char *path, const struct proto_limits *lim,
-                             struct proto_score_item *it, struct proto_error *e) {
+static int decode_score_item(const json_t *v, const char *path, const struct proto_limits *lim, void *item,
+                             struct proto_error *e) {
+    struct proto_score_item *it = item;
     static const char *const keys[] = {"task", "image", "response", "prompt", NULL};
     if (need_object(v, path, e) || proto_check_keys(v, path, keys, e)) return -1;
     char p[PROTO_PARAM_MAX];
@@ -293,18 +311,13 @@ int proto_decode_score(const json_t *body, const struct proto_limits *lim, struc
     if (need_object(body, "", e) || proto_check_keys(body, "", keys, e) || items_array(body, lim, &n, e) ||
         proto_get_bool(body, "", "token_logprobs", &out->token_logprobs, e) < 0)
         return -1;
-    out->items = calloc(n, sizeof *out->items);
-    if (!out->items) return proto_fail(e, 500, "items", "out of memory");
-    out->n_items = (int)n;
-    const json_t *items = json_object_get(body, "items");
-    for (size_t i = 0; i < n; i++) {
-        char p[PROTO_PARAM_MAX];
-        proto_path_index(p, sizeof p, "items", (int)i);
-        if (decode_score_item(json_array_get(items, i), p, lim, &out->items[i], e)) {
-            proto_score_free(out);
-            return -1;
-        }
+    void *items;
+    if (decode_items(body, lim, n, sizeof *out->items, decode_score_item, &items, &out->n_items, e)) {
+        out->items = items;
+        proto_score_free(out);
+        return -1;
     }
+    out->items = items;
     return 0;
 }
 

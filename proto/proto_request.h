@@ -1,4 +1,4 @@
-/* Request bodies of the dsrd HTTP API (shared/API.md) decoded from JSON into
+/* Request bodies of the dsrd HTTP API (proto/API.md) decoded from JSON into
  * C structs, with every field validated: JSON types, ranges, lengths, token
  * ids within the vocabulary, VQ codes within the codebook, strict base64,
  * PNG decoding under size limits, image paths confined to the image root.
@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image_io.h"
-#include "png_io.h"
+#include "image/image_io.h"
+#include "image/png_io.h"
 #include "proto_error.h"
 
 /* Bounds from the model and the server's flags. */

@@ -1,5 +1,7 @@
 #include "proto_response.h"
 
+#include "janus/reward.h"
+
 #include <math.h>
 
 json_t *proto_real(double x) { return isfinite(x) ? json_real(x) : json_null(); }
@@ -34,19 +36,14 @@ static json_t *stamp(json_t *obj, const struct proto_stamp *st) {
     return obj;
 }
 
-static double sum_of(const float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += x[i];
-    return s;
-}
-
 /* Builds {"items": [...]} calling one encoder per item. */
 static json_t *items_object(const struct proto_lp_result *items, int n, bool scores, bool token_logprobs,
                             const struct proto_stamp *st) {
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         const struct proto_lp_result *r = &items[i];
-        double s = sum_of(r->logprobs, r->count), mean = r->count ? s / r->count : 0.0;
+        struct reward rw = reward_of(r->logprobs, r->count);
+        double s = rw.sum, mean = rw.reward;
         json_t *o = scores ? json_pack("{s:o,s:o,s:i}", "reward", proto_real(mean), "sum", proto_real(s), "count",
                                        r->count)
                            : json_pack("{s:o,s:o,s:o,s:i}", "logprobs", proto_float_array(r->logprobs, r->count),
@@ -71,7 +68,7 @@ json_t *proto_encode_score(const struct proto_lp_result *items, int n, bool toke
 }
 
 json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
-                             const struct proto_stamp *st) {
+                             const struct proto_rollout_contexts *ctx, const struct proto_stamp *st) {
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         json_t *o = json_pack("{s:s,s:o,s:o}", "id", r[i].id, task == PROTO_TASK_UNDERSTANDING ? "tokens" : "codes",
@@ -85,7 +82,34 @@ json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_re
             return NULL;
         }
     }
-    return arr ? stamp(json_pack("{s:o}", "rollouts", arr), st) : NULL;
+    if (!arr) return NULL;
+    json_t *o = json_pack("{s:o,s:{s:o}}", "rollouts", arr, "context", "tokens",
+                          proto_int_array(ctx->context, ctx->n_context));
+    if (o && ctx->n_rg_target > 0) {
+        json_object_set_new(o, "rg_context", json_pack("{s:o}", "tokens",
+                                                       proto_int_array(ctx->rg_context, ctx->n_rg_context)));
+        json_object_set_new(o, "rg_target", json_pack("{s:o}", "tokens",
+                                                      proto_int_array(ctx->rg_target, ctx->n_rg_target)));
+    }
+    return o ? stamp(o, st) : NULL;
+}
+
+json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st) {
+    json_t *o = json_pack(
+        "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
+        "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i},s:f}",
+        "name", m->name, "embedded_random_weights", m->embedded_random_weights, "description", m->description,
+        "parameters", "total", (json_int_t)m->params_total, "trainable", (json_int_t)m->params_trainable, "frozen",
+        (json_int_t)(m->params_total - m->params_trainable), "vocab_size", m->vocab_size, "special_tokens", "bos",
+        m->bos, "eos", m->eos, "pad", m->pad, "boi", m->boi, "eoi", m->eoi, "image", m->image, "image_size",
+        m->image_size, "vq_image_size", m->vq_image_size, "num_image_tokens", m->num_image_tokens, "codebook_size",
+        m->codebook_size, "quantizer", m->quantizer, "tokenizer", m->tokenizer, "templates", "user_prefix",
+        m->user_prefix, "assistant_suffix", m->assistant_suffix, "question_prefix", m->question_prefix,
+        "target_prefix", m->target_prefix, "dual_question", m->dual_question, "text_config", "hidden_size",
+        m->hidden_size, "num_hidden_layers", m->num_hidden_layers, "num_attention_heads", m->num_attention_heads,
+        "max_position_embeddings", m->max_position_embeddings, "default_cfg_scale", m->default_cfg_scale);
+    if (o && m->measured) json_object_set(o, "measured", (json_t *)m->measured);
+    return o ? stamp(o, st) : NULL;
 }
 
 json_t *proto_encode_tokens(const int32_t *ids, int n) { return json_pack("{s:o}", "tokens", proto_int_array(ids, n)); }

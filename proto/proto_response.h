@@ -1,4 +1,4 @@
-/* Response bodies of the dsrd HTTP API (shared/API.md) from result structs.
+/* Response bodies of the dsrd HTTP API (proto/API.md) from result structs.
  * Every encoder returns a new jansson reference (NULL only when out of
  * memory).  Non-finite numbers, which JSON cannot carry, become null. */
 #ifndef DSR_PROTO_RESPONSE_H
@@ -38,8 +38,36 @@ struct proto_rollout_result {
     bool has_reward;
     double reward;
 };
+/* The token ids the group was sampled and scored with, returned so that a
+ * trainer can cite them in /update without rebuilding them: context (the
+ * sampling context), and for a scored generation group rg_context and
+ * rg_target (what R_G teacher-forces: rg_target after rg_context with the
+ * image's placeholders filled).  n_rg_* = 0: absent. */
+struct proto_rollout_contexts {
+    const int32_t *context;
+    int n_context;
+    const int32_t *rg_context, *rg_target;
+    int n_rg_context, n_rg_target;
+};
 json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_result *r, int n,
-                             const struct proto_stamp *st);
+                             const struct proto_rollout_contexts *ctx, const struct proto_stamp *st);
+
+/* GET /model: what a client needs to build requests for this model. */
+struct proto_model_info {
+    const char *name, *description;
+    bool embedded_random_weights;
+    long long params_total, params_trainable;
+    int vocab_size;
+    int bos, eos, pad, boi, eoi, image; /* special token ids */
+    int image_size, vq_image_size, num_image_tokens, codebook_size;
+    const char *quantizer;              /* "l2" | "euclidean" */
+    const char *tokenizer;              /* "tokenizer.json" | "builtin-bytes" | "none" */
+    const char *user_prefix, *assistant_suffix, *question_prefix, *target_prefix, *dual_question;
+    int hidden_size, num_hidden_layers, num_attention_heads, max_position_embeddings;
+    double default_cfg_scale;
+    const json_t *measured;             /* builtin:shapes' eval.json, or NULL */
+};
+json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st);
 
 json_t *proto_encode_tokens(const int32_t *ids, int n);
 json_t *proto_encode_text(const char *text, size_t len);

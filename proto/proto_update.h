@@ -1,10 +1,10 @@
-/* Request bodies of the state-changing routes (API.md "POST /update",
+/* Request bodies of the state-changing routes (proto/API.md "POST /update",
  * "POST /checkpoint", "POST /reload") decoded and validated like the other
  * requests (proto_request.h): field paths in errors, nothing left allocated
  * on failure, every decoded struct released by its *_free.
  *
  * The hyper-parameters decode straight into core's training structs
- * (train.h) with API.md's defaults filled in, so the server passes them on
+ * (train.h) with proto/API.md's defaults filled in, so the server passes them on
  * unchanged. */
 #ifndef DSR_PROTO_UPDATE_H
 #define DSR_PROTO_UPDATE_H
@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 #include "proto_request.h"
-#include "train.h"
+#include "train/train.h"
 
 #define PROTO_ID_MAX 128   /* rollout ids, idempotency keys, checkpoint names */
 

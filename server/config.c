@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "version.h"
+#include "base/version.h"
 
 /* OPT_FLAG: command line only (--help, --routes); OPT_BOOL: a switch on the
  * command line, 1/true/0/false in its environment variable. */

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "template.h"
-#include "vq.h"
+#include "janus/template.h"
+#include "model/vq.h"
 
 enum log_format { LOG_TEXT, LOG_JSON };
 

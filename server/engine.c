@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "teacher_forcing.h"
+#include "janus/reward.h"
+#include "janus/teacher_forcing.h"
 
 /* Pixel counts of a vision input and of a VQ image (3 channels, square). */
 static size_t vision_px(const struct runtime *rt) {
@@ -165,12 +166,6 @@ void rollout_output_free(struct rollout_output *o) {
     memset(o, 0, sizeof *o);
 }
 
-static double mean_of(const float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += x[i];
-    return n ? s / n : 0.0;
-}
-
 /* R_U of each caption: mean log-prob of the image's codes given the
  * gen_context of the caption's ids (runtime_gen_context_ids). */
 static int score_captions(struct runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
@@ -197,7 +192,7 @@ static int score_captions(struct runtime *rt, const struct rollout_request *rq, 
         ptrs[g] = &reqs[g];
     }
     if (engine_score(rt, ptrs, G, err)) goto out;
-    for (int g = 0; g < G; g++) out->rewards[g] = mean_of(lp + (size_t)g * N, N);
+    for (int g = 0; g < G; g++) out->rewards[g] = reward_of(lp + (size_t)g * N, N).reward;
     rc = 0;
 out:
     for (int g = 0; ctx && g < G; g++) tok_ids_free(&ctx[g]);
@@ -232,7 +227,7 @@ static int score_images(struct runtime *rt, const struct rollout_request *rq, st
         ptrs[g] = &reqs[g];
     }
     if (engine_score(rt, ptrs, G, err)) goto out;
-    for (int g = 0; g < G; g++) out->rewards[g] = mean_of(lp + (size_t)g * T, T);
+    for (int g = 0; g < G; g++) out->rewards[g] = reward_of(lp + (size_t)g * T, T).reward;
     rc = 0;
 out:
     free(reqs);

@@ -16,11 +16,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "rollout_cache.h"
 #include "runtime.h"
-#include "sampler.h"
-#include "teacher_forcing.h"
+#include "janus/rollout.h"
+#include "janus/teacher_forcing.h"
 
 /* An image the model must see: preprocessed vision pixels, or VQ codes
  * (decoded, clamped to [-1, 1], then seen). */

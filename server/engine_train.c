@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "proto_fields.h"
 
 int train_state_init(struct train_state *ts, const struct janus_model *m, bool keep_reference, size_t memory_budget,

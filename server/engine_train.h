@@ -18,12 +18,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "engine.h"
 #include "proto_error.h"
 #include "rollout_cache.h"
 #include "runtime.h"
-#include "train.h"
+#include "train/train.h"
 
 struct train_state {
     struct trainer tr;

@@ -1,4 +1,4 @@
-/* /update responses remembered by idempotency_key (API.md: "A repeated
+/* /update responses remembered by idempotency_key (proto/API.md: "A repeated
  * idempotency_key returns the first call's response without a second
  * step").
  *
@@ -27,7 +27,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "proto_update.h"
 
 struct idem_record {

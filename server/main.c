@@ -1,4 +1,4 @@
-/* dsrd: serves a Janus model over HTTP/JSON (shared/API.md).
+/* dsrd: serves a Janus model over HTTP/JSON (proto/API.md).
  * The only mutable global is the signal flag. */
 #include <signal.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "routes.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "version.h"
+#include "base/version.h"
 
 static const double BUCKETS[METRICS_N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                   0.25,  0.5,    1,     2.5,  5,     10,   30};

@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* A task is owned by the submitter; the pool only links it until fn runs. */
 struct pool_task {

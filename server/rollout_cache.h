@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define ROLLOUT_ID_LEN 37 /* UUID text + NUL */
 

@@ -124,29 +124,32 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
     if (!rt) return;
     const struct janus_config *c = &rt->model.cfg;
     const struct janus_template *t = &rt->tpl;
-    json_t *o = json_pack(
-        "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
-        "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i}}",
-        "name", rt->name, "embedded_random_weights", rt->embedded, "description",
-        rt->embedded         ? "builtin:random: deterministic random weights, byte tokenizer (tests, benchmarks)"
-        : rt->builtin_shapes ? "builtin:shapes: the default model, trained on the shapes world and compiled into dsrd"
-                             : "loaded from --model",
-        "parameters", "total", (json_int_t)pt_count(&rt->model.params, false), "trainable",
-        (json_int_t)pt_count(&rt->model.params, true), "frozen",
-        (json_int_t)(pt_count(&rt->model.params, false) - pt_count(&rt->model.params, true)),
-        "vocab_size", c->text.vocab_size, "special_tokens", "bos", rt->ids.bos, "eos", rt->eos, "pad", rt->pad, "boi",
-        rt->ids.boi, "eoi", rt->ids.eoi, "image", rt->ids.image, "image_size", c->vision.image_size, "vq_image_size",
-        rt->vq_size, "num_image_tokens", rt->ids.n_image_tokens, "codebook_size", c->vq.num_embeddings,
-        "quantizer", rt->quantizer == VQ_QUANT_L2 ? "l2" : "euclidean", "tokenizer",
-        !rt->tok ? "none" : rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json", "templates", "user_prefix", t->user_prefix,
-        "assistant_suffix", t->assistant_suffix, "question_prefix", t->question_prefix, "target_prefix",
-        t->target_prefix, "dual_question", t->dual_question, "text_config", "hidden_size", c->text.hidden_size,
-        "num_hidden_layers", c->text.n_layers, "num_attention_heads", c->text.n_heads, "max_position_embeddings",
-        c->text.max_position_embeddings);
-    if (o) json_object_set_new(o, "trainable_parameters", json_integer((json_int_t)pt_count(&rt->model.params, true)));
-    if (o) json_object_set_new(o, "default_cfg_scale", json_real(rt->default_cfg_scale > 0 ? rt->default_cfg_scale : 5.0));
-    if (o && rt->builtin_eval) json_object_set(o, "measured", rt->builtin_eval); /* make eval-default's scores */
-    reply_json(out, 200, stamped(s, o));
+    struct proto_model_info m = {
+        .name = rt->name,
+        .description = rt->embedded         ? "builtin:random: deterministic random weights, byte tokenizer (tests, "
+                                              "benchmarks)"
+                       : rt->builtin_shapes ? "builtin:shapes: the default model, trained on the shapes world and "
+                                              "compiled into dsrd"
+                                            : "loaded from --model",
+        .embedded_random_weights = rt->embedded,
+        .params_total = (long long)pt_count(&rt->model.params, false),
+        .params_trainable = (long long)pt_count(&rt->model.params, true),
+        .vocab_size = c->text.vocab_size,
+        .bos = rt->ids.bos, .eos = rt->eos, .pad = rt->pad, .boi = rt->ids.boi, .eoi = rt->ids.eoi,
+        .image = rt->ids.image,
+        .image_size = c->vision.image_size, .vq_image_size = rt->vq_size, .num_image_tokens = rt->ids.n_image_tokens,
+        .codebook_size = c->vq.num_embeddings,
+        .quantizer = rt->quantizer == VQ_QUANT_L2 ? "l2" : "euclidean",
+        .tokenizer = !rt->tok ? "none" : rt->tokenizer_builtin ? "builtin-bytes" : "tokenizer.json",
+        .user_prefix = t->user_prefix, .assistant_suffix = t->assistant_suffix,
+        .question_prefix = t->question_prefix, .target_prefix = t->target_prefix, .dual_question = t->dual_question,
+        .hidden_size = c->text.hidden_size, .num_hidden_layers = c->text.n_layers,
+        .num_attention_heads = c->text.n_heads, .max_position_embeddings = c->text.max_position_embeddings,
+        .default_cfg_scale = rt->default_cfg_scale > 0 ? rt->default_cfg_scale : 5.0,
+        .measured = rt->builtin_eval, /* make eval-default's scores */
+    };
+    struct proto_stamp st = {rt->name, atomic_load(&s->worker.policy_version)};
+    reply_json(out, 200, proto_encode_model(&m, &st));
 }
 
 void route_tokenize(struct server *s, const struct request *rq, struct reply *out) {

@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "base64.h"
-#include "png_io.h"
+#include "image/png_io.h"
+#include "janus/reward.h"
 #include "prepare.h"
 #include "proto_fields.h"
 #include "proto_response.h"
@@ -180,9 +181,7 @@ void route_openrlhf(struct server *s, const struct request *rq, struct reply *ou
     if (n_ok && run_items(s, items, n_ok, &version, out)) goto free_req;
     for (int i = 0, k = 0; i < r.n; i++) {
         if (res[i].error) continue;
-        double sum = 0;
-        for (int j = 0; j < items[k].req.n_target; j++) sum += items[k].logprobs[j];
-        res[i].reward = sum / items[k].req.n_target;
+        res[i].reward = reward_of(items[k].logprobs, items[k].req.n_target).reward;
         k++;
     }
     struct proto_stamp st = {rt->name, version};
@@ -311,7 +310,10 @@ static json_t *encode_rollouts(const struct runtime *rt, const struct rollout_re
         }
     }
     struct proto_stamp st = {rt->name, version};
-    j = proto_encode_rollout(q->understanding ? PROTO_TASK_UNDERSTANDING : PROTO_TASK_GENERATION, res, q->n, &st);
+    struct proto_rollout_contexts ctx = {q->context, q->n_context, q->rg_context, q->rg_target,
+                                         q->score && !q->understanding ? q->n_rg_context : 0,
+                                         q->score && !q->understanding ? q->n_rg_target : 0};
+    j = proto_encode_rollout(q->understanding ? PROTO_TASK_UNDERSTANDING : PROTO_TASK_GENERATION, res, q->n, &ctx, &st);
 out:
     for (int g = 0; texts && g < q->n; g++) free(texts[g]);
     free(texts);

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "default_model.h"
-#include "sampler.h"
+#include "model/default_model.h"
+#include "janus/rollout.h"
 
 /* Janus special-token spellings (DeepSeek tokenizer). */
 #define TOK_BOS "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
@@ -323,12 +323,6 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
 
 int runtime_gen_context_ids(const struct runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
                             struct dsr_err *err) {
-    const struct janus_template *t = &rt->tpl;
-    if (tok_ids_push(out, rt->ids.bos, err) ||
-        tokenizer_encode(rt->tok, t->user_prefix, strlen(t->user_prefix), 0, out, err))
-        return -1;
-    for (int i = 0; i < n; i++)
-        if (!model_special(rt, ids[i]) && tok_ids_push(out, ids[i], err)) return -1;
-    if (tokenizer_encode(rt->tok, t->assistant_suffix, strlen(t->assistant_suffix), 0, out, err)) return -1;
-    return tok_ids_push(out, rt->ids.boi, err);
+    const int32_t special[] = {rt->ids.bos, rt->eos, rt->pad, rt->ids.boi, rt->ids.eoi, rt->ids.image};
+    return janus_gen_context_ids(rt->tok, &rt->tpl, &rt->ids, ids, n, special, 6, out, err);
 }

@@ -12,14 +12,14 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "config.h"
-#include "error.h"
-#include "image_proc.h"
-#include "janus_model.h"
+#include "base/error.h"
+#include "image/preprocess.h"
+#include "model/janus_model.h"
 #include "proto_request.h"
-#include "template.h"
-#include "tokenizer.h"
+#include "janus/template.h"
+#include "tokenizer/tokenizer.h"
 
 /* --model values naming a model that needs no files. */
 #define MODEL_BUILTIN_SHAPES "builtin:shapes" /* the default */

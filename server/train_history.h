@@ -12,8 +12,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "error.h"
-#include "train.h"
+#include "base/error.h"
+#include "train/train.h"
 
 /* Scored rollouts of one direction: count and sum of their rewards. */
 struct reward_tally {

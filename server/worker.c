@@ -7,10 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "file_read.h"
+#include "base/file_read.h"
 #include "proto_response.h"
 
-#include "ops.h"
+#include "nn/ops.h"
 
 static double now_s(void) {
     struct timespec ts;

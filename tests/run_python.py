@@ -5,7 +5,7 @@ closing line tests/run.sh counts: "python: N passed, N failed".
 Suites: clients/python/tests (the Python client, TRL, verl and OpenRLHF
 adapters against a live dsrd), deploy/tests (compose / Kubernetes / systemd
 / Dockerfile checks) and tests/readme (README's quick start in a clean
-clone).  tests/test_python.c runs this script from the
+clone).  tests/clients/test_python.c runs this script from the
 repository root with DSR_TEST_DSRD naming the dsrd binary under test.
 
 A watchdog stops every dsrd the tests started and fails the run when it

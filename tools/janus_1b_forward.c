@@ -11,9 +11,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "janus_model.h"
-#include "ops.h"
-#include "teacher_forcing.h"
+#include "model/janus_model.h"
+#include "nn/ops.h"
+#include "janus/teacher_forcing.h"
 
 static double now_s(void) {
     struct timespec ts;

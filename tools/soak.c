@@ -27,7 +27,7 @@
 
 #include "api_support.h"
 #include "base64.h"
-#include "png_io.h"
+#include "image/png_io.h"
 
 #define TINY "tests/fixtures/janus-tiny"
 #define API_KEY "soak-api"

@@ -1,4 +1,4 @@
-/* C client for the dsrd HTTP API v1 (shared/API.md), over libcurl + jansson.
+/* C client for the dsrd HTTP API v1 (proto/API.md), over libcurl + jansson.
  *
  * A `struct dsr_client` holds only configuration (base URL, keys, timeouts)
  * and is immutable after dsr_client_new(), so one handle may be shared by
@@ -41,7 +41,7 @@ struct dsr_call_err {
 };
 
 /* True for failures where retrying the same request may succeed: transport
- * errors, timeouts and 5xx statuses (API.md: "Retrying is safe for 5xx only"). */
+ * errors, timeouts and 5xx statuses (proto/API.md: "Retrying is safe for 5xx only"). */
 int dsr_call_err_retryable(const struct dsr_call_err *e);
 
 /* "HTTP 400 invalid_request (items[0].image): message", "timeout: ...", ... */
@@ -72,7 +72,7 @@ const char *dsr_client_base_url(const struct dsr_client *c);
 int dsr_call(const struct dsr_client *c, const char *method, const char *path, json_t *body, int admin,
              json_t **out, struct dsr_call_err *e);
 
-/* One function per endpoint; request/response shapes are API.md's. */
+/* One function per endpoint; request/response shapes are proto/API.md's. */
 int dsr_health(const struct dsr_client *c, json_t **out, struct dsr_call_err *e);
 int dsr_model(const struct dsr_client *c, json_t **out, struct dsr_call_err *e);
 int dsr_tokenize(const struct dsr_client *c, const char *text, int add_special, json_t **out,

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "version.h"
+#include "base/version.h"
 
 static void usage(FILE *f) {
     fputs("usage: dsr [global options] COMMAND [options]\n"

@@ -11,7 +11,7 @@
 #include "base64.h"
 #include "cli.h"
 #include "contact_sheet.h"
-#include "png_io.h"
+#include "image/png_io.h"
 
 /* ---- option parsing ----------------------------------------------------- */
 
@@ -357,7 +357,7 @@ int cmd_update(struct cli *c, int argc, char **argv) {
     struct cmd_opts o;
     int rc = parse_cmd(c, argc, argv, allowed,
                        "usage: dsr update --file REQ.json   ('-' reads stdin)\n"
-                       "  Sends one /update (GRPO or SimPO, API.md) with the admin key.\n",
+                       "  Sends one /update (GRPO or SimPO, proto/API.md) with the admin key.\n",
                        &o);
     if (rc) return rc == 1 ? CLI_EXIT_OK : rc;
     if (!o.file) return cli_usage_error(c, argv[0], "--file is required");

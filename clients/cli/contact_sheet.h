@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define CONTACT_MIN_CELL 128
 #define CONTACT_MAX_IMAGES 256

@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "default_model.h"
-#include "janus_image.h"
-#include "png_io.h"
-#include "template.h"
-#include "tokenizer.h"
-#include "world.h"
+#include "model/default_model.h"
+#include "model/image_embeds.h"
+#include "image/png_io.h"
+#include "janus/template.h"
+#include "tokenizer/tokenizer.h"
+#include "world/world.h"
 
 static const char WORLD_HELP[] =
     "usage: dsr world SUBCOMMAND [options]\n"

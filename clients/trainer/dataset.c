@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "base/rng.h"
 
 static int push_item(struct dataset *d, size_t *cap, const char *s, size_t len, struct dsr_err *err) {
     if (d->n >= DATASET_MAX_ITEMS) return dsr_errf(err, "more than %d items", DATASET_MAX_ITEMS);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define DATASET_MAX_ITEMS 1000000
 #define DATASET_MAX_PROMPT_BYTES 4096

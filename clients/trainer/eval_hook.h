@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Runs cmd for (step, policy_version).  Returns 0 with *result a NEW JSON
  * object, or -1 with the reason in err. */

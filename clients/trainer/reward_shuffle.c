@@ -1,6 +1,6 @@
 #include "reward_shuffle.h"
 
-#include "rng.h"
+#include "base/rng.h"
 
 /* splitmix64's finaliser: mixes one input into the seed, so that nearby
  * (step, group) pairs give unrelated streams. */

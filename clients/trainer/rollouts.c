@@ -60,6 +60,20 @@ static int group_check(struct group *g, int group_size, struct dsr_call_err *e) 
         snprintf(e->msg, sizeof e->msg, "/rollout for '%s': expected %d rollouts", g->item, group_size);
         return -1;
     }
+    /* the context the server sampled from: /update cites it as is */
+    const json_t *context = json_object_get(json_object_get(g->response, "context"), "tokens");
+    if (!json_is_array(context) || json_array_size(context) == 0) {
+        e->kind = DSR_CALL_PROTOCOL;
+        snprintf(e->msg, sizeof e->msg, "/rollout for '%s': no context.tokens in the response (dsrd too old?)",
+                 g->item);
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(context); i++)
+        if (!json_is_integer(json_array_get(context, i))) {
+            e->kind = DSR_CALL_PROTOCOL;
+            snprintf(e->msg, sizeof e->msg, "/rollout for '%s': context.tokens[%zu] is not an integer", g->item, i);
+            return -1;
+        }
     int scored = json_is_true(json_object_get(g->request, "score"));
     int png = json_is_true(json_object_get(g->request, "return_png"));
     for (int i = 0; i < group_size; i++) {

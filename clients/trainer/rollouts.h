@@ -22,7 +22,7 @@ struct group {
     uint32_t seed;      /* request seed */
     int server;         /* index into the server list */
     json_t *request;
-    json_t *response;   /* NULL until done */
+    json_t *response;   /* NULL until done; response.context.tokens is the sampling context */
     double rewards[TRAIN_MAX_GROUP_SIZE];      /* behind the advantages (reward_source.h) */
     double self_rewards[TRAIN_MAX_GROUP_SIZE]; /* the server's, as returned */
     int has_self;       /* self_rewards were requested and received */
@@ -39,8 +39,8 @@ struct group {
 int group_prepare(struct group *g, const struct train_config *cfg, struct dsr_call_err *e);
 
 /* Runs every group's request concurrently; each thread retries with policy
- * p on clients[g->server].  Then validates each response: exactly
- * group_size rollouts, finite rewards (when requested; copied to both
+ * p on clients[g->server].  Then validates each response: the context
+ * token ids it was sampled from (context.tokens), exactly group_size rollouts, finite rewards (when requested; copied to both
  * rewards and self_rewards), caption text / PNG when the request asked for
  * them, policy_version == want_version
  * (*version_mismatch set to 1 when any differs).  Returns -1 with the first

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define SUBPROC_MAX_LINE_DEFAULT (1u << 20)
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "version.h"
+#include "base/version.h"
 
 const char *reward_source_name(enum reward_source s) {
     switch (s) {

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "advantage.h"
-#include "error.h"
+#include "base/error.h"
 #include "retry.h"
 
 #define TRAIN_MAX_SERVERS 16

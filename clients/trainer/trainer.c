@@ -6,7 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "contexts.h"
 #include "dataset.h"
 #include "eval_hook.h"
 #include "progress.h"
@@ -27,9 +26,6 @@ struct train_run {
     struct dsr_client *learner;
     struct dataset images, prompts;
     struct train_state st;
-    struct ctx_templates tpl;
-    int have_tpl;
-    json_t *und_context; /* und_context(question), built once */
     FILE *log;
     FILE *progress;
     int tty;
@@ -222,56 +218,12 @@ static int step_rollouts(struct train_run *r, struct group *groups, int *n_group
     }
 }
 
-/* One group's context tokens: /tokenize on the learner, so it is retried
- * like every other call (the learner may restart in the middle of a step). */
-struct ctx_job {
-    struct train_run *r;
-    const struct group *g;
-    json_t *out;
-};
-
-static int ctx_attempt(void *ctx, int attempt, struct dsr_call_err *e) {
-    (void)attempt;
-    struct ctx_job *j = ctx;
-    const struct train_run *r = j->r;
-    json_decref(j->out);
-    j->out = j->g->task == TASK_UNDERSTANDING ? ctx_und_tokens(&r->tpl, r->learner, r->cfg->question, e)
-                                              : ctx_gen_tokens(&r->tpl, r->learner, j->g->item, e);
-    return j->out ? 0 : -1;
-}
-
-/* Context token arrays per group (NEW references in ctx[]). */
-static int step_contexts(struct train_run *r, const struct group *groups, int n_groups, json_t **ctx,
-                         struct dsr_err *err) {
-    struct dsr_call_err e;
-    if (!r->have_tpl) {
-        json_t *model;
-        if (call_retried(r, r->learner, "GET", "/model", NULL, 0, &model, &e) != 0)
-            return call_fail(err, "GET /model", &e);
-        int rc = ctx_templates_from_model(&r->tpl, model, &e);
-        json_decref(model);
-        if (rc != 0) return call_fail(err, "GET /model", &e);
-        r->have_tpl = 1;
-    }
-    for (int i = 0; i < n_groups; i++) ctx[i] = NULL;
-    for (int i = 0; i < n_groups; i++) {
-        int understanding = groups[i].task == TASK_UNDERSTANDING;
-        if (!understanding || !r->und_context) {
-            struct ctx_job j = {r, &groups[i], NULL};
-            if (retry_run(&r->cfg->retry, &r->clock, ctx_attempt, &j, notify_retry, r, NULL, &e) != 0) {
-                json_decref(j.out);
-                j.out = NULL;
-            }
-            if (understanding) r->und_context = j.out;
-            else ctx[i] = j.out;
-        }
-        if (understanding) ctx[i] = json_incref(r->und_context);
-        if (!ctx[i]) {
-            for (int j = 0; j < i; j++) json_decref(ctx[j]);
-            return call_fail(err, "building contexts with /tokenize", &e);
-        }
-    }
-    return 0;
+/* Context token arrays per group (NEW references in ctx[]): each group's
+ * /rollout response names the context it was sampled from (checked by
+ * groups_run), so /update cites exactly that, whichever server sampled. */
+static void step_contexts(const struct group *groups, int n_groups, json_t **ctx) {
+    for (int i = 0; i < n_groups; i++)
+        ctx[i] = json_incref(json_object_get(json_object_get(groups[i].response, "context"), "tokens"));
 }
 
 static void set_real(json_t *rec, const char *prefix, const char *name, double v) {
@@ -477,10 +429,7 @@ static int run_step(struct train_run *r, struct dsr_err *err) {
     }
 
     json_t *ctx[TRAIN_MAX_GROUPS];
-    if (step_contexts(r, groups, n_groups, ctx, err) != 0) {
-        groups_free(groups, n_groups);
-        return -1;
-    }
+    step_contexts(groups, n_groups, ctx);
     char key[TRAIN_KEY_MAX];
     int units = 0, rc = -1;
     json_t *req = NULL, *rec = json_object();
@@ -627,7 +576,6 @@ static void run_free(struct train_run *r) {
     dsr_client_free(r->learner);
     dataset_free(&r->images);
     dataset_free(&r->prompts);
-    json_decref(r->und_context);
     reward_env_close(&r->rewards);
     eval_done_free(&r->evals);
     if (r->log) fclose(r->log);

@@ -25,7 +25,7 @@
 #include <stdio.h>
 
 #include "train_config.h"
-#include "error.h"
+#include "base/error.h"
 
 /* Runs cfg->steps steps (or the rest of them with --resume).  progress
  * receives the human-readable progress (stderr); 0 on success. */

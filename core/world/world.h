@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rng.h"
+#include "base/rng.h"
 
 #define WORLD_SIZE 64                 /* image side, pixels */
 #define WORLD_BYTES (WORLD_SIZE * WORLD_SIZE * 3)

@@ -49,7 +49,7 @@ STAGES = ["tokenizer", "data", "vq", "codes", "lm", "export"]
 BOS, EOS, PAD = "<\uff5cbegin\u2581of\u2581sentence\uff5c>", "<\uff5cend\u2581of\u2581sentence\uff5c>", "<\uff5c\u2581pad\u2581\uff5c>"
 BOI, EOI, IMG = "<begin_of_image>", "<end_of_image>", "<image_placeholder>"
 SPECIALS = [BOS, EOS, PAD, BOI, EOI, IMG]
-# dsr's default templates (core/template.c); the recipe trains on exactly what dsrd builds
+# dsr's default templates (core/janus/template.c); the recipe trains on exactly what dsrd builds
 TEMPLATE_TEXT = ["<|User|>: ", "\n\n<|Assistant|>:", "\nDescribe this image.\n\n<|Assistant|>:"]
 
 # VQ phases: (steps, lr, palette loss weight): reconstruction first, then

@@ -1,6 +1,6 @@
 """Starts a real dsrd for the tests, on a free local port.
 
-The binary is $DSR_TEST_DSRD (set by tests/test_python.c to the dsrd of the
+The binary is $DSR_TEST_DSRD (set by tests/clients/test_python.c to the dsrd of the
 build being tested) or build/dsrd.  The model arguments are
 $DSR_TEST_MODEL_ARGS, by default the tiny Janus fixture.  Processes run from
 the repository root and are stopped at interpreter exit.

@@ -1,0 +1,105 @@
+#include "model/gen_path.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+int gen_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err) {
+    const struct vq_config *q = &c->vq;
+    int64_t K = q->num_embeddings, E = q->embed_dim, W = q->projection_dim, H = q->image_token_embed_dim;
+    if (pt_declare(pt, true, 2, (int64_t[]){K, E}, err, "model.generation_embeddings.weight") ||
+        pt_declare(pt, true, 2, (int64_t[]){W, E}, err, "model.generation_aligner.fc1.weight") ||
+        pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_aligner.fc1.bias") ||
+        pt_declare(pt, true, 2, (int64_t[]){W, H}, err, "model.generation_head.proj_out.weight") ||
+        pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_head.proj_out.bias") ||
+        pt_declare(pt, true, 2, (int64_t[]){K, W}, err, "model.generation_head.vision_head.weight") ||
+        pt_declare(pt, true, 1, (int64_t[]){K}, err, "model.generation_head.vision_head.bias"))
+        return -1;
+    for (int i = 0; i < q->num_hidden_layers - 1; i++)
+        if (pt_declare(pt, true, 2, (int64_t[]){W, W}, err, "model.generation_aligner.hidden_layers.%d.weight", i) ||
+            pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_aligner.hidden_layers.%d.bias", i))
+            return -1;
+    return 0;
+}
+
+int gen_bind(const struct janus_config *c, const struct param_table *pt, struct gen_path *g, struct dsr_err *err) {
+    memset(g, 0, sizeof *g);
+    const struct vq_config *q = &c->vq;
+    g->codebook_size = q->num_embeddings;
+    g->embed_dim = q->embed_dim;
+    g->width = q->projection_dim;
+    g->lm_hidden = q->image_token_embed_dim;
+    g->n_hidden_layers = q->num_hidden_layers - 1;
+    g->embeddings = pt_get(pt, "model.generation_embeddings.weight");
+    g->fc1_w = pt_get(pt, "model.generation_aligner.fc1.weight");
+    g->fc1_b = pt_get(pt, "model.generation_aligner.fc1.bias");
+    g->proj_w = pt_get(pt, "model.generation_head.proj_out.weight");
+    g->proj_b = pt_get(pt, "model.generation_head.proj_out.bias");
+    g->head_w = pt_get(pt, "model.generation_head.vision_head.weight");
+    g->head_b = pt_get(pt, "model.generation_head.vision_head.bias");
+    g->hidden_w = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->hidden_w);
+    g->hidden_b = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->hidden_b);
+    if (!g->hidden_w || !g->hidden_b) {
+        gen_release(g);
+        return dsr_errf(err, "out of memory");
+    }
+    int ok = g->embeddings && g->fc1_w && g->fc1_b && g->proj_w && g->proj_b && g->head_w && g->head_b;
+    for (int i = 0; i < g->n_hidden_layers; i++) {
+        g->hidden_w[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.weight", i);
+        g->hidden_b[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.bias", i);
+        ok = ok && g->hidden_w[i] && g->hidden_b[i];
+    }
+    if (!ok) {
+        gen_release(g);
+        return dsr_errf(err, "generation path parameters were not declared");
+    }
+    return 0;
+}
+
+void gen_release(struct gen_path *g) {
+    free(g->hidden_w);
+    free(g->hidden_b);
+    g->hidden_w = NULL;
+    g->hidden_b = NULL;
+}
+
+int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float *out, struct dsr_err *err) {
+    for (int i = 0; i < n; i++)
+        if (codes[i] < 0 || codes[i] >= g->codebook_size)
+            return dsr_errf(err, "image code %d at position %d is outside the codebook [0, %d)", codes[i], i,
+                            g->codebook_size);
+    size_t W = (size_t)g->width, E = (size_t)g->embed_dim;
+    float *emb = malloc((size_t)n * E * sizeof(float) + 1);
+    float *tmp = malloc((size_t)n * W * sizeof(float) + 1);
+    if (!emb || !tmp) {
+        free(emb);
+        free(tmp);
+        return dsr_errf(err, "out of memory embedding %d codes", n);
+    }
+    for (int i = 0; i < n; i++) memcpy(emb + (size_t)i * E, g->embeddings + (size_t)codes[i] * E, E * sizeof(float));
+    /* fc1, then (GELU → hidden layer) for each hidden layer; the result lands in out */
+    float *cur = g->n_hidden_layers % 2 ? tmp : out;
+    float *next = g->n_hidden_layers % 2 ? out : tmp;
+    op_linear(cur, emb, g->fc1_w, g->fc1_b, n, (int)E, (int)W);
+    for (int i = 0; i < g->n_hidden_layers; i++) {
+        op_gelu_erf_inplace(cur, (size_t)n * W);
+        op_linear(next, cur, g->hidden_w[i], g->hidden_b[i], n, (int)W, (int)W);
+        float *swap = cur;
+        cur = next;
+        next = swap;
+    }
+    free(emb);
+    free(tmp);
+    return 0;
+}
+
+int gen_head_logits(const struct gen_path *g, const float *hidden, int n, float *logits, struct dsr_err *err) {
+    float *mid = malloc((size_t)n * (size_t)g->width * sizeof(float) + 1);
+    if (!mid) return dsr_errf(err, "out of memory in generation head");
+    op_linear(mid, hidden, g->proj_w, g->proj_b, n, g->lm_hidden, g->width);
+    op_gelu_erf_inplace(mid, (size_t)n * g->width);
+    op_linear(logits, mid, g->head_w, g->head_b, n, g->width, g->codebook_size);
+    free(mid);
+    return 0;
+}

@@ -1,0 +1,122 @@
+#include "model/janus_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/safetensors_dir.h"
+
+/* Declares every component's tensors and allocates the arenas. */
+static int declare_all(struct janus_model *m, struct dsr_err *err) {
+    pt_init(&m->params);
+    if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
+        vision_declare(&m->cfg, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
+        return -1;
+    return pt_alloc(&m->params, err);
+}
+
+static int bind_all(struct janus_model *m, struct dsr_err *err) {
+    if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
+    if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;
+    if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
+    if (vq_bind(&m->cfg, &m->params, &m->vq, err)) return -1;
+    return 0;
+}
+
+static int load_from_set(struct janus_model *m, const struct st_set *set, struct dsr_err *err) {
+    m->tied = m->cfg.tie_word_embeddings || st_set_find(set, "lm_head.weight") == NULL;
+    if (declare_all(m, err) || pt_load(&m->params, set, err) || bind_all(m, err)) return -1;
+    return 0;
+}
+
+/* Weights of an opened set into m, whose cfg is parsed already. */
+static int load_weights(struct janus_model *m, struct st_set *set, int open_rc, struct dsr_err *err) {
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
+    if (open_rc) return -1;
+    int rc = load_from_set(m, set, err);
+    st_set_close(set);
+    if (rc) janus_model_free(m);
+    return rc;
+}
+
+static int load(const char *config_path, const char *weights_path, const char *dir, struct janus_model *m,
+                struct dsr_err *err) {
+    memset(m, 0, sizeof *m);
+    if (janus_config_load(config_path, &m->cfg, err)) return -1;
+    struct st_set set;
+    int rc = dir ? st_set_open_dir(dir, &set, err) : st_set_open_file(weights_path, &set, err);
+    return load_weights(m, &set, rc, err);
+}
+
+int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (load(path, NULL, dir, m, err)) return -1;
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    if (access(path, F_OK) == 0 && janus_image_config_load(path, m->cfg.vision.image_size, &m->image_cfg, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
+                           struct dsr_err *err) {
+    return load(config_path, weights_path, NULL, m, err);
+}
+
+int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_model *m, struct dsr_err *err) {
+    memset(m, 0, sizeof *m);
+    if (janus_config_parse(ck->config_json, ck->config_len, &m->cfg, err)) return -1;
+    struct st_set set;
+    int rc = st_set_open_memory(ck->name, ck->weights, ck->weights_len, &set, err);
+    if (load_weights(m, &set, rc, err)) return -1;
+    if (ck->preprocessor_json && janus_image_config_parse(ck->preprocessor_json, ck->preprocessor_len,
+                                                          m->cfg.vision.image_size, &m->image_cfg, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
+                            struct dsr_err *err) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (janus_config_validate(&m->cfg, err)) return -1;
+    janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
+    m->tied = cfg->tie_word_embeddings;
+    if (declare_all(m, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    pt_init_random(&m->params, seed);
+    if (bind_all(m, err)) {
+        janus_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void janus_model_free(struct janus_model *m) {
+    vision_free(m->vision);
+    m->vision = NULL;
+    vq_free(m->vq);
+    m->vq = NULL;
+    lm_release(&m->lm);
+    gen_release(&m->gen);
+    pt_free(&m->params);
+}
+
+int janus_image_embeds(const struct janus_model *m, const float *pixels, int n_images, float *embeds,
+                       struct dsr_err *err) {
+    const struct vision_config *v = &m->cfg.vision;
+    size_t rows = (size_t)n_images * (size_t)v->num_image_tokens;
+    float *features = malloc(rows * (size_t)v->hidden_size * sizeof(float) + 1);
+    if (!features) return dsr_errf(err, "out of memory for vision features");
+    int rc = vision_tower_forward(m->vision, pixels, n_images, features, err);
+    if (rc == 0) rc = vision_aligner_forward(m->vision, features, (int)rows, embeds, err);
+    free(features);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/* A loaded Janus model: config, every parameter, and the bound components.
+ *
+ * janus_model_load_dir() reads config.json and the safetensors weights of an
+ * HF checkpoint directory (single file or sharded); janus_model_init_random()
+ * builds any config with deterministic random weights (tests, benchmarks,
+ * the embedded default model).  The struct owns its parameters and bound
+ * components; janus_model_free() releases everything. */
+#ifndef DSR_JANUS_MODEL_H
+#define DSR_JANUS_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "model/gen_path.h"
+#include "image/preprocess.h"
+#include "model/lm.h"
+#include "io/model_config.h"
+#include "model/params.h"
+#include "model/vision.h"
+#include "model/vq.h"
+
+struct janus_model {
+    struct janus_config cfg;
+    struct param_table params;
+    bool tied; /* lm_head shares embed_tokens */
+    struct lm_model lm;
+    struct gen_path gen;
+    struct vision_model *vision; /* tower (frozen) + understanding aligner (trainable), owned */
+    struct vq_model *vq;         /* image tokenizer, owned */
+    struct janus_image_config image_cfg; /* preprocessor_config.json or defaults */
+};
+
+/* dir/config.json + dir/model.safetensors (or the sharded index), and
+ * dir/preprocessor_config.json when present. */
+int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err);
+/* A config file and one weights file (e.g. a BF16 copy beside the config). */
+int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
+                           struct dsr_err *err);
+/* A checkpoint held in memory (e.g. compiled into the binary); the buffers
+ * must outlive the model only while loading: weights are copied. */
+struct janus_checkpoint_mem {
+    const char *name;                   /* for messages */
+    const char *config_json;            /* config.json */
+    size_t config_len;
+    const uint8_t *weights;             /* model.safetensors */
+    size_t weights_len;
+    const char *preprocessor_json;      /* preprocessor_config.json, or NULL */
+    size_t preprocessor_len;
+};
+int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_model *m, struct dsr_err *err);
+int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
+                            struct dsr_err *err);
+void janus_model_free(struct janus_model *m);
+
+/* Understanding path: normalised pixels [n_images, C, S, S] → aligner rows
+ * [n_images · num_image_tokens, hidden] that fill a context's placeholders. */
+int janus_image_embeds(const struct janus_model *m, const float *pixels, int n_images, float *embeds,
+                       struct dsr_err *err);
+
+#endif

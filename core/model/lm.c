@@ -1,0 +1,217 @@
+#include "model/lm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/attention.h"
+#include "nn/ops.h"
+
+#define LM_PREFIX "model.language_model"
+
+int lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, struct dsr_err *err) {
+    const struct text_config *t = &c->text;
+    int64_t C = t->hidden_size, V = t->vocab_size, I = t->intermediate_size;
+    int64_t Q = (int64_t)t->n_heads * t->head_dim, KV = (int64_t)t->n_kv_heads * t->head_dim;
+    if (pt_declare(pt, true, 2, (int64_t[]){V, C}, err, LM_PREFIX ".embed_tokens.weight") ||
+        pt_declare(pt, true, 1, (int64_t[]){C}, err, LM_PREFIX ".norm.weight"))
+        return -1;
+    if (!tied && pt_declare(pt, true, 2, (int64_t[]){V, C}, err, "lm_head.weight")) return -1;
+    for (int l = 0; l < t->n_layers; l++) {
+        const char *L = LM_PREFIX ".layers.%d.%s";
+        if (pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "input_layernorm.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){Q, C}, err, L, l, "self_attn.q_proj.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){KV, C}, err, L, l, "self_attn.k_proj.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){KV, C}, err, L, l, "self_attn.v_proj.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){C, Q}, err, L, l, "self_attn.o_proj.weight") ||
+            pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "post_attention_layernorm.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){I, C}, err, L, l, "mlp.gate_proj.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){I, C}, err, L, l, "mlp.up_proj.weight") ||
+            pt_declare(pt, true, 2, (int64_t[]){C, I}, err, L, l, "mlp.down_proj.weight"))
+            return -1;
+        if (t->attention_bias &&
+            (pt_declare(pt, true, 1, (int64_t[]){Q}, err, L, l, "self_attn.q_proj.bias") ||
+             pt_declare(pt, true, 1, (int64_t[]){KV}, err, L, l, "self_attn.k_proj.bias") ||
+             pt_declare(pt, true, 1, (int64_t[]){KV}, err, L, l, "self_attn.v_proj.bias") ||
+             pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "self_attn.o_proj.bias")))
+            return -1;
+        if (t->mlp_bias && (pt_declare(pt, true, 1, (int64_t[]){I}, err, L, l, "mlp.gate_proj.bias") ||
+                            pt_declare(pt, true, 1, (int64_t[]){I}, err, L, l, "mlp.up_proj.bias") ||
+                            pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "mlp.down_proj.bias")))
+            return -1;
+    }
+    return 0;
+}
+
+static const float *need(const struct param_table *pt, const char *name, struct dsr_err *err, int *missing) {
+    const struct param *p = pt_find(pt, name);
+    if (!p) {
+        if (!*missing) dsr_errf(err, "parameter %s was not declared", name);
+        *missing = 1;
+        return NULL;
+    }
+    return pt_data(pt, p);
+}
+
+int lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *m,
+            struct dsr_err *err) {
+    memset(m, 0, sizeof *m);
+    m->cfg = c->text;
+    m->tied = tied;
+    int missing = 0;
+    m->embed_tokens = need(pt, LM_PREFIX ".embed_tokens.weight", err, &missing);
+    m->final_norm = need(pt, LM_PREFIX ".norm.weight", err, &missing);
+    m->lm_head = tied ? m->embed_tokens : need(pt, "lm_head.weight", err, &missing);
+    m->layers = calloc((size_t)c->text.n_layers, sizeof *m->layers);
+    if (!m->layers) return dsr_errf(err, "out of memory");
+    char name[DSR_PARAM_NAME_MAX];
+    for (int l = 0; l < c->text.n_layers; l++) {
+        struct lm_layer *ly = &m->layers[l];
+        const struct {
+            const float **dst;
+            const char *suffix;
+            bool present;
+        } items[] = {
+            {&ly->attn_norm, "input_layernorm.weight", true},
+            {&ly->q_w, "self_attn.q_proj.weight", true},
+            {&ly->k_w, "self_attn.k_proj.weight", true},
+            {&ly->v_w, "self_attn.v_proj.weight", true},
+            {&ly->o_w, "self_attn.o_proj.weight", true},
+            {&ly->mlp_norm, "post_attention_layernorm.weight", true},
+            {&ly->gate_w, "mlp.gate_proj.weight", true},
+            {&ly->up_w, "mlp.up_proj.weight", true},
+            {&ly->down_w, "mlp.down_proj.weight", true},
+            {&ly->q_b, "self_attn.q_proj.bias", c->text.attention_bias},
+            {&ly->k_b, "self_attn.k_proj.bias", c->text.attention_bias},
+            {&ly->v_b, "self_attn.v_proj.bias", c->text.attention_bias},
+            {&ly->o_b, "self_attn.o_proj.bias", c->text.attention_bias},
+            {&ly->gate_b, "mlp.gate_proj.bias", c->text.mlp_bias},
+            {&ly->up_b, "mlp.up_proj.bias", c->text.mlp_bias},
+            {&ly->down_b, "mlp.down_proj.bias", c->text.mlp_bias},
+        };
+        for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+            if (!items[i].present) continue;
+            snprintf(name, sizeof name, LM_PREFIX ".layers.%d.%s", l, items[i].suffix);
+            *items[i].dst = need(pt, name, err, &missing);
+        }
+    }
+    if (missing) {
+        lm_release(m);
+        return -1;
+    }
+    return 0;
+}
+
+void lm_release(struct lm_model *m) {
+    free(m->layers);
+    m->layers = NULL;
+}
+
+int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *out, struct dsr_err *err) {
+    int C = m->cfg.hidden_size;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+            return dsr_errf(err, "token id %d at position %d is outside the vocabulary [0, %d)", ids[i], i,
+                            m->cfg.vocab_size);
+        memcpy(out + (size_t)i * C, m->embed_tokens + (size_t)ids[i] * C, (size_t)C * sizeof(float));
+    }
+    return 0;
+}
+
+void lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits) {
+    op_linear(logits, hidden, m->lm_head, NULL, n, m->cfg.hidden_size, m->cfg.vocab_size);
+}
+
+/* Scratch for one forward over T rows; one allocation, carved into buffers. */
+struct lm_scratch {
+    float *x, *h, *q, *k, *v, *att, *gate, *up;
+    int *pos;
+    void *block;
+};
+
+static int scratch_alloc(struct lm_scratch *s, const struct text_config *t, int T, struct dsr_err *err) {
+    size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
+    size_t KV = (size_t)t->n_kv_heads * t->head_dim, I = (size_t)t->intermediate_size, n = (size_t)T;
+    size_t floats = n * (C + C + Q + KV + KV + Q + I + I);
+    s->block = malloc(floats * sizeof(float) + n * sizeof(int));
+    if (!s->block) return dsr_errf(err, "lm forward: out of memory for %d rows", T);
+    float *p = s->block;
+    s->x = p;
+    s->h = s->x + n * C;
+    s->q = s->h + n * C;
+    s->k = s->q + n * Q;
+    s->v = s->k + n * KV;
+    s->att = s->v + n * KV;
+    s->gate = s->att + n * Q;
+    s->up = s->gate + n * I;
+    s->pos = (int *)(s->up + n * I);
+    return 0;
+}
+
+static int check_segments(const struct kv_cache *cache, const struct lm_segment *segs, int n_segs, int *T,
+                          struct dsr_err *err) {
+    *T = 0;
+    for (int s = 0; s < n_segs; s++) {
+        int slot = segs[s].slot;
+        if (slot < 0 || slot >= cache->n_slots) return dsr_errf(err, "segment %d: slot %d out of range", s, slot);
+        if (segs[s].n <= 0) return dsr_errf(err, "segment %d: empty", s);
+        if (cache->len[slot] + segs[s].n > cache->max_len)
+            return dsr_errf(err, "sequence of %d tokens exceeds the cache length %d", cache->len[slot] + segs[s].n,
+                            cache->max_len);
+        for (int r = 0; r < s; r++)
+            if (segs[r].slot == slot) return dsr_errf(err, "segments %d and %d share slot %d", r, s, slot);
+        *T += segs[s].n;
+    }
+    return 0;
+}
+
+int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
+               const float *embeds, float *hidden, struct dsr_err *err) {
+    const struct text_config *t = &m->cfg;
+    int T;
+    if (check_segments(cache, segs, n_segs, &T, err)) return -1;
+    if (cache->n_kv_heads != t->n_kv_heads || cache->head_dim != t->head_dim || cache->n_layers != t->n_layers)
+        return dsr_errf(err, "kv cache geometry does not match the model");
+    struct lm_scratch s = {0};
+    if (scratch_alloc(&s, t, T, err)) return -1;
+    int C = t->hidden_size, I = t->intermediate_size;
+    int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
+
+    for (int sg = 0, row = 0; sg < n_segs; sg++)
+        for (int i = 0; i < segs[sg].n; i++) s.pos[row++] = cache->len[segs[sg].slot] + i;
+    memcpy(s.x, embeds, (size_t)T * C * sizeof(float));
+
+    int rc = 0;
+    for (int l = 0; l < t->n_layers && rc == 0; l++) {
+        const struct lm_layer *ly = &m->layers[l];
+        /* attention block */
+        op_rmsnorm(s.h, s.x, ly->attn_norm, T, C, t->rms_norm_eps);
+        op_linear(s.q, s.h, ly->q_w, ly->q_b, T, C, Q);
+        op_linear(s.k, s.h, ly->k_w, ly->k_b, T, C, KV);
+        op_linear(s.v, s.h, ly->v_w, ly->v_b, T, C, KV);
+        op_rope_inplace(s.q, s.pos, T, t->n_heads, t->head_dim, t->rope_theta);
+        op_rope_inplace(s.k, s.pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
+        for (int sg = 0, row = 0; sg < n_segs; sg++) {
+            int slot = segs[sg].slot;
+            kv_cache_write(cache, slot, l, cache->len[slot], s.k + (size_t)row * KV, s.v + (size_t)row * KV,
+                           segs[sg].n);
+            row += segs[sg].n;
+        }
+        rc = attention_forward(s.q, cache, l, segs, n_segs, t->n_heads, t->n_kv_heads, t->head_dim, s.att, err);
+        op_linear(s.h, s.att, ly->o_w, ly->o_b, T, Q, C);
+        op_add_inplace(s.x, s.h, (size_t)T * C);
+        /* MLP block */
+        op_rmsnorm(s.h, s.x, ly->mlp_norm, T, C, t->rms_norm_eps);
+        op_linear(s.gate, s.h, ly->gate_w, ly->gate_b, T, C, I);
+        op_linear(s.up, s.h, ly->up_w, ly->up_b, T, C, I);
+        op_swiglu_inplace(s.gate, s.up, (size_t)T * I);
+        op_linear(s.h, s.gate, ly->down_w, ly->down_b, T, I, C);
+        op_add_inplace(s.x, s.h, (size_t)T * C);
+    }
+    if (rc == 0) {
+        op_rmsnorm(hidden, s.x, m->final_norm, T, C, t->rms_norm_eps);
+        for (int sg = 0; sg < n_segs; sg++) cache->len[segs[sg].slot] += segs[sg].n;
+    }
+    free(s.block);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* The Llama language model at the centre of Janus: token embeddings,
+ * n decoder layers (RMSNorm → GQA attention with RoPE → residual, RMSNorm →
+ * SwiGLU MLP → residual), final RMSNorm, lm_head (tied to embed_tokens when
+ * the checkpoint has no lm_head or the config ties them).
+ *
+ * The forward pass works on packed rows: the new tokens of several sequences
+ * are concatenated into one [T, hidden] matrix so every projection is a single
+ * GEMM over all of them; attention runs per sequence against that sequence's
+ * KV-cache slot.  A full teacher-forced sequence, a prefill and a one-token
+ * decode step are all the same call with different segment lengths.
+ *
+ * Ownership: lm_bind() stores pointers into the param_table (which must
+ * outlive the lm_model) plus a malloc'ed layer array freed by lm_release(). */
+#ifndef DSR_LM_H
+#define DSR_LM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "nn/kv_cache.h"
+#include "io/model_config.h"
+#include "model/params.h"
+
+struct lm_layer {
+    const float *attn_norm;                 /* [C] */
+    const float *q_w, *k_w, *v_w, *o_w;     /* [H·hd, C], [KV·hd, C] ×2, [C, H·hd] */
+    const float *q_b, *k_b, *v_b, *o_b;     /* NULL unless attention_bias */
+    const float *mlp_norm;                  /* [C] */
+    const float *gate_w, *up_w, *down_w;    /* [I, C], [I, C], [C, I] */
+    const float *gate_b, *up_b, *down_b;    /* NULL unless mlp_bias */
+};
+
+struct lm_model {
+    struct text_config cfg;
+    const float *embed_tokens; /* [V, C] */
+    const float *final_norm;   /* [C] */
+    const float *lm_head;      /* [V, C]; == embed_tokens when tied */
+    bool tied;
+    struct lm_layer *layers;   /* [n_layers], owned */
+};
+
+/* Declares the LM tensors (all trainable).  lm_head is declared unless tied. */
+int  lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, struct dsr_err *err);
+int  lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *out,
+             struct dsr_err *err);
+void lm_release(struct lm_model *m);
+
+/* out[n, C] = embed_tokens[ids[i]]; fails on an id outside the vocabulary. */
+int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *out, struct dsr_err *err);
+
+/* Runs the decoder over the packed rows embeds[T, C] (T = Σ segs[i].n, rows
+ * in segment order), appending each segment's keys/values to its cache slot,
+ * and writes the final-normed hidden states to hidden[T, C].  Segments must
+ * name distinct slots with room for their tokens. */
+int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
+               const float *embeds, float *hidden, struct dsr_err *err);
+
+/* logits[n, V] = hidden[n, C] · lm_headᵀ */
+void lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits);
+
+#endif

@@ -1,0 +1,172 @@
+#include "model/params.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+
+void pt_init(struct param_table *pt) { memset(pt, 0, sizeof *pt); }
+
+void pt_free(struct param_table *pt) {
+    free(pt->items);
+    free(pt->trainable);
+    free(pt->frozen);
+    memset(pt, 0, sizeof *pt);
+}
+
+int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
+               const char *fmt, ...) {
+    if (pt->trainable || pt->frozen) return dsr_errf(err, "pt_declare after pt_alloc");
+    if (ndim < 1 || ndim > DSR_PARAM_MAX_DIMS) return dsr_errf(err, "parameter rank %d unsupported", ndim);
+    if (pt->n == pt->cap) {
+        size_t cap = pt->cap ? pt->cap * 2 : 256;
+        struct param *grown = realloc(pt->items, cap * sizeof *grown);
+        if (!grown) return dsr_errf(err, "out of memory");
+        pt->items = grown;
+        pt->cap = cap;
+    }
+    struct param *p = &pt->items[pt->n];
+    memset(p, 0, sizeof *p);
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(p->name, sizeof p->name, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof p->name) return dsr_errf(err, "parameter name too long");
+    if (pt_find(pt, p->name)) return dsr_errf(err, "parameter %s declared twice", p->name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] <= 0) return dsr_errf(err, "parameter %s: dimension %d is %lld", p->name, d, (long long)shape[d]);
+        p->shape[d] = shape[d];
+        p->numel *= (size_t)shape[d];
+    }
+    p->trainable = trainable;
+    size_t *arena_len = trainable ? &pt->n_trainable : &pt->n_frozen;
+    p->offset = (*arena_len + PT_ALIGN_FLOATS - 1) / PT_ALIGN_FLOATS * PT_ALIGN_FLOATS;
+    *arena_len = p->offset + p->numel;
+    if (trainable) pt->numel_trainable += p->numel;
+    else pt->numel_frozen += p->numel;
+    pt->n++;
+    return 0;
+}
+
+/* Zeroed arena of n floats on a PT_ALIGN_FLOATS boundary (at least one
+ * block, so an empty arena is still a valid pointer). */
+static float *alloc_arena(size_t n) {
+    size_t bytes = (n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float);
+    float *a = aligned_alloc(PT_ALIGN_FLOATS * sizeof(float), bytes);
+    if (a) memset(a, 0, bytes);
+    return a;
+}
+
+int pt_alloc(struct param_table *pt, struct dsr_err *err) {
+    pt->trainable = alloc_arena(pt->n_trainable);
+    pt->frozen = alloc_arena(pt->n_frozen);
+    if (!pt->trainable || !pt->frozen)
+        return dsr_errf(err, "out of memory allocating %zu parameters (%.2f GiB)", pt->n_trainable + pt->n_frozen,
+                        (double)(pt->n_trainable + pt->n_frozen) * 4 / (1 << 30));
+    return 0;
+}
+
+const struct param *pt_find(const struct param_table *pt, const char *name) {
+    for (size_t i = 0; i < pt->n; i++)
+        if (strcmp(pt->items[i].name, name) == 0) return &pt->items[i];
+    return NULL;
+}
+
+float *pt_data(const struct param_table *pt, const struct param *p) {
+    return (p->trainable ? pt->trainable : pt->frozen) + p->offset;
+}
+
+float *pt_get(const struct param_table *pt, const char *fmt, ...) {
+    char name[DSR_PARAM_NAME_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    const struct param *p = pt_find(pt, name);
+    return p ? pt_data(pt, p) : NULL;
+}
+
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < ndim && used < len; d++)
+        used += (size_t)snprintf(buf + used, len - used, d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (used < len) snprintf(buf + used, len - used, "]");
+}
+
+int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *err) {
+    /* Collect every missing name first so the user sees the whole list. */
+    char missing[DSR_ERR_MSG_MAX - 64] = "";
+    size_t n_missing = 0;
+    for (size_t i = 0; i < pt->n; i++) {
+        if (st_set_find(set, pt->items[i].name)) continue;
+        if (n_missing < 6) {
+            size_t used = strlen(missing);
+            snprintf(missing + used, sizeof missing - used, "%s%s", n_missing ? ", " : "", pt->items[i].name);
+        }
+        n_missing++;
+    }
+    if (n_missing)
+        return dsr_errf(err, "checkpoint is missing %zu required tensor(s): %s%s", n_missing, missing,
+                        n_missing > 6 ? ", ..." : "");
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        const struct st_tensor *t = st_set_find(set, p->name);
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char want[96], got[96];
+            format_shape(want, sizeof want, p->ndim, p->shape);
+            format_shape(got, sizeof got, t->ndim, t->shape);
+            return dsr_errf(err, "tensor %s has shape %s, the config implies %s", p->name, got, want);
+        }
+        if (st_to_f32(t, pt_data(pt, p), err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Elements per independently seeded chunk: the result depends only on the
+ * seed, never on the thread count. */
+#define INIT_CHUNK 65536
+/* sqrt(3): U(-1, 1) scaled to unit variance */
+#define UNIFORM_UNIT_VARIANCE 1.7320508075688772
+
+void pt_init_random(struct param_table *pt, uint64_t seed) {
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        float *w = pt_data(pt, p);
+        int is_vector = p->ndim == 1;
+        int is_norm_weight = is_vector && strstr(p->name, "norm") && strstr(p->name, ".weight");
+        double base = is_norm_weight ? 1.0 : 0.0;
+        double scale = is_vector ? 0.1 : 1.0 / sqrt((double)(p->numel / (size_t)p->shape[0]));
+        size_t n_chunks = (p->numel + INIT_CHUNK - 1) / INIT_CHUNK;
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n_chunks; c++) {
+            struct dsr_rng rng;
+            rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (i + 1)) ^ (c * 0xd1b54a32d192ed03ull));
+            size_t end = (c + 1) * INIT_CHUNK < p->numel ? (c + 1) * INIT_CHUNK : p->numel;
+            for (size_t j = c * INIT_CHUNK; j < end; j++)
+                w[j] = (float)(base + scale * UNIFORM_UNIT_VARIANCE * (2.0 * rng_uniform(&rng) - 1.0));
+        }
+    }
+}
+
+size_t pt_count(const struct param_table *pt, bool trainable_only) {
+    return pt->numel_trainable + (trainable_only ? 0 : pt->numel_frozen);
+}
+
+const struct param *pt_first_nonfinite(const struct param_table *pt) {
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        const float *x = pt_data(pt, p);
+        size_t bad = 0;
+#pragma omp parallel for reduction(+ : bad) if (p->numel > (1u << 16))
+        for (size_t k = 0; k < p->numel; k++) bad += !isfinite(x[k]);
+        if (bad) return p;
+    }
+    return NULL;
+}

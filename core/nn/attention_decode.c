@@ -1,0 +1,270 @@
+#include "nn/attention_decode.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+/* One new row: where it sits in q/out, its slot, and how many positions it
+ * sees (its own included). */
+struct dec_row {
+    int row, slot, len;
+};
+
+/* Rows that read the first prefix_len positions of slot root; after
+ * grouping they are rows[first .. first + n). */
+struct dec_group {
+    int root, prefix_len, first, n;
+};
+
+/* Per-thread buffers, carved from one allocation. */
+struct dec_scratch {
+    float *q_rows; /* [R, hd] scaled queries, row-major */
+    float *q_cols; /* [hd, R] the same, transposed: the prefix loop vectorises over rows */
+    float *scores; /* [R, max_len] */
+    float *acc;    /* [R, hd] weighted values */
+};
+
+/* The 8 lane sums of one dot product, in a fixed order. */
+static inline __attribute__((always_inline)) float lanes_sum(const float *part) {
+    return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+}
+
+/* s[j] = q · K[j] for keys j0 ≤ j < j1 (K: one head, [len, hd]).  Each
+ * dot product accumulates in 8 lanes (lane u: d ≡ u mod 8, increasing d),
+ * then lanes_sum, then the hd mod 8 tail: vectorisable without reassociation.
+ * Four keys run together so the four accumulator chains overlap. */
+static inline __attribute__((always_inline)) void keys_dot(const float *q, const float *K, int j0, int j1, int hd,
+                                                           float *s) {
+    size_t kv_stride = (size_t)hd; /* one head's positions are contiguous (kv_cache.h) */
+    int hd8 = hd & ~7, j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *k0 = K + (size_t)j * kv_stride, *k1 = k0 + kv_stride, *k2 = k1 + kv_stride, *k3 = k2 + kv_stride;
+        float p0[8] = {0}, p1[8] = {0}, p2[8] = {0}, p3[8] = {0};
+        for (int d = 0; d < hd8; d += 8)
+            for (int u = 0; u < 8; u++) {
+                float qd = q[d + u];
+                p0[u] += qd * k0[d + u];
+                p1[u] += qd * k1[d + u];
+                p2[u] += qd * k2[d + u];
+                p3[u] += qd * k3[d + u];
+            }
+        float t0 = lanes_sum(p0), t1 = lanes_sum(p1), t2 = lanes_sum(p2), t3 = lanes_sum(p3);
+        for (int d = hd8; d < hd; d++) {
+            t0 += q[d] * k0[d];
+            t1 += q[d] * k1[d];
+            t2 += q[d] * k2[d];
+            t3 += q[d] * k3[d];
+        }
+        s[j] = t0, s[j + 1] = t1, s[j + 2] = t2, s[j + 3] = t3;
+    }
+    for (; j < j1; j++) {
+        const float *k = K + (size_t)j * kv_stride;
+        float p[8] = {0};
+        for (int d = 0; d < hd8; d += 8)
+            for (int u = 0; u < 8; u++) p[u] += q[d + u] * k[d + u];
+        float t = lanes_sum(p);
+        for (int d = hd8; d < hd; d++) t += q[d] * k[d];
+        s[j] = t;
+    }
+}
+
+/* Scores of 8 rows (columns r0..r0+7 of q_cols, [hd, R]) against keys
+ * 0 ≤ j < P, written to scores[(r0 + u)·ld + j]: each key is loaded once for
+ * the 8 rows (vectorised across rows, Σ over d in increasing order), four
+ * keys at a time for independent accumulator chains. */
+static inline __attribute__((always_inline)) void rows8_dot(const float *q_cols, int R, int r0, const float *K, int P,
+                                                            int hd, float *scores, size_t ld) {
+    size_t kv_stride = (size_t)hd;
+    int j = 0;
+    for (; j + 4 <= P; j += 4) {
+        const float *k0 = K + (size_t)j * kv_stride, *k1 = k0 + kv_stride, *k2 = k1 + kv_stride, *k3 = k2 + kv_stride;
+        float a0[8] = {0}, a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
+        for (int d = 0; d < hd; d++) {
+            const float *qd = q_cols + (size_t)d * R + r0;
+            for (int u = 0; u < 8; u++) {
+                a0[u] += qd[u] * k0[d];
+                a1[u] += qd[u] * k1[d];
+                a2[u] += qd[u] * k2[d];
+                a3[u] += qd[u] * k3[d];
+            }
+        }
+        for (int u = 0; u < 8; u++) {
+            float *row = scores + (size_t)(r0 + u) * ld + j;
+            row[0] = a0[u], row[1] = a1[u], row[2] = a2[u], row[3] = a3[u];
+        }
+    }
+    for (; j < P; j++) {
+        const float *k = K + (size_t)j * kv_stride;
+        float a[8] = {0};
+        for (int d = 0; d < hd; d++) {
+            const float *qd = q_cols + (size_t)d * R + r0;
+            for (int u = 0; u < 8; u++) a[u] += qd[u] * k[d];
+        }
+        for (int u = 0; u < 8; u++) scores[(size_t)(r0 + u) * ld + j] = a[u];
+    }
+}
+
+/* acc[r·hd + d] += Σ_j p[r·ld + j] · V[j][d] for rows r < R and values
+ * j0 ≤ j < j1 (V: one head, [len, hd]): each value row is loaded once for all
+ * R rows, four at a time so each accumulator is loaded and stored once per
+ * four products. */
+static inline __attribute__((always_inline)) void rows_pv(float *acc, int R, const float *p, size_t ld, const float *V,
+                                                          int j0, int j1, int hd) {
+    size_t kv_stride = (size_t)hd;
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *v0 = V + (size_t)j * kv_stride, *v1 = v0 + kv_stride, *v2 = v1 + kv_stride, *v3 = v2 + kv_stride;
+        for (int r = 0; r < R; r++) {
+            const float *pr = p + (size_t)r * ld + j;
+            float p0 = pr[0], p1 = pr[1], p2 = pr[2], p3 = pr[3];
+            float *a = acc + (size_t)r * hd;
+#pragma omp simd
+            for (int d = 0; d < hd; d++) a[d] += ((p0 * v0[d] + p1 * v1[d]) + p2 * v2[d]) + p3 * v3[d];
+        }
+    }
+    for (; j < j1; j++) {
+        const float *v = V + (size_t)j * kv_stride;
+        for (int r = 0; r < R; r++) {
+            float pj = p[(size_t)r * ld + j];
+            float *a = acc + (size_t)r * hd;
+#pragma omp simd
+            for (int d = 0; d < hd; d++) a[d] += pj * v[d];
+        }
+    }
+}
+
+/* One (group, head): scores against the shared prefix (each key read once
+ * for all rows), then each row's own positions, softmax, and the same two
+ * passes over the values.
+ *
+ * Built twice (target_clones): the loops above are inlined (always_inline)
+ * into an AVX2 copy, picked at load time on CPUs that have it, with twice
+ * the vector width of the baseline copy.  Same summation order in both.  A
+ * row's prefix scores are summed over d in order inside a block of 8 rows
+ * and in 8 lanes outside one, so the group's size changes rounding only. */
+__attribute__((target_clones("avx2", "default"))) static void
+attend_group_head(const struct dec_group *g, const struct dec_row *rows, const float *q, int q_stride,
+                  const struct kv_cache *c, int layer, int h, int kvh, int hd, float scale, int max_len,
+                  const struct dec_scratch *w, float *out) {
+    int R = g->n, P = g->prefix_len;
+    const struct dec_row *rw = rows + g->first;
+    for (int r = 0; r < R; r++) {
+        const float *qr = q + (size_t)rw[r].row * q_stride + (size_t)h * hd;
+        for (int d = 0; d < hd; d++) {
+            float v = qr[d] * scale;
+            w->q_rows[(size_t)r * hd + d] = v;
+            w->q_cols[(size_t)d * R + r] = v;
+        }
+    }
+    const float *Kp = kv_cache_k(c, g->root, layer, kvh), *Vp = kv_cache_v(c, g->root, layer, kvh);
+
+    /* scores: the shared prefix by blocks of 8 rows (each key read once per
+     * block), the rows left over one by one; then each row's own positions */
+    int r8 = R & ~7;
+    for (int r0 = 0; r0 < r8; r0 += 8) rows8_dot(w->q_cols, R, r0, Kp, P, hd, w->scores, max_len);
+    for (int r = r8; r < R; r++)
+        keys_dot(w->q_rows + (size_t)r * hd, Kp, 0, P, hd, w->scores + (size_t)r * max_len);
+    for (int r = 0; r < R; r++) {
+        const float *K = kv_cache_k(c, rw[r].slot, layer, kvh);
+        float *s = w->scores + (size_t)r * max_len;
+        keys_dot(w->q_rows + (size_t)r * hd, K, P, rw[r].len, hd, s);
+        op_softmax_row(s, rw[r].len);
+    }
+
+    /* values: the prefix's rows once for all R rows, then own positions */
+    memset(w->acc, 0, (size_t)R * hd * sizeof(float));
+    rows_pv(w->acc, R, w->scores, max_len, Vp, 0, P, hd);
+    for (int r = 0; r < R; r++) {
+        const float *V = kv_cache_v(c, rw[r].slot, layer, kvh);
+        float *a = w->acc + (size_t)r * hd;
+        rows_pv(a, 1, w->scores + (size_t)r * max_len, max_len, V, P, rw[r].len, hd);
+        memcpy(out + (size_t)rw[r].row * q_stride + (size_t)h * hd, a, (size_t)hd * sizeof(float));
+    }
+}
+
+/* Collects the short segments' rows, grouped by (prefix slot, prefix length);
+ * rows and groups are sized for every row.  Returns the number of groups. */
+static int group_rows(const struct kv_cache *c, const struct lm_segment *segs, const int *row0,
+                      const unsigned char *is_short, int n_segs, struct dec_row *rows, struct dec_group *groups,
+                      int *group_of, struct dec_row *unsorted) {
+    int n_rows = 0, n_groups = 0;
+    for (int s = 0; s < n_segs; s++) {
+        if (!is_short[s]) continue;
+        int slot = segs[s].slot, root = c->prefix_slot[slot], P = c->prefix_len[slot];
+        int gi = 0;
+        while (gi < n_groups && (groups[gi].root != root || groups[gi].prefix_len != P)) gi++;
+        if (gi == n_groups) groups[n_groups++] = (struct dec_group){.root = root, .prefix_len = P};
+        for (int i = 0; i < segs[s].n; i++) {
+            unsorted[n_rows] = (struct dec_row){.row = row0[s] + i, .slot = slot, .len = c->len[slot] + i + 1};
+            group_of[n_rows++] = gi;
+            groups[gi].n++;
+        }
+    }
+    for (int gi = 0, first = 0; gi < n_groups; gi++) {
+        groups[gi].first = first;
+        first += groups[gi].n;
+        groups[gi].n = 0;
+    }
+    for (int i = 0; i < n_rows; i++) {
+        struct dec_group *g = &groups[group_of[i]];
+        rows[g->first + g->n++] = unsorted[i];
+    }
+    return n_groups;
+}
+
+int attention_decode(const float *q, const struct kv_cache *cache, int layer, const struct lm_segment *segs,
+                     const int *row0, const unsigned char *is_short, int n_segs, int n_heads, int n_kv_heads,
+                     int head_dim, float *out, struct dsr_err *err) {
+    int n_rows = 0;
+    for (int s = 0; s < n_segs; s++)
+        if (is_short[s]) n_rows += segs[s].n;
+    if (n_rows == 0) return 0;
+    struct dec_row *rows = malloc((size_t)n_rows * 2 * sizeof *rows);
+    struct dec_group *groups = malloc((size_t)n_rows * sizeof *groups);
+    int *group_of = malloc((size_t)n_rows * sizeof *group_of);
+    if (!rows || !groups || !group_of) {
+        free(rows);
+        free(groups);
+        free(group_of);
+        return dsr_errf(err, "attention: out of memory for %d decode rows", n_rows);
+    }
+    int n_groups = group_rows(cache, segs, row0, is_short, n_segs, rows, groups, group_of, rows + n_rows);
+    int max_rows = 0, max_len = 0;
+    for (int gi = 0; gi < n_groups; gi++)
+        if (groups[gi].n > max_rows) max_rows = groups[gi].n;
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i].len > max_len) max_len = rows[i].len;
+
+    size_t R = (size_t)max_rows, hd = (size_t)head_dim;
+    size_t per_thread = 3 * R * hd + R * (size_t)max_len;
+    int n_threads = omp_get_max_threads();
+    float *block = malloc((size_t)n_threads * per_thread * sizeof(float));
+    if (!block) {
+        free(rows);
+        free(groups);
+        free(group_of);
+        return dsr_errf(err, "attention: out of memory for %d × %d decode scores", max_rows, max_len);
+    }
+    int q_stride = n_heads * head_dim, group = n_heads / n_kv_heads;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    int n_items = n_groups * n_heads;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int item = 0; item < n_items; item++) {
+        float *base = block + (size_t)omp_get_thread_num() * per_thread;
+        struct dec_scratch w = {.q_rows = base,
+                                .q_cols = base + R * hd,
+                                .acc = base + 2 * R * hd,
+                                .scores = base + 3 * R * hd};
+        int gi = item / n_heads, h = item % n_heads;
+        attend_group_head(&groups[gi], rows, q, q_stride, cache, layer, h, h / group, head_dim, scale, max_len, &w,
+                          out);
+    }
+    free(block);
+    free(rows);
+    free(groups);
+    free(group_of);
+    return 0;
+}

@@ -1,0 +1,158 @@
+#include "nn/gemm_small.h"
+
+#include <cblas.h>
+#include <stddef.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Below this many weight elements the kernel runs on the calling thread:
+ * waking the OpenMP team costs more than the work (a 256 KiB weight). */
+#define GEMM_SMALL_PARALLEL_MIN_WEIGHTS (64 * 1024)
+
+/* Output rows (weight rows) and input rows per register block: 4 × 3
+ * accumulators plus the 4 weight vectors fill the 16 AVX2 registers; the input
+ * vectors come in as FMA memory operands. */
+#define BLOCK_OUT 4
+#define BLOCK_IN 3
+
+/* Portable path: bias broadcast, then sgemm accumulating on top of it. */
+static void linear_sgemm(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
+                         int out_dim) {
+    if (bias)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out_dim; o++) out[(size_t)i * out_dim + o] = bias[o];
+    int ld = in_dim > 0 ? in_dim : 1; /* BLAS rejects a zero leading dimension */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim, 1.0f, in, ld, weight, ld,
+                bias ? 1.0f : 0.0f, out, out_dim);
+}
+
+#if defined(__x86_64__)
+
+int gemm_small_simd_supported(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+/* Sum of the 8 lanes in the order documented in gemm_small.h. */
+__attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* j + (j+4) */
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                      /* j + (j+2) */
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));                                       /* 0 + 1 */
+    return _mm_cvtss_f32(s);
+}
+
+/* out[c * out_dim + r] = x[c] · w[r] (+ bias[r]) for r < R weight rows and
+ * c < C input rows, each row k floats long.  R and C are compile-time
+ * constants at every call site, so the accumulator arrays live in registers.
+ * With `prefetch`, step j (k index j) also prefetches the lines at
+ * prefetch + j · pf_rate / 65536 floats and 16 floats further into L2. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const float *prefetch,
+          size_t pf_rate, int R, int C) {
+    __m256 acc[BLOCK_OUT][BLOCK_IN];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    int k8 = k & ~7;
+    for (int j = 0; j < k8; j += 8) {
+        if (prefetch) {
+            const float *p = prefetch + (((size_t)j * pf_rate) >> 16);
+            _mm_prefetch((const char *)p, _MM_HINT_T1);
+            _mm_prefetch((const char *)(p + 16), _MM_HINT_T1);
+        }
+        __m256 wv[BLOCK_OUT];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(w + (size_t)r * k + j);
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            __m256 xv = _mm256_loadu_ps(x + (size_t)c * k + j);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            const float *wr = w + (size_t)r * k, *xc = x + (size_t)c * k;
+            float s = hsum8(acc[r][c]);
+            for (int j = k8; j < k; j++) s += wr[j] * xc[j];
+            if (bias) s += bias[r];
+            out[(size_t)c * out_dim + r] = s;
+        }
+}
+
+/* One block of rows ≤ BLOCK_OUT weight rows against all n inputs, BLOCK_IN at
+ * a time: the weight block is read from memory by the first group and from
+ * cache by the rest.  out, w and bias point at the block's first row.
+ *
+ * Meanwhile the next block (BLOCK_OUT · in_dim contiguous floats) is
+ * prefetched into L2, spread evenly over all the groups: group g covers the
+ * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
+ * Prefetching it all during the first group, as an earlier version did, left
+ * memory idle while the other groups computed (bench/README.md). */
+__attribute__((target("avx2,fma"), noinline)) static void
+weight_block_avx2(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim,
+                  int rows, int next_rows) {
+    int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
+    size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* floats */
+    size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
+    for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
+        int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
+        float *o = out + (size_t)i * out_dim;
+        const float *x = in + (size_t)i * in_dim;
+        const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
+        if (rows == BLOCK_OUT) {
+            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3);
+            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2);
+            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                const float *wr = w + (size_t)r * in_dim, *br = bias ? bias + r : NULL;
+                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3);
+                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2);
+                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1);
+            }
+        }
+    }
+}
+
+/* Threads split the output rows into contiguous ranges of whole blocks, so
+ * each streams its own slice of W once. */
+static void linear_avx2(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
+                        int out_dim) {
+    int n_blocks = (out_dim + BLOCK_OUT - 1) / BLOCK_OUT;
+    int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int b = 0; b < n_blocks; b++) {
+        int o = b * BLOCK_OUT;
+        int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
+        int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
+        weight_block_avx2(out + o, in, weight + (size_t)o * in_dim, bias ? bias + o : NULL, n, in_dim, out_dim,
+                          rows, next_rows);
+    }
+}
+
+#else
+
+int gemm_small_simd_supported(void) { return 0; }
+
+#endif
+
+void gemm_small_run(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
+                    int out_dim, int use_simd) {
+    if (n <= 0 || out_dim <= 0) return;
+#if defined(__x86_64__)
+    if (use_simd && gemm_small_simd_supported()) {
+        linear_avx2(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
+        return;
+    }
+#else
+    (void)use_simd;
+#endif
+    linear_sgemm(out, in, weight, bias, n, in_dim, out_dim);
+}
+
+void gemm_small(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim) {
+    gemm_small_run(out, in, weight, bias, n, in_dim, out_dim, 1);
+}

@@ -1,0 +1,46 @@
+/* Forward and backward of the small MLPs around the LM, which all share one
+ * shape: linear₀ → (exact GELU → linearᵢ)… with no activation after the last
+ * linear.  That covers the understanding aligner (fc1, hidden_layers), the
+ * generation aligner (fc1, hidden_layers) and the generation head
+ * (proj_out → GELU → vision_head).
+ *
+ * Activations: the forward keeps each linear's output before the GELU,
+ * acts = [n, dims[0]] ++ [n, dims[1]] ++ … (n · Σ dims floats, caller-owned);
+ * the last block is the chain's output.  The backward recomputes the GELU
+ * outputs from them.  Gradients accumulate (+=) into gw/gb, which point into
+ * the trainer's gradient arena (NULL pointers: that layer's gradient is not
+ * wanted, e.g. a forward-only reference pass never calls the backward). */
+#ifndef DSR_MLP_CHAIN_H
+#define DSR_MLP_CHAIN_H
+
+#include <stddef.h>
+
+#include "base/error.h"
+
+#define MLP_CHAIN_MAX 16
+
+struct mlp_chain {
+    int n_layers;
+    int in_dim;
+    int dims[MLP_CHAIN_MAX];                    /* output width of each linear */
+    const float *w[MLP_CHAIN_MAX], *b[MLP_CHAIN_MAX]; /* [dims[i], dims[i-1] or in_dim], [dims[i]] */
+    float *gw[MLP_CHAIN_MAX], *gb[MLP_CHAIN_MAX];     /* gradients, same shapes */
+};
+
+/* Floats of the acts buffer for n rows. */
+size_t mlp_chain_act_floats(const struct mlp_chain *c, size_t n);
+/* Widest layer output (the backward's two work buffers are n × this). */
+int mlp_chain_max_dim(const struct mlp_chain *c);
+/* Pointer to the chain's output inside acts. */
+float *mlp_chain_output(const struct mlp_chain *c, float *acts, size_t n);
+
+/* acts ← activations of x[n, in_dim]; work holds n × max_dim floats. */
+void mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *acts, float *work);
+
+/* dy[n, dims[last]] is the gradient of the output.  Adds the weight
+ * gradients; writes dx[n, in_dim] unless dx is NULL.  work1 holds n × max_dim
+ * floats, work2 twice that. */
+void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const float *acts, const float *dy, float *dx,
+                        float *work1, float *work2);
+
+#endif

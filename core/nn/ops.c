@@ -1,0 +1,186 @@
+#include "nn/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+
+#include "nn/gemm_small.h"
+
+void dsr_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
+}
+
+int dsr_get_threads(void) { return omp_get_max_threads(); }
+
+/* Up to this many rows op_linear uses one sgemv per row (measured: sgemv ×2
+ * beats sgemm's packing at 2 rows, loses at 4). */
+#define LINEAR_GEMV_MAX_ROWS 2
+
+void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim) {
+    if (n <= 0 || out_dim <= 0) return;
+    /* 2..GEMM_SMALL_MAX_ROWS rows (batched decode steps), AVX2 CPUs: the
+     * small-batch kernel reads the weight once for all rows without packing
+     * it; it beats sgemv ×2 at 2 rows and sgemm up to 32 (bench_linear). */
+    if (n >= 2 && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
+        gemm_small(out, in, weight, bias, n, in_dim, out_dim);
+        return;
+    }
+    if (bias) {
+#pragma omp parallel for if (n > 16)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out_dim; o++) out[(size_t)i * out_dim + o] = bias[o];
+    }
+    /* A row or two (a decode step): sgemv streams the weight at memory
+     * bandwidth, while sgemm packs it first and runs at a fraction of it. */
+    if (n <= LINEAR_GEMV_MAX_ROWS)
+        for (int i = 0; i < n; i++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in_dim, 1.0f, weight, in_dim, in + (size_t)i * in_dim, 1,
+                        bias ? 1.0f : 0.0f, out + (size_t)i * out_dim, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim, 1.0f, in, in_dim, weight, in_dim,
+                    bias ? 1.0f : 0.0f, out, out_dim);
+}
+
+void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps) {
+#pragma omp parallel for if (n > 16)
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * dim;
+        float *y = out + (size_t)i * dim;
+        double ss = 0;
+        for (int j = 0; j < dim; j++) ss += (double)x[j] * x[j];
+        float scale = (float)(1.0 / sqrt(ss / dim + eps));
+        for (int j = 0; j < dim; j++) y[j] = x[j] * scale * weight[j];
+    }
+}
+
+void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
+                         float *dw, float *rstd) {
+#pragma omp parallel for if (n > 16)
+    for (int r = 0; r < n; r++) {
+        const float *xr = x + (size_t)r * dim, *dyr = dy + (size_t)r * dim;
+        float *dxr = dx + (size_t)r * dim;
+        double ss = 0, gx = 0;
+        for (int j = 0; j < dim; j++) {
+            ss += (double)xr[j] * xr[j];
+            gx += (double)dyr[j] * w[j] * xr[j];
+        }
+        double rs = 1.0 / sqrt(ss / dim + eps);
+        rstd[r] = (float)rs;
+        float c = (float)(rs * rs * rs * gx / dim);
+        for (int j = 0; j < dim; j++) dxr[j] += (float)rs * dyr[j] * w[j] - c * xr[j];
+    }
+#pragma omp parallel for if (dim > 256)
+    for (int j = 0; j < dim; j++) {
+        double s = 0;
+        for (int r = 0; r < n; r++) s += (double)dy[(size_t)r * dim + j] * x[(size_t)r * dim + j] * rstd[r];
+        dw[j] += (float)s;
+    }
+}
+
+void op_layernorm(float *out, const float *in, const float *weight, const float *bias, int n, int dim, float eps) {
+#pragma omp parallel for if (n > 16)
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * dim;
+        float *y = out + (size_t)i * dim;
+        double mean = 0, var = 0;
+        for (int j = 0; j < dim; j++) mean += x[j];
+        mean /= dim;
+        for (int j = 0; j < dim; j++) var += (x[j] - mean) * (x[j] - mean);
+        var /= dim;
+        float rstd = (float)(1.0 / sqrt(var + eps));
+        for (int j = 0; j < dim; j++) y[j] = (float)(x[j] - mean) * rstd * weight[j] + bias[j];
+    }
+}
+
+void op_add_inplace(float *x, const float *y, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) x[i] += y[i];
+}
+
+void op_gelu_erf_inplace(float *x, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+float op_gelu_erf_grad(float x) {
+    double cdf = 0.5 * (1.0 + erf(x * M_SQRT1_2));
+    double pdf = exp(-0.5 * (double)x * x) / sqrt(2.0 * M_PI);
+    return (float)(cdf + x * pdf);
+}
+
+void op_silu_inplace(float *x, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void op_swiglu_inplace(float *gate, const float *up, size_t count) {
+#pragma omp parallel for if (count > 65536)
+    for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* Rotates each (i, i + half) pair by sign · angle; sign -1 is the transpose
+ * (the backward pass of the forward rotation). */
+static void rope_rotate(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
+                        float sign) {
+    int half = head_dim / 2;
+#pragma omp parallel for if (n_tokens > 16)
+    for (int t = 0; t < n_tokens; t++) {
+        for (int i = 0; i < half; i++) {
+            /* inv_freq as HF computes it: theta^(-2i/d), in float32 */
+            float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+            double angle = (double)positions[t] * (double)inv_freq;
+            float c = (float)cos(angle), s = sign * (float)sin(angle);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = x + ((size_t)t * n_heads + h) * head_dim;
+                float a = v[i], b = v[i + half];
+                v[i] = a * c - b * s;
+                v[i + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta) {
+    rope_rotate(x, positions, n_tokens, n_heads, head_dim, theta, 1.0f);
+}
+
+void op_rope_backward_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim,
+                              float theta) {
+    rope_rotate(x, positions, n_tokens, n_heads, head_dim, theta, -1.0f);
+}
+
+double op_logsumexp(const float *x, int dim) {
+    float mx = -INFINITY;
+    for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
+    if (isinf(mx)) return mx;
+    double s = 0;
+    for (int j = 0; j < dim; j++) s += expf(x[j] - mx);
+    return mx + log(s);
+}
+
+void op_log_softmax_row(float *out, const float *in, int dim) {
+    double lse = op_logsumexp(in, dim);
+    for (int j = 0; j < dim; j++) out[j] = (float)((double)in[j] - lse);
+}
+
+/* Four independent maxima and sums, so the loops are not bound by the
+ * latency of one dependency chain (softmax runs serially between attention
+ * GEMMs, where it is a third of the time). */
+void op_softmax_row(float *x, int dim) {
+    if (dim <= 0) return;
+    float m[4] = {x[0], x[0], x[0], x[0]};
+    int j = 0;
+    for (; j + 4 <= dim; j += 4)
+        for (int l = 0; l < 4; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
+    for (; j < dim; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
+    float mx = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
+    for (j = 0; j < dim; j++) x[j] = expf(x[j] - mx);
+    double s[4] = {0, 0, 0, 0};
+    for (j = 0; j + 4 <= dim; j += 4)
+        for (int l = 0; l < 4; l++) s[l] += x[j + l];
+    for (; j < dim; j++) s[0] += x[j];
+    float inv = (float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3])));
+    for (j = 0; j < dim; j++) x[j] *= inv;
+}

@@ -1,0 +1,61 @@
+/* Dense float32 kernels shared by every model component.
+ *
+ * All buffers are row-major float32 and caller-owned; no function allocates.
+ * Shapes are given as (rows n, columns dim).  Linear layers follow nn.Linear:
+ * weight is [out_dim, in_dim] and out = in · weightᵀ + bias.  GEMMs go through
+ * cblas_sgemm (OpenBLAS); the elementwise loops are parallelised with OpenMP
+ * over rows.  Reductions accumulate in double where float32 loses digits
+ * that the 1e-4 reference tolerance needs (norms, softmax denominators);
+ * the exponentials themselves are float expf (within 1 ulp: their sum, not
+ * each term, is where float32 would lose digits). */
+#ifndef DSR_OPS_H
+#define DSR_OPS_H
+
+#include <stddef.h>
+
+/* Threads used by OpenBLAS and by the OpenMP loops (<= 0: all cores). */
+void dsr_set_threads(int n);
+int  dsr_get_threads(void);
+
+/* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias[out_dim] if non-NULL). */
+void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim);
+
+/* out[n, dim] = in / rms(in) * weight  (Llama RMSNorm, statistic in double). */
+void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps);
+/* Its backward: dx[n, dim] += ∂L/∂x, dw[dim] += ∂L/∂w given dy = ∂L/∂out;
+ * rstd receives the n reciprocal RMS values. */
+void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
+                         float *dw, float *rstd);
+
+/* out[n, dim] = (in - mean) / sqrt(var + eps) * weight + bias. */
+void op_layernorm(float *out, const float *in, const float *weight, const float *bias, int n, int dim, float eps);
+
+/* x[i] += y[i] */
+void op_add_inplace(float *x, const float *y, size_t count);
+
+/* Activations, in place over count elements. */
+void op_gelu_erf_inplace(float *x, size_t count); /* exact GELU: x·Φ(x) */
+float op_gelu_erf_grad(float x);                  /* its derivative: Φ(x) + x·φ(x) */
+void op_silu_inplace(float *x, size_t count);
+
+/* gate[i] = silu(gate[i]) * up[i] (Llama SwiGLU), over count elements. */
+void op_swiglu_inplace(float *gate, const float *up, size_t count);
+
+/* Rotary position embedding, HF "rotate_half" pairing (i, i + head_dim/2),
+ * applied in place to x[n_tokens, n_heads * head_dim]; positions[t] is the
+ * absolute position of token t. */
+void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta);
+/* The transpose rotation (by -angle): gradient of op_rope_inplace. */
+void op_rope_backward_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim,
+                              float theta);
+
+/* log Σ exp(x[i]) over dim values (double accumulation). */
+double op_logsumexp(const float *x, int dim);
+
+/* out = log_softmax(in) over one row of dim values (in == out allowed). */
+void op_log_softmax_row(float *out, const float *in, int dim);
+
+/* In-place softmax over one row of dim values. */
+void op_softmax_row(float *x, int dim);
+
+#endif

@@ -1,0 +1,281 @@
+/* gemm_small (core/nn/gemm_small.h) and op_linear's dispatch to it: results
+ * against a double-precision reference and against cblas_sgemm over many
+ * shapes (input widths that are not multiples of the 8-float vector, output
+ * counts that are not multiples of the 4-row block, batch sizes around the
+ * 3-row block and the dispatch threshold), with and without bias, on
+ * unaligned buffers, for the SIMD and the portable path; that nothing outside
+ * out[n * out_dim] is written; that the result does not depend on the
+ * thread count; that the SIMD kernel sums in exactly the order documented in
+ * gemm_small.h (bit-identical to a scalar model of it). */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/gemm_small.h"
+#include "harness.h"
+#include "nn/ops.h"
+#include "base/rng.h"
+
+/* Float accumulation over ≤ 1024 terms against a double reference. */
+#define TOL 1e-5
+#define GUARD 8 /* floats after out that must stay untouched */
+#define SENTINEL -12345.0f
+
+struct problem {
+    int n, in_dim, out_dim, has_bias;
+    float *in, *weight, *bias; /* bias NULL when !has_bias */
+    float *want;               /* float-rounded double reference */
+    void *blocks[3];           /* allocations (pointers above may be offset) */
+};
+
+static float *fill(struct dsr_rng *r, float *p, size_t count) {
+    for (size_t i = 0; i < count; i++) p[i] = (float)(rng_uniform(r) * 2.0 - 1.0);
+    return p;
+}
+
+/* Random problem; with `misalign` every buffer starts one float past a
+ * 32-byte boundary, so no vector load is aligned. */
+static int problem_init(struct problem *p, struct dsr_rng *r, int n, int in_dim, int out_dim, int has_bias,
+                        int misalign) {
+    memset(p, 0, sizeof *p);
+    p->n = n, p->in_dim = in_dim, p->out_dim = out_dim, p->has_bias = has_bias;
+    size_t off = misalign ? 1 : 0;
+    size_t n_in = (size_t)n * in_dim, n_w = (size_t)out_dim * in_dim;
+    p->blocks[0] = aligned_alloc(32, ((n_in + off) * sizeof(float) + 31) / 32 * 32);
+    p->blocks[1] = aligned_alloc(32, ((n_w + off) * sizeof(float) + 31) / 32 * 32);
+    p->blocks[2] = aligned_alloc(32, ((out_dim + off) * sizeof(float) + 31) / 32 * 32);
+    p->want = malloc((size_t)n * out_dim * sizeof(float));
+    if (!p->blocks[0] || !p->blocks[1] || !p->blocks[2] || !p->want) return -1;
+    p->in = fill(r, (float *)p->blocks[0] + off, n_in);
+    p->weight = fill(r, (float *)p->blocks[1] + off, n_w);
+    p->bias = has_bias ? fill(r, (float *)p->blocks[2] + off, (size_t)out_dim) : NULL;
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out_dim; o++) {
+            double s = p->bias ? p->bias[o] : 0.0;
+            for (int k = 0; k < in_dim; k++)
+                s += (double)p->in[(size_t)i * in_dim + k] * p->weight[(size_t)o * in_dim + k];
+            p->want[(size_t)i * out_dim + o] = (float)s;
+        }
+    return 0;
+}
+
+static void problem_free(struct problem *p) {
+    for (int i = 0; i < 3; i++) free(p->blocks[i]);
+    free(p->want);
+}
+
+/* Output buffer with GUARD sentinels after the n * out_dim results. */
+static float *out_alloc(const struct problem *p) {
+    size_t count = (size_t)p->n * p->out_dim;
+    float *out = malloc((count + GUARD) * sizeof(float));
+    if (out)
+        for (size_t i = 0; i < count + GUARD; i++) out[i] = SENTINEL;
+    return out;
+}
+
+static int guards_intact(const struct problem *p, const float *out) {
+    size_t count = (size_t)p->n * p->out_dim;
+    for (int g = 0; g < GUARD; g++)
+        if (out[count + g] != SENTINEL) return 0;
+    return 1;
+}
+
+/* gemm_small_run on one problem with the given path, checked against the
+ * reference (and returned in *got for further comparison; caller frees). */
+static void check_run(struct th *t, const struct problem *p, int use_simd, float **got) {
+    char what[96];
+    snprintf(what, sizeof what, "%s n=%d in=%d out=%d bias=%d", use_simd ? "simd" : "portable", p->n, p->in_dim,
+             p->out_dim, p->has_bias);
+    float *out = out_alloc(p);
+    if (!TH_CHECK(t, out != NULL, "out of memory")) return;
+    gemm_small_run(out, p->in, p->weight, p->bias, p->n, p->in_dim, p->out_dim, use_simd);
+    TH_CLOSE(t, what, out, p->want, (size_t)p->n * p->out_dim, TOL);
+    TH_CHECK(t, guards_intact(p, out), "%s: wrote past the output", what);
+    if (got) *got = out;
+    else free(out);
+}
+
+/* Plain cblas_sgemm (+ bias) for the same problem. */
+static float *sgemm_result(const struct problem *p) {
+    float *out = malloc((size_t)p->n * p->out_dim * sizeof(float));
+    if (!out) return NULL;
+    for (int i = 0; i < p->n; i++)
+        for (int o = 0; o < p->out_dim; o++) out[(size_t)i * p->out_dim + o] = p->bias ? p->bias[o] : 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->n, p->out_dim, p->in_dim, 1.0f, p->in, p->in_dim,
+                p->weight, p->in_dim, 1.0f, out, p->out_dim);
+    return out;
+}
+
+static void check_shape(struct th *t, struct dsr_rng *r, int n, int in_dim, int out_dim, int has_bias,
+                        int misalign) {
+    struct problem p;
+    if (!TH_CHECK(t, problem_init(&p, r, n, in_dim, out_dim, has_bias, misalign) == 0, "out of memory")) {
+        problem_free(&p);
+        return;
+    }
+    float *simd = NULL, *ref = sgemm_result(&p);
+    check_run(t, &p, 1, &simd);
+    check_run(t, &p, 0, NULL);
+    if (simd && ref) {
+        char what[96];
+        snprintf(what, sizeof what, "simd vs sgemm n=%d in=%d out=%d bias=%d", n, in_dim, out_dim, has_bias);
+        TH_CLOSE(t, what, simd, ref, (size_t)n * out_dim, TOL);
+    }
+    free(simd);
+    free(ref);
+    problem_free(&p);
+}
+
+static void test_shapes(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 11);
+    const int ns[] = {3, 4, 5, 6, 7, 8, 16, 31, 32, 33, 64};
+    const int ins[] = {1, 7, 8, 13, 100, 1024};
+    const int outs[] = {1, 4, 5, 17};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++)
+            for (size_t c = 0; c < sizeof outs / sizeof outs[0]; c++)
+                for (int bias = 0; bias < 2; bias++) check_shape(t, &r, ns[a], ins[b], outs[c], bias, 0);
+}
+
+/* The decode shape: a 2816-row weight (threaded path), odd and even widths. */
+static void test_wide_output(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 12);
+    const int ns[] = {3, 17, 64};
+    const int ins[] = {13, 1024};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++) check_shape(t, &r, ns[a], ins[b], 2816, (int)b, 0);
+}
+
+static void test_unaligned(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 13);
+    check_shape(t, &r, 5, 1024, 17, 1, 1);
+    check_shape(t, &r, 8, 100, 2816, 0, 1);
+    check_shape(t, &r, 3, 7, 5, 1, 1);
+}
+
+/* op_linear on either side of both dispatch boundaries (sgemv | gemm_small |
+ * sgemm) agrees with the reference. */
+static void test_op_linear_dispatch(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 14);
+    const int ns[] = {1, 2, 3, GEMM_SMALL_MAX_ROWS, GEMM_SMALL_MAX_ROWS + 1};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (int bias = 0; bias < 2; bias++) {
+            struct problem p;
+            if (!TH_CHECK(t, problem_init(&p, &r, ns[a], 100, 260, bias, 0) == 0, "out of memory")) {
+                problem_free(&p);
+                return;
+            }
+            float *out = out_alloc(&p);
+            if (TH_CHECK(t, out != NULL, "out of memory")) {
+                char what[64];
+                snprintf(what, sizeof what, "op_linear n=%d bias=%d", p.n, bias);
+                op_linear(out, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim);
+                TH_CLOSE(t, what, out, p.want, (size_t)p.n * p.out_dim, TOL);
+                TH_CHECK(t, guards_intact(&p, out), "%s: wrote past the output", what);
+            }
+            free(out);
+            problem_free(&p);
+        }
+}
+
+/* Each output's summation order is fixed by the kernel, not by how the rows
+ * are split between threads: 1 and 2 threads give identical bits. */
+static void test_thread_independent(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 15);
+    struct problem p;
+    if (!TH_CHECK(t, problem_init(&p, &r, 9, 300, 1001, 1, 0) == 0, "out of memory")) {
+        problem_free(&p);
+        return;
+    }
+    size_t count = (size_t)p.n * p.out_dim;
+    float *a = out_alloc(&p), *b = out_alloc(&p);
+    int threads = dsr_get_threads();
+    if (TH_CHECK(t, a && b, "out of memory")) {
+        dsr_set_threads(1);
+        gemm_small(a, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim);
+        dsr_set_threads(2);
+        gemm_small(b, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim);
+        TH_CHECK(t, memcmp(a, b, count * sizeof(float)) == 0, "1-thread and 2-thread results differ");
+    }
+    dsr_set_threads(threads);
+    free(a);
+    free(b);
+    problem_free(&p);
+}
+
+/* The summation order of gemm_small.h, one output at a time in scalars:
+ * fmaf rounds once, like the vector FMA. */
+static float documented_dot(const float *x, const float *w, const float *bias, int k) {
+    float lane[8] = {0};
+    int k8 = k & ~7;
+    for (int j = 0; j < k8; j++) lane[j % 8] = fmaf(x[j], w[j], lane[j % 8]);
+    for (int j = 0; j < 4; j++) lane[j] += lane[j + 4];
+    for (int j = 0; j < 2; j++) lane[j] += lane[j + 2];
+    float s = lane[0] + lane[1];
+    for (int j = k8; j < k; j++) s += x[j] * w[j];
+    if (bias) s += *bias;
+    return s;
+}
+
+/* The SIMD kernel matches the scalar model bit for bit, for batch sizes that
+ * use every input-group width and widths with and without a tail, up to the
+ * MLP's 2816 (+3): any change of order (blocking over k included) shows. */
+static void test_documented_order(struct th *t) {
+    if (!gemm_small_simd_supported()) return;
+    struct dsr_rng r;
+    rng_seed(&r, 16);
+    const int ns[] = {2, 4, 5, 8, 16, 32};
+    const int ins[] = {7, 8, 13, 1024, 2819};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++) {
+            struct problem p;
+            if (!TH_CHECK(t, problem_init(&p, &r, ns[a], ins[b], 9, 1, (int)(b % 2)) == 0, "out of memory")) {
+                problem_free(&p);
+                return;
+            }
+            float *out = out_alloc(&p);
+            if (TH_CHECK(t, out != NULL, "out of memory")) {
+                gemm_small_run(out, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim, 1);
+                int same = 1;
+                for (int i = 0; i < p.n; i++)
+                    for (int o = 0; o < p.out_dim; o++) {
+                        float want = documented_dot(p.in + (size_t)i * p.in_dim, p.weight + (size_t)o * p.in_dim,
+                                                    p.bias + o, p.in_dim);
+                        if (memcmp(&want, &out[(size_t)i * p.out_dim + o], sizeof want) != 0) same = 0;
+                    }
+                TH_CHECK(t, same, "n=%d in=%d: result differs from the documented summation order", p.n, p.in_dim);
+            }
+            free(out);
+            problem_free(&p);
+        }
+}
+
+/* n = 0 or out_dim = 0: nothing is written. */
+static void test_empty(struct th *t) {
+    float in[4] = {1, 2, 3, 4}, w[4] = {1, 1, 1, 1}, bias[1] = {5}, out[2] = {SENTINEL, SENTINEL};
+    for (int simd = 0; simd < 2; simd++) {
+        gemm_small_run(out, in, w, bias, 0, 4, 1, simd);
+        gemm_small_run(out, in, w, bias, 1, 4, 0, simd);
+    }
+    TH_CHECK(t, out[0] == SENTINEL && out[1] == SENTINEL, "empty problem wrote output");
+}
+
+int main(void) {
+    struct th t = {0};
+    printf("gemm_small: %s kernel on this CPU\n", gemm_small_simd_supported() ? "AVX2+FMA" : "no SIMD");
+    th_run(&t, "shapes", test_shapes);
+    th_run(&t, "wide_output", test_wide_output);
+    th_run(&t, "unaligned", test_unaligned);
+    th_run(&t, "op_linear_dispatch", test_op_linear_dispatch);
+    th_run(&t, "thread_independent", test_thread_independent);
+    th_run(&t, "documented_order", test_documented_order);
+    th_run(&t, "empty", test_empty);
+    return th_finish(&t, "test_gemm_small");
+}
