@@ -45,6 +45,8 @@ def pct(x):
     return f"{100 * x:.1f}"
 
 
+SMOOTH = 10  # steps in the trailing mean of the per-step panels
+N_VAL = 64   # validation scenes per eval hook (run.py --n-val)
 KEYS = {"generation": "generation_sampled", "understanding": "understanding_greedy"}
 
 
@@ -148,10 +150,12 @@ def plot(out, dest):
                 if y is not None:
                     xs.append(r["step"])
                     ys.append(y)
+            if kind == "step" and len(ys) >= SMOOTH:  # one batch per step is noisy: a trailing mean
+                ys = [sum(ys[max(0, i - SMOOTH + 1):i + 1]) / (i + 1 - max(0, i - SMOOTH + 1)) for i in range(len(ys))]
             if xs:
                 ax.plot(xs, ys, color=COLOURS.get(name, "black"), alpha=0.8,
                         label=name if run.endswith("seed0") else None)
-        ax.set_title(title)
+        ax.set_title(title + (f" (mean of {SMOOTH} steps)" if kind == "step" else f" (validation, {N_VAL} scenes)"))
         ax.set_xlabel("step")
     axes.flat[-1].axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
