@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -94,14 +95,19 @@ static int parse_root(json_t *root, int vision_image_size, struct janus_image_co
         if (!(c->image_std[i] > 0.0) || !isfinite(c->image_mean[i]))
             return dsr_errf(err, "preprocessor image_std/image_mean[%d]: std must be > 0, mean finite", i);
 
-    /* HF: background = int(mean * 255) whenever image_mean is configured. */
+    /* HF: background = int(mean * 255) whenever image_mean is configured
+     * (truncated in double: a mean far outside [0, 1] must not overflow an
+     * int cast, it fails the range check below). */
     double bg[3];
-    for (int i = 0; i < 3; i++) bg[i] = (double)(int)(c->image_mean[i] * 255.0);
+    for (int i = 0; i < 3; i++) bg[i] = trunc(c->image_mean[i] * 255.0);
     if (!json_object_get(root, "image_mean")) bg[0] = bg[1] = bg[2] = 127;
+    bool given = json_object_get(root, "background_color") != NULL;
     if (get_triple(root, "background_color", bg, err) != 0) return -1;
     for (int i = 0; i < 3; i++) {
         if (!(bg[i] >= 0.0 && bg[i] <= 255.0) || bg[i] != floor(bg[i]))
-            return dsr_errf(err, "preprocessor background_color[%d]: expected an integer in [0, 255]", i);
+            return given ? dsr_errf(err, "preprocessor background_color[%d]: expected an integer in [0, 255]", i)
+                         : dsr_errf(err, "preprocessor image_mean[%d] = %g: the background int(mean * 255) is outside "
+                                         "[0, 255]; give background_color", i, c->image_mean[i]);
         c->background[i] = (uint8_t)bg[i];
     }
 
