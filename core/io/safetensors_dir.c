@@ -61,6 +61,10 @@ static int open_index(const char *dir, const char *index_path, struct st_set *se
         dsr_errf(err, "%s: missing \"weight_map\" object", index_path);
         goto out;
     }
+    if (json_object_size(map) == 0) { /* a checkpoint of no tensors: nothing could load from it */
+        dsr_errf(err, "%s: \"weight_map\" names no tensors", index_path);
+        goto out;
+    }
     /* open each distinct shard once, in order of first mention */
     const char *tensor;
     json_t *file;
