@@ -7,8 +7,8 @@
 #include "train/checkpoint.h"
 #include "proto_fields.h"
 
-int train_state_init(struct train_state *ts, const struct janus_model *m, bool keep_reference, size_t memory_budget,
-                     struct dsr_err *err) {
+int learner_state_init(struct learner_state *ts, const struct janus_model *m, bool keep_reference,
+                       size_t memory_budget, struct dsr_err *err) {
     memset(ts, 0, sizeof *ts);
     ts->memory_budget = memory_budget;
     if (!keep_reference) return 0;
@@ -19,7 +19,7 @@ int train_state_init(struct train_state *ts, const struct janus_model *m, bool k
     return 0;
 }
 
-void train_state_free(struct train_state *ts) {
+void learner_state_free(struct learner_state *ts) {
     if (ts->active) trainer_free(&ts->tr);
     free(ts->reference);
     memset(ts, 0, sizeof *ts);
@@ -82,7 +82,7 @@ static int see_explicit(struct runtime *rt, const struct update_request *rq, str
 }
 
 /* β > 0 needs reference log-probs: given, or computed from kept weights. */
-static int check_reference(const struct train_state *ts, const struct update_request *rq, const struct train_sample *s,
+static int check_reference(const struct learner_state *ts, const struct update_request *rq, const struct train_sample *s,
                            struct proto_error *e) {
     if (rq->simpo || rq->grpo.beta <= 0) return 0;
     if (ts->reference || (ts->active && ts->tr.ref_weights)) return 0;
@@ -96,7 +96,7 @@ static int check_reference(const struct train_state *ts, const struct update_req
     return 0;
 }
 
-static int ensure_trainer(struct runtime *rt, struct train_state *ts, struct proto_error *e) {
+static int ensure_trainer(struct runtime *rt, struct learner_state *ts, struct proto_error *e) {
     if (ts->active) return 0;
     struct dsr_err err = {{0}};
     if (trainer_init(&ts->tr, &rt->model, ts->memory_budget, &err)) return proto_fail(e, 500, NULL, "%s", err.msg);
@@ -106,7 +106,7 @@ static int ensure_trainer(struct runtime *rt, struct train_state *ts, struct pro
     return 0;
 }
 
-int engine_update(struct runtime *rt, struct train_state *ts, struct rollout_cache *cache,
+int engine_update(struct runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e) {
     memset(stats, 0, sizeof *stats);
     struct train_sample *s = calloc((size_t)rq->n_samples, sizeof *s);
@@ -163,7 +163,7 @@ out:
     return rc;
 }
 
-int engine_checkpoint(const struct runtime *rt, const struct train_state *ts, const char *dir, long policy_version,
+int engine_checkpoint(const struct runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
                       const struct checkpoint_extra *extra, struct proto_error *e) {
     struct stat sb;
     if (lstat(dir, &sb) == 0)
@@ -180,7 +180,7 @@ int engine_checkpoint(const struct runtime *rt, const struct train_state *ts, co
     return 0;
 }
 
-int engine_reload(struct runtime *rt, struct train_state *ts, const char *dir, long *policy_version,
+int engine_reload(struct runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
                   struct proto_error *e) {
     struct dsr_err err = {{0}};
     if (checkpoint_load_weights(&rt->model, dir, policy_version, ts->active ? &ts->tr : NULL, &err))

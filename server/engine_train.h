@@ -25,7 +25,10 @@
 #include "runtime.h"
 #include "train/train.h"
 
-struct train_state {
+/* The learner's side of dsrd: the core trainer (gradients, AdamW moments)
+ * and the KL reference, owned by the compute worker.  (dsr-train's resume
+ * file is clients/trainer/train_state.h; core's trainer is train/train.h.) */
+struct learner_state {
     struct trainer tr;
     bool active;          /* tr allocated (by the first update) */
     float *reference;     /* --reference weights until the trainer takes them, else NULL */
@@ -33,9 +36,9 @@ struct train_state {
     long updates;         /* steps applied by this process */
 };
 
-int  train_state_init(struct train_state *ts, const struct janus_model *m, bool keep_reference, size_t memory_budget,
-                      struct dsr_err *err);
-void train_state_free(struct train_state *ts);
+int  learner_state_init(struct learner_state *ts, const struct janus_model *m, bool keep_reference,
+                        size_t memory_budget, struct dsr_err *err);
+void learner_state_free(struct learner_state *ts);
 
 /* One sample as the HTTP thread prepared it.  Cited (rollout_id set): the
  * rollout cache supplies kind, context, image features, completion and old
@@ -67,17 +70,17 @@ struct update_request {
 /* Backward, then one AdamW step.  Errors: 404 for an unknown rollout id,
  * 400 for a request the model cannot train on, 500 otherwise; the weights
  * are unchanged on any error. */
-int engine_update(struct runtime *rt, struct train_state *ts, struct rollout_cache *cache,
+int engine_update(struct runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e);
 
 /* Writes the live weights (and optimizer state when a trainer exists) to dir,
  * which must not exist yet, with the extra file when one is given. */
-int engine_checkpoint(const struct runtime *rt, const struct train_state *ts, const char *dir, long policy_version,
+int engine_checkpoint(const struct runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
                       const struct checkpoint_extra *extra, struct proto_error *e);
 
 /* Loads the weights (and optimizer state when a trainer exists) of the
  * checkpoint in dir into the live model; *policy_version from it. */
-int engine_reload(struct runtime *rt, struct train_state *ts, const char *dir, long *policy_version,
+int engine_reload(struct runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
                   struct proto_error *e);
 
 #endif

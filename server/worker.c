@@ -95,7 +95,7 @@ static void run_update(struct worker *w, struct job *j) {
                    w->nonfinite_tensor);
         return;
     }
-    if (engine_update(&w->rt, &w->train, &w->cache, j->update, &j->stats, &j->error)) return;
+    if (engine_update(&w->rt, &w->learner, &w->cache, j->update, &j->stats, &j->error)) return;
     j->policy_version = atomic_fetch_add(&w->policy_version, 1) + 1;
     metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
     const struct update_request *u = j->update;
@@ -114,7 +114,7 @@ static void run_checkpoint(struct worker *w, struct job *j) {
         return;
     }
     struct checkpoint_extra extra = {IDEM_CHECKPOINT_FILE, records, strlen(records)};
-    engine_checkpoint(&w->rt, &w->train, j->dir, j->policy_version, &extra, &j->error);
+    engine_checkpoint(&w->rt, &w->learner, j->dir, j->policy_version, &extra, &j->error);
     free(records);
 }
 
@@ -145,7 +145,7 @@ static void run_reload(struct worker *w, struct job *j) {
     long version = 0;
     if (idem_check(records, &err)) {
         proto_fail(&j->error, 400, "path", "%s/%s: %s", j->dir, IDEM_CHECKPOINT_FILE, err.msg);
-    } else if (engine_reload(&w->rt, &w->train, j->dir, &version, &j->error) == 0) {
+    } else if (engine_reload(&w->rt, &w->learner, j->dir, &version, &j->error) == 0) {
         atomic_store(&w->policy_version, version);
         atomic_store(&w->model_finite, true); /* checkpoint_load_weights refuses non-finite tensors */
         j->policy_version = version;
@@ -192,7 +192,7 @@ static void *worker_main(void *arg) {
     if (w->cfg->threads > 0) dsr_set_threads(w->cfg->threads);
     if (runtime_load(w->cfg, &w->rt, &err) ||
         rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err) ||
-        train_state_init(&w->train, &w->rt.model, w->cfg->reference, w->cfg->update_memory_budget, &err)) {
+        learner_state_init(&w->learner, &w->rt.model, w->cfg->reference, w->cfg->update_memory_budget, &err)) {
         snprintf(w->load_error, sizeof w->load_error, "%s", err.msg);
         atomic_store(&w->state, WORKER_FAILED);
         return NULL;
@@ -289,7 +289,7 @@ void worker_stop(struct worker *w) {
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     if (atomic_load(&w->state) == WORKER_READY) {
-        train_state_free(&w->train);
+        learner_state_free(&w->learner);
         rollout_cache_free(&w->cache);
         runtime_free(&w->rt);
     }

@@ -75,7 +75,7 @@ struct worker {
     /* owned by the worker thread once started */
     struct runtime rt;
     struct rollout_cache cache;
-    struct train_state train;
+    struct learner_state learner;
     struct proto_limits limits;  /* valid once READY */
 };
 
