@@ -256,13 +256,10 @@ int proto_decode_logprobs(const json_t *body, const struct proto_limits *lim, st
     size_t n;
     if (need_object(body, "", e) || proto_check_keys(body, "", keys, e) || items_array(body, lim, &n, e)) return -1;
     void *items;
-    if (decode_items(body, lim, n, sizeof *out->items, decode_logprobs_item, &items, &out->n_items, e)) {
-        out->items = items;
-        proto_logprobs_free(out);
-        return -1;
-    }
+    int rc = decode_items(body, lim, n, sizeof *out->items, decode_logprobs_item, &items, &out->n_items, e);
     out->items = items;
-    return 0;
+    if (rc) proto_logprobs_free(out);
+    return rc;
 }
 
 void proto_logprobs_free(struct proto_logprobs_req *r) {
@@ -312,13 +309,10 @@ int proto_decode_score(const json_t *body, const struct proto_limits *lim, struc
         proto_get_bool(body, "", "token_logprobs", &out->token_logprobs, e) < 0)
         return -1;
     void *items;
-    if (decode_items(body, lim, n, sizeof *out->items, decode_score_item, &items, &out->n_items, e)) {
-        out->items = items;
-        proto_score_free(out);
-        return -1;
-    }
+    int rc = decode_items(body, lim, n, sizeof *out->items, decode_score_item, &items, &out->n_items, e);
     out->items = items;
-    return 0;
+    if (rc) proto_score_free(out);
+    return rc;
 }
 
 void proto_score_free(struct proto_score_req *r) {

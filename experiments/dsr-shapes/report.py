@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+from run import KEYS, aggregate, seeds_of  # noqa: E402
 ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward"]
 COLOURS = {"grpo_dual": "tab:blue", "simpo_dual": "tab:green", "grpo_gen_only": "tab:orange",
            "grpo_und_only": "tab:purple", "shuffled": "tab:gray", "grader_reward": "tab:red"}
@@ -47,11 +48,6 @@ def pct(x):
 
 SMOOTH = 10  # steps in the trailing mean of the per-step panels
 N_VAL = 64   # validation scenes per eval hook (run.py --n-val)
-KEYS = {"generation": "generation_sampled", "understanding": "understanding_greedy"}
-
-
-def seeds_of(results, name):
-    return sorted(k for k in results["per_seed"] if k.rsplit("-seed", 1)[0] == name)
 
 
 def paired_delta(run_items, base_items, n_boot=2000, seed=0):
@@ -72,12 +68,7 @@ def paired_delta(run_items, base_items, n_boot=2000, seed=0):
 def deltas(results):
     """Each run's scores (run.py's bootstrap, also for a run still in
     progress) and its paired Δ vs base, per direction, in results['runs']."""
-    from run import bootstrap
-    for name in ORDER:
-        keys = seeds_of(results, name)
-        if keys:
-            results["runs"][name] = {d: bootstrap([results["per_seed"][k][key]["items"] for k in keys])
-                                     for d, key in KEYS.items()}
+    aggregate(results, ORDER)
     base = seeds_of(results, "base")
     if not base:
         return

@@ -140,7 +140,8 @@ def train(name, seed, args, base, data, out, threads, tag=""):
     return run_dir, d
 
 
-REPORTED = {"understanding_greedy", "generation_sampled"}  # what the table reads
+KEYS = {"generation": "generation_sampled", "understanding": "understanding_greedy"}  # what the table reads
+REPORTED = set(KEYS.values())
 
 
 def test_eval(server, scenes, workdir, args):
@@ -197,6 +198,20 @@ def bootstrap(per_seed, n_boot=2000, rng=None):
     stats.sort()
     return {"mean": mean, "ci_low": stats[int(0.025 * n_boot)], "ci_high": stats[int(0.975 * n_boot) - 1],
             "n_items": n, "seeds": seeds}
+
+
+def seeds_of(results, name):
+    """The per_seed keys of run name ("grpo_dual-seed0", ...)."""
+    return sorted(k for k in results["per_seed"] if k.rsplit("-seed", 1)[0] == name)
+
+
+def aggregate(results, names):
+    """results['runs'][name]: each direction's score, bootstrapped over items x seeds."""
+    for name in names:
+        keys = seeds_of(results, name)
+        if keys:
+            results["runs"][name] = {d: bootstrap([results["per_seed"][k][key]["items"] for k in keys])
+                                     for d, key in KEYS.items()}
 
 
 def main():
@@ -271,15 +286,7 @@ def main():
         rate = (time.time() - t0) / done
         log(f"{key}: understanding {res['understanding_greedy']['overall']['score']:.3f}, generation "
             f"{res['generation_sampled']['overall']['score']:.3f}; ETA {(len(todo) - done) * rate / 60:.0f} min")
-    # aggregate: bootstrap over items x seeds
-    for name in runs:
-        keys = [k for k in results["per_seed"] if k.rsplit("-seed", 1)[0] == name]
-        if not keys:
-            continue
-        results["runs"][name] = {
-            "generation": bootstrap([results["per_seed"][k]["generation_sampled"]["items"] for k in keys]),
-            "understanding": bootstrap([results["per_seed"][k]["understanding_greedy"]["items"] for k in keys]),
-        }
+    aggregate(results, runs)
     results["base_checkpoint"] = os.path.relpath(args.base, ROOT)
     json.dump(results, open(results_path, "w"), indent=1)
     log(f"wrote {results_path}")
