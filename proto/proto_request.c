@@ -1,6 +1,5 @@
 #include "proto_request.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,27 +93,6 @@ void proto_span_free(struct proto_span *s) {
     memset(s, 0, sizeof *s);
 }
 
-int proto_resolve_under(const char *root, const char *flag, const char *rel, const char *path, char out[PATH_MAX],
-                        struct proto_error *e) {
-    if (!root) return proto_fail(e, 400, path, "%s: the server runs without %s", path, flag);
-    if (rel[0] == '/' || rel[0] == 0) return proto_fail(e, 400, path, "%s must be a relative path under %s", path, flag);
-    for (const char *c = rel; *c;) {
-        const char *end = strchr(c, '/');
-        size_t n = end ? (size_t)(end - c) : strlen(c);
-        if (n == 2 && c[0] == '.' && c[1] == '.') return proto_fail(e, 400, path, "%s must not contain \"..\"", path);
-        c += n + (end ? 1 : 0);
-    }
-    char real_root[PATH_MAX], joined[PATH_MAX];
-    if (!realpath(root, real_root)) return proto_fail(e, 500, path, "%s %s is not accessible", flag, root);
-    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", real_root, rel) >= sizeof joined)
-        return proto_fail(e, 400, path, "%s is too long", path);
-    if (!realpath(joined, out)) return proto_fail(e, 404, path, "%s: no such file under %s", path, flag);
-    size_t rl = strlen(real_root);
-    if (strncmp(out, real_root, rl) != 0 || out[rl] != '/')
-        return proto_fail(e, 400, path, "%s resolves outside %s", path, flag);
-    return 0;
-}
-
 int proto_decode_image(const json_t *v, const char *path, const struct proto_limits *lim, bool whole_codes,
                        struct proto_image *out, struct proto_error *e) {
     memset(out, 0, sizeof *out);
@@ -136,18 +114,13 @@ int proto_decode_image(const json_t *v, const char *path, const struct proto_lim
         out->kind = PROTO_IMAGE_CODES;
         return 0;
     }
-    struct dsr_err err = {{0}};
     const char *s;
     size_t n;
     if (json_object_get(v, "path")) {
         proto_path(p, sizeof p, path, "path");
         if (proto_get_string(v, path, "path", 4096, &s, &n, e) < 0) return -1;
-        char real[PATH_MAX];
-        if (proto_resolve_under(lim->image_root, "--image-root", s, p, real, e)) return -1;
-        if (image_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
-            return proto_fail(e, 400, p, "%s: %s", p, err.msg);
-        out->kind = PROTO_IMAGE_RGB;
-        return 0;
+        if (!lim->load_path) return proto_fail(e, 400, p, "%s: this server reads no image files", p);
+        return lim->load_path(lim->load_path_ctx, s, p, lim, out, e);
     }
     /* "png" and "jpeg" both take either format (recognised by signature):
      * the key documents what the sender meant, the bytes decide */

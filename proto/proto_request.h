@@ -22,6 +22,8 @@
 #include "image/png_io.h"
 #include "proto_error.h"
 
+struct proto_image;
+
 /* Bounds from the model and the server's flags. */
 struct proto_limits {
     int32_t vocab_size;      /* token ids in [0, vocab_size) */
@@ -34,7 +36,12 @@ struct proto_limits {
     int max_new_tokens;      /* rollout max_tokens */
     size_t max_png_bytes;    /* one decoded PNG file (after base64) */
     struct png_limits png;   /* PNG pixel limits */
-    const char *image_root;  /* directory for {"path"} images; NULL: refused */
+    /* {"path"} images: the server resolves and reads them (proto/ touches no
+     * files); rel is the path as given, param its parameter name; fills out
+     * as PROTO_IMAGE_RGB.  NULL: paths refused. */
+    int (*load_path)(const void *ctx, const char *rel, const char *param, const struct proto_limits *lim,
+                     struct proto_image *out, struct proto_error *e);
+    const void *load_path_ctx;
     float default_cfg_scale; /* rollout cfg_scale when the request gives none (0: 5, Janus's) */
 };
 
@@ -122,7 +129,7 @@ struct proto_openrlhf_req {
     int n;
     char **responses;
     size_t *response_lens;
-    struct proto_image *images;  /* labels[i]: base64 PNG/JPEG, data: URI, path under image_root, or [one of those] */
+    struct proto_image *images;  /* labels[i]: base64 PNG/JPEG, data: URI, path under --image-root, or [one of those] */
     bool *no_prefix;
     struct proto_error *item_errors;
 };
@@ -162,12 +169,6 @@ int  proto_decode_image_base64(const char *s, size_t n, const char *path, const 
 int  proto_decode_ids(const json_t *v, const char *path, int32_t bound, int max_n, const char *what, int32_t **out,
                       int *n_out, struct proto_error *e);
 int  proto_decode_task(const json_t *v, const char *path, enum proto_task *out, struct proto_error *e);
-
-/* Resolves rel inside root (the directory of flag, for messages): relative,
- * no ".." component, and its real path (symlinks followed) still inside
- * root.  out receives the real path.  404 when it does not exist. */
-int  proto_resolve_under(const char *root, const char *flag, const char *rel, const char *path, char out[PATH_MAX],
-                         struct proto_error *e);
 
 /* Rejects members other than the listed ones (NULL-terminated), so a
  * misspelt optional field is an error, not silently ignored. */

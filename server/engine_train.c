@@ -50,7 +50,7 @@ static int resolve_cited(struct rollout_cache *cache, const struct update_sample
 
 /* Vision features of every explicit sample's image, in one batched pass;
  * *features owned by the caller. */
-static int see_explicit(struct runtime *rt, const struct update_request *rq, struct train_sample *s, float **features,
+static int see_explicit(struct janus_runtime *rt, const struct update_request *rq, struct train_sample *s, float **features,
                         struct proto_error *e) {
     *features = NULL;
     int n_img = 0;
@@ -96,7 +96,7 @@ static int check_reference(const struct learner_state *ts, const struct update_r
     return 0;
 }
 
-static int ensure_trainer(struct runtime *rt, struct learner_state *ts, struct proto_error *e) {
+static int ensure_trainer(struct janus_runtime *rt, struct learner_state *ts, struct proto_error *e) {
     if (ts->active) return 0;
     struct dsr_err err = {{0}};
     if (trainer_init(&ts->tr, &rt->model, ts->memory_budget, &err)) return proto_fail(e, 500, NULL, "%s", err.msg);
@@ -106,7 +106,7 @@ static int ensure_trainer(struct runtime *rt, struct learner_state *ts, struct p
     return 0;
 }
 
-int engine_update(struct runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
+int engine_update(struct janus_runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e) {
     memset(stats, 0, sizeof *stats);
     struct train_sample *s = calloc((size_t)rq->n_samples, sizeof *s);
@@ -163,7 +163,7 @@ out:
     return rc;
 }
 
-int engine_checkpoint(const struct runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
+int engine_checkpoint(const struct janus_runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
                       const struct checkpoint_extra *extra, struct proto_error *e) {
     struct stat sb;
     if (lstat(dir, &sb) == 0)
@@ -173,14 +173,17 @@ int engine_checkpoint(const struct runtime *rt, const struct learner_state *ts, 
     /* the runtime's in-memory source files (embedded model) travel as extras too */
     struct checkpoint_extra files[RUNTIME_MAX_SOURCE_FILES + 1];
     size_t n = 0;
-    for (int i = 0; i < rt->n_source_files; i++) files[n++] = rt->source_files[i];
+    for (int i = 0; i < rt->n_source_files; i++) {
+        const struct janus_source_file *f = &rt->source_files[i];
+        files[n++] = (struct checkpoint_extra){f->name, f->text, f->len};
+    }
     if (extra) files[n++] = *extra;
     if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir, files, n, &err))
         return proto_fail(e, 500, NULL, "%s", err.msg);
     return 0;
 }
 
-int engine_reload(struct runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
+int engine_reload(struct janus_runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
                   struct proto_error *e) {
     struct dsr_err err = {{0}};
     if (checkpoint_load_weights(&rt->model, dir, policy_version, ts->active ? &ts->tr : NULL, &err))

@@ -19,10 +19,10 @@
 #include <stddef.h>
 
 #include "train/checkpoint.h"
-#include "engine.h"
+#include "janus/engine.h"
 #include "proto_error.h"
 #include "rollout_cache.h"
-#include "runtime.h"
+#include "janus/runtime.h"
 #include "train/train.h"
 
 /* The learner's side of dsrd: the core trainer (gradients, AdamW moments)
@@ -70,17 +70,17 @@ struct update_request {
 /* Backward, then one AdamW step.  Errors: 404 for an unknown rollout id,
  * 400 for a request the model cannot train on, 500 otherwise; the weights
  * are unchanged on any error. */
-int engine_update(struct runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
+int engine_update(struct janus_runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e);
 
 /* Writes the live weights (and optimizer state when a trainer exists) to dir,
  * which must not exist yet, with the extra file when one is given. */
-int engine_checkpoint(const struct runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
+int engine_checkpoint(const struct janus_runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
                       const struct checkpoint_extra *extra, struct proto_error *e);
 
 /* Loads the weights (and optimizer state when a trainer exists) of the
  * checkpoint in dir into the live model; *policy_version from it. */
-int engine_reload(struct runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
+int engine_reload(struct janus_runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
                   struct proto_error *e);
 
 #endif

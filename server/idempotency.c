@@ -1,8 +1,13 @@
 #include "idempotency.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "base/file_read.h"
 
 int idem_init(struct idem_store *s, int cap, struct dsr_err *err) {
     memset(s, 0, sizeof *s);
@@ -65,16 +70,27 @@ enum idem_claim idem_claim(struct idem_store *s, const char *key, char **respons
     return out;
 }
 
-void idem_finish(struct idem_store *s, const char *key, const char *response) {
+char *idem_update_response(const struct train_stats *stats, const struct proto_stamp *stamp) {
+    json_t *o = proto_encode_update(stats, stamp);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+void idem_finish(struct idem_store *s, const char *key, const struct train_stats *stats,
+                 const struct proto_stamp *stamp) {
+    char *response = idem_update_response(stats, stamp);
     pthread_mutex_lock(&s->mu);
     struct idem_record *r = find(s, key);
     if (r) {
-        r->response = strdup(response);
+        r->response = response;
+        response = NULL;
         r->done = true;
         if (!r->response) memset(r, 0, sizeof *r); /* out of memory: forget rather than replay nothing */
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    free(response);
 }
 
 void idem_abandon(struct idem_store *s, const char *key) {
@@ -150,4 +166,25 @@ void idem_import(struct idem_store *s, const json_t *doc) {
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+int idem_load(const char *dir, json_t **doc, struct dsr_err *err) {
+    char path[4200];
+    *doc = NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, IDEM_CHECKPOINT_FILE);
+    if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : dsr_errf(err, "%s: %s", path, strerror(errno));
+    char *text;
+    size_t len;
+    if (file_read_regular(path, IDEM_RECORDS_MAX_BYTES, &text, &len, err)) return -1;
+    json_error_t je;
+    *doc = json_loadb(text, len, 0, &je);
+    free(text);
+    if (!*doc) return dsr_errf(err, "%s: %s", path, je.text);
+    struct dsr_err why;
+    if (idem_check(*doc, &why)) {
+        json_decref(*doc);
+        *doc = NULL;
+        return dsr_errf(err, "%s: %s", path, why.msg);
+    }
+    return 0;
 }

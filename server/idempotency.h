@@ -28,6 +28,7 @@
 #include <stdbool.h>
 
 #include "base/error.h"
+#include "proto_response.h"
 #include "proto_update.h"
 
 struct idem_record {
@@ -58,8 +59,14 @@ void idem_destroy(struct idem_store *s);
  * idem_abandon.  IDEM_REPLAY: *response is a malloc'ed copy of the first
  * response (NULL if out of memory).  Blocks while another call runs key. */
 enum idem_claim idem_claim(struct idem_store *s, const char *key, char **response);
-/* Records the response of the claimed key and wakes the waiters. */
-void idem_finish(struct idem_store *s, const char *key, const char *response);
+/* The /update response of an applied step as JSON text: what the first
+ * call answers and what its record replays byte for byte.  malloc'ed; NULL
+ * when out of memory. */
+char *idem_update_response(const struct train_stats *stats, const struct proto_stamp *stamp);
+/* Records the claimed key's result (as idem_update_response's text) and
+ * wakes the waiters; out of memory forgets the key instead. */
+void idem_finish(struct idem_store *s, const char *key, const struct train_stats *stats,
+                 const struct proto_stamp *stamp);
 /* Forgets the claimed key (its update failed) and wakes the waiters. */
 void idem_abandon(struct idem_store *s, const char *key);
 
@@ -69,6 +76,9 @@ void idem_abandon(struct idem_store *s, const char *key);
 char *idem_export(struct idem_store *s);
 /* 0 when doc (idem_export's format, parsed; NULL: no records) is well formed. */
 int idem_check(const json_t *doc, struct dsr_err *err);
+/* Reads and checks checkpoint dir's IDEM_CHECKPOINT_FILE into *doc (NULL,
+ * and 0, when the checkpoint has none); the caller json_decref()s it. */
+int idem_load(const char *dir, json_t **doc, struct dsr_err *err);
 /* Replaces every finished record with those of doc (passed by idem_check;
  * NULL: none), the newest ones when they outnumber the free records.
  * Running claims stay. */

@@ -1,9 +1,64 @@
 #include "prepare.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "image/image_io.h"
 #include "proto_fields.h"
+
+int prep_resolve_under(const char *root, const char *flag, const char *rel, const char *path, char out[PATH_MAX],
+                        struct proto_error *e) {
+    if (!root) return proto_fail(e, 400, path, "%s: the server runs without %s", path, flag);
+    if (rel[0] == '/' || rel[0] == 0) return proto_fail(e, 400, path, "%s must be a relative path under %s", path, flag);
+    for (const char *c = rel; *c;) {
+        const char *end = strchr(c, '/');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == 2 && c[0] == '.' && c[1] == '.') return proto_fail(e, 400, path, "%s must not contain \"..\"", path);
+        c += n + (end ? 1 : 0);
+    }
+    char real_root[PATH_MAX], joined[PATH_MAX];
+    if (!realpath(root, real_root)) return proto_fail(e, 500, path, "%s %s is not accessible", flag, root);
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", real_root, rel) >= sizeof joined)
+        return proto_fail(e, 400, path, "%s is too long", path);
+    if (!realpath(joined, out)) return proto_fail(e, 404, path, "%s: no such file under %s", path, flag);
+    size_t rl = strlen(real_root);
+    if (strncmp(out, real_root, rl) != 0 || out[rl] != '/')
+        return proto_fail(e, 400, path, "%s resolves outside %s", path, flag);
+    return 0;
+}
+
+/* proto_limits.load_path: ctx is the --image-root directory. */
+static int load_image_path(const void *ctx, const char *rel, const char *param, const struct proto_limits *lim,
+                           struct proto_image *out, struct proto_error *e) {
+    char real[PATH_MAX];
+    if (prep_resolve_under(ctx, "--image-root", rel, param, real, e)) return -1;
+    struct dsr_err err = {{0}};
+    if (image_decode_file_rgb8(real, lim->max_png_bytes, &lim->png, &out->rgb, &out->width, &out->height, &err))
+        return proto_fail(e, 400, param, "%s: %s", param, err.msg);
+    out->kind = PROTO_IMAGE_RGB;
+    return 0;
+}
+
+void prep_limits(const struct janus_runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim) {
+    const struct janus_config *c = &rt->model.cfg;
+    memset(lim, 0, sizeof *lim);
+    lim->vocab_size = c->text.vocab_size;
+    lim->codebook_size = c->vq.num_embeddings;
+    lim->n_image_codes = rt->n_codes;
+    lim->max_items = 1024;
+    lim->max_span_tokens = c->text.max_position_embeddings;
+    lim->max_text_bytes = 1 << 20;
+    lim->max_group = SAMPLER_MAX_GROUP;
+    lim->max_new_tokens = c->text.max_position_embeddings;
+    lim->max_png_bytes = cfg->max_body;
+    png_limits_default(&lim->png);
+    lim->png.max_pixels = 16u << 20; /* 16 Mpx: any sane photo; bounds the RGB buffer per image */
+    lim->load_path = cfg->image_root ? load_image_path : NULL;
+    lim->load_path_ctx = cfg->image_root;
+    lim->default_cfg_scale = rt->default_cfg_scale;
+}
 
 void prepared_item_free(struct prepared_item *p) {
     tok_ids_free(&p->context);
@@ -14,7 +69,7 @@ void prepared_item_free(struct prepared_item *p) {
     memset(p, 0, sizeof *p);
 }
 
-int prep_span_tokens(const struct runtime *rt, const struct proto_span *sp, const char *param, struct tok_ids *out,
+int prep_span_tokens(const struct janus_runtime *rt, const struct proto_span *sp, const char *param, struct tok_ids *out,
                      struct proto_error *e) {
     struct dsr_err err = {{0}};
     if (sp->kind == PROTO_SPAN_TOKENS) {
@@ -27,7 +82,7 @@ int prep_span_tokens(const struct runtime *rt, const struct proto_span *sp, cons
     return 0;
 }
 
-int prep_span_text(const struct runtime *rt, const struct proto_span *sp, const char *param, char **text,
+int prep_span_text(const struct janus_runtime *rt, const struct proto_span *sp, const char *param, char **text,
                    size_t *len, struct proto_error *e) {
     if (sp->kind == PROTO_SPAN_TEXT) {
         if (!(*text = proto_strdup(sp->text, sp->text_len))) return proto_fail(e, 500, param, "out of memory");
@@ -53,7 +108,7 @@ static int preprocess(const struct janus_image_config *ic, const struct proto_im
     return 0;
 }
 
-int prep_see(const struct runtime *rt, const struct proto_image *im, const char *param, struct seen_image *see,
+int prep_see(const struct janus_runtime *rt, const struct proto_image *im, const char *param, struct seen_image *see,
              float **pixels_owned, struct proto_error *e) {
     memset(see, 0, sizeof *see);
     *pixels_owned = NULL;
@@ -67,12 +122,12 @@ int prep_see(const struct runtime *rt, const struct proto_image *im, const char 
     return 0;
 }
 
-int prep_vq_pixels(const struct runtime *rt, const struct proto_image *im, const char *param, float **out,
+int prep_vq_pixels(const struct janus_runtime *rt, const struct proto_image *im, const char *param, float **out,
                    struct proto_error *e) {
     return preprocess(&rt->vq_img, im, param, out, e);
 }
 
-int prep_check_placeholders(const struct runtime *rt, const int32_t *ids, size_t n, bool has_image,
+int prep_check_placeholders(const struct janus_runtime *rt, const int32_t *ids, size_t n, bool has_image,
                             const char *param, struct proto_error *e) {
     int count = 0;
     for (size_t i = 0; i < n; i++) count += ids[i] == rt->ids.image;
@@ -85,7 +140,7 @@ int prep_check_placeholders(const struct runtime *rt, const int32_t *ids, size_t
     return 0;
 }
 
-static int check_length(const struct runtime *rt, const struct prepared_item *p, const char *param,
+static int check_length(const struct janus_runtime *rt, const struct prepared_item *p, const char *param,
                         struct proto_error *e) {
     int max = rt->model.cfg.text.max_position_embeddings;
     if ((long)p->context.n + p->req.n_target > max)
@@ -105,7 +160,7 @@ static int alloc_outputs(struct prepared_item *p, int n_target, const char *para
 }
 
 /* Target image: codes copied, or RGB to be VQ-encoded by the worker. */
-static int target_image(const struct runtime *rt, const struct proto_image *im, const char *param,
+static int target_image(const struct janus_runtime *rt, const struct proto_image *im, const char *param,
                         struct prepared_item *p, struct proto_error *e) {
     p->req.kind = TF_TARGET_CODES;
     if (im->kind == PROTO_IMAGE_CODES) {
@@ -123,7 +178,7 @@ static void finish_context(struct prepared_item *p) {
     p->req.n_context = (int)p->context.n;
 }
 
-int prep_logprobs_item(const struct runtime *rt, const struct proto_logprobs_item *it, const char *param,
+int prep_logprobs_item(const struct janus_runtime *rt, const struct proto_logprobs_item *it, const char *param,
                        struct prepared_item *p, struct proto_error *e) {
     char pc[PROTO_PARAM_MAX], pi[PROTO_PARAM_MAX], pt[PROTO_PARAM_MAX];
     proto_path(pc, sizeof pc, param, "context");
@@ -152,7 +207,7 @@ int prep_logprobs_item(const struct runtime *rt, const struct proto_logprobs_ite
 }
 
 /* R_U once p->context holds the gen_context: the image's codes as target. */
-static int understanding_target(const struct runtime *rt, const struct proto_image *image, const char *param,
+static int understanding_target(const struct janus_runtime *rt, const struct proto_image *image, const char *param,
                                 struct prepared_item *p, struct proto_error *e) {
     finish_context(p);
     char pi[PROTO_PARAM_MAX];
@@ -161,7 +216,7 @@ static int understanding_target(const struct runtime *rt, const struct proto_ima
     return check_length(rt, p, param, e);
 }
 
-int prep_understanding_reward(const struct runtime *rt, const struct proto_image *image, const char *text,
+int prep_understanding_reward(const struct janus_runtime *rt, const struct proto_image *image, const char *text,
                               size_t len, const char *param, struct prepared_item *p, struct proto_error *e) {
     struct dsr_err err = {{0}};
     if (janus_gen_context(rt->tok, &rt->tpl, &rt->ids, text, len, &p->context, &err))
@@ -169,15 +224,15 @@ int prep_understanding_reward(const struct runtime *rt, const struct proto_image
     return understanding_target(rt, image, param, p, e);
 }
 
-int prep_understanding_reward_ids(const struct runtime *rt, const struct proto_image *image, const int32_t *ids,
+int prep_understanding_reward_ids(const struct janus_runtime *rt, const struct proto_image *image, const int32_t *ids,
                                   int n, const char *param, struct prepared_item *p, struct proto_error *e) {
     struct dsr_err err = {{0}};
-    if (runtime_gen_context_ids(rt, ids, n, &p->context, &err))
+    if (janus_runtime_gen_context_ids(rt, ids, n, &p->context, &err))
         return proto_fail(e, 400, param, "%s: %s", param, err.msg);
     return understanding_target(rt, image, param, p, e);
 }
 
-int prep_generation_reward(const struct runtime *rt, const struct proto_image *image, const char *text, size_t len,
+int prep_generation_reward(const struct janus_runtime *rt, const struct proto_image *image, const char *text, size_t len,
                            const char *param, struct prepared_item *p, struct proto_error *e) {
     struct dsr_err err = {{0}};
     char pi[PROTO_PARAM_MAX];

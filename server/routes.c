@@ -56,7 +56,7 @@ void routes_allowed(const char *path, char *out, size_t size) {
             n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", r->method);
 }
 
-struct runtime *route_runtime(struct server *s, struct reply *out) {
+struct janus_runtime *route_runtime(struct server *s, struct reply *out) {
     enum worker_state st = worker_get_state(&s->worker);
     if (st == WORKER_READY) return &s->worker.rt;
     if (st == WORKER_LOADING) reply_errorf(out, 503, NULL, "the model is loading");
@@ -120,7 +120,7 @@ void route_openapi(struct server *s, const struct request *rq, struct reply *out
 
 void route_model(struct server *s, const struct request *rq, struct reply *out) {
     (void)rq;
-    struct runtime *rt = route_runtime(s, out);
+    struct janus_runtime *rt = route_runtime(s, out);
     if (!rt) return;
     const struct janus_config *c = &rt->model.cfg;
     const struct janus_template *t = &rt->tpl;
@@ -155,7 +155,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
 void route_tokenize(struct server *s, const struct request *rq, struct reply *out) {
     json_t *body = route_body(s, rq, out);
     if (!body) return;
-    struct runtime *rt = &s->worker.rt;
+    struct janus_runtime *rt = &s->worker.rt;
     struct proto_tokenize_req r;
     struct proto_error e;
     if (proto_decode_tokenize(body, &s->worker.limits, &r, &e)) {
@@ -175,13 +175,13 @@ void route_tokenize(struct server *s, const struct request *rq, struct reply *ou
 
 /* Each id's text decoded alone (null for an id the tokenizer cannot
  * decode), for showing a sampled sequence token by token. */
-static json_t *token_pieces(const struct runtime *rt, const struct proto_detokenize_req *r, struct dsr_err *err) {
+static json_t *token_pieces(const struct janus_runtime *rt, const struct proto_detokenize_req *r, struct dsr_err *err) {
     json_t *a = json_array();
     for (int i = 0; a && i < r->n_tokens; i++) {
         char *text = NULL;
         size_t len = 0;
         json_t *piece = json_null();
-        if (runtime_tokenizer_knows(rt, r->tokens[i])) {
+        if (janus_runtime_tokenizer_knows(rt, r->tokens[i])) {
             if (tokenizer_decode(rt->tok, &r->tokens[i], 1, r->skip_special, &text, &len, err)) {
                 json_decref(a);
                 return NULL;
@@ -201,7 +201,7 @@ static json_t *token_pieces(const struct runtime *rt, const struct proto_detoken
 void route_detokenize(struct server *s, const struct request *rq, struct reply *out) {
     json_t *body = route_body(s, rq, out);
     if (!body) return;
-    struct runtime *rt = &s->worker.rt;
+    struct janus_runtime *rt = &s->worker.rt;
     struct proto_detokenize_req r;
     struct proto_error e;
     if (proto_decode_detokenize(body, &s->worker.limits, &r, &e)) {

@@ -53,6 +53,6 @@ void route_ui_asset(struct server *s, const struct request *rq, struct reply *ou
 /* Shared by handlers: parses the JSON body (400 on malformed JSON) and
  * checks the model is ready (503); NULL after filling out on failure. */
 json_t *route_body(struct server *s, const struct request *rq, struct reply *out);
-struct runtime *route_runtime(struct server *s, struct reply *out);
+struct janus_runtime *route_runtime(struct server *s, struct reply *out);
 
 #endif

@@ -53,7 +53,7 @@ static struct proto_lp_result *lp_results(const struct prepared_item *p, int n, 
 void route_logprobs(struct server *s, const struct request *rq, struct reply *out) {
     json_t *body = route_body(s, rq, out);
     if (!body) return;
-    struct runtime *rt = &s->worker.rt;
+    struct janus_runtime *rt = &s->worker.rt;
     struct proto_logprobs_req r;
     struct proto_error e;
     struct prepared_item *items = NULL;
@@ -87,7 +87,7 @@ done:
 void route_score(struct server *s, const struct request *rq, struct reply *out) {
     json_t *body = route_body(s, rq, out);
     if (!body) return;
-    struct runtime *rt = &s->worker.rt;
+    struct janus_runtime *rt = &s->worker.rt;
     struct proto_score_req r;
     struct proto_error e;
     struct prepared_item *items = NULL;
@@ -134,7 +134,7 @@ done:
 void route_openrlhf(struct server *s, const struct request *rq, struct reply *out) {
     json_t *body = route_body(s, rq, out);
     if (!body) return;
-    struct runtime *rt = &s->worker.rt;
+    struct janus_runtime *rt = &s->worker.rt;
     struct proto_openrlhf_req r;
     struct proto_error e;
     struct prepared_item *items = NULL;
@@ -212,7 +212,7 @@ static void rollout_prep_free(struct rollout_prep *p) {
 
 static int prep_rollout(struct server *s, const struct proto_rollout_req *r, struct rollout_prep *p,
                         struct proto_error *e) {
-    const struct runtime *rt = &s->worker.rt;
+    const struct janus_runtime *rt = &s->worker.rt;
     struct rollout_request *q = &p->req;
     struct dsr_err err = {{0}};
     q->understanding = r->task == PROTO_TASK_UNDERSTANDING;
@@ -268,7 +268,7 @@ static int prep_rollout(struct server *s, const struct proto_rollout_req *r, str
 }
 
 /* Encodes the decoded pixels of rollout g as base64 PNG. */
-static char *png_b64(const struct runtime *rt, const float *pixels, struct dsr_err *err) {
+static char *png_b64(const struct janus_runtime *rt, const float *pixels, struct dsr_err *err) {
     int S = rt->vq_size;
     uint8_t *hwc = malloc((size_t)S * S * 3);
     if (!hwc) return NULL;
@@ -282,8 +282,8 @@ static char *png_b64(const struct runtime *rt, const float *pixels, struct dsr_e
     return b64;
 }
 
-static json_t *encode_rollouts(const struct runtime *rt, const struct rollout_request *q,
-                               const struct rollout_output *o, long version) {
+static json_t *encode_rollouts(const struct janus_runtime *rt, const struct rollout_request *q,
+                               const struct rollout_output *o, char (*ids)[ROLLOUT_ID_LEN], long version) {
     struct proto_rollout_result *res = calloc((size_t)q->n, sizeof *res);
     char **texts = calloc((size_t)q->n, sizeof *texts);
     json_t *j = NULL;
@@ -292,14 +292,14 @@ static json_t *encode_rollouts(const struct runtime *rt, const struct rollout_re
     size_t px = (size_t)3 * rt->vq_size * rt->vq_size;
     for (int g = 0; g < q->n; g++) {
         struct proto_rollout_result *x = &res[g];
-        x->id = o->ids[g];
+        x->id = ids[g];
         x->has_reward = q->score;
         x->reward = o->rewards[g];
         if (q->understanding) {
             x->ids = o->text.tokens + (size_t)g * q->max_tokens;
             x->logprobs = o->text.logprobs + (size_t)g * q->max_tokens;
             x->n_ids = o->text.lengths[g];
-            if (runtime_decode_text(rt, x->ids, x->n_ids, &texts[g], NULL, &err)) goto out;
+            if (janus_runtime_decode_text(rt, x->ids, x->n_ids, &texts[g], NULL, &err)) goto out;
             x->text = texts[g];
         } else {
             x->ids = o->image.codes + (size_t)g * rt->n_codes;
@@ -336,10 +336,18 @@ void route_rollout(struct server *s, const struct request *rq, struct reply *out
         reply_error(out, &e);
     } else {
         struct rollout_output o = {0};
-        struct job j = {.kind = JOB_ROLLOUT, .rollout = &p.req, .rollout_out = &o};
-        if (worker_run(&s->worker, &j)) reply_error(out, &j.error);
-        else reply_json(out, 200, encode_rollouts(&s->worker.rt, &p.req, &o, j.policy_version));
+        char(*ids)[ROLLOUT_ID_LEN] = calloc((size_t)p.req.n, sizeof *ids);
+        struct job j = {.kind = JOB_ROLLOUT, .rollout = &p.req, .rollout_out = &o, .rollout_ids = ids};
+        if (!ids) {
+            proto_fail(&e, 500, NULL, "out of memory for %d rollout ids", p.req.n);
+            reply_error(out, &e);
+        } else if (worker_run(&s->worker, &j)) {
+            reply_error(out, &j.error);
+        } else {
+            reply_json(out, 200, encode_rollouts(&s->worker.rt, &p.req, &o, ids, j.policy_version));
+        }
         rollout_output_free(&o);
+        free(ids);
     }
     rollout_prep_free(&p);
     proto_rollout_free(&r);

@@ -23,7 +23,7 @@ static json_t *update_json(const struct history_update *u) {
 
 void route_stats(struct server *s, const struct request *rq, struct reply *out) {
     (void)rq;
-    struct runtime *rt = route_runtime(s, out);
+    struct janus_runtime *rt = route_runtime(s, out);
     if (!rt) return;
     struct history_snapshot h;
     if (history_snapshot(&s->worker.history, &h)) {

@@ -45,7 +45,7 @@ static void sample_param(const struct proto_update_req *r, int i, char *out, siz
 }
 
 /* An explicit sample: context templated by the caller, checked here. */
-static int prep_explicit(const struct runtime *rt, const struct proto_train_sample *ps, struct update_prep *p, int i,
+static int prep_explicit(const struct janus_runtime *rt, const struct proto_train_sample *ps, struct update_prep *p, int i,
                          struct proto_error *e) {
     struct update_sample *u = &p->samples[i];
     struct tok_ids *ctx = &p->contexts[i];
@@ -72,7 +72,7 @@ static int prep_explicit(const struct runtime *rt, const struct proto_train_samp
     return 0;
 }
 
-static int prep_update(const struct runtime *rt, const struct proto_update_req *r, struct update_prep *p,
+static int prep_update(const struct janus_runtime *rt, const struct proto_update_req *r, struct update_prep *p,
                        struct proto_error *e) {
     p->n = r->n_samples;
     p->samples = calloc((size_t)p->n, sizeof *p->samples);
@@ -106,10 +106,10 @@ static int apply_update(struct server *s, const struct proto_update_req *r, stru
         struct job j = {.kind = JOB_UPDATE, .update = &p.req, .idem_key = r->has_key ? r->idempotency_key : NULL};
         if (worker_run(&s->worker, &j)) {
             reply_error(out, &j.error);
-        } else if (j.response) {
-            /* already recorded under the key by the worker */
+        } else if ((out->text = idem_update_response(&j.stats, &(struct proto_stamp){s->worker.rt.name,
+                                                                                     j.policy_version}))) {
+            /* the same text the worker recorded under the key */
             out->status = 200;
-            out->text = j.response;
             out->content_type = "application/json";
             rc = 0;
         } else {
@@ -194,7 +194,7 @@ void route_reload(struct server *s, const struct request *rq, struct reply *out)
     struct proto_error e;
     char real[PATH_MAX];
     if (proto_decode_reload(body, &r, &e) ||
-        proto_resolve_under(s->cfg->checkpoint_dir, "--checkpoint-dir", r.path, "path", real, &e)) {
+        prep_resolve_under(s->cfg->checkpoint_dir, "--checkpoint-dir", r.path, "path", real, &e)) {
         reply_error(out, &e);
     } else {
         struct job j = {.kind = JOB_RELOAD, .dir = real};

@@ -1,14 +1,11 @@
 #include "worker.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "base/file_read.h"
-#include "proto_response.h"
+#include "prepare.h"
 
 #include "nn/ops.h"
 
@@ -69,9 +66,30 @@ static void run_score_batch(struct worker *w, struct job **batch, int n) {
     metrics_add(w->metrics, MC_SCORE_JOBS, (unsigned long)n);
 }
 
+/* Remembers a group's rollouts for /update: each sample's tokens and
+ * sampling log-probs, sharing the group's context and image features. */
+static int remember(struct worker *w, const struct rollout_request *rq, const struct rollout_output *o,
+                    char (*ids)[ROLLOUT_ID_LEN], struct dsr_err *err) {
+    const struct janus_config *c = &w->rt.model.cfg;
+    struct rollout_shared *sh = rollout_shared_new(rq->understanding, rq->context, rq->n_context, o->features,
+                                                   o->features ? c->vision.num_image_tokens : 0,
+                                                   c->vision.hidden_size);
+    if (!sh) return dsr_errf(err, "out of memory for the rollout cache");
+    int rc = 0;
+    for (int g = 0; rc == 0 && g < rq->n; g++) {
+        const float *lp;
+        int n;
+        const int32_t *tokens = rollout_output_tokens(&w->rt, rq, o, g, &lp, &n);
+        rc = rollout_cache_add(&w->cache, sh, tokens, lp, n, ids[g], err);
+    }
+    rollout_shared_unref(sh);
+    return rc;
+}
+
 static void run_rollout(struct worker *w, struct job *j) {
     struct dsr_err err = {{0}};
-    if (engine_rollout(&w->rt, &w->cache, j->rollout, j->rollout_out, &err)) {
+    if (engine_rollout(&w->rt, j->rollout, j->rollout_out, &err) ||
+        remember(w, j->rollout, j->rollout_out, j->rollout_ids, &err)) {
         fail_job(j, &err);
         return;
     }
@@ -100,11 +118,8 @@ static void run_update(struct worker *w, struct job *j) {
     metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
     const struct update_request *u = j->update;
     history_update(&w->history, j->policy_version, u->simpo, u->simpo ? u->n_samples / 2 : u->n_samples, &j->stats);
-    struct proto_stamp st = {w->rt.name, j->policy_version};
-    json_t *o = proto_encode_update(&j->stats, &st);
-    j->response = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (j->response && j->idem_key) idem_finish(w->idem, j->idem_key, j->response);
+    const struct proto_stamp st = {w->rt.name, j->policy_version};
+    if (j->idem_key) idem_finish(w->idem, j->idem_key, &j->stats, &st);
 }
 
 static void run_checkpoint(struct worker *w, struct job *j) {
@@ -118,33 +133,15 @@ static void run_checkpoint(struct worker *w, struct job *j) {
     free(records);
 }
 
-/* dir/IDEM_CHECKPOINT_FILE parsed into *doc: 0 with *doc NULL when the
- * checkpoint has none. */
-static int load_records(const char *dir, json_t **doc, struct proto_error *e) {
-    char path[4200];
-    *doc = NULL;
-    snprintf(path, sizeof path, "%s/%s", dir, IDEM_CHECKPOINT_FILE);
-    if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : proto_fail(e, 400, "path", "%s: %s", path, strerror(errno));
-    json_error_t je;
-    char *text;
-    size_t len;
-    struct dsr_err err = {{0}};
-    if (file_read_regular(path, IDEM_RECORDS_MAX_BYTES, &text, &len, &err)) return proto_fail(e, 400, "path", "%s", err.msg);
-    *doc = json_loadb(text, len, 0, &je);
-    free(text);
-    return *doc ? 0 : proto_fail(e, 400, "path", "%s: %s", path, je.text);
-}
-
 /* The weights and the idempotency records both become the checkpoint's:
  * updates it contains are answered from their records, rolled-back ones
  * run again.  The records are read first so a bad file changes nothing. */
 static void run_reload(struct worker *w, struct job *j) {
     json_t *records;
-    if (load_records(j->dir, &records, &j->error)) return;
     struct dsr_err err = {{0}};
     long version = 0;
-    if (idem_check(records, &err)) {
-        proto_fail(&j->error, 400, "path", "%s/%s: %s", j->dir, IDEM_CHECKPOINT_FILE, err.msg);
+    if (idem_load(j->dir, &records, &err)) {
+        proto_fail(&j->error, 400, "path", "%s", err.msg);
     } else if (engine_reload(&w->rt, &w->learner, j->dir, &version, &j->error) == 0) {
         atomic_store(&w->policy_version, version);
         atomic_store(&w->model_finite, true); /* checkpoint_load_weights refuses non-finite tensors */
@@ -190,7 +187,9 @@ static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct dsr_err err = {{0}};
     if (w->cfg->threads > 0) dsr_set_threads(w->cfg->threads);
-    if (runtime_load(w->cfg, &w->rt, &err) ||
+    const struct janus_runtime_options opt = {.model = w->cfg->model_dir, .quantizer = w->cfg->quantizer,
+                                               .tpl = w->cfg->tpl, .boi_id = w->cfg->boi_id, .eoi_id = w->cfg->eoi_id};
+    if (janus_runtime_load(&opt, &w->rt, &err) ||
         rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err) ||
         learner_state_init(&w->learner, &w->rt.model, w->cfg->reference, w->cfg->update_memory_budget, &err)) {
         snprintf(w->load_error, sizeof w->load_error, "%s", err.msg);
@@ -204,7 +203,7 @@ static void *worker_main(void *arg) {
         atomic_store(&w->state, WORKER_FAILED);
         return NULL;
     }
-    runtime_limits(&w->rt, w->cfg, &w->limits);
+    prep_limits(&w->rt, w->cfg, &w->limits);
     /* served all the same, so that /reload can replace the weights; /health says so */
     const struct param *bad = pt_first_nonfinite(&w->rt.model.params);
     if (bad) snprintf(w->nonfinite_tensor, sizeof w->nonfinite_tensor, "%s", bad->name);
@@ -291,7 +290,7 @@ void worker_stop(struct worker *w) {
     if (atomic_load(&w->state) == WORKER_READY) {
         learner_state_free(&w->learner);
         rollout_cache_free(&w->cache);
-        runtime_free(&w->rt);
+        janus_runtime_free(&w->rt);
     }
     history_destroy(&w->history);
     pthread_cond_destroy(&w->work_cv);

@@ -18,13 +18,13 @@
 #include <stdbool.h>
 
 #include "config.h"
-#include "engine.h"
+#include "janus/engine.h"
 #include "engine_train.h"
 #include "idempotency.h"
 #include "metrics.h"
 #include "proto_error.h"
 #include "rollout_cache.h"
-#include "runtime.h"
+#include "janus/runtime.h"
 #include "train_history.h"
 
 enum job_kind { JOB_SCORE, JOB_ROLLOUT, JOB_UPDATE, JOB_CHECKPOINT, JOB_RELOAD };
@@ -37,12 +37,13 @@ struct job {
     /* JOB_ROLLOUT */
     const struct rollout_request *rollout;
     struct rollout_output *rollout_out;
+    char (*rollout_ids)[ROLLOUT_ID_LEN]; /* [rollout->n], filled: the rollouts' ids in the cache */
     /* JOB_UPDATE */
     const struct update_request *update;
     const char *idem_key;     /* claimed idempotency key, or NULL */
     struct train_stats stats;
-    char *response;           /* out: the response JSON text (malloc'ed, the caller frees); the
-                                 worker records it under idem_key before taking the next job */
+                              /* out: stats; the worker records the response under idem_key
+                                 before taking the next job */
     /* JOB_CHECKPOINT (dir to create) / JOB_RELOAD (dir to load) */
     const char *dir;
     /* result, written by the worker */
@@ -73,7 +74,7 @@ struct worker {
     struct train_history history; /* GET /stats: written here, read by HTTP threads (its own lock) */
     char load_error[512];
     /* owned by the worker thread once started */
-    struct runtime rt;
+    struct janus_runtime rt;
     struct rollout_cache cache;
     struct learner_state learner;
     struct proto_limits limits;  /* valid once READY */

@@ -57,7 +57,7 @@ TEMPLATE_TEXT = ["<|User|>: ", "\n\n<|Assistant|>:", "\nDescribe this image.\n\n
 VQ_PHASES = [(900, 2e-3, 0.0), (1200, 1e-3, 0.5)]
 PRESETS = {
     # name: (train scenes, vq phases, lm steps)
-    "full": (60000, VQ_PHASES, 1800),
+    "full": (60000, VQ_PHASES, 4200),
     "smoke": (512, [(4, 2e-3, 0.0), (2, 1e-3, 0.5)], 4),
 }
 
@@ -453,8 +453,8 @@ def main():
     ap.add_argument("--restart", choices=STAGES, help="redo this stage and the ones after it")
     ap.add_argument("--snapshot-at", type=int, default=0, metavar="STEP",
                     help="also export the weights after LM step STEP to WORK/snapshot-STEP (the DSR experiment's "
-                         "base checkpoint is the full recipe's snapshot at step 600: same data and schedule, a "
-                         "quarter of the steps)")
+                         "base checkpoint is `--lm-steps 1800 --snapshot-at 600`: the first recipe's schedule, a "
+                         "third of its steps)")
     args = ap.parse_args()
     n_train, vq_steps, lm_steps = PRESETS[args.preset]
     lm_steps = args.lm_steps or lm_steps
@@ -486,13 +486,18 @@ def main():
     h = data.head
     cfg = jt.janus_config(vocab, h["bos"], h["eos"], h["pad"], h["image"])
     model = jt.Janus(cfg)
+    # model-vq.pt: the seeded initial weights with the trained VQ (the LM
+    # stage's start, so `--restart lm` starts from it); model.pt: after the LM
+    state_vq = os.path.join(args.work, "model-vq.pt")
     state = os.path.join(args.work, "model.pt")
-    if os.path.exists(state):
+    if "lm" in done and os.path.exists(state):
         model.load_state_dict(torch.load(state))
+    elif os.path.exists(state_vq):
+        model.load_state_dict(torch.load(state_vq))
 
     if "vq" not in done:
         vq_train(model, data, vq_steps, args.seed, os.path.join(args.work, "vq-resume.pt"))
-        torch.save(model.state_dict(), state)
+        torch.save(model.state_dict(), state_vq)
         rt = vq_roundtrip(model, cfg, args.work)
         mark("vq", {"roundtrip_val": rt})
         log(f"vq: the grader accepts {100 * rt['agree']:.1f}% of decoded validation scenes {rt['by_kind']}")

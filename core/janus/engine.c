@@ -7,13 +7,13 @@
 #include "janus/teacher_forcing.h"
 
 /* Pixel counts of a vision input and of a VQ image (3 channels, square). */
-static size_t vision_px(const struct runtime *rt) {
+static size_t vision_px(const struct janus_runtime *rt) {
     return (size_t)3 * rt->model.cfg.vision.image_size * rt->model.cfg.vision.image_size;
 }
-static size_t vq_px(const struct runtime *rt) { return (size_t)3 * rt->vq_size * rt->vq_size; }
+static size_t vq_px(const struct janus_runtime *rt) { return (size_t)3 * rt->vq_size * rt->vq_size; }
 
 /* Codes → VQ decode → clamp [-1, 1] → vision input, for n images at once. */
-static int codes_to_vision(struct runtime *rt, const int32_t *const *codes, int n, float *out, struct dsr_err *err) {
+static int codes_to_vision(struct janus_runtime *rt, const int32_t *const *codes, int n, float *out, struct dsr_err *err) {
     int32_t *all = calloc((size_t)n * rt->n_codes, sizeof *all);
     if (!all) return dsr_errf(err, "out of memory for VQ codes");
     for (int i = 0; i < n; i++) memcpy(all + (size_t)i * rt->n_codes, codes[i], (size_t)rt->n_codes * sizeof *all);
@@ -24,7 +24,7 @@ static int codes_to_vision(struct runtime *rt, const int32_t *const *codes, int 
     return 0;
 }
 
-int engine_vision_features(struct runtime *rt, const struct seen_image *const *see, int n, float *features,
+int engine_vision_features(struct janus_runtime *rt, const struct seen_image *const *see, int n, float *features,
                            struct dsr_err *err) {
     int n_codes = 0;
     for (int i = 0; i < n; i++) n_codes += see[i]->codes != NULL;
@@ -57,7 +57,7 @@ out:
 /* Vision embeds [n_images · N, hidden] for the seen images (entries with
  * neither pixels nor codes skipped); slot[i] receives each image's index,
  * -1 for none.  features_out (may be NULL) receives the tower's output. */
-static int see_images(struct runtime *rt, const struct seen_image *const *see, int n, int *slot, float **embeds_out,
+static int see_images(struct janus_runtime *rt, const struct seen_image *const *see, int n, int *slot, float **embeds_out,
                       float **features_out, struct dsr_err *err) {
     *embeds_out = NULL;
     if (features_out) *features_out = NULL;
@@ -87,7 +87,7 @@ static int see_images(struct runtime *rt, const struct seen_image *const *see, i
 }
 
 /* VQ-encodes every request's target_pixels in one batch. */
-static int encode_targets(struct runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err) {
+static int encode_targets(struct janus_runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err) {
     int m = 0;
     for (int i = 0; i < n; i++) m += reqs[i]->target_pixels != NULL;
     if (!m) return 0;
@@ -112,7 +112,7 @@ static int encode_targets(struct runtime *rt, struct score_request *const *reqs,
     return rc;
 }
 
-int engine_score(struct runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err) {
+int engine_score(struct janus_runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err) {
     const struct seen_image **see = calloc((size_t)n, sizeof *see);
     int *slot = malloc((size_t)n * sizeof *slot);
     struct tf_item *items = malloc((size_t)n * sizeof *items);
@@ -162,13 +162,13 @@ void rollout_output_free(struct rollout_output *o) {
     image_group_free(&o->image);
     free(o->rewards);
     free(o->pixels);
-    free(o->ids);
+    free(o->features);
     memset(o, 0, sizeof *o);
 }
 
 /* R_U of each caption: mean log-prob of the image's codes given the
- * gen_context of the caption's ids (runtime_gen_context_ids). */
-static int score_captions(struct runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
+ * gen_context of the caption's ids (janus_runtime_gen_context_ids). */
+static int score_captions(struct janus_runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
                           struct dsr_err *err) {
     int G = rq->n, N = rt->n_codes;
     int32_t *codes = malloc((size_t)N * sizeof *codes);
@@ -184,7 +184,7 @@ static int score_captions(struct runtime *rt, const struct rollout_request *rq, 
     if (rq->see.codes) memcpy(codes, rq->see.codes, (size_t)N * sizeof *codes);
     else if (vq_encode(rt->model.vq, rq->vq_pixels, 1, rt->quantizer, codes, NULL, NULL, err)) goto out;
     for (int g = 0; g < G; g++) {
-        if (runtime_gen_context_ids(rt, out->text.tokens + (size_t)g * rq->max_tokens, out->text.lengths[g], &ctx[g],
+        if (janus_runtime_gen_context_ids(rt, out->text.tokens + (size_t)g * rq->max_tokens, out->text.lengths[g], &ctx[g],
                                     err))
             goto out;
         reqs[g] = (struct score_request){.context = ctx[g].ids, .n_context = (int)ctx[g].n, .kind = TF_TARGET_CODES,
@@ -206,7 +206,7 @@ out:
 
 /* R_G of each image: mean log-prob of rg_target(prompt) given
  * und_context(image seen through VQ decode, dual question). */
-static int score_images(struct runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
+static int score_images(struct janus_runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
                         struct dsr_err *err) {
     int G = rq->n, T = rq->n_rg_target;
     struct score_request *reqs = calloc((size_t)G, sizeof *reqs);
@@ -237,41 +237,28 @@ out:
     return rc;
 }
 
-/* Remembers the group's rollouts for /update. */
-static int remember(struct runtime *rt, struct rollout_cache *cache, const struct rollout_request *rq,
-                    const float *features, struct rollout_output *out, struct dsr_err *err) {
-    struct rollout_shared *sh =
-        rollout_shared_new(rq->understanding, rq->context, rq->n_context, features,
-                           features ? rt->ids.n_image_tokens : 0, rt->model.cfg.vision.hidden_size);
-    if (!sh) return dsr_errf(err, "out of memory for the rollout cache");
-    int rc = 0;
-    for (int g = 0; rc == 0 && g < rq->n; g++) {
-        const int32_t *ids = rq->understanding ? out->text.tokens + (size_t)g * rq->max_tokens
-                                               : out->image.codes + (size_t)g * rt->n_codes;
-        const float *lp = rq->understanding ? out->text.logprobs + (size_t)g * rq->max_tokens
-                                            : out->image.logprobs + (size_t)g * rt->n_codes;
-        int n = rq->understanding ? out->text.lengths[g] : rt->n_codes;
-        rc = rollout_cache_add(cache, sh, ids, lp, n, out->ids[g], err);
-    }
-    rollout_shared_unref(sh);
-    return rc;
+const int32_t *rollout_output_tokens(const struct janus_runtime *rt, const struct rollout_request *rq,
+                                     const struct rollout_output *o, int g, const float **logprobs, int *n) {
+    size_t stride = rq->understanding ? (size_t)rq->max_tokens : (size_t)rt->n_codes;
+    *logprobs = (rq->understanding ? o->text.logprobs : o->image.logprobs) + (size_t)g * stride;
+    *n = rq->understanding ? o->text.lengths[g] : rt->n_codes;
+    return (rq->understanding ? o->text.tokens : o->image.codes) + (size_t)g * stride;
 }
 
-int engine_rollout(struct runtime *rt, struct rollout_cache *cache, const struct rollout_request *rq,
-                   struct rollout_output *out, struct dsr_err *err) {
+int engine_rollout(struct janus_runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
+                   struct dsr_err *err) {
     memset(out, 0, sizeof *out);
-    float *embeds = NULL, *features = NULL;
+    float *embeds = NULL;
     int rc = -1;
-    out->ids = calloc((size_t)rq->n, sizeof *out->ids);
     out->rewards = calloc((size_t)rq->n, sizeof *out->rewards);
-    if (!out->ids || !out->rewards) {
+    if (!out->rewards) {
         dsr_errf(err, "out of memory for %d rollouts", rq->n);
         goto out;
     }
     if (rq->understanding) {
         const struct seen_image *see = &rq->see;
         int slot;
-        if (see_images(rt, &see, 1, &slot, &embeds, &features, err)) goto out;
+        if (see_images(rt, &see, 1, &slot, &embeds, &out->features, err)) goto out;
         if (sample_text_group(&rt->model, rq->context, rq->n_context, embeds, embeds ? rt->ids.n_image_tokens : 0,
                               rq->n, rq->max_tokens, &rq->sp, &out->text, err))
             goto out;
@@ -289,10 +276,9 @@ int engine_rollout(struct runtime *rt, struct rollout_cache *cache, const struct
             if (vq_decode(rt->model.vq, out->image.codes, rq->n, out->pixels, err)) goto out;
         }
     }
-    rc = remember(rt, cache, rq, features, out, err);
+    rc = 0;
 out:
     free(embeds);
-    free(features);
     if (rc) rollout_output_free(out);
     return rc;
 }

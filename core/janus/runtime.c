@@ -18,7 +18,7 @@
 #define TOK_EOI "<end_of_image>"
 #define TOK_IMG "<image_placeholder>"
 
-void runtime_embedded_config(struct janus_config *c) {
+void janus_runtime_embedded_config(struct janus_config *c) {
     janus_config_defaults(c);
     struct text_config *t = &c->text;
     t->vocab_size = 262; /* 256 bytes + BOS EOS PAD BOI EOI IMG */
@@ -77,7 +77,7 @@ static json_t *load_json_opt(const char *dir, const char *file, struct dsr_err *
 
 /* BOI/EOI: the flags when given, else generation_config.json, else config.json
  * (already in cfg), else the tokenizer's <begin_of_image>/<end_of_image>. */
-static int resolve_image_ids(struct runtime *rt, const struct dsrd_config *cfg, struct dsr_err *err) {
+static int resolve_image_ids(struct janus_runtime *rt, const struct janus_runtime_options *opt, struct dsr_err *err) {
     struct janus_config *c = &rt->model.cfg;
     json_t *g = NULL;
     if (rt->model_dir) {
@@ -103,8 +103,8 @@ static int resolve_image_ids(struct runtime *rt, const struct dsrd_config *cfg, 
     }
     if (rt->tok && c->boi_token_id < 0) c->boi_token_id = tokenizer_token_to_id(rt->tok, TOK_BOI);
     if (rt->tok && c->eoi_token_id < 0) c->eoi_token_id = tokenizer_token_to_id(rt->tok, TOK_EOI);
-    if (cfg->boi_id >= 0) c->boi_token_id = cfg->boi_id;
-    if (cfg->eoi_id >= 0) c->eoi_token_id = cfg->eoi_id;
+    if (opt->boi_id >= 0) c->boi_token_id = opt->boi_id;
+    if (opt->eoi_id >= 0) c->eoi_token_id = opt->eoi_id;
     return 0;
 }
 
@@ -112,7 +112,7 @@ static int resolve_image_ids(struct runtime *rt, const struct dsrd_config *cfg, 
  * are laid out consecutively from 256 (bytes 0..255 must not collide with
  * them); otherwise no tokenizer at all (rt->tok stays NULL): token-id inputs
  * are served and text is refused. */
-static int builtin_tokenizer(struct runtime *rt, struct dsr_err *err) {
+static int builtin_tokenizer(struct janus_runtime *rt, struct dsr_err *err) {
     const struct janus_config *c = &rt->model.cfg;
     struct {
         int id;
@@ -134,7 +134,7 @@ static int builtin_tokenizer(struct runtime *rt, struct dsr_err *err) {
     return tokenizer_new_bytes(names, n, 256, &rt->tok, err);
 }
 
-static int load_tokenizer(struct runtime *rt, struct dsr_err *err) {
+static int load_tokenizer(struct janus_runtime *rt, struct dsr_err *err) {
     if (rt->builtin_shapes) {
         struct default_model_blob blob;
         default_model_blob(&blob);
@@ -147,7 +147,7 @@ static int load_tokenizer(struct runtime *rt, struct dsr_err *err) {
     return tokenizer_load(path, &rt->tok, err);
 }
 
-static int image_configs(struct runtime *rt, struct dsr_err *err) {
+static int image_configs(struct janus_runtime *rt, struct dsr_err *err) {
     const struct janus_config *c = &rt->model.cfg;
     rt->vision_img = rt->model.image_cfg; /* preprocessor_config.json or defaults */
     rt->vq_size = vq_image_size(c);
@@ -162,7 +162,7 @@ static int image_configs(struct runtime *rt, struct dsr_err *err) {
 
 /* The trained default compiled into the binary: weights, tokenizer and
  * image settings from memory, its name and measured scores from eval.json. */
-static int load_builtin_shapes(struct runtime *rt, struct dsr_err *err) {
+static int load_builtin_shapes(struct janus_runtime *rt, struct dsr_err *err) {
     struct default_model_blob blob;
     default_model_blob(&blob);
     if (janus_model_load_memory(&blob.checkpoint, &rt->model, err)) return -1;
@@ -171,7 +171,7 @@ static int load_builtin_shapes(struct runtime *rt, struct dsr_err *err) {
     rt->builtin_eval = json_loadb(blob.eval_json, blob.eval_len, 0, &je);
     const char *name = json_string_value(json_object_get(rt->builtin_eval, "model"));
     snprintf(rt->name, sizeof rt->name, "%s", name ? name : "dsr-shapes");
-    const struct checkpoint_extra files[RUNTIME_MAX_SOURCE_FILES] = {
+    const struct janus_source_file files[RUNTIME_MAX_SOURCE_FILES] = {
         {"tokenizer.json", blob.tokenizer_json, blob.tokenizer_len},
         {"generation_config.json", blob.generation_json, blob.generation_len},
         {"preprocessor_config.json", blob.checkpoint.preprocessor_json, blob.checkpoint.preprocessor_len},
@@ -181,29 +181,29 @@ static int load_builtin_shapes(struct runtime *rt, struct dsr_err *err) {
     return 0;
 }
 
-int runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_err *err) {
+int janus_runtime_load(const struct janus_runtime_options *opt, struct janus_runtime *rt, struct dsr_err *err) {
     memset(rt, 0, sizeof *rt);
-    rt->quantizer = cfg->quantizer;
-    rt->tpl = cfg->tpl;
-    rt->model_dir = cfg->model_dir;
-    if (!cfg->model_dir || strcmp(cfg->model_dir, MODEL_BUILTIN_SHAPES) == 0) {
+    rt->quantizer = opt->quantizer;
+    rt->tpl = opt->tpl;
+    rt->model_dir = opt->model;
+    if (!opt->model || strcmp(opt->model, MODEL_BUILTIN_SHAPES) == 0) {
         rt->model_dir = NULL;
         if (load_builtin_shapes(rt, err)) return -1;
-    } else if (strcmp(cfg->model_dir, MODEL_BUILTIN_RANDOM) == 0) {
+    } else if (strcmp(opt->model, MODEL_BUILTIN_RANDOM) == 0) {
         rt->model_dir = NULL;
         struct janus_config c;
-        runtime_embedded_config(&c);
+        janus_runtime_embedded_config(&c);
         if (janus_model_init_random(&c, 20240607, &rt->model, err)) return -1;
         rt->embedded = true;
         snprintf(rt->name, sizeof rt->name, "dsr-embedded-random");
     } else {
-        if (janus_model_load_dir(cfg->model_dir, &rt->model, err)) return -1;
+        if (janus_model_load_dir(opt->model, &rt->model, err)) return -1;
         char real[PATH_MAX];
-        const char *base = realpath(cfg->model_dir, real) ? strrchr(real, '/') : NULL;
-        snprintf(rt->name, sizeof rt->name, "%s", base && base[1] ? base + 1 : cfg->model_dir);
+        const char *base = realpath(opt->model, real) ? strrchr(real, '/') : NULL;
+        snprintf(rt->name, sizeof rt->name, "%s", base && base[1] ? base + 1 : opt->model);
     }
     const struct janus_config *c = &rt->model.cfg;
-    if (load_tokenizer(rt, err) || resolve_image_ids(rt, cfg, err)) goto fail;
+    if (load_tokenizer(rt, err) || resolve_image_ids(rt, opt, err)) goto fail;
     if (c->boi_token_id < 0 || c->eoi_token_id < 0) {
         dsr_errf(err, "BOI/EOI token ids unknown: not in generation_config.json or the tokenizer; pass --boi-id/--eoi-id");
         goto fail;
@@ -231,11 +231,11 @@ int runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_e
     if (image_configs(rt, err)) goto fail;
     return 0;
 fail:
-    runtime_free(rt);
+    janus_runtime_free(rt);
     return -1;
 }
 
-void runtime_free(struct runtime *rt) {
+void janus_runtime_free(struct janus_runtime *rt) {
     janus_model_free(&rt->model);
     json_decref(rt->builtin_eval);
     rt->builtin_eval = NULL;
@@ -243,30 +243,12 @@ void runtime_free(struct runtime *rt) {
     rt->tok = NULL;
 }
 
-void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim) {
-    const struct janus_config *c = &rt->model.cfg;
-    memset(lim, 0, sizeof *lim);
-    lim->vocab_size = c->text.vocab_size;
-    lim->codebook_size = c->vq.num_embeddings;
-    lim->n_image_codes = rt->n_codes;
-    lim->max_items = 1024;
-    lim->max_span_tokens = c->text.max_position_embeddings;
-    lim->max_text_bytes = 1 << 20;
-    lim->max_group = SAMPLER_MAX_GROUP;
-    lim->max_new_tokens = c->text.max_position_embeddings;
-    lim->max_png_bytes = cfg->max_body;
-    png_limits_default(&lim->png);
-    lim->png.max_pixels = 16u << 20; /* 16 Mpx: any sane photo; bounds the RGB buffer per image */
-    lim->image_root = cfg->image_root;
-    lim->default_cfg_scale = rt->default_cfg_scale;
-}
-
-static bool model_special(const struct runtime *rt, int32_t id) {
+static bool model_special(const struct janus_runtime *rt, int32_t id) {
     return id == rt->ids.bos || id == rt->eos || id == rt->pad || id == rt->ids.boi || id == rt->ids.eoi ||
            id == rt->ids.image;
 }
 
-bool runtime_tokenizer_knows(const struct runtime *rt, int32_t id) {
+bool janus_runtime_tokenizer_knows(const struct janus_runtime *rt, int32_t id) {
     return rt->tok && id >= 0 && id < tokenizer_vocab_size(rt->tok) && tokenizer_id_to_token(rt->tok, id);
 }
 
@@ -285,7 +267,7 @@ static int append(char **buf, size_t *n, size_t *cap, const char *s, size_t len)
     return 0;
 }
 
-int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
+int janus_runtime_decode_text(const struct janus_runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
                         struct dsr_err *err) {
     static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
     char *out = NULL;
@@ -295,13 +277,13 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
     /* runs of ids the tokenizer knows are decoded together (multi-byte
      * characters may span tokens); each unknown id becomes U+FFFD */
     for (int i = 0; rc == 0 && i < n;) {
-        if (!runtime_tokenizer_knows(rt, ids[i])) {
+        if (!janus_runtime_tokenizer_knows(rt, ids[i])) {
             rc = model_special(rt, ids[i]) ? 0 : append(&out, &used, &cap, REPLACEMENT, 3);
             i++;
             continue;
         }
         int j = i;
-        while (j < n && runtime_tokenizer_knows(rt, ids[j])) j++;
+        while (j < n && janus_runtime_tokenizer_knows(rt, ids[j])) j++;
         char *piece = NULL;
         size_t plen = 0;
         if (tokenizer_decode(rt->tok, ids + i, (size_t)(j - i), 1, &piece, &plen, err)) {
@@ -321,7 +303,7 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
     return 0;
 }
 
-int runtime_gen_context_ids(const struct runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
+int janus_runtime_gen_context_ids(const struct janus_runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
                             struct dsr_err *err) {
     const int32_t special[] = {rt->ids.bos, rt->eos, rt->pad, rt->ids.boi, rt->ids.eoi, rt->ids.image};
     return janus_gen_context_ids(rt->tok, &rt->tpl, &rt->ids, ids, n, special, 6, out, err);

@@ -4,7 +4,7 @@
  *
  * Ownership: the compute worker owns the runtime and is the only thread
  * that touches the model's weights.  The tokenizer, ids, templates and image
- * configs are immutable after runtime_load() and may be read by any thread
+ * configs are immutable after janus_runtime_load() and may be read by any thread
  * once the worker has published the runtime as ready. */
 #ifndef DSRD_RUNTIME_H
 #define DSRD_RUNTIME_H
@@ -12,13 +12,11 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "train/checkpoint.h"
-#include "config.h"
 #include "base/error.h"
 #include "image/preprocess.h"
-#include "model/janus_model.h"
-#include "proto_request.h"
 #include "janus/template.h"
+#include "model/janus_model.h"
+#include "model/vq.h"
 #include "tokenizer/tokenizer.h"
 
 /* --model values naming a model that needs no files. */
@@ -26,7 +24,22 @@
 #define MODEL_BUILTIN_RANDOM "builtin:random" /* random weights, byte tokenizer (tests, benchmarks) */
 #define RUNTIME_MAX_SOURCE_FILES 3
 
-struct runtime {
+/* How to load: which model, and the settings flags may override. */
+struct janus_runtime_options {
+    const char *model;          /* a checkpoint directory, MODEL_BUILTIN_*, or NULL (builtin:shapes) */
+    enum vq_quantizer quantizer;
+    struct janus_template tpl;
+    int boi_id, eoi_id;         /* -1: from generation_config.json or the tokenizer */
+};
+
+/* A small file a checkpoint of this model carries (borrowed bytes). */
+struct janus_source_file {
+    const char *name;
+    const char *text; /* len bytes */
+    size_t len;
+};
+
+struct janus_runtime {
     struct janus_model model;
     struct tokenizer *tok;
     struct janus_template tpl;
@@ -47,26 +60,23 @@ struct runtime {
     const char *model_dir;                /* NULL for the builtin models */
     /* Files a checkpoint carries that have no model_dir to be copied from
      * (the embedded model's tokenizer and preprocessor files). */
-    struct checkpoint_extra source_files[RUNTIME_MAX_SOURCE_FILES];
+    struct janus_source_file source_files[RUNTIME_MAX_SOURCE_FILES];
     int n_source_files;
     json_t *builtin_eval; /* builtin:shapes: the scores measured for it (eval.json), owned */
 };
 
-int  runtime_load(const struct dsrd_config *cfg, struct runtime *rt, struct dsr_err *err);
-void runtime_free(struct runtime *rt);
-
-/* Request limits derived from the model and the flags. */
-void runtime_limits(const struct runtime *rt, const struct dsrd_config *cfg, struct proto_limits *lim);
+int  janus_runtime_load(const struct janus_runtime_options *opt, struct janus_runtime *rt, struct dsr_err *err);
+void janus_runtime_free(struct janus_runtime *rt);
 
 /* Whether the tokenizer can decode id (the model's vocabulary may be
  * larger than the tokenizer's; false without a tokenizer). */
-bool runtime_tokenizer_knows(const struct runtime *rt, int32_t id);
+bool janus_runtime_tokenizer_knows(const struct janus_runtime *rt, int32_t id);
 
 /* Text of sampled ids, special tokens skipped ("" without a tokenizer).  An id the tokenizer does
  * not know (a model vocabulary padded beyond it, e.g. janus-tiny's 320 ids
  * over the 262 of the byte tokenizer) renders as U+FFFD rather than
  * failing the request.  *text malloc'ed. */
-int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
+int janus_runtime_decode_text(const struct janus_runtime *rt, const int32_t *ids, int n, char **text, size_t *len,
                         struct dsr_err *err);
 
 /* gen_context of a caption given as ids, for R_U:
@@ -75,10 +85,10 @@ int runtime_decode_text(const struct runtime *rt, const int32_t *ids, int n, cha
  * ids.  The ids are used verbatim, never detokenized and re-tokenized, so an
  * id unknown to the tokenizer still counts; with the byte tokenizer this is
  * exactly gen_context(text). */
-int runtime_gen_context_ids(const struct runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
+int janus_runtime_gen_context_ids(const struct janus_runtime *rt, const int32_t *ids, int n, struct tok_ids *out,
                             struct dsr_err *err);
 
 /* builtin:random's config (deterministic random weights). */
-void runtime_embedded_config(struct janus_config *c);
+void janus_runtime_embedded_config(struct janus_config *c);
 
-#endif
+#endif /* DSR_JANUS_RUNTIME_H */

@@ -1,7 +1,7 @@
-/* The model computations behind the routes, run only on the compute worker
- * thread (the single owner of the weights).  Inputs arrive tokenized and
- * preprocessed by the HTTP threads; outputs go into buffers the caller
- * allocated, so a request's memory stays with its HTTP thread.
+/* Batched model computations over a janus_runtime, run by the runtime's
+ * owner (in dsrd the compute worker thread).  Inputs arrive tokenized and
+ * preprocessed; score outputs go into buffers the caller allocated, so a
+ * request's memory stays with its caller.
  *
  *   engine_score:   teacher-forced log-probs of any number of items (from
  *                   several requests) as ONE batched tf_logprobs forward;
@@ -9,15 +9,15 @@
  *                   to see through one batched VQ decode, PNG targets
  *                   through one batched VQ encode.
  *   engine_rollout: a group of captions or images, optional dual rewards,
- *                   optional decoded pixels; remembered in the rollout cache. */
-#ifndef DSRD_ENGINE_H
-#define DSRD_ENGINE_H
+ *                   optional decoded pixels, and the seen image's vision
+ *                   features (what a later update of these rollouts needs). */
+#ifndef DSR_JANUS_ENGINE_H
+#define DSR_JANUS_ENGINE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
-#include "rollout_cache.h"
 #include "runtime.h"
 #include "janus/rollout.h"
 #include "janus/teacher_forcing.h"
@@ -42,10 +42,10 @@ struct score_request {
 
 /* Vision tower outputs [n, N, vision hidden] (before the aligner) of n
  * images to see, each given as pixels or codes; one batched pass. */
-int engine_vision_features(struct runtime *rt, const struct seen_image *const *see, int n, float *features,
+int engine_vision_features(struct janus_runtime *rt, const struct seen_image *const *see, int n, float *features,
                            struct dsr_err *err);
 
-int engine_score(struct runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err);
+int engine_score(struct janus_runtime *rt, struct score_request *const *reqs, int n, struct dsr_err *err);
 
 struct rollout_request {
     bool understanding;
@@ -68,11 +68,16 @@ struct rollout_output {
     struct image_group image; /* generation */
     double *rewards;          /* [n] when score */
     float *pixels;            /* [n, 3, Sv, Sv] decoded (generation, decode_pixels) */
-    char (*ids)[ROLLOUT_ID_LEN]; /* [n] rollout ids in the cache */
+    float *features;          /* [N, vision hidden] of the seen image (understanding with an image), or NULL */
 };
 void rollout_output_free(struct rollout_output *o);
 
-int engine_rollout(struct runtime *rt, struct rollout_cache *cache, const struct rollout_request *rq,
-                   struct rollout_output *out, struct dsr_err *err);
+int engine_rollout(struct janus_runtime *rt, const struct rollout_request *rq, struct rollout_output *out,
+                   struct dsr_err *err);
+
+/* Sample g's tokens (text, up to max_tokens) or codes, their sampling
+ * log-probs, and its length. */
+const int32_t *rollout_output_tokens(const struct janus_runtime *rt, const struct rollout_request *rq,
+                                     const struct rollout_output *o, int g, const float **logprobs, int *n);
 
 #endif
