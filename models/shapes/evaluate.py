@@ -278,6 +278,15 @@ def table(res):
     return head + "\n" + "\n".join(rows)
 
 
+def model_name(model_dir, served):
+    """The recipe's name of a checkpoint directory (what dsrd reports once it
+    is the shipped default) rather than the directory's basename."""
+    try:
+        return json.load(open(os.path.join(model_dir, "recipe.json")))["name"]
+    except (TypeError, OSError, ValueError, KeyError):
+        return served
+
+
 def main():
     ap = argparse.ArgumentParser(description="Evaluate a shapes-world model through dsrd's API.")
     ap.add_argument("--server", help="a running dsrd (default: start build/dsrd)")
@@ -325,7 +334,7 @@ def main():
             res = evaluate(srv, scenes, work, args.workers, sampled=not args.no_sampled)
         if not args.server:
             res["vq_roundtrip"] = roundtrip(args.model, args.n, seed)
-        res.update({"model": info["name"], "split": args.split, "seed": seed, "n": len(scenes),
+        res.update({"model": model_name(args.model, info["name"]), "split": args.split, "seed": seed, "n": len(scenes),
                     "training_duplicates_skipped": dropped, "seconds": round(time.time() - t0, 1),
                     "summary": {"understanding_greedy": res["understanding_greedy"]["overall"]["score"],
                                 "generation_sampled": res.get("generation_sampled", res["generation_greedy"])
