@@ -2,6 +2,9 @@
 
 #include <cblas.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -28,6 +31,17 @@ static void linear_sgemm(float *out, const float *in, const float *weight, const
                 bias ? 1.0f : 0.0f, out, out_dim);
 }
 
+/* Weight element i of a float32 (bf16 = 0) or BF16 (bf16 = 1) row, widened:
+ * a BF16 value is the top half of the float32 with the same bits. */
+__attribute__((always_inline)) static inline float weight_at(const void *w, size_t i, int bf16) {
+    if (!bf16) return ((const float *)w)[i];
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)((const uint16_t *)w)[i] << 16};
+    return v.f;
+}
+
 #if defined(__x86_64__)
 
 int gemm_small_simd_supported(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
@@ -40,14 +54,24 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m
     return _mm_cvtss_f32(s);
 }
 
+/* 8 weight elements from i on, widened to float32 lanes. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 weight_load8(const void *w, size_t i,
+                                                                                     int bf16) {
+    if (!bf16) return _mm256_loadu_ps((const float *)w + i);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 /* out[c * out_dim + r] = x[c] · w[r] (+ bias[r]) for r < R weight rows and
- * c < C input rows, each row k floats long.  R and C are compile-time
- * constants at every call site, so the accumulator arrays live in registers.
- * With `prefetch`, step j (k index j) also prefetches the lines at
- * prefetch + j · pf_rate / 65536 floats and 16 floats further into L2. */
+ * c < C input rows, each row k elements long (float32, or BF16 when bf16).
+ * R, C and bf16 are compile-time constants at every call site, so the
+ * accumulator arrays live in registers and each weight type gets its own
+ * code.  With `prefetch`, step j (k index j) also prefetches the lines at
+ * prefetch + j · pf_rate / 65536 elements and 64 bytes further into L2. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const float *prefetch,
-          size_t pf_rate, int R, int C) {
+dot_block(float *out, int out_dim, const void *w, const float *x, int k, const float *bias, const char *prefetch,
+          size_t pf_rate, int R, int C, int bf16) {
+    size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
     __m256 acc[BLOCK_OUT][BLOCK_IN];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -56,13 +80,13 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
     int k8 = k & ~7;
     for (int j = 0; j < k8; j += 8) {
         if (prefetch) {
-            const float *p = prefetch + (((size_t)j * pf_rate) >> 16);
-            _mm_prefetch((const char *)p, _MM_HINT_T1);
-            _mm_prefetch((const char *)(p + 16), _MM_HINT_T1);
+            const char *p = prefetch + (((size_t)j * pf_rate) >> 16) * esize;
+            _mm_prefetch(p, _MM_HINT_T1);
+            _mm_prefetch(p + 64, _MM_HINT_T1);
         }
         __m256 wv[BLOCK_OUT];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(w + (size_t)r * k + j);
+        for (int r = 0; r < R; r++) wv[r] = weight_load8(w, (size_t)r * k + j, bf16);
 #pragma GCC unroll 3
         for (int c = 0; c < C; c++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)c * k + j);
@@ -74,9 +98,9 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
         for (int c = 0; c < C; c++) {
-            const float *wr = w + (size_t)r * k, *xc = x + (size_t)c * k;
+            const float *xc = x + (size_t)c * k;
             float s = hsum8(acc[r][c]);
-            for (int j = k8; j < k; j++) s += wr[j] * xc[j];
+            for (int j = k8; j < k; j++) s += weight_at(w, (size_t)r * k + j, bf16) * xc[j];
             if (bias) s += bias[r];
             out[(size_t)c * out_dim + r] = s;
         }
@@ -91,36 +115,52 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
  * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
  * Prefetching it all during the first group, as an earlier version did, left
  * memory idle while the other groups computed (bench/README.md). */
-__attribute__((target("avx2,fma"), noinline)) static void
-weight_block_avx2(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim,
-                  int rows, int next_rows) {
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+weight_block(float *out, const float *in, const void *w, const float *bias, int n, int in_dim, int out_dim, int rows,
+             int next_rows, int bf16) {
+    size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
     int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
-    size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* floats */
+    size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* elements */
     size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
+    const char *wc = w;
     for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
         const float *x = in + (size_t)i * in_dim;
-        const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
+        const char *pf = next_rows == BLOCK_OUT ? wc + ((size_t)BLOCK_OUT * in_dim + g * seg) * esize : NULL;
         if (rows == BLOCK_OUT) {
-            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3);
-            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2);
-            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1);
+            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3, bf16);
+            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2, bf16);
+            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1, bf16);
         } else {
             for (int r = 0; r < rows; r++) {
-                const float *wr = w + (size_t)r * in_dim, *br = bias ? bias + r : NULL;
-                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3);
-                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2);
-                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1);
+                const void *wr = wc + (size_t)r * in_dim * esize;
+                const float *br = bias ? bias + r : NULL;
+                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3, bf16);
+                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2, bf16);
+                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1, bf16);
             }
         }
     }
 }
 
+/* The two instantiations: float32 and BF16 weights. */
+__attribute__((target("avx2,fma"), noinline)) static void weight_block_f32(float *out, const float *in, const void *w,
+                                                                          const float *bias, int n, int in_dim,
+                                                                          int out_dim, int rows, int next_rows) {
+    weight_block(out, in, w, bias, n, in_dim, out_dim, rows, next_rows, 0);
+}
+__attribute__((target("avx2,fma"), noinline)) static void weight_block_bf16(float *out, const float *in, const void *w,
+                                                                           const float *bias, int n, int in_dim,
+                                                                           int out_dim, int rows, int next_rows) {
+    weight_block(out, in, w, bias, n, in_dim, out_dim, rows, next_rows, 1);
+}
+
 /* Threads split the output rows into contiguous ranges of whole blocks, so
  * each streams its own slice of W once. */
-static void linear_avx2(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
-                        int out_dim) {
+static void linear_avx2(float *out, const float *in, const void *weight, int bf16, const float *bias, int n,
+                        int in_dim, int out_dim) {
+    size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
     int n_blocks = (out_dim + BLOCK_OUT - 1) / BLOCK_OUT;
     int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -128,8 +168,9 @@ static void linear_avx2(float *out, const float *in, const float *weight, const 
         int o = b * BLOCK_OUT;
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
-        weight_block_avx2(out + o, in, weight + (size_t)o * in_dim, bias ? bias + o : NULL, n, in_dim, out_dim,
-                          rows, next_rows);
+        const void *w = (const char *)weight + (size_t)o * in_dim * esize;
+        if (bf16) weight_block_bf16(out + o, in, w, bias ? bias + o : NULL, n, in_dim, out_dim, rows, next_rows);
+        else weight_block_f32(out + o, in, w, bias ? bias + o : NULL, n, in_dim, out_dim, rows, next_rows);
     }
 }
 
@@ -144,7 +185,7 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
     if (n <= 0 || out_dim <= 0) return;
 #if defined(__x86_64__)
     if (use_simd && gemm_small_simd_supported()) {
-        linear_avx2(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
+        linear_avx2(out, in, weight, 0, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
         return;
     }
 #else
@@ -155,4 +196,45 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
 
 void gemm_small(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim) {
     gemm_small_run(out, in, weight, bias, n, in_dim, out_dim, 1);
+}
+
+/* Rows of a BF16 weight widened per panel for sgemm: a 256-row panel of a
+ * 4096-wide weight is 4 MiB of float32, reused across panels. */
+#define BF16_PANEL_ROWS 256
+
+/* Portable path for BF16 weights: widen a panel of rows, sgemm it into its
+ * slice of the output columns. */
+static int linear_bf16_panels(float *out, const float *in, const uint16_t *weight, const float *bias, int n,
+                              int in_dim, int out_dim) {
+    int rows = out_dim < BF16_PANEL_ROWS ? out_dim : BF16_PANEL_ROWS;
+    float *panel = malloc((size_t)rows * (in_dim > 0 ? in_dim : 1) * sizeof *panel);
+    if (!panel) return -1;
+    int ld = in_dim > 0 ? in_dim : 1;
+    for (int o = 0; o < out_dim; o += rows) {
+        int m = out_dim - o < rows ? out_dim - o : rows;
+        size_t count = (size_t)m * in_dim;
+        const uint16_t *src = weight + (size_t)o * in_dim;
+#pragma omp parallel for schedule(static) if (count >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS)
+        for (size_t i = 0; i < count; i++) panel[i] = weight_at(src, i, 1);
+        if (bias)
+            for (int i = 0; i < n; i++) memcpy(out + (size_t)i * out_dim + o, bias + o, (size_t)m * sizeof *out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, in_dim, 1.0f, in, ld, panel, ld, bias ? 1.0f : 0.0f,
+                    out + o, out_dim);
+    }
+    free(panel);
+    return 0;
+}
+
+int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
+                  int out_dim, int use_simd) {
+    if (n <= 0 || out_dim <= 0) return 0;
+#if defined(__x86_64__)
+    if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
+        linear_avx2(out, in, weight, 1, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
+        return 0;
+    }
+#else
+    (void)use_simd;
+#endif
+    return linear_bf16_panels(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
 }

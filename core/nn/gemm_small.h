@@ -22,6 +22,8 @@
 #ifndef DSR_GEMM_SMALL_H
 #define DSR_GEMM_SMALL_H
 
+#include <stdint.h>
+
 /* On AVX2+FMA CPUs op_linear sends 2..GEMM_SMALL_MAX_ROWS rows here (one row
  * goes to sgemv, more rows to sgemm; without AVX2 it keeps sgemv for 2 rows).  Measured with bench/bench_linear (bench/README.md):
  * at 32 rows this kernel is faster than sgemm at every decode shape, at 64
@@ -42,5 +44,17 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
 
 /* gemm_small_run with the SIMD kernel whenever the CPU supports it. */
 void gemm_small(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim);
+
+/* The same product with a BF16 weight (uint16 bit patterns, [out_dim,
+ * in_dim]), computed in float32: out = in · widen(weight)ᵀ (+ bias).
+ *   n ≤ GEMM_SMALL_MAX_ROWS with use_simd on an AVX2 CPU: this kernel reading
+ *     BF16 straight from memory (half the bytes of float32) and widening in
+ *     registers, in the summation order above, so the result equals
+ *     gemm_small_run on the widened weight bit for bit;
+ *   otherwise: panels of rows widened into a float32 buffer for sgemm
+ *     (allocated per call; -1 when that allocation fails, out untouched
+ *     except for finished panels). */
+int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
+                  int out_dim, int use_simd);
 
 #endif

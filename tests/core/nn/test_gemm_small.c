@@ -6,7 +6,10 @@
  * unaligned buffers, for the SIMD and the portable path; that nothing outside
  * out[n * out_dim] is written; that the result does not depend on the
  * thread count; that the SIMD kernel sums in exactly the order documented in
- * gemm_small.h (bit-identical to a scalar model of it). */
+ * gemm_small.h (bit-identical to a scalar model of it).  gemm_bf16_run: with
+ * a BF16 weight the SIMD kernel equals gemm_small on the widened weight bit
+ * for bit, and the portable / many-row panel path matches the double
+ * reference on the BF16-rounded weight. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include "harness.h"
 #include "nn/ops.h"
 #include "base/rng.h"
+#include "io/safetensors.h"
 
 /* Float accumulation over ≤ 1024 terms against a double reference. */
 #define TOL 1e-5
@@ -258,6 +262,70 @@ static void test_documented_order(struct th *t) {
 }
 
 /* n = 0 or out_dim = 0: nothing is written. */
+/* A BF16 copy of the problem's weight; the problem's float weight and its
+ * reference become those of the rounded values. */
+static uint16_t *round_to_bf16(struct problem *p) {
+    size_t n_w = (size_t)p->out_dim * p->in_dim;
+    /* one element of slack before the copy, so its start can be misaligned too */
+    uint16_t *block = malloc((n_w + 1) * sizeof *block);
+    if (!block) return NULL;
+    uint16_t *w = block + 1;
+    for (size_t i = 0; i < n_w; i++) {
+        w[i] = st_f32_to_bf16(p->weight[i]);
+        p->weight[i] = st_bf16_to_f32(w[i]);
+    }
+    for (int i = 0; i < p->n; i++)
+        for (int o = 0; o < p->out_dim; o++) {
+            double s = p->bias ? p->bias[o] : 0.0;
+            for (int k = 0; k < p->in_dim; k++)
+                s += (double)p->in[(size_t)i * p->in_dim + k] * p->weight[(size_t)o * p->in_dim + k];
+            p->want[(size_t)i * p->out_dim + o] = (float)s;
+        }
+    return w;
+}
+
+static void check_bf16(struct th *t, struct dsr_rng *r, int n, int in_dim, int out_dim, int has_bias) {
+    struct problem p;
+    uint16_t *w = NULL;
+    if (!TH_CHECK(t, problem_init(&p, r, n, in_dim, out_dim, has_bias, 1) == 0 && (w = round_to_bf16(&p)),
+                  "out of memory"))
+        goto out;
+    for (int use_simd = 0; use_simd <= 1; use_simd++) {
+        char what[96];
+        snprintf(what, sizeof what, "bf16 %s n=%d in=%d out=%d bias=%d", use_simd ? "simd" : "portable", n, in_dim,
+                 out_dim, has_bias);
+        float *got = out_alloc(&p), *f32 = out_alloc(&p);
+        if (!TH_CHECK(t, got && f32, "out of memory")) {
+            free(got), free(f32);
+            continue;
+        }
+        TH_CHECK(t, gemm_bf16_run(got, p.in, w, p.bias, n, in_dim, out_dim, use_simd) == 0, "%s failed", what);
+        TH_CLOSE(t, what, got, p.want, (size_t)n * out_dim, TOL);
+        TH_CHECK(t, guards_intact(&p, got), "%s: wrote past the output", what);
+        if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
+            gemm_small_run(f32, p.in, p.weight, p.bias, n, in_dim, out_dim, 1);
+            TH_CHECK(t, memcmp(got, f32, (size_t)n * out_dim * sizeof *got) == 0,
+                     "%s differs from gemm_small on the widened weight", what);
+        }
+        free(got), free(f32);
+    }
+out:
+    free(w ? w - 1 : NULL);
+    problem_free(&p);
+}
+
+static void test_bf16(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 19);
+    const int ns[] = {1, 2, 3, 5, 32, 33, 70};
+    const int ins[] = {1, 7, 8, 13, 100, 257};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++) check_bf16(t, &r, ns[a], ins[b], 9, (int)(a + b) % 2);
+    /* more output rows than one widened panel (256), with and without bias */
+    check_bf16(t, &r, 40, 64, 600, 1);
+    check_bf16(t, &r, 4, 64, 600, 0);
+}
+
 static void test_empty(struct th *t) {
     float in[4] = {1, 2, 3, 4}, w[4] = {1, 1, 1, 1}, bias[1] = {5}, out[2] = {SENTINEL, SENTINEL};
     for (int simd = 0; simd < 2; simd++) {
@@ -277,5 +345,6 @@ int main(void) {
     th_run(&t, "thread_independent", test_thread_independent);
     th_run(&t, "documented_order", test_documented_order);
     th_run(&t, "empty", test_empty);
+    th_run(&t, "bf16", test_bf16);
     return th_finish(&t, "test_gemm_small");
 }
