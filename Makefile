@@ -305,10 +305,10 @@ bench: deps
 	python3 bench/run_bench.py --build $(BUILD) --out bench/results.json
 
 # The default model (models/shapes/README.md).  default-model trains it from
-# scratch with PyTorch (about an hour on 2 cores; RECIPE_ARGS="--snapshot-at 600"
+# scratch with PyTorch (about 1.5 h on 2 cores; RECIPE_ARGS="--lm-steps 1800 --snapshot-at 600"
 # also exports the DSR experiment's start point); eval-default scores the embedded
 # default through dsrd's API (EVAL_ARGS="--model DIR" for another).
-.PHONY: default-model eval-default
+.PHONY: default-model eval-default ship-default-model
 default-model:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory all
@@ -318,6 +318,12 @@ default-model:
 eval-default: deps
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI)
 	python3 models/shapes/evaluate.py --out $(BUILD)/eval-default.json $(EVAL_ARGS)
+
+# Makes CHECKPOINT the embedded default: CFG scale chosen on validation,
+# copied into models/shapes/dsr-shapes, measured on the test split.
+CHECKPOINT ?= $(BUILD)/default-model/checkpoint
+ship-default-model: deps
+	python3 models/shapes/ship.py --checkpoint $(CHECKPOINT)
 
 # The DSR experiment (experiments/dsr-shapes/README.md): the whole matrix
 # from the committed base checkpoint (resumable), or a CI-sized smoke run.

@@ -113,7 +113,7 @@ static void run_update(struct worker *w, struct job *j) {
                    w->nonfinite_tensor);
         return;
     }
-    if (engine_update(&w->rt, &w->learner, &w->cache, j->update, &j->stats, &j->error)) return;
+    if (learner_update(&w->rt, &w->learner, &w->cache, j->update, &j->stats, &j->error)) return;
     j->policy_version = atomic_fetch_add(&w->policy_version, 1) + 1;
     metrics_add(w->metrics, MC_UPDATES_APPLIED, 1);
     const struct update_request *u = j->update;
@@ -129,7 +129,7 @@ static void run_checkpoint(struct worker *w, struct job *j) {
         return;
     }
     struct checkpoint_extra extra = {IDEM_CHECKPOINT_FILE, records, strlen(records)};
-    engine_checkpoint(&w->rt, &w->learner, j->dir, j->policy_version, &extra, &j->error);
+    learner_checkpoint(&w->rt, &w->learner, j->dir, j->policy_version, &extra, &j->error);
     free(records);
 }
 
@@ -142,7 +142,7 @@ static void run_reload(struct worker *w, struct job *j) {
     long version = 0;
     if (idem_load(j->dir, &records, &err)) {
         proto_fail(&j->error, 400, "path", "%s", err.msg);
-    } else if (engine_reload(&w->rt, &w->learner, j->dir, &version, &j->error) == 0) {
+    } else if (learner_reload(&w->rt, &w->learner, j->dir, &version, &j->error) == 0) {
         atomic_store(&w->policy_version, version);
         atomic_store(&w->model_finite, true); /* checkpoint_load_weights refuses non-finite tensors */
         j->policy_version = version;

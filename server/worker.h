@@ -19,7 +19,7 @@
 
 #include "config.h"
 #include "janus/engine.h"
-#include "engine_train.h"
+#include "learner.h"
 #include "idempotency.h"
 #include "metrics.h"
 #include "proto_error.h"

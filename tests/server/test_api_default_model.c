@@ -19,10 +19,11 @@
 
 #define N_ITEMS 20
 #define TEST_SEED 3 /* the held-out stream (models/shapes/evaluate.py) */
-/* Measured for dsr-shapes-full: 12 of 20 captions, 8 of 20 images.  The
- * targets (18 and 10) are not met yet; the floors guard what is. */
-#define CAPTION_FLOOR 10
-#define IMAGE_FLOOR 5
+/* Measured for dsr-shapes-full (4,200 LM steps): 17 of 20 captions, 13 of
+ * 20 images.  The issue's caption target (18) is not met yet; the floors
+ * guard what is, with room for thread-count differences in sampling. */
+#define CAPTION_FLOOR 15
+#define IMAGE_FLOOR 10
 
 struct api_test {
     struct th t;

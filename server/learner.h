@@ -12,8 +12,8 @@
  * Rollout cache and /reload: cached rollouts stay citable after a reload;
  * their old log-probs are the ones the sampling policy produced, which is
  * exactly what the GRPO importance ratio needs. */
-#ifndef DSRD_ENGINE_TRAIN_H
-#define DSRD_ENGINE_TRAIN_H
+#ifndef DSRD_LEARNER_H
+#define DSRD_LEARNER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,17 +70,17 @@ struct update_request {
 /* Backward, then one AdamW step.  Errors: 404 for an unknown rollout id,
  * 400 for a request the model cannot train on, 500 otherwise; the weights
  * are unchanged on any error. */
-int engine_update(struct janus_runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
+int learner_update(struct janus_runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e);
 
 /* Writes the live weights (and optimizer state when a trainer exists) to dir,
  * which must not exist yet, with the extra file when one is given. */
-int engine_checkpoint(const struct janus_runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
+int learner_checkpoint(const struct janus_runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
                       const struct checkpoint_extra *extra, struct proto_error *e);
 
 /* Loads the weights (and optimizer state when a trainer exists) of the
  * checkpoint in dir into the live model; *policy_version from it. */
-int engine_reload(struct janus_runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
+int learner_reload(struct janus_runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
                   struct proto_error *e);
 
 #endif

@@ -1,4 +1,4 @@
-#include "engine_train.h"
+#include "learner.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +106,7 @@ static int ensure_trainer(struct janus_runtime *rt, struct learner_state *ts, st
     return 0;
 }
 
-int engine_update(struct janus_runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
+int learner_update(struct janus_runtime *rt, struct learner_state *ts, struct rollout_cache *cache,
                   const struct update_request *rq, struct train_stats *stats, struct proto_error *e) {
     memset(stats, 0, sizeof *stats);
     struct train_sample *s = calloc((size_t)rq->n_samples, sizeof *s);
@@ -163,7 +163,7 @@ out:
     return rc;
 }
 
-int engine_checkpoint(const struct janus_runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
+int learner_checkpoint(const struct janus_runtime *rt, const struct learner_state *ts, const char *dir, long policy_version,
                       const struct checkpoint_extra *extra, struct proto_error *e) {
     struct stat sb;
     if (lstat(dir, &sb) == 0)
@@ -183,7 +183,7 @@ int engine_checkpoint(const struct janus_runtime *rt, const struct learner_state
     return 0;
 }
 
-int engine_reload(struct janus_runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
+int learner_reload(struct janus_runtime *rt, struct learner_state *ts, const char *dir, long *policy_version,
                   struct proto_error *e) {
     struct dsr_err err = {{0}};
     if (checkpoint_load_weights(&rt->model, dir, policy_version, ts->active ? &ts->tr : NULL, &err))
