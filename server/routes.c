@@ -38,12 +38,18 @@ bool route_matches(const struct route *r, const char *path) {
     return strcmp(r->path, path) == 0;
 }
 
+/* HEAD is GET without the body (RFC 9110 9.3.2); libmicrohttpd leaves the
+ * body out of a HEAD response by itself. */
+static bool method_matches(const struct route *r, const char *method) {
+    return strcmp(r->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
 const struct route *routes_find(const char *method, const char *path, bool *path_known) {
     *path_known = false;
     for (const struct route *r = ROUTES; r->path; r++) {
         if (!route_matches(r, path)) continue;
         *path_known = true;
-        if (strcmp(r->method, method) == 0) return r;
+        if (method_matches(r, method)) return r;
     }
     return NULL;
 }
@@ -53,7 +59,8 @@ void routes_allowed(const char *path, char *out, size_t size) {
     out[0] = 0;
     for (const struct route *r = ROUTES; r->path; r++)
         if (strcmp(r->path, path) == 0 && n < size)
-            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", r->method);
+            n += (size_t)snprintf(out + n, size - n, "%s%s%s", n ? ", " : "", r->method,
+                                  strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
 }
 
 struct janus_runtime *route_runtime(struct server *s, struct reply *out) {

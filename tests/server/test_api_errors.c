@@ -189,7 +189,8 @@ static void test_content_type(struct th *t) {
     }
 }
 
-/* 405 names the allowed methods (Allow); /openrlhf/reward rejects unknown
+/* 405 names the allowed methods (Allow); HEAD works wherever GET does;
+ * /openrlhf/reward rejects unknown
  * top-level fields like every other route. */
 static void test_method_and_fields(struct th *t) {
     struct api_test *a = (struct api_test *)t;
@@ -200,7 +201,17 @@ static void test_method_and_fields(struct th *t) {
     http_resp_free(&r);
     http_call(&a->p, "POST", "/health", "{}", 2, KEY, NULL, &r);
     expect_error(t, &r, 405, "invalid_request", NULL, "POST /health");
-    expect_header(t, &r, "Allow", "GET", "POST /health");
+    expect_header(t, &r, "Allow", "GET, HEAD", "POST /health");
+    http_resp_free(&r);
+    /* HEAD is GET without the body (RFC 9110 9.3.2): the GET routes answer it */
+    http_call(&a->p, "HEAD", "/health", NULL, 0, KEY, NULL, &r);
+    TH_CHECK(t, r.status == 200 && (!r.body || !r.body[0]), "HEAD /health: %ld, body \"%s\"", r.status,
+             r.body ? r.body : "");
+    expect_header(t, &r, "Content-Type", "application/json", "HEAD /health");
+    http_resp_free(&r);
+    http_call(&a->p, "HEAD", "/logprobs", NULL, 0, KEY, NULL, &r);
+    TH_CHECK(t, r.status == 405, "HEAD /logprobs: %ld", r.status);
+    expect_header(t, &r, "Allow", "POST", "HEAD /logprobs");
     http_resp_free(&r);
     post_raw(a, "/openrlhf/reward", "{\"query\": [\"a\"], \"prompts\": [\"\"], \"labels\": [\"x.png\"], \"extra\": 1}",
              KEY, &r);

@@ -39,7 +39,7 @@ struct http_resp {
 int http_header(const struct http_resp *r, const char *name, char *out, size_t size);
 void http_resp_free(struct http_resp *r);
 
-/* method "GET"/"POST"; body may be NULL; key NULL for no Authorization;
+/* method "GET"/"POST"/"HEAD"/...; body may be NULL; key NULL for no Authorization;
  * extra_header e.g. "X-Request-Id: abc" or NULL.  "Content-Type: ..."
  * replaces the default application/json ("Content-Type:" sends none). */
 int http_call(const struct dsrd_proc *p, const char *method, const char *path, const char *body, size_t len,
