@@ -4,7 +4,7 @@
 import {post, tokenTexts} from './api.js';
 import {dropZone} from './images.js';
 import {fmt} from './plot.js';
-import {tokenLegend, tokenSpans} from './tokens.js';
+import {specialNames, tokenLegend, tokenSpans} from './tokens.js';
 import {element, mean, num, run, std} from './util.js';
 
 export function init(ctx) {
@@ -48,8 +48,8 @@ export function init(ctx) {
       ctx.seenVersion(res.policy_version);
       const order = rs.map((_, i) => i).sort((a, b) => rs[b].reward - rs[a].reward);
       await tokenTexts(rs.flatMap((r) => r.tokens)); // every token's text in one request
-      const sp = ctx.model ? Object.values(ctx.model.special_tokens) : [];
-      const items = await Promise.all(order.map((i, k) => caption(rs[i], i, k + 1, order[0], new Set(sp))));
+      const sp = specialNames(ctx.model);
+      const items = await Promise.all(order.map((i, k) => caption(rs[i], i, k + 1, order[0], sp)));
       list.replaceChildren(...items);
       const rw = rs.map((r) => r.reward);
       return `${rs.length} captions at policy version ${res.policy_version} · R_U mean ${fmt(mean(rw))}, ` +

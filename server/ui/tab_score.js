@@ -6,7 +6,7 @@
 import {post} from './api.js';
 import {dropZone, heatMap} from './images.js';
 import {fmt} from './plot.js';
-import {tokenLegend, tokenSpans} from './tokens.js';
+import {specialNames, tokenLegend, tokenSpans} from './tokens.js';
 import {element, run} from './util.js';
 
 export function init(ctx) {
@@ -45,7 +45,7 @@ export function init(ctx) {
       const prefix = ctx.model ? ctx.model.templates.target_prefix : ' ';
       const ids = (await post('/tokenize', {text: prefix + text})).tokens;
       if (ids.length === g.logprobs.length) {
-        const sp = new Set(ctx.model ? Object.values(ctx.model.special_tokens) : []);
+        const sp = specialNames(ctx.model);
         cg.append(tokenLegend(), await tokenSpans(ids, g.logprobs, sp));
       }
       out.replaceChildren(cu, cg);

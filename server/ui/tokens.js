@@ -8,11 +8,17 @@ export function tokenLegend() {
   return legend(String(TOKEN_LP_MIN), '0', 'token log-prob');
 }
 
+// GET /model's special_tokens ({eos: id, ...}) as a Map id → name.
+export function specialNames(model) {
+  return new Map(Object.entries(model ? model.special_tokens : {}).map(([name, id]) => [id, name]));
+}
+
 // Whitespace and control characters made visible; null (an id the
-// tokenizer cannot show alone) as ⟨id⟩.
+// tokenizer cannot show alone) as ⟨id⟩; a special token by its short name
+// (⟨eos⟩: its text, e.g. <｜end▁of▁sentence｜>, is in the tooltip).
 function shown(text, id, special) {
+  if (special.has(id)) return `⟨${special.get(id)}⟩`;
   if (text === null || text === undefined) return `⟨${id}⟩`;
-  if (special.has(id)) return text || `⟨${id}⟩`;
   if (/^ +$/.test(text)) return '␣'.repeat(text.length); // a token of spaces alone
   const s = text.replace(/\n/g, '↵').replace(/\t/g, '→').replace(/[\u0000-\u001f\u007f]/g,
     (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
@@ -20,7 +26,7 @@ function shown(text, id, special) {
 }
 
 // ids and their log-probs → a <span class="tokens"> of coloured tokens.
-// special: Set of special ids (shown framed).
+// special: Map of special ids → names (specialNames; shown framed).
 export async function tokenSpans(ids, logprobs, special) {
   const texts = await tokenTexts(ids);
   const box = document.createElement('span');
@@ -32,7 +38,8 @@ export async function tokenSpans(ids, logprobs, special) {
     const c = viridis(tokenT(logprobs[i]));
     t.style.background = rgb(c);
     t.style.color = inkOn(c);
-    t.title = `id ${id} · log-prob ${fmt(logprobs[i])} · p ${fmt(Math.exp(logprobs[i]))}`;
+    const named = special.has(id) && texts[i] ? `${texts[i]} · ` : '';
+    t.title = `${named}id ${id} · log-prob ${fmt(logprobs[i])} · p ${fmt(Math.exp(logprobs[i]))}`;
     box.append(t);
   });
   return box;

@@ -155,17 +155,21 @@ def main() -> int:
         q = b.eval("document.getElementById('desc-question').value")
         assert q == model["templates"]["dual_question"], "question %r, not the model's dual question" % q
         set_value("desc-n", 3)
-        set_value("desc-max", 12)
+        set_value("desc-max", 16)
         set_value("desc-seed", SEED)
         submit("desc-form")
         b.wait_for("document.querySelectorAll('#desc-captions li.caption').length === 3 && "
                    "!document.getElementById('desc-run').disabled", 120, "3 captions")
         caps = b.eval("[...document.querySelectorAll('#desc-captions li.caption')].map(li => ({"
                       "reward: li.querySelector('.reward').textContent, tokens: li.querySelectorAll('.tok').length,"
-                      "coloured: [...li.querySelectorAll('.tok')].every(t => t.style.background !== '')}))")
+                      "coloured: [...li.querySelectorAll('.tok')].every(t => t.style.background !== ''),"
+                      "special: [...li.querySelectorAll('.tok.special')].map(t => t.textContent)}))")
         for c in caps:
             assert c["reward"].startswith("R_U ") and math.isfinite(float(c["reward"].split()[1])), "rewards: %s" % caps
-            assert 1 <= c["tokens"] <= 12 and c["coloured"], "tokens: %s" % caps
+            assert 1 <= c["tokens"] <= 16 and c["coloured"], "tokens: %s" % caps
+        # special tokens by name (their DeepSeek spellings need glyphs few fonts have)
+        specials = [x for c in caps for x in c["special"]]
+        assert specials and all(x == "\u27e8eos\u27e9" for x in specials), "special tokens shown as %s" % specials
         rewards = [float(c["reward"].split()[1]) for c in caps]
         assert rewards == sorted(rewards, reverse=True), "captions not ranked by R_U: %s" % rewards
         shot("describe")
