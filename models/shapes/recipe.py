@@ -494,6 +494,9 @@ def main():
         model.load_state_dict(torch.load(state))
     elif os.path.exists(state_vq):
         model.load_state_dict(torch.load(state_vq))
+    elif "vq" in done:  # a work dir from before model-vq.pt: the seeded init + the trained VQ
+        model.model.vqmodel.load_state_dict(torch.load(os.path.join(args.work, "vq-resume.pt"))["vq"])
+        torch.save(model.state_dict(), state_vq)
 
     if "vq" not in done:
         vq_train(model, data, vq_steps, args.seed, os.path.join(args.work, "vq-resume.pt"))
