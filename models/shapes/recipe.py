@@ -57,7 +57,7 @@ TEMPLATE_TEXT = ["<|User|>: ", "\n\n<|Assistant|>:", "\nDescribe this image.\n\n
 VQ_PHASES = [(900, 2e-3, 0.0), (1200, 1e-3, 0.5)]
 PRESETS = {
     # name: (train scenes, vq phases, lm steps)
-    "full": (60000, VQ_PHASES, 4200),
+    "full": (60000, VQ_PHASES, 8000),
     "smoke": (512, [(4, 2e-3, 0.0), (2, 1e-3, 0.5)], 4),
 }
 
