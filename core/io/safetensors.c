@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/bf16.h"
+
 static const struct {
     const char *name;
     enum st_dtype dtype;
@@ -280,12 +282,7 @@ const char *st_meta_get(const struct st_file *f, const char *key) {
     return NULL;
 }
 
-float st_bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
+float st_bf16_to_f32(uint16_t h) { return bf16_to_f32(h); }
 
 uint16_t st_f32_to_bf16(float f) {
     uint32_t bits;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bf16.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -31,15 +33,9 @@ static void linear_sgemm(float *out, const float *in, const float *weight, const
                 bias ? 1.0f : 0.0f, out, out_dim);
 }
 
-/* Weight element i of a float32 (bf16 = 0) or BF16 (bf16 = 1) row, widened:
- * a BF16 value is the top half of the float32 with the same bits. */
+/* Weight element i of a float32 (bf16 = 0) or BF16 (bf16 = 1) row, widened. */
 __attribute__((always_inline)) static inline float weight_at(const void *w, size_t i, int bf16) {
-    if (!bf16) return ((const float *)w)[i];
-    union {
-        uint32_t u;
-        float f;
-    } v = {(uint32_t)((const uint16_t *)w)[i] << 16};
-    return v.f;
+    return bf16 ? bf16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
 }
 
 #if defined(__x86_64__)

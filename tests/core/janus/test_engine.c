@@ -27,6 +27,14 @@ static int load(struct th *t, struct janus_runtime *rt) {
     return TH_CHECK(t, janus_runtime_load(&opt, rt, &err) == 0, "load %s: %s", TINY_FIXTURE_DIR, err.msg) ? 0 : -1;
 }
 
+/* The fixture's golden cases and the runtime; -1 (nothing to free) on failure. */
+static int load_with_fixture(struct th *t, struct tiny_fixture *fx, struct janus_runtime *rt) {
+    if (tiny_fixture_load(t, fx)) return -1;
+    if (load(t, rt) == 0) return 0;
+    tiny_fixture_free(fx);
+    return -1;
+}
+
 static void test_load(struct th *t) {
     struct janus_runtime rt;
     if (load(t, &rt)) return;
@@ -42,12 +50,8 @@ static void test_load(struct th *t) {
 
 static void test_score_mixed_batch(struct th *t) {
     struct tiny_fixture fx;
-    if (tiny_fixture_load(t, &fx)) return;
     struct janus_runtime rt;
-    if (load(t, &rt)) {
-        tiny_fixture_free(&fx);
-        return;
-    }
+    if (load_with_fixture(t, &fx, &rt)) return;
     size_t np, nc, nlp, n;
     int32_t *prompt = th_tensor_i32(fx.cases, "gen.prompt_ids", &np);
     int32_t *codes = th_tensor_i32(fx.cases, "gen.codes", &nc);
@@ -122,12 +126,8 @@ out:
  * own tokens; the features of the image seen come back. */
 static void test_rollout_rewards_understanding(struct th *t) {
     struct tiny_fixture fx;
-    if (tiny_fixture_load(t, &fx)) return;
     struct janus_runtime rt;
-    if (load(t, &rt)) {
-        tiny_fixture_free(&fx);
-        return;
-    }
+    if (load_with_fixture(t, &fx, &rt)) return;
     struct dsr_err err;
     int32_t *seen = th_tensor_i32(fx.cases, "vq.codes", NULL);
     struct tok_ids ctx = {0};

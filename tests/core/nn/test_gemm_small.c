@@ -39,6 +39,17 @@ static float *fill(struct dsr_rng *r, float *p, size_t count) {
     return p;
 }
 
+/* p->want: the double-precision product of p's inputs, rounded to float. */
+static void reference(struct problem *p) {
+    for (int i = 0; i < p->n; i++)
+        for (int o = 0; o < p->out_dim; o++) {
+            double s = p->bias ? p->bias[o] : 0.0;
+            for (int k = 0; k < p->in_dim; k++)
+                s += (double)p->in[(size_t)i * p->in_dim + k] * p->weight[(size_t)o * p->in_dim + k];
+            p->want[(size_t)i * p->out_dim + o] = (float)s;
+        }
+}
+
 /* Random problem; with `misalign` every buffer starts one float past a
  * 32-byte boundary, so no vector load is aligned. */
 static int problem_init(struct problem *p, struct dsr_rng *r, int n, int in_dim, int out_dim, int has_bias,
@@ -55,13 +66,7 @@ static int problem_init(struct problem *p, struct dsr_rng *r, int n, int in_dim,
     p->in = fill(r, (float *)p->blocks[0] + off, n_in);
     p->weight = fill(r, (float *)p->blocks[1] + off, n_w);
     p->bias = has_bias ? fill(r, (float *)p->blocks[2] + off, (size_t)out_dim) : NULL;
-    for (int i = 0; i < n; i++)
-        for (int o = 0; o < out_dim; o++) {
-            double s = p->bias ? p->bias[o] : 0.0;
-            for (int k = 0; k < in_dim; k++)
-                s += (double)p->in[(size_t)i * in_dim + k] * p->weight[(size_t)o * in_dim + k];
-            p->want[(size_t)i * out_dim + o] = (float)s;
-        }
+    reference(p);
     return 0;
 }
 
@@ -274,13 +279,7 @@ static uint16_t *round_to_bf16(struct problem *p) {
         w[i] = st_f32_to_bf16(p->weight[i]);
         p->weight[i] = st_bf16_to_f32(w[i]);
     }
-    for (int i = 0; i < p->n; i++)
-        for (int o = 0; o < p->out_dim; o++) {
-            double s = p->bias ? p->bias[o] : 0.0;
-            for (int k = 0; k < p->in_dim; k++)
-                s += (double)p->in[(size_t)i * p->in_dim + k] * p->weight[(size_t)o * p->in_dim + k];
-            p->want[(size_t)i * p->out_dim + o] = (float)s;
-        }
+    reference(p);
     return w;
 }
 
