@@ -18,6 +18,10 @@
  *
  * Usage: bench_decode [--threads N] [--groups 1,8,16] [--caption-tokens N]
  *                     [--what caption|image|both] [--patches N] [--json FILE]
+ *                     [--weights-dtype f32|bf16]
+ *   --weights-dtype  how the weight matrices are held (model/params.h); with
+ *              bf16 the step's weight bytes count them at 2 bytes (the norm
+ *              vectors, float32, are < 0.1% of them and counted at 2 too)
  *   --patches  image grid side for the image runs (default 24: 576 codes);
  *              smaller grids bound the run time (fewer, shorter steps) */
 #include <jansson.h>
@@ -160,10 +164,11 @@ static int parse_groups(const char *s, int *groups) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_decode [--threads N] [--groups 1,8,16] [--caption-tokens N] "
-                    "[--what caption|image|both] [--patches N] [--json FILE]\n");
+                    "[--what caption|image|both] [--patches N] [--json FILE] [--weights-dtype f32|bf16]\n");
 }
 
 int main(int argc, char **argv) {
+    enum janus_weights weights = JANUS_WEIGHTS_F32;
     long threads = 0, caption_tokens = 32, patches = 24;
     int groups[MAX_GROUPS] = {1, 8, 16}, n_groups = 3;
     const char *json_path = NULL, *what = "both";
@@ -183,6 +188,13 @@ int main(int argc, char **argv) {
             what = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) {
             json_path = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--weights-dtype") == 0) {
+            const char *v = argv[++i];
+            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
+                usage();
+                return 2;
+            }
+            weights = strcmp(v, "bf16") == 0 ? JANUS_WEIGHTS_BF16 : JANUS_WEIGHTS_F32;
         } else {
             usage();
             return 2;
@@ -201,7 +213,7 @@ int main(int argc, char **argv) {
     cfg.vq.num_patches = (int)patches;
     struct janus_model m;
     struct dsr_err err;
-    if (janus_model_init_random(&cfg, 1, &m, &err)) {
+    if (janus_model_init_random(&cfg, 1, weights, &m, &err)) {
         fprintf(stderr, "bench_decode: %s\n", err.msg);
         return 1;
     }
@@ -223,21 +235,26 @@ int main(int argc, char **argv) {
     for (int i = 1; i < GEN_CONTEXT - 1; i++) gen_ctx[i] = 3 + (int32_t)(rng_next_u64(&rng) % 30000);
     gen_ctx[GEN_CONTEXT - 1] = MID_BOI;
 
+    double weight_scale = weights == JANUS_WEIGHTS_BF16 ? 0.5 : 1.0;
     json_t *root = json_object(), *arr = json_array();
     json_object_set_new(root, "threads", json_integer(dsr_get_threads()));
     json_object_set_new(root, "image_codes", json_integer(patches * patches));
-    printf("bench_decode: mid-size Janus, %d threads\n", dsr_get_threads());
+    json_object_set_new(root, "weights_dtype", json_string(weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32"));
+    printf("bench_decode: mid-size Janus, %d threads, %s weights\n", dsr_get_threads(),
+           weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32");
     printf("%-8s %3s %5s %6s %8s %8s %9s %10s %10s %9s %9s\n", "what", "G", "rows", "steps", "total s", "prefill",
            "step ms", "tokens/s", "decode t/s", "W MB", "KV MB");
     int rc = 0;
     for (int i = 0; rc == 0 && do_caption && i < n_groups; i++) {
         struct decode_result r;
         rc = bench_caption(&m, groups[i], (int)caption_tokens, und_ctx, n_img + UND_TEXT, embeds, n_img, &r, &err);
+        r.weight_bytes *= weight_scale;
         if (rc == 0) put(arr, "caption", groups[i], &r);
     }
     for (int i = 0; rc == 0 && do_image && i < n_groups; i++) {
         struct decode_result r;
         rc = bench_image(&m, groups[i], gen_ctx, GEN_CONTEXT, &r, &err);
+        r.weight_bytes *= weight_scale;
         if (rc == 0) put(arr, "image", groups[i], &r);
     }
     if (rc) fprintf(stderr, "bench_decode: %s\n", err.msg);

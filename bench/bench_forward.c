@@ -12,6 +12,9 @@
  *   both_1214 both 607-row items packed into one forward (a /logprobs batch).
  *
  * Usage: bench_forward [--threads N] [--reps N] [--case NAME] [--json FILE] [--dump FILE]
+ *                      [--weights-dtype f32|bf16]
+ *   --weights-dtype  how the weight matrices are held (model/params.h; the
+ *           scoring forward widens BF16 panels for sgemm); --dump needs f32
  *   --case  run only this case (e.g. both_1214); --dump needs both_1214
  *   --reps  timed repetitions per case after one warm-up (best is kept; default 3)
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
@@ -153,6 +156,7 @@ static int dump(const char *path, const struct janus_model *m, const struct benc
 int main(int argc, char **argv) {
     long threads = 0, reps = 3;
     const char *json_path = NULL, *dump_path = NULL, *only = NULL;
+    enum janus_weights weights = JANUS_WEIGHTS_F32;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
             if (bench_parse_long("bench_forward", argv[++i], "--threads", 1, 4096, &threads)) return 2;
@@ -164,8 +168,12 @@ int main(int argc, char **argv) {
             only = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--dump") == 0) {
             dump_path = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--weights-dtype") == 0 &&
+                   (!strcmp(argv[i + 1], "f32") || !strcmp(argv[i + 1], "bf16"))) {
+            weights = strcmp(argv[++i], "bf16") == 0 ? JANUS_WEIGHTS_BF16 : JANUS_WEIGHTS_F32;
         } else {
-            fprintf(stderr, "usage: bench_forward [--threads N] [--reps N] [--case NAME] [--json FILE] [--dump FILE]\n");
+            fprintf(stderr, "usage: bench_forward [--threads N] [--reps N] [--case NAME] [--json FILE] [--dump FILE] "
+                            "[--weights-dtype f32|bf16]\n");
             return 2;
         }
     }
@@ -180,12 +188,17 @@ int main(int argc, char **argv) {
     struct janus_model m;
     struct dsr_err err;
     double t0 = bench_now_s();
-    if (janus_model_init_random(&cfg, 1, &m, &err)) {
+    if (dump_path && weights == JANUS_WEIGHTS_BF16) {
+        fprintf(stderr, "bench_forward: --dump writes float32 weights; use --weights-dtype f32\n");
+        return 2;
+    }
+    if (janus_model_init_random(&cfg, 1, weights, &m, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.msg);
         return 1;
     }
-    printf("bench_forward: mid-size Janus, %.1f M trainable parameters, init %.1f s, %d threads\n",
-           (double)pt_count(&m.params, true) / 1e6, bench_now_s() - t0, dsr_get_threads());
+    printf("bench_forward: mid-size Janus, %.1f M trainable parameters, %s weights, init %.1f s, %d threads\n",
+           (double)pt_count(&m.params, true) / 1e6, weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32",
+           bench_now_s() - t0, dsr_get_threads());
     struct bench_inputs in;
     if (make_inputs(&cfg, &in)) {
         fprintf(stderr, "bench_forward: out of memory\n");

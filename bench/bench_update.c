@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     struct janus_model m;
     struct trainer tr;
     struct dsr_err err;
-    if (janus_model_init_random(&cfg, 1, &m, &err) ||
+    if (janus_model_init_random(&cfg, 1, JANUS_WEIGHTS_F32, &m, &err) ||
         trainer_init(&tr, &m, (size_t)budget_mib << 20, &err)) {
         fprintf(stderr, "bench_update: %s\n", err.msg);
         return 1;

@@ -28,6 +28,7 @@ TORCH_PYTHONS = ["/usr/bin/python3", sys.executable]
 # Targets (issue 10).
 FWD_PEAK_FRACTION = 0.60      # forward ≥ 60% of sgemm peak at ≥ 256 tokens
 DECODE_CEILING_FRACTION = 0.60  # decode ≥ 60% of the bandwidth ceiling
+BF16_DECODE_SPEEDUP = 1.6       # a G = 1 decode step with BF16 weights ≥ 1.6x faster than float32
 UPDATE_PEAK_FRACTION = 0.40   # update ≥ 40% of sgemm peak
 HEALTH_RPS = 20000            # /health ≥ 20k requests/s
 SCORE_OVERHEAD_MS = 1.0       # HTTP overhead on a small /score < 1 ms (read as mean latency − mean compute, c=1)
@@ -100,22 +101,25 @@ def machine(build, env, tmp):
     return m
 
 
-def forward(build, env, tmp, peak, dump):
-    path = os.path.join(tmp, "forward.json")
-    _, p = run([f"{build}/bench/bench_forward", "--reps", "3", "--json", path, "--dump", dump], env)
+def forward(build, env, tmp, peak, dump, weights="f32"):
+    path = os.path.join(tmp, f"forward-{weights}.json")
+    extra = ["--dump", dump] if weights == "f32" else ["--case", "both_1214"]
+    _, p = run([f"{build}/bench/bench_forward", "--reps", "3", "--json", path, "--weights-dtype", weights] + extra,
+               env)
     if p.returncode:
-        return {"skipped": "bench_forward failed"}
+        return {"skipped": f"bench_forward --weights-dtype {weights} failed"}
     f = read_json(path)
     for c in f["cases"]:
         c["fraction_of_sgemm_peak"] = c["gflops"] / peak
     return f
 
 
-def decode(build, env, tmp, bandwidth, peak, patches):
-    path = os.path.join(tmp, "decode.json")
-    _, p = run([f"{build}/bench/bench_decode", "--groups", "1,8,16", "--patches", str(patches), "--json", path], env)
+def decode(build, env, tmp, bandwidth, peak, patches, weights="f32"):
+    path = os.path.join(tmp, f"decode-{weights}.json")
+    _, p = run([f"{build}/bench/bench_decode", "--groups", "1,8,16", "--patches", str(patches), "--json", path,
+                "--weights-dtype", weights], env)
     if p.returncode:
-        return {"skipped": "bench_decode failed"}
+        return {"skipped": f"bench_decode --weights-dtype {weights} failed"}
     d = read_json(path)
     for r in d["runs"]:
         # the least time a step can take: its bytes at the measured bandwidth
@@ -329,14 +333,32 @@ def summarize(res):
         rows.append((f"forward {c['case']}", f"{c['tokens_per_s']:.0f} tok/s, {c['gflops']:.1f} GFLOP/s = "
                      f"{100 * c['fraction_of_sgemm_peak']:.0f}% of peak", f">= {100 * FWD_PEAK_FRACTION:.0f}%",
                      verdict(ok) if c["rows"] >= 256 else ""))
-    for r in d.get("runs", []):
+    d16 = res.get("decode_bf16", {})
+    for r in d.get("runs", []) + d16.get("runs", []):
         ok = r["fraction_of_bandwidth_ceiling"] >= DECODE_CEILING_FRACTION
-        rows.append((f"{r['what']} decode G={r['G']}",
+        rows.append((f"{r['what']} decode G={r['G']}" + (" (bf16 weights)" if r in d16.get("runs", []) else ""),
                      f"{r['decode_tokens_per_s']:.1f} tok/s, step {1e3 * r['step_s']:.0f} ms "
                      f"({(r['weight_bytes_per_step'] + r['kv_bytes_per_step']) / r['step_s'] / 1e9:.1f} GB/s) vs ceiling "
                      f"{1e3 * r['ceiling_step_s']:.0f} ms = {100 * r['fraction_of_bandwidth_ceiling']:.0f}%"
                      f" (roofline {1e3 * r['roofline_step_s']:.0f} ms: {100 * r['fraction_of_roofline']:.0f}%)",
                      f">= {100 * DECODE_CEILING_FRACTION:.0f}%", verdict(ok)))
+    # BF16 weights: the scoring forward's throughput against float32 (packed batch)
+    fb = next((c for c in res.get("forward_bf16", {}).get("cases", []) if c["case"] == "both_1214"), None)
+    ff = next((c for c in f.get("cases", []) if c["case"] == "both_1214"), None)
+    if fb and ff:
+        ratio = ff["best_s"] / fb["best_s"]
+        res.setdefault("ratios", {})["bf16_forward_throughput_vs_f32"] = ratio
+        rows.append(("forward 1214 rows: bf16 / f32 throughput", f"{ratio:.2f}", ">= 0.90", verdict(ratio >= 0.90)))
+    # BF16 weights: the decode step's speed-up over float32, same group
+    for r16 in d16.get("runs", []):
+        r32 = next((r for r in d.get("runs", []) if r["what"] == r16["what"] and r["G"] == r16["G"]), None)
+        if r32:
+            ratio = r32["step_s"] / r16["step_s"]
+            res.setdefault("ratios", {})[f"bf16_step_speedup_{r16['what']}_G{r16['G']}"] = ratio
+            target = r16["G"] == 1
+            rows.append((f"{r16['what']} decode G={r16['G']}: f32 / bf16 step",
+                         f"{1e3 * r32['step_s']:.0f} ms / {1e3 * r16['step_s']:.0f} ms = {ratio:.2f}x",
+                         ">= 1.6x" if target else "", verdict(ratio >= BF16_DECODE_SPEEDUP) if target else ""))
     if "skipped" in u:
         rows.append(("GRPO update (dsr)", "skipped: " + u["skipped"], f">= {100 * UPDATE_PEAK_FRACTION:.0f}%", "n/a"))
     elif "fraction_of_sgemm_peak" in u:
@@ -448,7 +470,11 @@ def main():
         bw = res["machine"].get("bandwidth_gbs")
         dump = os.path.join(args.build, "bench", "mid.safetensors")
         res["forward"] = forward(args.build, env, tmp, peak, dump) if peak else {"skipped": "no sgemm peak"}
+        res["forward_bf16"] = (forward(args.build, env, tmp, peak, dump, "bf16") if peak
+                               else {"skipped": "no sgemm peak"})
         res["decode"] = decode(args.build, env, tmp, bw, peak, args.patches) if bw else {"skipped": "no bandwidth"}
+        res["decode_bf16"] = (decode(args.build, env, tmp, bw, peak, args.patches, "bf16") if bw
+                              else {"skipped": "no bandwidth"})
         res["update"] = update(args.build, env, tmp, peak) if peak else {"skipped": "no sgemm peak"}
         res["http"] = http(args.build, env)
         res["default_model"] = default_model(args.build, env, tmp)

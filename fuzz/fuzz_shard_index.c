@@ -30,7 +30,7 @@ static int make_dir(void) {
     atexit(remove_dir);
     static const int64_t s2[2] = {2, 3}, s1[1] = {4};
     static const float v[6] = {1, 2, 3, 4, 5, 6};
-    struct st_out a[2] = {{"a.weight", 2, s2, v}, {"b.weight", 1, s1, v}}, b[1] = {{"c.bias", 1, s1, v}};
+    struct st_out a[2] = {{"a.weight", 2, s2, v, NULL}, {"b.weight", 1, s1, v, NULL}}, b[1] = {{"c.bias", 1, s1, v, NULL}};
     char path[192];
     struct dsr_err err;
     snprintf(path, sizeof path, "%s/shard-a.safetensors", g_dir);

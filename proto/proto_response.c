@@ -109,6 +109,11 @@ json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_
         m->hidden_size, "num_hidden_layers", m->num_hidden_layers, "num_attention_heads", m->num_attention_heads,
         "max_position_embeddings", m->max_position_embeddings, "default_cfg_scale", m->default_cfg_scale);
     if (o && m->measured) json_object_set(o, "measured", (json_t *)m->measured);
+    if (o)
+        json_object_set_new(o, "memory",
+                            json_pack("{s:s,s:I,s:I}", "weights_dtype", m->weights_dtype, "weights_bytes",
+                                      (json_int_t)m->weights_bytes, "optimizer_bytes",
+                                      (json_int_t)m->optimizer_bytes));
     return o ? stamp(o, st) : NULL;
 }
 

@@ -66,6 +66,9 @@ struct proto_model_info {
     int hidden_size, num_hidden_layers, num_attention_heads, max_position_embeddings;
     double default_cfg_scale;
     const json_t *measured;             /* builtin:shapes' eval.json, or NULL */
+    const char *weights_dtype;          /* "bf16" | "float32" | "mixed" (frozen BF16, trainable float32) */
+    long long weights_bytes;            /* resident bytes of the weights */
+    long long optimizer_bytes;          /* gradients + AdamW moments (0 before the first /update) */
 };
 json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st);
 

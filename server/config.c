@@ -8,7 +8,7 @@
 
 /* OPT_FLAG: command line only (--help, --routes); OPT_BOOL: a switch on the
  * command line, 1/true/0/false in its environment variable. */
-enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT };
+enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT, OPT_WEIGHTS };
 
 struct opt {
     const char *name; /* flag without "--"; env var DSR_<NAME> */
@@ -42,6 +42,10 @@ static const struct opt OPTS[] = {
     {"queue-depth", OPT_INT, "jobs waiting for the compute worker before 503 (default 64)"},
     {"log-format", OPT_LOGFMT, "text | json (default text)"},
     {"quantizer", OPT_QUANT, "VQ encode mode: l2 (Janus) | euclidean (HF) (default l2)"},
+    {"weights-dtype", OPT_WEIGHTS,
+     "how weight matrices are held in memory: bf16 (half the memory, faster decode; a full /update widens the "
+     "trainable ones to float32 once, frozen ones stay bf16), f32, or auto: bf16 when the checkpoint's are "
+     "(default auto; compute is float32 either way)"},
     {"template-user-prefix", OPT_STR, "template: text before the user turn (default \"<|User|>: \")"},
     {"template-assistant-suffix", OPT_STR, "template: text ending the user turn (default \"\\n\\n<|Assistant|>:\")"},
     {"template-question-prefix", OPT_STR, "template: text between [EOI] and the question (default \"\\n\")"},
@@ -82,6 +86,7 @@ static const char *metavar(const struct opt *o) {
     case OPT_SIZE: return " SIZE";
     case OPT_LOGFMT: return " text|json";
     case OPT_QUANT: return " l2|euclidean";
+    case OPT_WEIGHTS: return " auto|bf16|f32";
     case OPT_STR: break;
     }
     for (size_t i = 0; i < sizeof STR_VARS / sizeof STR_VARS[0]; i++)
@@ -184,6 +189,14 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
             fprintf(err_out, "dsrd: --quantizer must be l2 or euclidean\n");
             return -1;
         }
+    } else if (o->kind == OPT_WEIGHTS) {
+        if (!strcmp(v, "auto")) c->weights = JANUS_WEIGHTS_AUTO;
+        else if (!strcmp(v, "bf16")) c->weights = JANUS_WEIGHTS_BF16;
+        else if (!strcmp(v, "f32")) c->weights = JANUS_WEIGHTS_F32;
+        else {
+            fprintf(err_out, "dsrd: --weights-dtype must be auto, bf16 or f32\n");
+            return -1;
+        }
     }
     return 0;
 }
@@ -221,6 +234,7 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->update_memory_budget = (size_t)4 << 30;
     c->queue_depth = 64;
     c->quantizer = VQ_QUANT_L2;
+    c->weights = JANUS_WEIGHTS_AUTO;
     c->boi_id = c->eoi_id = -1;
     c->rollout_cache_count = 4096;
     c->rollout_cache_bytes = (size_t)1 << 30;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "janus/template.h"
+#include "model/janus_model.h"
 #include "model/vq.h"
 
 enum log_format { LOG_TEXT, LOG_JSON };
@@ -32,6 +33,7 @@ struct dsrd_config {
     int queue_depth;             /* jobs waiting for the worker; more → 503 */
     enum log_format log_format;
     enum vq_quantizer quantizer;
+    enum janus_weights weights; /* --weights-dtype */
     struct janus_template tpl;   /* defaults overridden by --template-* / --dual-question */
     int boi_id, eoi_id;          /* -1: from generation_config.json or the tokenizer */
     int rollout_cache_count;     /* rollouts remembered for /update */

@@ -7,11 +7,20 @@
 #include "train/checkpoint.h"
 #include "proto_fields.h"
 
-int learner_state_init(struct learner_state *ts, const struct janus_model *m, bool keep_reference,
-                       size_t memory_budget, struct dsr_err *err) {
+/* Training updates float32 weights: BF16-stored trainable tensors are
+ * widened (once; the frozen ones stay BF16) and the model bound again. */
+static int train_in_f32(struct janus_model *m, struct dsr_err *err) {
+    if (!m->params.trainable_bf16) return 0;
+    if (pt_promote_trainable(&m->params, err) || janus_model_rebind(m, err)) return -1;
+    return 0;
+}
+
+int learner_state_init(struct learner_state *ts, struct janus_model *m, bool keep_reference, size_t memory_budget,
+                       struct dsr_err *err) {
     memset(ts, 0, sizeof *ts);
     ts->memory_budget = memory_budget;
     if (!keep_reference) return 0;
+    if (train_in_f32(m, err)) return -1;
     size_t n = m->params.n_trainable;
     if (!(ts->reference = malloc(n * sizeof(float) + 1)))
         return dsr_errf(err, "--reference: out of memory for a copy of %zu trainable weights", n);
@@ -99,7 +108,8 @@ static int check_reference(const struct learner_state *ts, const struct update_r
 static int ensure_trainer(struct janus_runtime *rt, struct learner_state *ts, struct proto_error *e) {
     if (ts->active) return 0;
     struct dsr_err err = {{0}};
-    if (trainer_init(&ts->tr, &rt->model, ts->memory_budget, &err)) return proto_fail(e, 500, NULL, "%s", err.msg);
+    if (train_in_f32(&rt->model, &err) || trainer_init(&ts->tr, &rt->model, ts->memory_budget, &err))
+        return proto_fail(e, 500, NULL, "%s", err.msg);
     ts->tr.ref_weights = ts->reference; /* the kept start-up weights move into the trainer */
     ts->reference = NULL;
     ts->active = true;

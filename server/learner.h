@@ -36,7 +36,9 @@ struct learner_state {
     long updates;         /* steps applied by this process */
 };
 
-int  learner_state_init(struct learner_state *ts, const struct janus_model *m, bool keep_reference,
+/* With keep_reference the start-up weights are copied (float32: BF16-stored
+ * trainable tensors are widened first, as the first update does anyway). */
+int  learner_state_init(struct learner_state *ts, struct janus_model *m, bool keep_reference,
                         size_t memory_budget, struct dsr_err *err);
 void learner_state_free(struct learner_state *ts);
 

@@ -2,6 +2,9 @@
  * The only mutable global is the signal flag. */
 #include <signal.h>
 #include <stdio.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,6 +45,19 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+#if defined(__GLIBC__)
+    /* glibc gives threads their own malloc arenas, up to 8 per core; dsrd's
+     * many HTTP threads then scatter freed request buffers over all of them,
+     * and under `make soak` resident memory grew 17% in 5 minutes while the
+     * live heap stayed flat (malloc_stats: in use 22 → 25 MB, mapped 57 →
+     * 66 MB).  Two arenas bound that (+8% over the same run; the worker's
+     * periodic malloc_trim returns the rest).  And a fixed mmap threshold:
+     * glibc's adaptive one rises to 32 MiB once a large block is freed, after
+     * which request bodies and checkpoint buffers come from the arenas and
+     * leave their high-water mark resident; mapped, they go back on free. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     static struct server srv; /* large; lives for the whole run */
     struct dsr_err err = {{0}};
     /* checkpoints a crash left half-written (a live writer's are kept) */

@@ -154,6 +154,9 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         .num_attention_heads = c->text.n_heads, .max_position_embeddings = c->text.max_position_embeddings,
         .default_cfg_scale = rt->default_cfg_scale > 0 ? rt->default_cfg_scale : 5.0,
         .measured = rt->builtin_eval, /* make eval-default's scores */
+        .weights_dtype = worker_weights_dtype(atomic_load(&s->worker.weights_dtype)),
+        .weights_bytes = atomic_load(&s->worker.weights_bytes),
+        .optimizer_bytes = atomic_load(&s->worker.optimizer_bytes),
     };
     struct proto_stamp st = {rt->name, atomic_load(&s->worker.policy_version)};
     reply_json(out, 200, proto_encode_model(&m, &st));

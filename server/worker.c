@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__GLIBC__) /* set by the libc headers above */
+#include <malloc.h>
+#endif
 
 #include "prepare.h"
 
@@ -183,11 +186,43 @@ static int take_batch(struct worker *w, struct job **batch, int cap) {
     return n;
 }
 
+/* Hands the free pages of every malloc arena back to the kernel, at most
+ * every TRIM_INTERVAL_S seconds: request buffers freed by HTTP threads
+ * otherwise stay resident between bursts (a few ms per call, off the
+ * HTTP threads' path). */
+#define TRIM_INTERVAL_S 10.0
+static void return_free_memory(double *last) {
+#if defined(__GLIBC__)
+    double now = now_s();
+    if (now - *last < TRIM_INTERVAL_S) return;
+    *last = now;
+    malloc_trim(0);
+#else
+    (void)last;
+#endif
+}
+
+const char *worker_weights_dtype(int held) {
+    return held == WEIGHTS_HELD_BF16 ? "bf16" : held == WEIGHTS_HELD_F32 ? "float32" : "mixed";
+}
+
+/* What GET /model reads of memory (HTTP threads must not walk the table
+ * the worker may be promoting). */
+static void publish_memory(struct worker *w) {
+    const struct param_table *pt = &w->rt.model.params;
+    int held = pt->trainable_bf16 ? WEIGHTS_HELD_BF16 : pt->frozen_bf16 ? WEIGHTS_HELD_MIXED : WEIGHTS_HELD_F32;
+    atomic_store(&w->weights_dtype, held);
+    atomic_store(&w->weights_bytes, (long)pt_weight_bytes(pt));
+    long opt = w->learner.active ? (long)(3 * w->learner.tr.n_params * sizeof(float)) : 0;
+    atomic_store(&w->optimizer_bytes, opt);
+}
+
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct dsr_err err = {{0}};
     if (w->cfg->threads > 0) dsr_set_threads(w->cfg->threads);
     const struct janus_runtime_options opt = {.model = w->cfg->model_dir, .quantizer = w->cfg->quantizer,
+                                               .weights = w->cfg->weights,
                                                .tpl = w->cfg->tpl, .boi_id = w->cfg->boi_id, .eoi_id = w->cfg->eoi_id};
     if (janus_runtime_load(&opt, &w->rt, &err) ||
         rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err) ||
@@ -204,10 +239,12 @@ static void *worker_main(void *arg) {
         return NULL;
     }
     prep_limits(&w->rt, w->cfg, &w->limits);
+    double last_trim = now_s();
     /* served all the same, so that /reload can replace the weights; /health says so */
     const struct param *bad = pt_first_nonfinite(&w->rt.model.params);
     if (bad) snprintf(w->nonfinite_tensor, sizeof w->nonfinite_tensor, "%s", bad->name);
     atomic_store(&w->model_finite, bad == NULL);
+    publish_memory(w);
     atomic_store(&w->state, WORKER_READY);
     pthread_mutex_lock(&w->mu);
     for (;;) {
@@ -224,6 +261,8 @@ static void *worker_main(void *arg) {
             run_single(w, batch[0]);
         }
         metrics_job(w->metrics, metric_kind(batch[0]->kind), now_s() - t0);
+        publish_memory(w);
+        return_free_memory(&last_trim);
         pthread_mutex_lock(&w->mu);
         for (int i = 0; i < n; i++) batch[i]->done = true;
         pthread_cond_broadcast(&w->done_cv);
@@ -244,6 +283,9 @@ int worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics
     atomic_init(&w->queue_depth, 0);
     atomic_init(&w->rollouts_cached, 0);
     atomic_init(&w->model_finite, false);
+    atomic_init(&w->weights_dtype, WEIGHTS_HELD_F32);
+    atomic_init(&w->weights_bytes, 0);
+    atomic_init(&w->optimizer_bytes, 0);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work_cv, NULL);
     pthread_cond_init(&w->done_cv, NULL);

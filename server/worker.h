@@ -70,6 +70,9 @@ struct worker {
     atomic_long queue_depth;     /* mirror of depth for lock-free metrics */
     atomic_long rollouts_cached;
     atomic_bool model_finite;    /* every weight finite (checked at load; reloads and steps keep it so) */
+    /* what GET /model reports of memory, published by the worker after each job */
+    atomic_int weights_dtype;    /* enum worker_weights_dtype */
+    atomic_long weights_bytes, optimizer_bytes;
     char nonfinite_tensor[128];  /* the first tensor found non-finite at load; set before READY */
     struct train_history history; /* GET /stats: written here, read by HTTP threads (its own lock) */
     char load_error[512];
@@ -79,6 +82,11 @@ struct worker {
     struct learner_state learner;
     struct proto_limits limits;  /* valid once READY */
 };
+
+/* How the weight matrices are held: all BF16, all float32, or the frozen
+ * ones BF16 and the trainable ones float32 (after the first full update). */
+enum worker_weights_dtype { WEIGHTS_HELD_BF16, WEIGHTS_HELD_F32, WEIGHTS_HELD_MIXED };
+const char *worker_weights_dtype(int held); /* "bf16" | "float32" | "mixed" */
 
 int  worker_start(struct worker *w, const struct dsrd_config *cfg, struct metrics *metrics, struct idem_store *idem,
                   struct dsr_err *err);

@@ -1,9 +1,10 @@
 /* Slow check (make test-slow): builds the full Janus-Pro-1B shape with random
  * weights in memory — no checkpoint file — and runs one teacher-forced
  * forward over 600 tokens, reporting load time, forward time, achieved
- * GFLOP/s and peak resident memory, so a real checkpoint is known to fit.
+ * GFLOP/s, resident memory after the load and at peak, so a real
+ * checkpoint is known to fit.
  *
- * Usage: janus_1b_forward [--tokens N] [--threads N] */
+ * Usage: janus_1b_forward [--tokens N] [--threads N] [--weights-dtype f32|bf16] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,17 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Resident memory now (VmRSS), GiB. */
+static double rss_gib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return (double)kb / (1024.0 * 1024.0);
 }
 
 static double peak_rss_gib(void) {
@@ -49,12 +61,20 @@ static void janus_pro_1b(struct janus_config *c) {
 }
 
 int main(int argc, char **argv) {
+    enum janus_weights weights = JANUS_WEIGHTS_F32;
     int n_tokens = 600, threads = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) n_tokens = atoi(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: %s [--tokens N (default 600)] [--threads N]\n", argv[0]);
+        else if (strcmp(argv[i], "--weights-dtype") == 0 && i + 1 < argc && !strcmp(argv[i + 1], "bf16")) {
+            weights = JANUS_WEIGHTS_BF16;
+            i++;
+        } else if (strcmp(argv[i], "--weights-dtype") == 0 && i + 1 < argc && !strcmp(argv[i + 1], "f32")) {
+            weights = JANUS_WEIGHTS_F32;
+            i++;
+        } else {
+            fprintf(stderr, "usage: %s [--tokens N (default 600)] [--threads N] [--weights-dtype f32|bf16]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -65,14 +85,16 @@ int main(int argc, char **argv) {
     struct janus_model m;
     struct dsr_err err;
     double t0 = now_s();
-    if (janus_model_init_random(&cfg, 1, &m, &err)) {
+    if (janus_model_init_random(&cfg, 1, weights, &m, &err)) {
         fprintf(stderr, "init: %s\n", err.msg);
         return 1;
     }
     double t_init = now_s() - t0;
-    printf("Janus-Pro-1B shape: %.3f B parameters (%.3f B trainable), %.2f GiB float32, init %.1f s\n",
+    printf("Janus-Pro-1B shape: %.3f B parameters (%.3f B trainable), %s weights %.2f GiB, init %.1f s, "
+           "resident after the load %.2f GiB\n",
            (double)pt_count(&m.params, false) / 1e9, (double)pt_count(&m.params, true) / 1e9,
-           (double)pt_count(&m.params, false) * 4 / (1 << 30), t_init);
+           weights == JANUS_WEIGHTS_BF16 ? "bf16" : "float32", (double)pt_weight_bytes(&m.params) / (1 << 30), t_init,
+           rss_gib());
 
     /* one text item: 599 context tokens, the last token as target */
     int32_t *ids = malloc((size_t)n_tokens * sizeof *ids);

@@ -7,7 +7,13 @@
  * deliberate ones, /health p99 < 100 ms, resident memory grew < 10% after
  * warm-up, and dsrd exits cleanly on SIGTERM with no sanitizer report.
  *
- *   soak [--seconds 600] [--clients 64] [--slow 200]
+ *   soak [--seconds 600] [--clients 64] [--slow 200] [--rss-limit 10|off]
+ *
+ * --rss-limit off reports RSS without judging it: for the ASan build, whose
+ * allocator keeps every size class it has used mapped (under this load its
+ * mapped heap grew 150 → 177 MB in 3 minutes while the live bytes stayed at
+ * 15–23 MB, __sanitizer_get_current_allocated_bytes via gdb), so its RSS
+ * measures ASan, not dsrd.  make soak judges RSS on the release build.
  *
  * dsrd is the one beside this program (BUILD/dsrd for BUILD/tools/soak). */
 #include <curl/curl.h>
@@ -495,13 +501,14 @@ static int sanitizer_reports(const char *log) {
 
 int main(int argc, char **argv) {
     struct soak s = {.clients = 64, .slow = 200};
-    double seconds = 600;
+    double seconds = 600, rss_limit = 10; /* percent; NAN: not judged */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--clients")) s.clients = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--slow")) s.slow = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rss-limit")) rss_limit = strcmp(argv[i + 1], "off") ? atof(argv[i + 1]) : NAN;
         else {
-            fprintf(stderr, "usage: soak [--seconds S] [--clients N] [--slow N]\n");
+            fprintf(stderr, "usage: soak [--seconds S] [--clients N] [--slow N] [--rss-limit PERCENT|off]\n");
             return 2;
         }
     }
@@ -519,14 +526,19 @@ int main(int argc, char **argv) {
                              after it is what leaks, not what the caches may legitimately hold */
                           "--rollout-cache", ROLLOUT_CACHE_TEXT, "--idempotency-records", "256", NULL};
     if (dsrd_start(&s.p, argv[0], args)) {
-        fprintf(stderr, "soak: dsrd did not start (log %s)\n", s.p.log_path);
+        fprintf(stderr, "soak: dsrd did not start (log %s)\n", s.p.log_path[0] ? s.p.log_path : "none: not found");
+        free(s.png_b64);
         return 1;
     }
     printf("soak: dsrd pid %d on port %d; %d clients, %d slow connections, %.0f s\n", (int)s.p.pid, s.p.port,
            s.clients, s.slow, seconds);
     s.start = now_s();
     s.end = s.start + seconds;
-    s.warmup_end = s.start + (seconds / 4 < 60 ? seconds / 4 : 60);
+    /* a quarter of the run: besides the caches, the heap's high-water mark of
+     * requests in flight at once (64 clients' bodies and replies) takes the
+     * first minutes to reach; a 300 s run of the release build rose 39 → 45
+     * MiB at 130 s and stayed there */
+    s.warmup_end = s.start + seconds / 4;
     s.last_checkpoint = s.last_reload = s.start;
     pthread_t *th = calloc((size_t)s.clients, sizeof *th), slow_th, health_th;
     struct client *cl = calloc((size_t)s.clients, sizeof *cl);
@@ -536,7 +548,7 @@ int main(int argc, char **argv) {
     }
     pthread_create(&slow_th, NULL, slow_main, &s);
     pthread_create(&health_th, NULL, health_main, &s);
-    long rss_base = -1, rss_last = -1, rss_max = -1;
+    long rss_base = -1, rss_half = -1, rss_last = -1, rss_max = -1; /* rss_half: at half-time */
     while (now_s() < s.end) {
         sleep(5);
         long kb = rss_kb(s.p.pid);
@@ -549,6 +561,7 @@ int main(int argc, char **argv) {
         if (rss_base < 0 && warm && now_s() >= s.warmup_end && metric(&s, "dsr_rollouts_cached") >= ROLLOUT_CACHE)
             rss_base = kb;
         rss_last = kb;
+        if (rss_half < 0 && now_s() >= s.start + seconds / 2) rss_half = kb;
         pthread_mutex_lock(&s.mu);
         long total = 0, bad = 0;
         for (int i = 0; i < s.n_routes; i++) total += s.routes[i].count, bad += s.routes[i].unexpected;
@@ -593,13 +606,16 @@ int main(int argc, char **argv) {
     printf("slow connections: %d held, %ld opened, %ld cut by --header-timeout (dsrd counted %.0f)\n", s.slow,
            atomic_load(&s.slow_opened), atomic_load(&s.slow_cut), cut);
     if (rss_base > 0)
-        printf("rss: %ld MiB once warm, %ld MiB at the end (%+.1f%%), max %ld MiB\n", rss_base / 1024,
-               rss_last / 1024, growth, rss_max / 1024);
+        printf("rss: %ld MiB once warm (after %.0f s), %ld MiB at half-time, %ld MiB at the end (%+.1f%%), max %ld "
+               "MiB%s\n",
+               rss_base / 1024, seconds / 4, rss_half / 1024, rss_last / 1024, growth, rss_max / 1024,
+               isnan(rss_limit) ? " (not judged: --rss-limit off)" : "");
     else
         printf("rss: never warm (rollout cache not full or no checkpoint yet; run longer), %ld MiB at the end\n",
                rss_last / 1024);
     printf("dsrd exit on SIGTERM: %d, sanitizer reports in its log: %d\n", exit_status, reports);
-    bool pass = unexpected == 0 && s.health_failures == 0 && p99 < 0.1 && growth < 10 && exit_status == 0 &&
+    bool pass = unexpected == 0 && s.health_failures == 0 && p99 < 0.1 && (isnan(rss_limit) || growth < rss_limit) &&
+                exit_status == 0 &&
                 reports == 0;
     printf("soak: %s\n", pass ? "PASS" : "FAIL");
     if (keep[0] && pass) unlink(keep);

@@ -1,6 +1,8 @@
 #include "io/model_config.h"
 
+#include <float.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +78,11 @@ static int get_float(json_t *obj, const char *key, float *out, const char *secti
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_number(v)) return dsr_errf(err, "config %s.%s: expected a number", section, key);
-    *out = (float)json_number_value(v);
+    double d = json_number_value(v);
+    /* converting a double outside float's range is undefined behaviour */
+    if (!(d >= -FLT_MAX && d <= FLT_MAX))
+        return dsr_errf(err, "config %s.%s: %g does not fit a float32", section, key, d);
+    *out = (float)d;
     return 0;
 }
 
@@ -152,7 +158,11 @@ static int parse_vision(json_t *o, struct vision_config *v, struct dsr_err *err)
         get_bool(o, "attention_bias", &v->attention_bias, s, err) ||
         get_bool(o, "use_qk_norm", &v->use_qk_norm, s, err))
         return -1;
-    v->intermediate_size = (int)(v->hidden_size * mlp_ratio);
+    double intermediate = (double)v->hidden_size * mlp_ratio;
+    if (!(mlp_ratio > 0) || !(intermediate >= INT_MIN && intermediate <= INT_MAX))
+        return dsr_errf(err, "config vision_config.mlp_ratio %g: hidden_size · mlp_ratio must be a positive int",
+                        (double)mlp_ratio);
+    v->intermediate_size = (int)intermediate;
     json_t *act = json_object_get(o, "hidden_act");
     if (json_is_string(act) && strcmp(json_string_value(act), "gelu") != 0)
         return dsr_errf(err, "config vision_config.hidden_act \"%s\" is not supported (only gelu)",

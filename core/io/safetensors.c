@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,7 +330,9 @@ int st_to_f32(const struct st_tensor *t, float *dst, struct dsr_err *err) {
         for (size_t i = 0; i < t->numel; i++) {
             double v;
             memcpy(&v, p + 8 * i, 8);
-            dst[i] = (float)v;
+            /* beyond float's range the cast is undefined: make it the infinity
+             * it rounds to, which the finiteness checks then name */
+            dst[i] = v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY : (float)v;
         }
         return 0;
     case ST_BF16:
@@ -343,6 +346,25 @@ int st_to_f32(const struct st_tensor *t, float *dst, struct dsr_err *err) {
     default:
         return dsr_errf(err, "tensor \"%s\": dtype %s is not floating point", t->name, st_dtype_name(t->dtype));
     }
+}
+
+int st_to_bf16(const struct st_tensor *t, uint16_t *dst, struct dsr_err *err) {
+    if (t->dtype == ST_BF16) {
+        memcpy(dst, t->data, t->numel * sizeof *dst);
+        return 0;
+    }
+    /* other float types: through float32 in chunks, rounded to nearest even */
+    enum { CHUNK = 4096 };
+    float buf[CHUNK];
+    for (size_t i = 0; i < t->numel; i += CHUNK) {
+        size_t n = t->numel - i < CHUNK ? t->numel - i : CHUNK;
+        struct st_tensor part = *t;
+        part.numel = n;
+        part.data = t->data + i * st_dtype_size(t->dtype);
+        if (st_to_f32(&part, buf, err)) return -1;
+        for (size_t j = 0; j < n; j++) dst[i + j] = st_f32_to_bf16(buf[j]);
+    }
+    return 0;
 }
 
 int st_finite_f32(const struct st_tensor *t) {

@@ -71,6 +71,9 @@ const char *st_dtype_name(enum st_dtype dt);
 /* Converts a floating-point tensor (F64, F32, F16, BF16) to float32 into dst
  * (t->numel floats).  Fails for integer dtypes. */
 int st_to_f32(const struct st_tensor *t, float *dst, struct dsr_err *err);
+/* The same into BF16 (numel uint16): BF16 copied, other float types rounded
+ * to nearest even through float32. */
+int st_to_bf16(const struct st_tensor *t, uint16_t *dst, struct dsr_err *err);
 /* Whether every value of a floating-point tensor is finite once converted to
  * float32 (an F64 1e300 is not); true for integer dtypes.  Reads the data
  * in place, without converting it. */

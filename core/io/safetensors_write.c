@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,9 @@ static char *build_header(const struct st_out *tensors, size_t n, const char *co
     for (size_t i = 0; ok && i < n; i++) {
         json_t *shape = json_array();
         for (int d = 0; shape && d < tensors[i].ndim; d++) json_array_append_new(shape, json_integer(tensors[i].shape[d]));
-        size_t bytes = numel_of(&tensors[i]) * sizeof(float);
-        json_t *entry = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape, "data_offsets",
+        bool bf16 = tensors[i].data == NULL;
+        size_t bytes = numel_of(&tensors[i]) * (bf16 ? sizeof(uint16_t) : sizeof(float));
+        json_t *entry = json_pack("{s:s, s:o, s:[I, I]}", "dtype", bf16 ? "BF16" : "F32", "shape", shape, "data_offsets",
                                   (json_int_t)offset, (json_int_t)(offset + bytes));
         ok = entry && json_object_set_new(root, tensors[i].name, entry) == 0;
         offset += bytes;
@@ -66,7 +68,8 @@ int st_write_f32(const char *path, const struct st_out *tensors, size_t n, const
     int ok = fwrite(len_le, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
     for (size_t i = 0; ok && i < n; i++) {
         size_t count = numel_of(&tensors[i]);
-        ok = fwrite(tensors[i].data, sizeof(float), count, f) == count;
+        ok = tensors[i].data ? fwrite(tensors[i].data, sizeof(float), count, f) == count
+                             : fwrite(tensors[i].bf16, sizeof(uint16_t), count, f) == count;
     }
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int saved = errno;

@@ -1,4 +1,4 @@
-/* safetensors writer for float32 tensors (the format safetensors.h reads).
+/* safetensors writer for float32 (and BF16) tensors (the format safetensors.h reads).
  *
  * Layout: u64 little-endian header length, a JSON header {"__metadata__":
  * {...}, name: {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
@@ -18,7 +18,8 @@ struct st_out {
     const char *name;
     int ndim;
     const int64_t *shape;
-    const float *data; /* numel = Π shape */
+    const float *data;     /* numel = Π shape, written as F32; or NULL and */
+    const uint16_t *bf16;  /* BF16 values, written as BF16 (as stored: lossless) */
 };
 
 /* meta: n_meta (key, value) pairs as meta[2i], meta[2i+1]. */

@@ -223,8 +223,8 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
         struct lm_segment pre = {.slot = 0, .n = n_context};
         rc = lm_forward(&m->lm, &cache, &pre, 1, rows, rows, err);
     }
+    if (rc == 0) rc = lm_logits(&m->lm, rows + (size_t)(n_context - 1) * C, 1, logits, err);
     if (rc == 0) {
-        lm_logits(&m->lm, rows + (size_t)(n_context - 1) * C, 1, logits);
         for (int g = 1; g < G && rc == 0; g++) {
             rc = kv_cache_share_prefix(&cache, g, 0, err);
             memcpy(logits + (size_t)g * V, logits, (size_t)V * sizeof(float));
@@ -258,7 +258,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
         }
         rc = lm_embed_tokens(&m->lm, ids, n_active, rows, err);
         if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, n_active, rows, rows, err);
-        if (rc == 0) lm_logits(&m->lm, rows, n_active, logits);
+        if (rc == 0) rc = lm_logits(&m->lm, rows, n_active, logits, err);
     }
     free(rows);
     free(logits);

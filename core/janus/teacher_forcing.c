@@ -56,7 +56,7 @@ int tf_head_logprobs(const struct janus_model *m, enum tf_target_kind kind, cons
         int rows = n - r0 < HEAD_CHUNK ? n - r0 : HEAD_CHUNK;
         const float *h = hidden + (size_t)r0 * C;
         if (kind == TF_TARGET_CODES) rc = gen_head_logits(&m->gen, h, rows, logits, err);
-        else lm_logits(&m->lm, h, rows, logits);
+        else rc = lm_logits(&m->lm, h, rows, logits, err);
         for (int i = 0; i < rows && rc == 0; i++) {
             const float *row = logits + (size_t)i * V;
             logprobs[r0 + i] = (float)((double)row[chosen[r0 + i]] - op_logsumexp(row, V));

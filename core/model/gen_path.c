@@ -8,12 +8,12 @@
 int gen_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err) {
     const struct vq_config *q = &c->vq;
     int64_t K = q->num_embeddings, E = q->embed_dim, W = q->projection_dim, H = q->image_token_embed_dim;
-    if (pt_declare(pt, true, 2, (int64_t[]){K, E}, err, "model.generation_embeddings.weight") ||
+    if (pt_declare_matrix(pt, true, K, E, err, "model.generation_embeddings.weight") ||
         pt_declare(pt, true, 2, (int64_t[]){W, E}, err, "model.generation_aligner.fc1.weight") ||
         pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_aligner.fc1.bias") ||
-        pt_declare(pt, true, 2, (int64_t[]){W, H}, err, "model.generation_head.proj_out.weight") ||
+        pt_declare_matrix(pt, true, W, H, err, "model.generation_head.proj_out.weight") ||
         pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_head.proj_out.bias") ||
-        pt_declare(pt, true, 2, (int64_t[]){K, W}, err, "model.generation_head.vision_head.weight") ||
+        pt_declare_matrix(pt, true, K, W, err, "model.generation_head.vision_head.weight") ||
         pt_declare(pt, true, 1, (int64_t[]){K}, err, "model.generation_head.vision_head.bias"))
         return -1;
     for (int i = 0; i < q->num_hidden_layers - 1; i++)
@@ -31,12 +31,15 @@ int gen_bind(const struct janus_config *c, const struct param_table *pt, struct 
     g->width = q->projection_dim;
     g->lm_hidden = q->image_token_embed_dim;
     g->n_hidden_layers = q->num_hidden_layers - 1;
-    g->embeddings = pt_get(pt, "model.generation_embeddings.weight");
+    const struct param *emb = pt_find(pt, "model.generation_embeddings.weight");
+    const struct param *proj = pt_find(pt, "model.generation_head.proj_out.weight");
+    const struct param *head = pt_find(pt, "model.generation_head.vision_head.weight");
+    if (emb) g->embeddings = pt_weight(pt, emb);
+    if (proj) g->proj_w = pt_weight(pt, proj);
+    if (head) g->head_w = pt_weight(pt, head);
     g->fc1_w = pt_get(pt, "model.generation_aligner.fc1.weight");
     g->fc1_b = pt_get(pt, "model.generation_aligner.fc1.bias");
-    g->proj_w = pt_get(pt, "model.generation_head.proj_out.weight");
     g->proj_b = pt_get(pt, "model.generation_head.proj_out.bias");
-    g->head_w = pt_get(pt, "model.generation_head.vision_head.weight");
     g->head_b = pt_get(pt, "model.generation_head.vision_head.bias");
     g->hidden_w = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->hidden_w);
     g->hidden_b = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->hidden_b);
@@ -44,7 +47,7 @@ int gen_bind(const struct janus_config *c, const struct param_table *pt, struct 
         gen_release(g);
         return dsr_errf(err, "out of memory");
     }
-    int ok = g->embeddings && g->fc1_w && g->fc1_b && g->proj_w && g->proj_b && g->head_w && g->head_b;
+    int ok = emb && proj && head && g->fc1_w && g->fc1_b && g->proj_b && g->head_b;
     for (int i = 0; i < g->n_hidden_layers; i++) {
         g->hidden_w[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.weight", i);
         g->hidden_b[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.bias", i);
@@ -77,7 +80,7 @@ int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float
         free(tmp);
         return dsr_errf(err, "out of memory embedding %d codes", n);
     }
-    for (int i = 0; i < n; i++) memcpy(emb + (size_t)i * E, g->embeddings + (size_t)codes[i] * E, E * sizeof(float));
+    for (int i = 0; i < n; i++) weight_copy_row(emb + (size_t)i * E, g->embeddings, (size_t)codes[i], E);
     /* fc1, then (GELU → hidden layer) for each hidden layer; the result lands in out */
     float *cur = g->n_hidden_layers % 2 ? tmp : out;
     float *next = g->n_hidden_layers % 2 ? out : tmp;
@@ -97,9 +100,11 @@ int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float
 int gen_head_logits(const struct gen_path *g, const float *hidden, int n, float *logits, struct dsr_err *err) {
     float *mid = malloc((size_t)n * (size_t)g->width * sizeof(float) + 1);
     if (!mid) return dsr_errf(err, "out of memory in generation head");
-    op_linear(mid, hidden, g->proj_w, g->proj_b, n, g->lm_hidden, g->width);
-    op_gelu_erf_inplace(mid, (size_t)n * g->width);
-    op_linear(logits, mid, g->head_w, g->head_b, n, g->width, g->codebook_size);
+    int rc = op_linear_w(mid, hidden, g->proj_w, g->proj_b, n, g->lm_hidden, g->width);
+    if (rc == 0) {
+        op_gelu_erf_inplace(mid, (size_t)n * g->width);
+        rc = op_linear_w(logits, mid, g->head_w, g->head_b, n, g->width, g->codebook_size);
+    }
     free(mid);
-    return 0;
+    return rc ? dsr_errf(err, "out of memory widening the BF16 generation head") : 0;
 }

@@ -20,11 +20,13 @@
 struct gen_path {
     int codebook_size, embed_dim, width, lm_hidden;
     int n_hidden_layers; /* aligner layers after fc1 */
-    const float *embeddings;                 /* [K, embed_dim] */
+    struct weight embeddings;                /* [K, embed_dim]; BF16 storage possible */
     const float *fc1_w, *fc1_b;              /* [width, embed_dim], [width] */
     const float **hidden_w, **hidden_b;      /* [width, width], [width] each */
-    const float *proj_w, *proj_b;            /* [width, lm_hidden], [width] */
-    const float *head_w, *head_b;            /* [K, width], [K] */
+    struct weight proj_w;                    /* [width, lm_hidden]; BF16 storage possible */
+    const float *proj_b;                     /* [width] */
+    struct weight head_w;                    /* [K, width]; BF16 storage possible */
+    const float *head_b;                     /* [K] */
 };
 
 int  gen_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err);

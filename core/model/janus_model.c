@@ -8,12 +8,21 @@
 #include "io/safetensors_dir.h"
 
 /* Declares every component's tensors and allocates the arenas. */
-static int declare_all(struct janus_model *m, struct dsr_err *err) {
+static int declare_all(struct janus_model *m, bool bf16, struct dsr_err *err) {
     pt_init(&m->params);
     if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
         vision_declare(&m->cfg, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
         return -1;
+    pt_set_bf16(&m->params, bf16);
     return pt_alloc(&m->params, err);
+}
+
+/* AUTO: the storage of the checkpoint's token embeddings (always present,
+ * and the largest matrix). */
+static bool want_bf16(enum janus_weights weights, const struct st_set *set) {
+    if (weights != JANUS_WEIGHTS_AUTO) return weights == JANUS_WEIGHTS_BF16;
+    const struct st_tensor *t = set ? st_set_find(set, "model.language_model.embed_tokens.weight") : NULL;
+    return t && t->dtype == ST_BF16;
 }
 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
@@ -24,35 +33,37 @@ static int bind_all(struct janus_model *m, struct dsr_err *err) {
     return 0;
 }
 
-static int load_from_set(struct janus_model *m, const struct st_set *set, struct dsr_err *err) {
+static int load_from_set(struct janus_model *m, const struct st_set *set, enum janus_weights weights,
+                         struct dsr_err *err) {
     m->tied = m->cfg.tie_word_embeddings || st_set_find(set, "lm_head.weight") == NULL;
-    if (declare_all(m, err) || pt_load(&m->params, set, err) || bind_all(m, err)) return -1;
+    if (declare_all(m, want_bf16(weights, set), err) || pt_load(&m->params, set, err) || bind_all(m, err)) return -1;
     return 0;
 }
 
 /* Weights of an opened set into m, whose cfg is parsed already. */
-static int load_weights(struct janus_model *m, struct st_set *set, int open_rc, struct dsr_err *err) {
+static int load_weights(struct janus_model *m, struct st_set *set, int open_rc, enum janus_weights weights,
+                        struct dsr_err *err) {
     janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     if (open_rc) return -1;
-    int rc = load_from_set(m, set, err);
+    int rc = load_from_set(m, set, weights, err);
     st_set_close(set);
     if (rc) janus_model_free(m);
     return rc;
 }
 
-static int load(const char *config_path, const char *weights_path, const char *dir, struct janus_model *m,
-                struct dsr_err *err) {
+static int load(const char *config_path, const char *weights_path, const char *dir, enum janus_weights weights,
+                struct janus_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_load(config_path, &m->cfg, err)) return -1;
     struct st_set set;
     int rc = dir ? st_set_open_dir(dir, &set, err) : st_set_open_file(weights_path, &set, err);
-    return load_weights(m, &set, rc, err);
+    return load_weights(m, &set, rc, weights, err);
 }
 
-int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err) {
+int janus_model_load_dir(const char *dir, enum janus_weights weights, struct janus_model *m, struct dsr_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (load(path, NULL, dir, m, err)) return -1;
+    if (load(path, NULL, dir, weights, m, err)) return -1;
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
     if (access(path, F_OK) == 0 && janus_image_config_load(path, m->cfg.vision.image_size, &m->image_cfg, err)) {
         janus_model_free(m);
@@ -61,17 +72,18 @@ int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err 
     return 0;
 }
 
-int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
-                           struct dsr_err *err) {
-    return load(config_path, weights_path, NULL, m, err);
+int janus_model_load_files(const char *config_path, const char *weights_path, enum janus_weights weights,
+                           struct janus_model *m, struct dsr_err *err) {
+    return load(config_path, weights_path, NULL, weights, m, err);
 }
 
-int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_model *m, struct dsr_err *err) {
+int janus_model_load_memory(const struct janus_checkpoint_mem *ck, enum janus_weights weights,
+                            struct janus_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_parse(ck->config_json, ck->config_len, &m->cfg, err)) return -1;
     struct st_set set;
     int rc = st_set_open_memory(ck->name, ck->weights, ck->weights_len, &set, err);
-    if (load_weights(m, &set, rc, err)) return -1;
+    if (load_weights(m, &set, rc, weights, err)) return -1;
     if (ck->preprocessor_json && janus_image_config_parse(ck->preprocessor_json, ck->preprocessor_len,
                                                           m->cfg.vision.image_size, &m->image_cfg, err)) {
         janus_model_free(m);
@@ -80,14 +92,14 @@ int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_
     return 0;
 }
 
-int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
-                            struct dsr_err *err) {
+int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, enum janus_weights weights,
+                            struct janus_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (janus_config_validate(&m->cfg, err)) return -1;
     janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     m->tied = cfg->tie_word_embeddings;
-    if (declare_all(m, err)) {
+    if (declare_all(m, want_bf16(weights, NULL), err)) {
         janus_model_free(m);
         return -1;
     }
@@ -99,13 +111,23 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struc
     return 0;
 }
 
-void janus_model_free(struct janus_model *m) {
+/* What bind_all made. */
+static void release_components(struct janus_model *m) {
     vision_free(m->vision);
     m->vision = NULL;
     vq_free(m->vq);
     m->vq = NULL;
     lm_release(&m->lm);
     gen_release(&m->gen);
+}
+
+int janus_model_rebind(struct janus_model *m, struct dsr_err *err) {
+    release_components(m);
+    return bind_all(m, err);
+}
+
+void janus_model_free(struct janus_model *m) {
+    release_components(m);
     pt_free(&m->params);
 }
 

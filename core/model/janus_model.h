@@ -20,6 +20,12 @@
 #include "model/vision.h"
 #include "model/vq.h"
 
+/* How weight matrices are kept in memory (--weights-dtype; params.h):
+ * float32, BF16, or AUTO: BF16 when the checkpoint stores the language
+ * model's matrices in BF16 (as Janus-Pro ships), else float32 (random
+ * weights: float32). */
+enum janus_weights { JANUS_WEIGHTS_AUTO, JANUS_WEIGHTS_F32, JANUS_WEIGHTS_BF16 };
+
 struct janus_model {
     struct janus_config cfg;
     struct param_table params;
@@ -33,10 +39,10 @@ struct janus_model {
 
 /* dir/config.json + dir/model.safetensors (or the sharded index), and
  * dir/preprocessor_config.json when present. */
-int janus_model_load_dir(const char *dir, struct janus_model *m, struct dsr_err *err);
+int janus_model_load_dir(const char *dir, enum janus_weights weights, struct janus_model *m, struct dsr_err *err);
 /* A config file and one weights file (e.g. a BF16 copy beside the config). */
-int janus_model_load_files(const char *config_path, const char *weights_path, struct janus_model *m,
-                           struct dsr_err *err);
+int janus_model_load_files(const char *config_path, const char *weights_path, enum janus_weights weights,
+                           struct janus_model *m, struct dsr_err *err);
 /* A checkpoint held in memory (e.g. compiled into the binary); the buffers
  * must outlive the model only while loading: weights are copied. */
 struct janus_checkpoint_mem {
@@ -48,9 +54,12 @@ struct janus_checkpoint_mem {
     const char *preprocessor_json;      /* preprocessor_config.json, or NULL */
     size_t preprocessor_len;
 };
-int janus_model_load_memory(const struct janus_checkpoint_mem *ck, struct janus_model *m, struct dsr_err *err);
-int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, struct janus_model *m,
-                            struct dsr_err *err);
+int janus_model_load_memory(const struct janus_checkpoint_mem *ck, enum janus_weights weights,
+                            struct janus_model *m, struct dsr_err *err);
+int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, enum janus_weights weights,
+                            struct janus_model *m, struct dsr_err *err);
+/* Binds the components again (after pt_promote_trainable moved tensors). */
+int janus_model_rebind(struct janus_model *m, struct dsr_err *err);
 void janus_model_free(struct janus_model *m);
 
 /* Understanding path: normalised pixels [n_images, C, S, S] → aligner rows

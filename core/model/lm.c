@@ -13,21 +13,21 @@ int lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, 
     const struct text_config *t = &c->text;
     int64_t C = t->hidden_size, V = t->vocab_size, I = t->intermediate_size;
     int64_t Q = (int64_t)t->n_heads * t->head_dim, KV = (int64_t)t->n_kv_heads * t->head_dim;
-    if (pt_declare(pt, true, 2, (int64_t[]){V, C}, err, LM_PREFIX ".embed_tokens.weight") ||
+    if (pt_declare_matrix(pt, true, V, C, err, LM_PREFIX ".embed_tokens.weight") ||
         pt_declare(pt, true, 1, (int64_t[]){C}, err, LM_PREFIX ".norm.weight"))
         return -1;
-    if (!tied && pt_declare(pt, true, 2, (int64_t[]){V, C}, err, "lm_head.weight")) return -1;
+    if (!tied && pt_declare_matrix(pt, true, V, C, err, "lm_head.weight")) return -1;
     for (int l = 0; l < t->n_layers; l++) {
         const char *L = LM_PREFIX ".layers.%d.%s";
         if (pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "input_layernorm.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){Q, C}, err, L, l, "self_attn.q_proj.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){KV, C}, err, L, l, "self_attn.k_proj.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){KV, C}, err, L, l, "self_attn.v_proj.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){C, Q}, err, L, l, "self_attn.o_proj.weight") ||
+            pt_declare_matrix(pt, true, Q, C, err, L, l, "self_attn.q_proj.weight") ||
+            pt_declare_matrix(pt, true, KV, C, err, L, l, "self_attn.k_proj.weight") ||
+            pt_declare_matrix(pt, true, KV, C, err, L, l, "self_attn.v_proj.weight") ||
+            pt_declare_matrix(pt, true, C, Q, err, L, l, "self_attn.o_proj.weight") ||
             pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "post_attention_layernorm.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){I, C}, err, L, l, "mlp.gate_proj.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){I, C}, err, L, l, "mlp.up_proj.weight") ||
-            pt_declare(pt, true, 2, (int64_t[]){C, I}, err, L, l, "mlp.down_proj.weight"))
+            pt_declare_matrix(pt, true, I, C, err, L, l, "mlp.gate_proj.weight") ||
+            pt_declare_matrix(pt, true, I, C, err, L, l, "mlp.up_proj.weight") ||
+            pt_declare_matrix(pt, true, C, I, err, L, l, "mlp.down_proj.weight"))
             return -1;
         if (t->attention_bias &&
             (pt_declare(pt, true, 1, (int64_t[]){Q}, err, L, l, "self_attn.q_proj.bias") ||
@@ -43,14 +43,14 @@ int lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, 
     return 0;
 }
 
-static const float *need(const struct param_table *pt, const char *name, struct dsr_err *err, int *missing) {
+static struct weight need(const struct param_table *pt, const char *name, struct dsr_err *err, int *missing) {
     const struct param *p = pt_find(pt, name);
     if (!p) {
         if (!*missing) dsr_errf(err, "parameter %s was not declared", name);
         *missing = 1;
-        return NULL;
+        return (struct weight){0};
     }
-    return pt_data(pt, p);
+    return pt_weight(pt, p);
 }
 
 int lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *m,
@@ -60,7 +60,7 @@ int lm_bind(const struct janus_config *c, bool tied, const struct param_table *p
     m->tied = tied;
     int missing = 0;
     m->embed_tokens = need(pt, LM_PREFIX ".embed_tokens.weight", err, &missing);
-    m->final_norm = need(pt, LM_PREFIX ".norm.weight", err, &missing);
+    m->final_norm = need(pt, LM_PREFIX ".norm.weight", err, &missing).f32;
     m->lm_head = tied ? m->embed_tokens : need(pt, "lm_head.weight", err, &missing);
     m->layers = calloc((size_t)c->text.n_layers, sizeof *m->layers);
     if (!m->layers) return dsr_errf(err, "out of memory");
@@ -68,31 +68,34 @@ int lm_bind(const struct janus_config *c, bool tied, const struct param_table *p
     for (int l = 0; l < c->text.n_layers; l++) {
         struct lm_layer *ly = &m->layers[l];
         const struct {
-            const float **dst;
+            struct weight *matrix; /* or */
+            const float **vector;
             const char *suffix;
             bool present;
         } items[] = {
-            {&ly->attn_norm, "input_layernorm.weight", true},
-            {&ly->q_w, "self_attn.q_proj.weight", true},
-            {&ly->k_w, "self_attn.k_proj.weight", true},
-            {&ly->v_w, "self_attn.v_proj.weight", true},
-            {&ly->o_w, "self_attn.o_proj.weight", true},
-            {&ly->mlp_norm, "post_attention_layernorm.weight", true},
-            {&ly->gate_w, "mlp.gate_proj.weight", true},
-            {&ly->up_w, "mlp.up_proj.weight", true},
-            {&ly->down_w, "mlp.down_proj.weight", true},
-            {&ly->q_b, "self_attn.q_proj.bias", c->text.attention_bias},
-            {&ly->k_b, "self_attn.k_proj.bias", c->text.attention_bias},
-            {&ly->v_b, "self_attn.v_proj.bias", c->text.attention_bias},
-            {&ly->o_b, "self_attn.o_proj.bias", c->text.attention_bias},
-            {&ly->gate_b, "mlp.gate_proj.bias", c->text.mlp_bias},
-            {&ly->up_b, "mlp.up_proj.bias", c->text.mlp_bias},
-            {&ly->down_b, "mlp.down_proj.bias", c->text.mlp_bias},
+            {NULL, &ly->attn_norm, "input_layernorm.weight", true},
+            {&ly->q_w, NULL, "self_attn.q_proj.weight", true},
+            {&ly->k_w, NULL, "self_attn.k_proj.weight", true},
+            {&ly->v_w, NULL, "self_attn.v_proj.weight", true},
+            {&ly->o_w, NULL, "self_attn.o_proj.weight", true},
+            {NULL, &ly->mlp_norm, "post_attention_layernorm.weight", true},
+            {&ly->gate_w, NULL, "mlp.gate_proj.weight", true},
+            {&ly->up_w, NULL, "mlp.up_proj.weight", true},
+            {&ly->down_w, NULL, "mlp.down_proj.weight", true},
+            {NULL, &ly->q_b, "self_attn.q_proj.bias", c->text.attention_bias},
+            {NULL, &ly->k_b, "self_attn.k_proj.bias", c->text.attention_bias},
+            {NULL, &ly->v_b, "self_attn.v_proj.bias", c->text.attention_bias},
+            {NULL, &ly->o_b, "self_attn.o_proj.bias", c->text.attention_bias},
+            {NULL, &ly->gate_b, "mlp.gate_proj.bias", c->text.mlp_bias},
+            {NULL, &ly->up_b, "mlp.up_proj.bias", c->text.mlp_bias},
+            {NULL, &ly->down_b, "mlp.down_proj.bias", c->text.mlp_bias},
         };
         for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
             if (!items[i].present) continue;
             snprintf(name, sizeof name, LM_PREFIX ".layers.%d.%s", l, items[i].suffix);
-            *items[i].dst = need(pt, name, err, &missing);
+            struct weight w = need(pt, name, err, &missing);
+            if (items[i].matrix) *items[i].matrix = w;
+            else *items[i].vector = w.f32;
         }
     }
     if (missing) {
@@ -113,13 +116,15 @@ int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *
         if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
             return dsr_errf(err, "token id %d at position %d is outside the vocabulary [0, %d)", ids[i], i,
                             m->cfg.vocab_size);
-        memcpy(out + (size_t)i * C, m->embed_tokens + (size_t)ids[i] * C, (size_t)C * sizeof(float));
+        weight_copy_row(out + (size_t)i * C, m->embed_tokens, (size_t)ids[i], (size_t)C);
     }
     return 0;
 }
 
-void lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits) {
-    op_linear(logits, hidden, m->lm_head, NULL, n, m->cfg.hidden_size, m->cfg.vocab_size);
+int lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits, struct dsr_err *err) {
+    if (op_linear_w(logits, hidden, m->lm_head, NULL, n, m->cfg.hidden_size, m->cfg.vocab_size))
+        return dsr_errf(err, "out of memory widening the BF16 lm_head");
+    return 0;
 }
 
 /* Scratch for one forward over T rows; one allocation, carved into buffers. */
@@ -186,9 +191,11 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         const struct lm_layer *ly = &m->layers[l];
         /* attention block */
         op_rmsnorm(s.h, s.x, ly->attn_norm, T, C, t->rms_norm_eps);
-        op_linear(s.q, s.h, ly->q_w, ly->q_b, T, C, Q);
-        op_linear(s.k, s.h, ly->k_w, ly->k_b, T, C, KV);
-        op_linear(s.v, s.h, ly->v_w, ly->v_b, T, C, KV);
+        if (op_linear_w(s.q, s.h, ly->q_w, ly->q_b, T, C, Q) || op_linear_w(s.k, s.h, ly->k_w, ly->k_b, T, C, KV) ||
+            op_linear_w(s.v, s.h, ly->v_w, ly->v_b, T, C, KV)) {
+            rc = dsr_errf(err, "out of memory widening BF16 weights");
+            break;
+        }
         op_rope_inplace(s.q, s.pos, T, t->n_heads, t->head_dim, t->rope_theta);
         op_rope_inplace(s.k, s.pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
         for (int sg = 0, row = 0; sg < n_segs; sg++) {
@@ -198,14 +205,24 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
             row += segs[sg].n;
         }
         rc = attention_forward(s.q, cache, l, segs, n_segs, t->n_heads, t->n_kv_heads, t->head_dim, s.att, err);
-        op_linear(s.h, s.att, ly->o_w, ly->o_b, T, Q, C);
+        if (rc) break;
+        if (op_linear_w(s.h, s.att, ly->o_w, ly->o_b, T, Q, C)) {
+            rc = dsr_errf(err, "out of memory widening BF16 weights");
+            break;
+        }
         op_add_inplace(s.x, s.h, (size_t)T * C);
         /* MLP block */
         op_rmsnorm(s.h, s.x, ly->mlp_norm, T, C, t->rms_norm_eps);
-        op_linear(s.gate, s.h, ly->gate_w, ly->gate_b, T, C, I);
-        op_linear(s.up, s.h, ly->up_w, ly->up_b, T, C, I);
+        if (op_linear_w(s.gate, s.h, ly->gate_w, ly->gate_b, T, C, I) ||
+            op_linear_w(s.up, s.h, ly->up_w, ly->up_b, T, C, I)) {
+            rc = dsr_errf(err, "out of memory widening BF16 weights");
+            break;
+        }
         op_swiglu_inplace(s.gate, s.up, (size_t)T * I);
-        op_linear(s.h, s.gate, ly->down_w, ly->down_b, T, I, C);
+        if (op_linear_w(s.h, s.gate, ly->down_w, ly->down_b, T, I, C)) {
+            rc = dsr_errf(err, "out of memory widening BF16 weights");
+            break;
+        }
         op_add_inplace(s.x, s.h, (size_t)T * C);
     }
     if (rc == 0) {

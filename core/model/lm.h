@@ -22,20 +22,22 @@
 #include "io/model_config.h"
 #include "model/params.h"
 
+/* Matrices are struct weight (float32 or BF16 storage, nn/weight.h);
+ * training reads their .f32 (the table is promoted to float32 first). */
 struct lm_layer {
-    const float *attn_norm;                 /* [C] */
-    const float *q_w, *k_w, *v_w, *o_w;     /* [H·hd, C], [KV·hd, C] ×2, [C, H·hd] */
-    const float *q_b, *k_b, *v_b, *o_b;     /* NULL unless attention_bias */
-    const float *mlp_norm;                  /* [C] */
-    const float *gate_w, *up_w, *down_w;    /* [I, C], [I, C], [C, I] */
-    const float *gate_b, *up_b, *down_b;    /* NULL unless mlp_bias */
+    const float *attn_norm;                   /* [C] */
+    struct weight q_w, k_w, v_w, o_w;         /* [H·hd, C], [KV·hd, C] ×2, [C, H·hd] */
+    const float *q_b, *k_b, *v_b, *o_b;       /* NULL unless attention_bias */
+    const float *mlp_norm;                    /* [C] */
+    struct weight gate_w, up_w, down_w;       /* [I, C], [I, C], [C, I] */
+    const float *gate_b, *up_b, *down_b;      /* NULL unless mlp_bias */
 };
 
 struct lm_model {
     struct text_config cfg;
-    const float *embed_tokens; /* [V, C] */
-    const float *final_norm;   /* [C] */
-    const float *lm_head;      /* [V, C]; == embed_tokens when tied */
+    struct weight embed_tokens; /* [V, C] */
+    const float *final_norm;    /* [C] */
+    struct weight lm_head;      /* [V, C]; == embed_tokens when tied */
     bool tied;
     struct lm_layer *layers;   /* [n_layers], owned */
 };
@@ -56,7 +58,8 @@ int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *
 int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
                const float *embeds, float *hidden, struct dsr_err *err);
 
-/* logits[n, V] = hidden[n, C] · lm_headᵀ */
-void lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits);
+/* logits[n, V] = hidden[n, C] · lm_headᵀ; fails only when a BF16 head's
+ * widening buffer cannot be allocated. */
+int lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits, struct dsr_err *err);
 
 #endif

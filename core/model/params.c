@@ -6,19 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bf16.h"
 #include "base/rng.h"
 
 void pt_init(struct param_table *pt) { memset(pt, 0, sizeof *pt); }
 
 void pt_free(struct param_table *pt) {
     free(pt->items);
-    free(pt->trainable);
-    free(pt->frozen);
+    free(pt->trainable_block);
+    free(pt->frozen_block);
+    free(pt->trainable_bf16);
+    free(pt->frozen_bf16);
     memset(pt, 0, sizeof *pt);
 }
 
-int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
-               const char *fmt, ...) {
+static int declare_v(struct param_table *pt, bool trainable, bool matrix, int ndim, const int64_t *shape,
+                     struct dsr_err *err, const char *fmt, va_list ap) {
     if (pt->trainable || pt->frozen) return dsr_errf(err, "pt_declare after pt_alloc");
     if (ndim < 1 || ndim > DSR_PARAM_MAX_DIMS) return dsr_errf(err, "parameter rank %d unsupported", ndim);
     if (pt->n == pt->cap) {
@@ -30,10 +33,7 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
     }
     struct param *p = &pt->items[pt->n];
     memset(p, 0, sizeof *p);
-    va_list ap;
-    va_start(ap, fmt);
     int len = vsnprintf(p->name, sizeof p->name, fmt, ap);
-    va_end(ap);
     if (len < 0 || (size_t)len >= sizeof p->name) return dsr_errf(err, "parameter name too long");
     if (pt_find(pt, p->name)) return dsr_errf(err, "parameter %s declared twice", p->name);
     p->ndim = ndim;
@@ -44,6 +44,7 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
         p->numel *= (size_t)shape[d];
     }
     p->trainable = trainable;
+    p->matrix = matrix;
     size_t *arena_len = trainable ? &pt->n_trainable : &pt->n_frozen;
     p->offset = (*arena_len + PT_ALIGN_FLOATS - 1) / PT_ALIGN_FLOATS * PT_ALIGN_FLOATS;
     *arena_len = p->offset + p->numel;
@@ -53,21 +54,70 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
     return 0;
 }
 
-/* Zeroed arena of n floats on a PT_ALIGN_FLOATS boundary (at least one
- * block, so an empty arena is still a valid pointer). */
-static float *alloc_arena(size_t n) {
+int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
+               const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = declare_v(pt, trainable, false, ndim, shape, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int pt_declare_matrix(struct param_table *pt, bool trainable, int64_t rows, int64_t cols, struct dsr_err *err,
+                      const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = declare_v(pt, trainable, true, 2, (int64_t[]){rows, cols}, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void pt_set_bf16(struct param_table *pt, bool bf16) { pt->store_bf16 = bf16; }
+
+/* A zeroed float32 arena of n floats on a 64-byte boundary (at least one
+ * block, so an empty arena is still a valid pointer); *block receives what
+ * to free.  calloc, not memset: large blocks come from fresh anonymous
+ * mappings, zero and resident only where written, so the slots of
+ * BF16-stored tensors cost address space, not memory, until
+ * pt_promote_trainable writes them. */
+static float *alloc_arena(size_t n, void **block) {
     size_t bytes = (n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float);
-    float *a = aligned_alloc(PT_ALIGN_FLOATS * sizeof(float), bytes);
+    char *raw = calloc(1, bytes + 64);
+    *block = raw;
+    if (!raw) return NULL;
+    return (float *)(raw + (64 - (uintptr_t)raw % 64) % 64);
+}
+
+/* A BF16 arena of n elements (tensors on 64-byte boundaries), or NULL when
+ * n is 0; *failed set when the allocation fails. */
+static uint16_t *alloc_bf16(size_t n, bool *failed) {
+    if (!n) return NULL;
+    size_t bytes = (n * sizeof(uint16_t) + 63) / 64 * 64;
+    uint16_t *a = aligned_alloc(64, bytes);
     if (a) memset(a, 0, bytes);
+    else *failed = true;
     return a;
 }
 
 int pt_alloc(struct param_table *pt, struct dsr_err *err) {
-    pt->trainable = alloc_arena(pt->n_trainable);
-    pt->frozen = alloc_arena(pt->n_frozen);
-    if (!pt->trainable || !pt->frozen)
+    /* BF16 slots, 32 elements (64 bytes) aligned like the float32 ones */
+    pt->n_trainable_bf16 = pt->n_frozen_bf16 = 0;
+    for (size_t i = 0; i < pt->n; i++) {
+        struct param *p = &pt->items[i];
+        p->bf16 = pt->store_bf16 && p->matrix;
+        if (!p->bf16) continue;
+        size_t *len = p->trainable ? &pt->n_trainable_bf16 : &pt->n_frozen_bf16;
+        p->bf16_offset = (*len + 31) / 32 * 32;
+        *len = p->bf16_offset + p->numel;
+    }
+    bool failed = false;
+    pt->trainable = alloc_arena(pt->n_trainable, &pt->trainable_block);
+    pt->frozen = alloc_arena(pt->n_frozen, &pt->frozen_block);
+    pt->trainable_bf16 = alloc_bf16(pt->n_trainable_bf16, &failed);
+    pt->frozen_bf16 = alloc_bf16(pt->n_frozen_bf16, &failed);
+    if (!pt->trainable || !pt->frozen || failed)
         return dsr_errf(err, "out of memory allocating %zu parameters (%.2f GiB)", pt->n_trainable + pt->n_frozen,
-                        (double)(pt->n_trainable + pt->n_frozen) * 4 / (1 << 30));
+                        (double)pt_weight_bytes(pt) / (1 << 30));
     return 0;
 }
 
@@ -78,7 +128,17 @@ const struct param *pt_find(const struct param_table *pt, const char *name) {
 }
 
 float *pt_data(const struct param_table *pt, const struct param *p) {
+    if (p->bf16) return NULL;
     return (p->trainable ? pt->trainable : pt->frozen) + p->offset;
+}
+
+uint16_t *pt_data_bf16(const struct param_table *pt, const struct param *p) {
+    if (!p->bf16) return NULL;
+    return (p->trainable ? pt->trainable_bf16 : pt->frozen_bf16) + p->bf16_offset;
+}
+
+struct weight pt_weight(const struct param_table *pt, const struct param *p) {
+    return (struct weight){.f32 = pt_data(pt, p), .bf16 = pt_data_bf16(pt, p)};
 }
 
 float *pt_get(const struct param_table *pt, const char *fmt, ...) {
@@ -124,7 +184,7 @@ int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *er
             format_shape(got, sizeof got, t->ndim, t->shape);
             return dsr_errf(err, "tensor %s has shape %s, the config implies %s", p->name, got, want);
         }
-        if (st_to_f32(t, pt_data(pt, p), err) != 0) return -1;
+        if (p->bf16 ? st_to_bf16(t, pt_data_bf16(pt, p), err) : st_to_f32(t, pt_data(pt, p), err)) return -1;
     }
     return 0;
 }
@@ -139,6 +199,7 @@ void pt_init_random(struct param_table *pt, uint64_t seed) {
     for (size_t i = 0; i < pt->n; i++) {
         const struct param *p = &pt->items[i];
         float *w = pt_data(pt, p);
+        uint16_t *w16 = pt_data_bf16(pt, p);
         int is_vector = p->ndim == 1;
         int is_norm_weight = is_vector && strstr(p->name, "norm") && strstr(p->name, ".weight");
         double base = is_norm_weight ? 1.0 : 0.0;
@@ -149,10 +210,37 @@ void pt_init_random(struct param_table *pt, uint64_t seed) {
             struct dsr_rng rng;
             rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (i + 1)) ^ (c * 0xd1b54a32d192ed03ull));
             size_t end = (c + 1) * INIT_CHUNK < p->numel ? (c + 1) * INIT_CHUNK : p->numel;
-            for (size_t j = c * INIT_CHUNK; j < end; j++)
-                w[j] = (float)(base + scale * UNIFORM_UNIT_VARIANCE * (2.0 * rng_uniform(&rng) - 1.0));
+            for (size_t j = c * INIT_CHUNK; j < end; j++) {
+                float v = (float)(base + scale * UNIFORM_UNIT_VARIANCE * (2.0 * rng_uniform(&rng) - 1.0));
+                if (w16) w16[j] = st_f32_to_bf16(v);
+                else w[j] = v;
+            }
         }
     }
+}
+
+int pt_promote_trainable(struct param_table *pt, struct dsr_err *err) {
+    (void)err; /* the float32 slots are mapped already: nothing to allocate */
+    if (!pt->trainable_bf16) return 0;
+    for (size_t i = 0; i < pt->n; i++) {
+        struct param *p = &pt->items[i];
+        if (!p->bf16 || !p->trainable) continue;
+        const uint16_t *src = pt_data_bf16(pt, p);
+        float *dst = pt->trainable + p->offset;
+#pragma omp parallel for if (p->numel > (1u << 16))
+        for (size_t k = 0; k < p->numel; k++) dst[k] = bf16_to_f32(src[k]);
+        p->bf16 = false;
+    }
+    free(pt->trainable_bf16);
+    pt->trainable_bf16 = NULL;
+    pt->n_trainable_bf16 = 0;
+    return 0;
+}
+
+size_t pt_weight_bytes(const struct param_table *pt) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < pt->n; i++) bytes += pt->items[i].numel * (pt->items[i].bf16 ? 2 : 4);
+    return bytes;
 }
 
 size_t pt_count(const struct param_table *pt, bool trainable_only) {
@@ -163,9 +251,11 @@ const struct param *pt_first_nonfinite(const struct param_table *pt) {
     for (size_t i = 0; i < pt->n; i++) {
         const struct param *p = &pt->items[i];
         const float *x = pt_data(pt, p);
+        const uint16_t *x16 = pt_data_bf16(pt, p);
         size_t bad = 0;
+        /* BF16: exponent bits all ones (an infinity or a NaN) */
 #pragma omp parallel for reduction(+ : bad) if (p->numel > (1u << 16))
-        for (size_t k = 0; k < p->numel; k++) bad += !isfinite(x[k]);
+        for (size_t k = 0; k < p->numel; k++) bad += x16 ? (x16[k] & 0x7f80) == 0x7f80 : !isfinite(x[k]);
         if (bad) return p;
     }
     return NULL;

@@ -11,10 +11,24 @@
  * n_frozen are the arena lengths, gaps included (the size of gradient and
  * optimizer arrays); pt_count() is the number of parameters.
  *
- * Lifecycle: pt_init → pt_declare (each module declares what it needs, with
- * shapes from the config) → pt_alloc → pt_load (from safetensors) or
- * pt_init_random → modules bind pointers with pt_get → pt_free.
- * The table owns the arenas; pointers from pt_get live until pt_free. */
+ * BF16 storage (--weights-dtype bf16): matrices declared with
+ * pt_declare_matrix (the weights modules read only through struct weight:
+ * linear layers, embedding tables) are then stored as BF16 in two more
+ * arenas, half the bytes; vectors, convolutions and codebooks stay float32.
+ * Their float32 slots keep their offsets (the layout of gradients and
+ * optimizer state) but are never written, and the float32 arenas come
+ * from calloc (fresh mappings when large), so untouched slots cost address
+ * space, not memory.
+ * Training needs float32: pt_promote_trainable widens the trainable BF16
+ * tensors in place (the first /update, or --reference at start), after
+ * which modules must bind again.
+ *
+ * Lifecycle: pt_init → pt_declare / pt_declare_matrix (each module declares
+ * what it needs, with shapes from the config) → pt_set_bf16 (optional) →
+ * pt_alloc → pt_load (from safetensors) or pt_init_random → modules bind
+ * pointers with pt_get / pt_weight → pt_free.  The table owns the arenas;
+ * pointers live until pt_free (BF16 trainable ones until
+ * pt_promote_trainable). */
 #ifndef DSR_PARAMS_H
 #define DSR_PARAMS_H
 
@@ -24,6 +38,7 @@
 
 #include "base/error.h"
 #include "io/safetensors_dir.h"
+#include "nn/weight.h"
 
 #define DSR_PARAM_NAME_MAX 128
 #define DSR_PARAM_MAX_DIMS 4
@@ -35,7 +50,10 @@ struct param {
     int64_t shape[DSR_PARAM_MAX_DIMS];
     size_t numel;
     bool trainable;
-    size_t offset; /* in floats, into the trainable or frozen arena */
+    bool matrix;        /* declared with pt_declare_matrix: may be stored BF16 */
+    bool bf16;          /* stored BF16 (then its float32 slot is unused) */
+    size_t offset;      /* in floats, into the trainable or frozen arena */
+    size_t bf16_offset; /* in elements, into trainable_bf16 or frozen_bf16, when bf16 */
 };
 
 struct param_table {
@@ -43,8 +61,12 @@ struct param_table {
     size_t n, cap;
     float *trainable; /* arena of n_trainable floats, 64-byte aligned */
     float *frozen;    /* arena of n_frozen floats, 64-byte aligned */
+    void *trainable_block, *frozen_block; /* what the arenas were allocated as (to free) */
     size_t n_trainable, n_frozen;         /* arena lengths in floats, gaps included */
     size_t numel_trainable, numel_frozen; /* parameters (sums of numel), what pt_count reports */
+    bool store_bf16;                      /* pt_set_bf16: matrices stored BF16 */
+    uint16_t *trainable_bf16, *frozen_bf16; /* BF16 arenas (NULL when empty) */
+    size_t n_trainable_bf16, n_frozen_bf16; /* their lengths in elements */
 };
 
 void pt_init(struct param_table *pt);
@@ -54,16 +76,39 @@ void pt_free(struct param_table *pt);
 int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Allocates both arenas, zero-filled (gaps included). */
+/* A 2-D tensor [rows, cols] that its module reads only through pt_weight,
+ * so it may be stored BF16. */
+int pt_declare_matrix(struct param_table *pt, bool trainable, int64_t rows, int64_t cols, struct dsr_err *err,
+                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Store matrices BF16 (true) or float32 (false, the default).  Before pt_alloc. */
+void pt_set_bf16(struct param_table *pt, bool bf16);
+
+/* Allocates the arenas, zero-filled (gaps included). */
 int pt_alloc(struct param_table *pt, struct dsr_err *err);
 
 const struct param *pt_find(const struct param_table *pt, const char *name);
+/* float32 data of a tensor; NULL when it is stored BF16. */
 float *pt_data(const struct param_table *pt, const struct param *p);
-/* Data of the tensor named by fmt, or NULL when not declared. */
+/* BF16 data of a tensor; NULL when it is stored float32. */
+uint16_t *pt_data_bf16(const struct param_table *pt, const struct param *p);
+/* A tensor as the linear kernels read it, whichever its storage. */
+struct weight pt_weight(const struct param_table *pt, const struct param *p);
+/* float32 data of the tensor named by fmt, or NULL when not declared (or
+ * stored BF16: matrices are bound with pt_weight). */
 float *pt_get(const struct param_table *pt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Widens every BF16 trainable tensor into its float32 slot and frees the
+ * trainable BF16 arena (training updates float32 weights).  Pointers into
+ * it die: modules must bind again.  No-op when nothing trainable is BF16. */
+int pt_promote_trainable(struct param_table *pt, struct dsr_err *err);
+
+/* Bytes the weights occupy: 4 per float32-stored and 2 per BF16-stored
+ * parameter (gaps and untouched slots excluded). */
+size_t pt_weight_bytes(const struct param_table *pt);
+
 /* Fills every declared tensor from the checkpoint files, converting F32/BF16/
- * F16/F64 to float32.  Fails listing the missing tensors by name, or naming a
+ * F16/F64 to the tensor's storage (BF16 storage rounds to nearest even).  Fails listing the missing tensors by name, or naming a
  * tensor whose shape differs from the declaration. */
 int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *err);
 

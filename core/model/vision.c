@@ -47,11 +47,21 @@ static int declare2(struct param_table *pt, bool trainable, int64_t d0, int64_t 
 /* A linear layer's weight [out, in] and bias [out]. */
 static int declare_linear(struct param_table *pt, bool trainable, int64_t out, int64_t in, struct dsr_err *err,
                           const char *prefix, int layer) {
-    char w[DSR_PARAM_NAME_MAX], b[DSR_PARAM_NAME_MAX];
+    char w[DSR_PARAM_NAME_MAX + 8], b[DSR_PARAM_NAME_MAX + 8]; /* pt_declare rejects names past its limit */
     snprintf(w, sizeof w, "%s.weight", prefix);
     snprintf(b, sizeof b, "%s.bias", prefix);
     if (declare2(pt, trainable, out, in, err, w, layer) || declare1(pt, trainable, out, err, b, layer)) return -1;
     return 0;
+}
+
+/* A frozen encoder layer's linear: the weight is read only through struct
+ * weight, so it may be stored BF16. */
+static int declare_layer_linear(struct param_table *pt, int64_t out, int64_t in, struct dsr_err *err,
+                                const char *prefix, int layer) {
+    if (pt_declare_matrix(pt, false, out, in, err, TOWER ".encoder.layers.%d.%s.weight", layer, prefix)) return -1;
+    char b[DSR_PARAM_NAME_MAX + 8];
+    snprintf(b, sizeof b, "%s.bias", prefix);
+    return declare1(pt, false, out, err, b, layer);
 }
 
 int vision_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err) {
@@ -66,11 +76,11 @@ int vision_declare(const struct janus_config *c, struct param_table *pt, struct 
     for (int l = 0; l < v->n_layers; l++) {
         if (declare1(pt, false, D, err, "layer_norm1.weight", l) || declare1(pt, false, D, err, "layer_norm1.bias", l) ||
             declare1(pt, false, D, err, "layer_norm2.weight", l) || declare1(pt, false, D, err, "layer_norm2.bias", l) ||
-            declare_linear(pt, false, D, D, err, "self_attn.q_proj", l) ||
-            declare_linear(pt, false, D, D, err, "self_attn.k_proj", l) ||
-            declare_linear(pt, false, D, D, err, "self_attn.v_proj", l) ||
-            declare_linear(pt, false, D, D, err, "self_attn.projection_layer", l) ||
-            declare_linear(pt, false, F, D, err, "mlp.fc1", l) || declare_linear(pt, false, D, F, err, "mlp.fc2", l))
+            declare_layer_linear(pt, D, D, err, "self_attn.q_proj", l) ||
+            declare_layer_linear(pt, D, D, err, "self_attn.k_proj", l) ||
+            declare_layer_linear(pt, D, D, err, "self_attn.v_proj", l) ||
+            declare_layer_linear(pt, D, D, err, "self_attn.projection_layer", l) ||
+            declare_layer_linear(pt, F, D, err, "mlp.fc1", l) || declare_layer_linear(pt, D, F, err, "mlp.fc2", l))
             return -1;
     }
     if (declare1(pt, false, D, err, TOWER ".post_layernorm.weight", -1) ||
@@ -98,6 +108,16 @@ static int bind_layer(const struct param_table *pt, const float **dst, int layer
     char full[DSR_PARAM_NAME_MAX];
     snprintf(full, sizeof full, TOWER ".encoder.layers.%d.%s", layer, name);
     return bind(pt, dst, full, err);
+}
+
+static int bind_layer_weight(const struct param_table *pt, struct weight *dst, int layer, const char *name,
+                             struct dsr_err *err) {
+    char full[DSR_PARAM_NAME_MAX];
+    snprintf(full, sizeof full, TOWER ".encoder.layers.%d.%s", layer, name);
+    const struct param *p = pt_find(pt, full);
+    if (!p) return dsr_errf(err, "vision: parameter %s not declared", full);
+    *dst = pt_weight(pt, p);
+    return 0;
 }
 
 int vision_bind(const struct janus_config *c, const struct param_table *pt, struct vision_model **out,
@@ -131,16 +151,16 @@ int vision_bind(const struct janus_config *c, const struct param_table *pt, stru
              bind_layer(pt, &w->ln1_b, l, "layer_norm1.bias", err) ||
              bind_layer(pt, &w->ln2_w, l, "layer_norm2.weight", err) ||
              bind_layer(pt, &w->ln2_b, l, "layer_norm2.bias", err) ||
-             bind_layer(pt, &w->q_w, l, "self_attn.q_proj.weight", err) ||
+             bind_layer_weight(pt, &w->q_w, l, "self_attn.q_proj.weight", err) ||
              bind_layer(pt, &w->q_b, l, "self_attn.q_proj.bias", err) ||
-             bind_layer(pt, &w->k_w, l, "self_attn.k_proj.weight", err) ||
+             bind_layer_weight(pt, &w->k_w, l, "self_attn.k_proj.weight", err) ||
              bind_layer(pt, &w->k_b, l, "self_attn.k_proj.bias", err) ||
-             bind_layer(pt, &w->v_w, l, "self_attn.v_proj.weight", err) ||
+             bind_layer_weight(pt, &w->v_w, l, "self_attn.v_proj.weight", err) ||
              bind_layer(pt, &w->v_b, l, "self_attn.v_proj.bias", err) ||
-             bind_layer(pt, &w->proj_w, l, "self_attn.projection_layer.weight", err) ||
+             bind_layer_weight(pt, &w->proj_w, l, "self_attn.projection_layer.weight", err) ||
              bind_layer(pt, &w->proj_b, l, "self_attn.projection_layer.bias", err) ||
-             bind_layer(pt, &w->fc1_w, l, "mlp.fc1.weight", err) || bind_layer(pt, &w->fc1_b, l, "mlp.fc1.bias", err) ||
-             bind_layer(pt, &w->fc2_w, l, "mlp.fc2.weight", err) || bind_layer(pt, &w->fc2_b, l, "mlp.fc2.bias", err);
+             bind_layer_weight(pt, &w->fc1_w, l, "mlp.fc1.weight", err) || bind_layer(pt, &w->fc1_b, l, "mlp.fc1.bias", err) ||
+             bind_layer_weight(pt, &w->fc2_w, l, "mlp.fc2.weight", err) || bind_layer(pt, &w->fc2_b, l, "mlp.fc2.bias", err);
     }
     for (int i = 0; !rc && i < n_hidden; i++) {
         char name[DSR_PARAM_NAME_MAX];
@@ -260,25 +280,31 @@ int vision_tower_forward(const struct vision_model *vm, const float *pixels, int
     op_linear(x, s.patches, vm->patch_w, vm->patch_b, rows, patch_dim, D);
     for (int img = 0; img < n_images; img++) op_add_inplace(x + (size_t)img * T * D, vm->pos_emb, (size_t)T * D);
 
+    int done = 0; /* layers run; fewer when a BF16 weight could not be widened */
     for (int l = 0; l < c->n_layers; l++) {
         const struct vision_layer_weights *w = &vm->layers[l];
         op_layernorm(s.h, x, w->ln1_w, w->ln1_b, rows, D, eps);
-        op_linear(s.q, s.h, w->q_w, w->q_b, rows, D, D);
-        op_linear(s.k, s.h, w->k_w, w->k_b, rows, D, D);
-        op_linear(s.v, s.h, w->v_w, w->v_b, rows, D, D);
+        if (op_linear_w(s.q, s.h, w->q_w, w->q_b, rows, D, D) || op_linear_w(s.k, s.h, w->k_w, w->k_b, rows, D, D) ||
+            op_linear_w(s.v, s.h, w->v_w, w->v_b, rows, D, D))
+            break;
         for (int img = 0; img < n_images; img++) {
             size_t off = (size_t)img * T * D;
             attention_one_image(s.h + off, s.q + off, s.k + off, s.v + off, s.scores, T, D, c->n_heads);
         }
         /* q is free now: projection output goes there before the residual add. */
-        op_linear(s.q, s.h, w->proj_w, w->proj_b, rows, D, D);
+        if (op_linear_w(s.q, s.h, w->proj_w, w->proj_b, rows, D, D)) break;
         op_add_inplace(x, s.q, n_x);
 
         op_layernorm(s.h, x, w->ln2_w, w->ln2_b, rows, D, eps);
-        op_linear(s.mlp, s.h, w->fc1_w, w->fc1_b, rows, D, F);
+        if (op_linear_w(s.mlp, s.h, w->fc1_w, w->fc1_b, rows, D, F)) break;
         op_gelu_erf_inplace(s.mlp, (size_t)rows * F);
-        op_linear(s.q, s.mlp, w->fc2_w, w->fc2_b, rows, F, D);
+        if (op_linear_w(s.q, s.mlp, w->fc2_w, w->fc2_b, rows, F, D)) break;
         op_add_inplace(x, s.q, n_x);
+        done++;
+    }
+    if (done < c->n_layers) {
+        free(s.block);
+        return dsr_errf(err, "vision: out of memory widening BF16 weights");
     }
     op_layernorm(x, x, vm->post_ln_w, vm->post_ln_b, rows, D, eps);
     free(s.block);

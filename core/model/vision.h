@@ -18,10 +18,13 @@
 #include "io/model_config.h"
 #include "model/params.h"
 
+/* The encoder's linear weights may be stored BF16 (nn/weight.h). */
 struct vision_layer_weights {
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *proj_w, *proj_b;
-    const float *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+    struct weight q_w, k_w, v_w, proj_w; /* [hidden, hidden] */
+    const float *q_b, *k_b, *v_b, *proj_b;
+    struct weight fc1_w, fc2_w;          /* [mlp, hidden], [hidden, mlp] */
+    const float *fc1_b, *fc2_b;
 };
 
 struct vision_model {

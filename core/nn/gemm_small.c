@@ -8,6 +8,8 @@
 
 #include "base/bf16.h"
 
+#include <omp.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -152,6 +154,83 @@ __attribute__((target("avx2,fma"), noinline)) static void weight_block_bf16(floa
     weight_block(out, in, w, bias, n, in_dim, out_dim, rows, next_rows, 1);
 }
 
+/* linear_bf16_one_row: one input row against BF16 weights (a decode step): memory-bound, so the
+ * widening must cost no shuffles.  32 bits of a BF16 row hold elements 2i
+ * (low half) and 2i+1 (high half); a shift left by 16 makes the low one a
+ * float32 and masking off the low half makes the high one a float32.  So
+ * each 256-bit load of 16 weights gives two vectors, the even- and the
+ * odd-indexed elements, multiplied by the input split the same way once per
+ * call (xs: per 16-element block, its 8 even then its 8 odd elements).
+ *
+ * Summation order, for out[o]: per 16-element block b < in_dim / 16, lanes
+ * j accumulate (FMA, increasing b) W[o][16b+2j]·x[16b+2j] into E_j and
+ * W[o][16b+2j+1]·x[16b+2j+1] into O_j; then E + O lane-wise, summed as in
+ * hsum8; the remaining in_dim mod 16 products in increasing k; the bias
+ * last.  (Not gemm_small's order, so not bit-identical to it: float
+ * rounding apart.)  Rows go 4 at a time (8 accumulators, 4 loads in
+ * flight); threads take contiguous ranges of them. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+row_dot_bf16(float *out, const uint16_t *w, const float *xs, const float *x, int k, const float *bias, int R) {
+    const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 even[4], odd[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) even[r] = odd[r] = _mm256_setzero_ps();
+    int k16 = k & ~15;
+    for (int j = 0; j < k16; j += 16) {
+        __m256 xe = _mm256_loadu_ps(xs + j), xo = _mm256_loadu_ps(xs + j + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * k + j));
+            even[r] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), xe, even[r]);
+            odd[r] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi_mask)), xo, odd[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float s = hsum8(_mm256_add_ps(even[r], odd[r]));
+        for (int j = k16; j < k; j++) s += bf16_to_f32(w[(size_t)r * k + j]) * x[j];
+        if (bias) s += bias[r];
+        out[r] = s;
+    }
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, const uint16_t *w, const float *xs,
+                                                                     const float *x, int k, const float *bias,
+                                                                     int rows) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4)
+        row_dot_bf16(out + r, w + (size_t)r * k, xs, x, k, bias ? bias + r : NULL, 4);
+    for (; r < rows; r++) row_dot_bf16(out + r, w + (size_t)r * k, xs, x, k, bias ? bias + r : NULL, 1);
+}
+
+/* out[out_dim] = x[in_dim] · widen(weight)ᵀ (+ bias); -1 when the split
+ * input cannot be allocated. */
+static int linear_bf16_one_row(float *out, const float *x, const uint16_t *weight, const float *bias, int in_dim,
+                               int out_dim) {
+    int k16 = in_dim & ~15;
+    float *xs = malloc((size_t)(k16 > 0 ? k16 : 1) * sizeof *xs);
+    if (!xs) return -1;
+    for (int b = 0; b < k16; b += 16)
+        for (int i = 0; i < 8; i++) {
+            xs[b + i] = x[b + 2 * i];
+            xs[b + 8 + i] = x[b + 2 * i + 1];
+        }
+    int n_blocks = (out_dim + 3) / 4;
+    int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
+    int threads = parallel ? omp_get_max_threads() : 1;
+#pragma omp parallel num_threads(threads)
+    {
+        /* contiguous ranges of 4-row blocks, so each thread streams its own slice */
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int b0 = (int)((long long)n_blocks * t / nt), b1 = (int)((long long)n_blocks * (t + 1) / nt);
+        int o0 = b0 * 4, o1 = b1 * 4 < out_dim ? b1 * 4 : out_dim;
+        if (o1 > o0)
+            rows_bf16(out + o0, weight + (size_t)o0 * in_dim, xs, x, in_dim, bias ? bias + o0 : NULL, o1 - o0);
+    }
+    free(xs);
+    return 0;
+}
+
 /* Threads split the output rows into contiguous ranges of whole blocks, so
  * each streams its own slice of W once. */
 static void linear_avx2(float *out, const float *in, const void *weight, int bf16, const float *bias, int n,
@@ -225,6 +304,8 @@ int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const flo
                   int out_dim, int use_simd) {
     if (n <= 0 || out_dim <= 0) return 0;
 #if defined(__x86_64__)
+    if (use_simd && n == 1 && gemm_small_simd_supported())
+        return linear_bf16_one_row(out, in, weight, bias, in_dim < 0 ? 0 : in_dim, out_dim);
     if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
         linear_avx2(out, in, weight, 1, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
         return 0;

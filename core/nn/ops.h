@@ -13,12 +13,20 @@
 
 #include <stddef.h>
 
+#include "nn/weight.h"
+
 /* Threads used by OpenBLAS and by the OpenMP loops (<= 0: all cores). */
 void dsr_set_threads(int n);
 int  dsr_get_threads(void);
 
 /* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias[out_dim] if non-NULL). */
 void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim);
+/* The same for a weight of either storage (nn/weight.h); a BF16 weight is
+ * widened in registers (decode-sized n) or a panel at a time into a
+ * temporary float32 buffer (nn/gemm_small.h), so this one may allocate:
+ * -1 when that fails, 0 otherwise. */
+int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim,
+                int out_dim);
 
 /* out[n, dim] = in / rms(in) * weight  (Llama RMSNorm, statistic in double). */
 void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps);

@@ -71,7 +71,8 @@ static int write_model(const struct janus_model *m, const char *path, const char
     struct st_out *t = malloc((pt->n + 1) * sizeof *t);
     if (!t) return dsr_errf(err, "out of memory");
     for (size_t i = 0; i < pt->n; i++)
-        t[i] = (struct st_out){pt->items[i].name, pt->items[i].ndim, pt->items[i].shape, pt_data(pt, &pt->items[i])};
+        t[i] = (struct st_out){pt->items[i].name, pt->items[i].ndim, pt->items[i].shape, pt_data(pt, &pt->items[i]),
+                               pt_data_bf16(pt, &pt->items[i])};
     const char *meta[] = {"format", "pt", "policy_version", version};
     int rc = st_write_f32(path, t, pt->n, meta, 2, err);
     free(t);
@@ -94,10 +95,10 @@ static int write_optimizer(const struct janus_model *m, const struct trainer *tr
         const struct param *p = &pt->items[i];
         if (!p->trainable) continue;
         snprintf(names[k], sizeof names[k], "%s.exp_avg", p->name);
-        t[k] = (struct st_out){names[k], p->ndim, p->shape, tr->adam_m + p->offset};
+        t[k] = (struct st_out){names[k], p->ndim, p->shape, tr->adam_m + p->offset, NULL};
         k++;
         snprintf(names[k], sizeof names[k], "%s.exp_avg_sq", p->name);
-        t[k] = (struct st_out){names[k], p->ndim, p->shape, tr->adam_v + p->offset};
+        t[k] = (struct st_out){names[k], p->ndim, p->shape, tr->adam_v + p->offset, NULL};
         k++;
     }
     char step[32];

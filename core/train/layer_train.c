@@ -85,23 +85,23 @@ void tl_forward(const struct lm_layer *ly, const struct text_config *t, const st
     int T = s->row0[s->n], C = t->hidden_size, M = t->intermediate_size;
     int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
     op_rmsnorm(a->h1, x, ly->attn_norm, T, C, t->rms_norm_eps);
-    op_linear(a->q, a->h1, ly->q_w, ly->q_b, T, C, Q);
-    op_linear(a->k, a->h1, ly->k_w, ly->k_b, T, C, KV);
-    op_linear(a->v, a->h1, ly->v_w, ly->v_b, T, C, KV);
+    op_linear(a->q, a->h1, ly->q_w.f32, ly->q_b, T, C, Q);
+    op_linear(a->k, a->h1, ly->k_w.f32, ly->k_b, T, C, KV);
+    op_linear(a->v, a->h1, ly->v_w.f32, ly->v_b, T, C, KV);
     op_rope_inplace(a->q, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_inplace(a->k, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
     double t0 = tp_now();
     attention_forward_train(t, s, a->q, a->k, a->v, a->att, scores);
     tp_add(prof, TP_ATTN_FWD, t0);
-    op_linear(a->x2, a->att, ly->o_w, ly->o_b, T, Q, C);
+    op_linear(a->x2, a->att, ly->o_w.f32, ly->o_b, T, Q, C);
     op_add_inplace(a->x2, x, (size_t)T * C);
     op_rmsnorm(a->h2, a->x2, ly->mlp_norm, T, C, t->rms_norm_eps);
-    op_linear(a->gate, a->h2, ly->gate_w, ly->gate_b, T, C, M);
-    op_linear(a->up, a->h2, ly->up_w, ly->up_b, T, C, M);
+    op_linear(a->gate, a->h2, ly->gate_w.f32, ly->gate_b, T, C, M);
+    op_linear(a->up, a->h2, ly->up_w.f32, ly->up_b, T, C, M);
     size_t n = (size_t)T * M;
 #pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) a->act[i] = a->gate[i] / (1.0f + expf(-a->gate[i])) * a->up[i];
-    op_linear(out, a->act, ly->down_w, ly->down_b, T, M, C);
+    op_linear(out, a->act, ly->down_w.f32, ly->down_b, T, M, C);
     op_add_inplace(out, a->x2, (size_t)T * C);
 }
 
@@ -133,7 +133,7 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
 
     double t0 = tp_now();
     /* MLP block: out = x2 + act·Wdᵀ; dx currently holds d(out) = d(x2) via the residual */
-    linear_backward(a->act, ly->down_w, dx, T, M, C, g->down_w, g->down_b, dgate, 0.0f);
+    linear_backward(a->act, ly->down_w.f32, dx, T, M, C, g->down_w, g->down_b, dgate, 0.0f);
     size_t ni = n * M;
 #pragma omp parallel for if (ni > 65536)
     for (size_t i = 0; i < ni; i++) {
@@ -141,14 +141,14 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
         dup[i] = d_act * z * sig;
         dgate[i] = d_act * a->up[i] * sig * (1.0f + z * (1.0f - sig));
     }
-    linear_backward(a->h2, ly->gate_w, dgate, T, C, M, g->gate_w, g->gate_b, dh, 0.0f);
-    linear_backward(a->h2, ly->up_w, dup, T, C, M, g->up_w, g->up_b, dh, 1.0f);
+    linear_backward(a->h2, ly->gate_w.f32, dgate, T, C, M, g->gate_w, g->gate_b, dh, 0.0f);
+    linear_backward(a->h2, ly->up_w.f32, dup, T, C, M, g->up_w, g->up_b, dh, 1.0f);
     t0 = tp_add(prof, TP_MLP_BWD, t0);
     op_rmsnorm_backward(a->x2, ly->mlp_norm, dh, T, C, t->rms_norm_eps, dx, g->mlp_norm, rstd);
     t0 = tp_add(prof, TP_NORM_BWD, t0);
 
     /* attention block: x2 = x + att·Woᵀ; dx now holds d(x2) */
-    linear_backward(a->att, ly->o_w, dx, T, Q, C, g->o_w, g->o_b, datt, 0.0f);
+    linear_backward(a->att, ly->o_w.f32, dx, T, Q, C, g->o_w, g->o_b, datt, 0.0f);
     memset(dk, 0, n * KV * sizeof(float));
     memset(dv, 0, n * KV * sizeof(float));
     t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
@@ -156,9 +156,9 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
     t0 = tp_add(prof, TP_ATTN_BWD, t0);
     op_rope_backward_inplace(dq, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_backward_inplace(dk, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
-    linear_backward(a->h1, ly->q_w, dq, T, C, Q, g->q_w, g->q_b, dh, 0.0f);
-    linear_backward(a->h1, ly->k_w, dk, T, C, KV, g->k_w, g->k_b, dh, 1.0f);
-    linear_backward(a->h1, ly->v_w, dv, T, C, KV, g->v_w, g->v_b, dh, 1.0f);
+    linear_backward(a->h1, ly->q_w.f32, dq, T, C, Q, g->q_w, g->q_b, dh, 0.0f);
+    linear_backward(a->h1, ly->k_w.f32, dk, T, C, KV, g->k_w, g->k_b, dh, 1.0f);
+    linear_backward(a->h1, ly->v_w.f32, dv, T, C, KV, g->v_w, g->v_b, dh, 1.0f);
     t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
     op_rmsnorm_backward(x, ly->attn_norm, dh, T, C, t->rms_norm_eps, dx, g->attn_norm, rstd);
     tp_add(prof, TP_NORM_BWD, t0);

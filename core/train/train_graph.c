@@ -117,9 +117,9 @@ static void gen_head_chain(const struct janus_model *m, float *grad, struct mlp_
     ch->in_dim = gp->lm_hidden;
     ch->dims[0] = gp->width;
     ch->dims[1] = gp->codebook_size;
-    ch->w[0] = gp->proj_w;
+    ch->w[0] = gp->proj_w.f32;
     ch->b[0] = gp->proj_b;
-    ch->w[1] = gp->head_w;
+    ch->w[1] = gp->head_w.f32;
     ch->b[1] = gp->head_b;
     for (int i = 0; i < 2; i++) {
         ch->gw[i] = grad_of(m, grad, ch->w[i]);
@@ -229,7 +229,7 @@ static int embed_pass(struct train_graph *g, float *rows, const float *d_rows, f
     if (rc == 0) {
         row_sources(g, refs);
         for (int i = 0; i < n_code; i++)
-            memcpy(code_emb + (size_t)i * E, m->gen.embeddings + (size_t)codes[i] * E, E * sizeof(float));
+            memcpy(code_emb + (size_t)i * E, m->gen.embeddings.f32 + (size_t)codes[i] * E, E * sizeof(float));
     }
     if (rc == 0 && !d_rows) {
         rc = chain_run(&und, feat, n_img, img_rows, NULL, NULL, err);
@@ -237,11 +237,11 @@ static int embed_pass(struct train_graph *g, float *rows, const float *d_rows, f
         for (int r = 0; r < g->T && rc == 0; r++) {
             const float *src = refs[r].src == ROW_IMAGE  ? img_rows + (size_t)refs[r].index * C
                                : refs[r].src == ROW_CODE ? code_rows + (size_t)refs[r].index * C
-                                                         : m->lm.embed_tokens + (size_t)refs[r].index * C;
+                                                         : m->lm.embed_tokens.f32 + (size_t)refs[r].index * C;
             memcpy(rows + (size_t)r * C, src, C * sizeof(float));
         }
     } else if (rc == 0) {
-        float *g_embed = grad_of(m, grad, m->lm.embed_tokens);
+        float *g_embed = grad_of(m, grad, m->lm.embed_tokens.f32);
         for (int r = 0; r < g->T; r++) {
             const float *d = d_rows + (size_t)r * C;
             float *dst = refs[r].src == ROW_IMAGE  ? img_rows + (size_t)refs[r].index * C
@@ -255,7 +255,7 @@ static int embed_pass(struct train_graph *g, float *rows, const float *d_rows, f
         /* image rows: the features are constants, so no input gradient */
         rc = chain_run(&und, feat, n_img, NULL, img_rows, NULL, err);
         if (rc == 0) rc = chain_run(&gen, code_emb, n_code, NULL, code_rows, d_emb, err);
-        float *g_codebook = grad_of(m, grad, m->gen.embeddings);
+        float *g_codebook = grad_of(m, grad, m->gen.embeddings.f32);
         for (int i = 0; i < n_code && rc == 0; i++)
             for (size_t j = 0; j < E; j++) g_codebook[(size_t)codes[i] * E + j] += d_emb[(size_t)i * E + j];
     }
@@ -300,7 +300,7 @@ static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, con
         mlp_chain_forward(&ch, h, rows, acts, w1);
         memcpy(logits, mlp_chain_output(&ch, acts, (size_t)rows), (size_t)rows * V * sizeof(float));
     } else {
-        lm_logits(&m->lm, h, rows, logits);
+        if (lm_logits(&m->lm, h, rows, logits, err)) return -1;
     }
     double t0 = tp_now();
 #pragma omp parallel for if (rows > 4)
@@ -319,9 +319,9 @@ static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, con
     if (dlp && kind == TF_TARGET_CODES) {
         mlp_chain_backward(&ch, h, rows, acts, logits, dh, w1, w2);
     } else if (dlp) {
-        float *g_head = grad_of(m, grad, m->lm.lm_head);
+        float *g_head = grad_of(m, grad, m->lm.lm_head.f32);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, rows, 1.0f, logits, V, h, C, 1.0f, g_head, C);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, V, 1.0f, logits, V, m->lm.lm_head, C, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, V, 1.0f, logits, V, m->lm.lm_head.f32, C, 0.0f,
                     dh, C);
     }
     free(acts);
@@ -472,13 +472,13 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
 
 static struct tl_grads layer_grads(const struct janus_model *m, float *grad, const struct lm_layer *ly) {
     return (struct tl_grads){
-        .attn_norm = grad_of(m, grad, ly->attn_norm), .q_w = grad_of(m, grad, ly->q_w),
-        .k_w = grad_of(m, grad, ly->k_w),             .v_w = grad_of(m, grad, ly->v_w),
-        .o_w = grad_of(m, grad, ly->o_w),             .q_b = grad_of(m, grad, ly->q_b),
+        .attn_norm = grad_of(m, grad, ly->attn_norm), .q_w = grad_of(m, grad, ly->q_w.f32),
+        .k_w = grad_of(m, grad, ly->k_w.f32),             .v_w = grad_of(m, grad, ly->v_w.f32),
+        .o_w = grad_of(m, grad, ly->o_w.f32),             .q_b = grad_of(m, grad, ly->q_b),
         .k_b = grad_of(m, grad, ly->k_b),             .v_b = grad_of(m, grad, ly->v_b),
         .o_b = grad_of(m, grad, ly->o_b),             .mlp_norm = grad_of(m, grad, ly->mlp_norm),
-        .gate_w = grad_of(m, grad, ly->gate_w),       .up_w = grad_of(m, grad, ly->up_w),
-        .down_w = grad_of(m, grad, ly->down_w),       .gate_b = grad_of(m, grad, ly->gate_b),
+        .gate_w = grad_of(m, grad, ly->gate_w.f32),       .up_w = grad_of(m, grad, ly->up_w.f32),
+        .down_w = grad_of(m, grad, ly->down_w.f32),       .gate_b = grad_of(m, grad, ly->gate_b),
         .up_b = grad_of(m, grad, ly->up_b),           .down_b = grad_of(m, grad, ly->down_b),
     };
 }

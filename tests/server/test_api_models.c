@@ -6,7 +6,10 @@
  *   - no tokenizer.json and special ids that do not fit the built-in byte
  *     tokenizer (bos 1, eos 2, pad 0, BOI 3, EOI 4, image 5): the daemon
  *     starts, serves token-id inputs, and answers text with a 400 saying the
- *     model has no tokenizer. */
+ *     model has no tokenizer;
+ *   - --weights-dtype bf16: /model's memory fields, log-probs as a
+ *     float32-held daemon's on the same rounded weights, widening on the
+ *     first /update. */
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
@@ -183,6 +186,108 @@ static void test_no_tokenizer(struct th *t) {
     TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
 }
 
+/* One /logprobs call's values (a text target and an image target). */
+static int logprobs(struct dsrd_proc *p, double *out, size_t cap, size_t *n) {
+    struct http_resp r;
+    http_post_json(p, "/logprobs",
+                   json_pack("{s:[{s:{s:[i,i,i]},s:{s:[i,i,i]}},{s:{s:[i,i,i]},s:{s:[i,i,i,i]}}]}", "items", "context",
+                             "tokens", 256, 40, 259, "target", "codes", 7, 8, 9, "context", "tokens", 256, 10, 11,
+                             "target", "tokens", 12, 13, 14, 15),
+                   NULL, &r);
+    *n = 0;
+    json_t *items = json_object_get(r.json, "items");
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *lp = json_object_get(json_array_get(items, i), "logprobs");
+        for (size_t k = 0; k < json_array_size(lp) && *n < cap; k++) out[(*n)++] = json_real_value(json_array_get(lp, k));
+    }
+    int ok = r.status == 200 && *n == 7;
+    http_resp_free(&r);
+    return ok ? 0 : -1;
+}
+
+static json_t *model_memory(struct dsrd_proc *p) {
+    struct http_resp r;
+    http_call(p, "GET", "/model", NULL, 0, NULL, NULL, &r);
+    json_t *m = json_incref(json_object_get(r.json, "memory"));
+    http_resp_free(&r);
+    return m;
+}
+
+/* --weights-dtype bf16 on a float32 checkpoint: /model says bf16 and counts
+ * the bytes; log-probs equal a float32-held daemon's on the same
+ * BF16-rounded weights (1e-4: a checkpoint of the bf16 daemon, which holds
+ * BF16 matrices and writes them as BF16, serves as the float32 one's
+ * model); the first /update widens the trainable matrices (mixed,
+ * optimizer bytes reported). */
+static void test_bf16_weights(struct th *t) {
+    struct models_test *a = (struct models_test *)t;
+    const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--checkpoint-dir", a->root,
+                          "--weights-dtype", "bf16", NULL};
+    struct dsrd_proc p;
+    if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd --weights-dtype bf16 starts (log %s)", p.log_path))
+        return;
+    json_t *m = model_memory(&p);
+    long long bytes = json_integer_value(json_object_get(m, "weights_bytes"));
+    TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "bf16") == 0 && bytes > 0 &&
+                    json_integer_value(json_object_get(m, "optimizer_bytes")) == 0,
+             "/model memory: %s", m ? json_dumps(m, 0) : "missing");
+    json_decref(m);
+    double got[16], want[16];
+    size_t n_got = 0, n_want = 0;
+    TH_CHECK(t, logprobs(&p, got, 16, &n_got) == 0, "/logprobs on bf16 weights");
+    struct http_resp r;
+    http_post_json(&p, "/checkpoint", json_pack("{s:s}", "name", "bf16-held"), NULL, &r);
+    TH_CHECK(t, r.status == 200, "/checkpoint: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    /* BF16-held matrices are written as BF16 (lossless, half the bytes), the rest as F32 */
+    char path[192];
+    snprintf(path, sizeof path, "%s/bf16-held/model.safetensors", a->root);
+    struct st_file *f = NULL;
+    struct dsr_err err = {{0}};
+    if (TH_CHECK(t, st_open(path, &f, &err) == 0, "open the checkpoint: %s", err.msg)) {
+        const struct st_tensor *emb = st_find(f, "model.language_model.embed_tokens.weight");
+        const struct st_tensor *norm = st_find(f, "model.language_model.norm.weight");
+        TH_CHECK(t, emb && emb->dtype == ST_BF16 && norm && norm->dtype == ST_F32, "checkpoint dtypes: %s / %s",
+                 emb ? st_dtype_name(emb->dtype) : "missing", norm ? st_dtype_name(norm->dtype) : "missing");
+        st_close(f);
+    }
+    /* the first update: trainable matrices to float32, frozen ones stay BF16 */
+    http_post_json(&p, "/update",
+                   json_pack("{s:[{s:s,s:{s:[i,i,i]},s:{s:[i,i]},s:f}]}", "samples", "task", "understanding", "context",
+                             "tokens", 256, 10, 11, "completion", "tokens", 12, 13, "advantage", 1.0),
+                   NULL, &r);
+    TH_CHECK(t, r.status == 200, "/update: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    m = model_memory(&p);
+    TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "mixed") == 0 &&
+                    json_integer_value(json_object_get(m, "weights_bytes")) > bytes &&
+                    json_integer_value(json_object_get(m, "optimizer_bytes")) > 0,
+             "/model memory after /update: %s", m ? json_dumps(m, 0) : "missing");
+    json_decref(m);
+    TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+
+    /* the checkpoint, held as float32 */
+    char model[128];
+    snprintf(model, sizeof model, "%s/bf16-held", a->root);
+    const char *f32_args[] = {"--model", model, "--boi-id", "259", "--eoi-id", "260", "--weights-dtype", "f32", NULL};
+    if (!TH_CHECK(t, dsrd_start(&p, a->argv0, f32_args) == 0, "dsrd on the checkpoint starts (log %s)", p.log_path))
+        return;
+    m = model_memory(&p);
+    TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "float32") == 0,
+             "float32-held: %s", m ? json_dumps(m, 0) : "missing");
+    json_decref(m);
+    if (TH_CHECK(t, logprobs(&p, want, 16, &n_want) == 0, "/logprobs on float32 weights")) {
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < n_want; i++) {
+            worst = fmax(worst, fabs(got[i] - want[i]));
+            scale = fmax(scale, fabs(want[i]));
+        }
+        TH_CHECK(t, worst <= 1e-4 * scale, "bf16-held vs float32-held log-probs differ by %g (max |lp| %g)", worst,
+                 scale);
+    }
+    TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -191,6 +296,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(a.root)) return 1;
     th_run(&a.t, "nonfinite_weights", test_nonfinite_weights);
     th_run(&a.t, "no_tokenizer", test_no_tokenizer);
+    th_run(&a.t, "bf16_weights", test_bf16_weights);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", a.root);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", a.root);

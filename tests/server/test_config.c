@@ -44,9 +44,31 @@ static void test_rejects_bad_configs(struct th *t) {
     }
 }
 
+/* Numbers that do not fit the type they are stored in are rejected by name
+ * (found by fuzz_config: mlp_ratio 4.4e64 made hidden_size · mlp_ratio an
+ * infinity cast to int, undefined behaviour). */
+static void test_rejects_out_of_range_numbers(struct th *t) {
+    const struct {
+        const char *json, *key;
+    } bad[] = {
+        {"{\"vision_config\": {\"mlp_ratio\": 4.4e64}}", "mlp_ratio"},
+        {"{\"vision_config\": {\"mlp_ratio\": 1e30}}", "mlp_ratio"},
+        {"{\"vision_config\": {\"mlp_ratio\": -1}}", "mlp_ratio"},
+        {"{\"vision_config\": {\"layer_norm_eps\": 1e300}}", "layer_norm_eps"},
+        {"{\"text_config\": {\"rms_norm_eps\": -1e300}}", "rms_norm_eps"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct janus_config c;
+        struct dsr_err err = {{0}};
+        int rc = janus_config_parse(bad[i].json, strlen(bad[i].json), &c, &err);
+        TH_CHECK(t, rc != 0 && strstr(err.msg, bad[i].key), "%s: %s", bad[i].json, rc ? err.msg : "accepted");
+    }
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "tiny_config", test_tiny_config);
     th_run(&t, "rejects_bad_configs", test_rejects_bad_configs);
+    th_run(&t, "rejects_out_of_range_numbers", test_rejects_out_of_range_numbers);
     return th_finish(&t, "test_config");
 }

@@ -169,8 +169,11 @@ int th_build_program(const char *name, char *out, size_t cap) {
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0 || (size_t)n >= sizeof exe - 1) return -1;
     exe[n] = '\0';
+    /* test binaries live in BUILD/tests/..., tools such as the soak in BUILD/tools/ */
     char *tests = NULL;
     for (char *p = strstr(exe, "/tests/"); p; p = strstr(p + 1, "/tests/")) tests = p;
+    if (!tests)
+        for (char *p = strstr(exe, "/tools/"); p; p = strstr(p + 1, "/tools/")) tests = p;
     if (!tests) return -1;
     *tests = '\0';
     int k = snprintf(out, cap, "%s/%s", exe, name);

@@ -56,7 +56,8 @@ char *th_read_file(const char *path, size_t *n);
 
 /* The build's program NAME ("dsrd", "dsr", "dsr-train") as an absolute
  * path: <build>/NAME, where <build> ("build", "build/asan") holds this test
- * binary's tests/ folder (read from /proc/self/exe).  -1 if it does not fit. */
+ * binary's tests/ (or, for tools such as the soak, tools/) folder (read from
+ * /proc/self/exe).  -1 if it does not fit. */
 int th_build_program(const char *name, char *out, size_t cap);
 
 /* Tensor from an open fixture file as a newly allocated float/int64 array

@@ -22,7 +22,7 @@ struct fixture {
 
 static int load(struct th *t, struct fixture *fx, const char *pixels_name) {
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, &fx->m, &err) == 0, "load: %s", err.msg)) return -1;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &fx->m, &err) == 0, "load: %s", err.msg)) return -1;
     fx->cases = th_open_fixture("janus-tiny/cases.safetensors");
     float *px = th_tensor_f32(fx->cases, pixels_name, NULL);
     size_t rows = (size_t)fx->m.cfg.vision.num_image_tokens * fx->m.cfg.text.hidden_size;
@@ -54,7 +54,7 @@ static void test_und_logits(struct th *t) {
     if (rc == 0) rc = tf_embed_context(m, ids, (int)n, fx.embeds, N, rows, &err);
     if (rc == 0) rc = lm_forward(&m->lm, &cache, &seg, 1, rows, rows, &err);
     if (TH_CHECK(t, rc == 0, "forward: %s", err.msg)) {
-        lm_logits(&m->lm, rows, (int)n, logits);
+        lm_logits(&m->lm, rows, (int)n, logits, &err);
         TH_CHECK(t, nl == n * V, "shape");
         TH_CLOSE(t, "und.logits", logits, want, nl, 1e-4);
     }
