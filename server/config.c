@@ -44,8 +44,8 @@ static const struct opt OPTS[] = {
     {"quantizer", OPT_QUANT, "VQ encode mode: l2 (Janus) | euclidean (HF) (default l2)"},
     {"weights-dtype", OPT_WEIGHTS,
      "how weight matrices are held in memory: bf16 (half the memory, faster decode; a full /update widens the "
-     "trainable ones to float32 once, frozen ones stay bf16), f32, or auto: bf16 when the checkpoint's are "
-     "(default auto; compute is float32 either way)"},
+     "trainable ones to float32 once, frozen ones stay bf16), f32, or auto: bf16 when the checkpoint's are and "
+     "the model takes >= 1 GiB as float32 (default auto; compute is float32 either way)"},
     {"template-user-prefix", OPT_STR, "template: text before the user turn (default \"<|User|>: \")"},
     {"template-assistant-suffix", OPT_STR, "template: text ending the user turn (default \"\\n\\n<|Assistant|>:\")"},
     {"template-question-prefix", OPT_STR, "template: text between [EOI] and the question (default \"\\n\")"},

@@ -50,13 +50,11 @@ int main(int argc, char **argv) {
      * many HTTP threads then scatter freed request buffers over all of them,
      * and under `make soak` resident memory grew 17% in 5 minutes while the
      * live heap stayed flat (malloc_stats: in use 22 → 25 MB, mapped 57 →
-     * 66 MB).  Two arenas bound that (+8% over the same run; the worker's
-     * periodic malloc_trim returns the rest).  And a fixed mmap threshold:
-     * glibc's adaptive one rises to 32 MiB once a large block is freed, after
-     * which request bodies and checkpoint buffers come from the arenas and
-     * leave their high-water mark resident; mapped, they go back on free. */
-    mallopt(M_ARENA_MAX, 2);
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+     * 66 MB).  One arena bounds that; the worker's periodic malloc_trim
+     * returns the rest.  (A fixed mmap threshold, so that large buffers go
+     * back on free, bounded it too but cost /score 150 ms in page faults:
+     * the forward's scratch is mapped afresh on every call.) */
+    mallopt(M_ARENA_MAX, 1);
 #endif
     static struct server srv; /* large; lives for the whole run */
     struct dsr_err err = {{0}};

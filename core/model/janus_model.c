@@ -7,23 +7,27 @@
 
 #include "io/safetensors_dir.h"
 
-/* Declares every component's tensors and allocates the arenas. */
-static int declare_all(struct janus_model *m, bool bf16, struct dsr_err *err) {
+/* AUTO: BF16 when the checkpoint stores its token embeddings (always
+ * present, the largest matrix) as BF16 and the declared weights would take
+ * at least JANUS_AUTO_BF16_MIN_BYTES as float32. */
+static bool want_bf16(enum janus_weights weights, const struct st_set *set, const struct param_table *pt) {
+    if (weights != JANUS_WEIGHTS_AUTO) return weights == JANUS_WEIGHTS_BF16;
+    const struct st_tensor *t = set ? st_set_find(set, "model.language_model.embed_tokens.weight") : NULL;
+    return t && t->dtype == ST_BF16 && pt_count(pt, false) * sizeof(float) >= JANUS_AUTO_BF16_MIN_BYTES;
+}
+
+/* Declares every component's tensors and allocates the arenas, matrices
+ * as `weights` and the checkpoint (set, or NULL for random weights) say. */
+static int declare_all(struct janus_model *m, enum janus_weights weights, const struct st_set *set,
+                       struct dsr_err *err) {
     pt_init(&m->params);
     if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
         vision_declare(&m->cfg, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
         return -1;
-    pt_set_bf16(&m->params, bf16);
+    pt_set_bf16(&m->params, want_bf16(weights, set, &m->params));
     return pt_alloc(&m->params, err);
 }
 
-/* AUTO: the storage of the checkpoint's token embeddings (always present,
- * and the largest matrix). */
-static bool want_bf16(enum janus_weights weights, const struct st_set *set) {
-    if (weights != JANUS_WEIGHTS_AUTO) return weights == JANUS_WEIGHTS_BF16;
-    const struct st_tensor *t = set ? st_set_find(set, "model.language_model.embed_tokens.weight") : NULL;
-    return t && t->dtype == ST_BF16;
-}
 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
@@ -36,7 +40,7 @@ static int bind_all(struct janus_model *m, struct dsr_err *err) {
 static int load_from_set(struct janus_model *m, const struct st_set *set, enum janus_weights weights,
                          struct dsr_err *err) {
     m->tied = m->cfg.tie_word_embeddings || st_set_find(set, "lm_head.weight") == NULL;
-    if (declare_all(m, want_bf16(weights, set), err) || pt_load(&m->params, set, err) || bind_all(m, err)) return -1;
+    if (declare_all(m, weights, set, err) || pt_load(&m->params, set, err) || bind_all(m, err)) return -1;
     return 0;
 }
 
@@ -99,7 +103,7 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, enum 
     if (janus_config_validate(&m->cfg, err)) return -1;
     janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     m->tied = cfg->tie_word_embeddings;
-    if (declare_all(m, want_bf16(weights, NULL), err)) {
+    if (declare_all(m, weights, NULL, err)) {
         janus_model_free(m);
         return -1;
     }

@@ -35,11 +35,6 @@ static void linear_sgemm(float *out, const float *in, const float *weight, const
                 bias ? 1.0f : 0.0f, out, out_dim);
 }
 
-/* Weight element i of a float32 (bf16 = 0) or BF16 (bf16 = 1) row, widened. */
-__attribute__((always_inline)) static inline float weight_at(const void *w, size_t i, int bf16) {
-    return bf16 ? bf16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
-}
-
 #if defined(__x86_64__)
 
 int gemm_small_simd_supported(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
@@ -52,24 +47,15 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m
     return _mm_cvtss_f32(s);
 }
 
-/* 8 weight elements from i on, widened to float32 lanes. */
-__attribute__((target("avx2,fma"), always_inline)) static inline __m256 weight_load8(const void *w, size_t i,
-                                                                                     int bf16) {
-    if (!bf16) return _mm256_loadu_ps((const float *)w + i);
-    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
 /* out[c * out_dim + r] = x[c] · w[r] (+ bias[r]) for r < R weight rows and
- * c < C input rows, each row k elements long (float32, or BF16 when bf16).
- * R, C and bf16 are compile-time constants at every call site, so the
- * accumulator arrays live in registers and each weight type gets its own
- * code.  With `prefetch`, step j (k index j) also prefetches the lines at
+ * c < C input rows, each row k elements long.  R and C are compile-time
+ * constants at every call site, so the accumulator arrays live in
+ * registers.  With `prefetch`, step j (k index j) also prefetches the lines at
  * prefetch + j · pf_rate / 65536 elements and 64 bytes further into L2. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-dot_block(float *out, int out_dim, const void *w, const float *x, int k, const float *bias, const char *prefetch,
-          size_t pf_rate, int R, int C, int bf16) {
-    size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
+dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const char *prefetch,
+          size_t pf_rate, int R, int C) {
+    size_t esize = sizeof(float);
     __m256 acc[BLOCK_OUT][BLOCK_IN];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -84,7 +70,7 @@ dot_block(float *out, int out_dim, const void *w, const float *x, int k, const f
         }
         __m256 wv[BLOCK_OUT];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) wv[r] = weight_load8(w, (size_t)r * k + j, bf16);
+        for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(w + (size_t)r * k + j);
 #pragma GCC unroll 3
         for (int c = 0; c < C; c++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)c * k + j);
@@ -98,7 +84,7 @@ dot_block(float *out, int out_dim, const void *w, const float *x, int k, const f
         for (int c = 0; c < C; c++) {
             const float *xc = x + (size_t)c * k;
             float s = hsum8(acc[r][c]);
-            for (int j = k8; j < k; j++) s += weight_at(w, (size_t)r * k + j, bf16) * xc[j];
+            for (int j = k8; j < k; j++) s += w[(size_t)r * k + j] * xc[j];
             if (bias) s += bias[r];
             out[(size_t)c * out_dim + r] = s;
         }
@@ -113,119 +99,155 @@ dot_block(float *out, int out_dim, const void *w, const float *x, int k, const f
  * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
  * Prefetching it all during the first group, as an earlier version did, left
  * memory idle while the other groups computed (bench/README.md). */
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-weight_block(float *out, const float *in, const void *w, const float *bias, int n, int in_dim, int out_dim, int rows,
-             int next_rows, int bf16) {
-    size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
+__attribute__((target("avx2,fma"), noinline)) static void
+weight_block(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim, int rows,
+             int next_rows) {
+    size_t esize = sizeof(float);
     int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
     size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* elements */
     size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
-    const char *wc = w;
+    const char *wc = (const char *)w;
     for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
         const float *x = in + (size_t)i * in_dim;
         const char *pf = next_rows == BLOCK_OUT ? wc + ((size_t)BLOCK_OUT * in_dim + g * seg) * esize : NULL;
         if (rows == BLOCK_OUT) {
-            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3, bf16);
-            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2, bf16);
-            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1, bf16);
+            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3);
+            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2);
+            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1);
         } else {
             for (int r = 0; r < rows; r++) {
-                const void *wr = wc + (size_t)r * in_dim * esize;
+                const float *wr = w + (size_t)r * in_dim;
                 const float *br = bias ? bias + r : NULL;
-                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3, bf16);
-                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2, bf16);
-                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1, bf16);
+                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3);
+                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2);
+                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1);
             }
         }
     }
 }
 
-/* The two instantiations: float32 and BF16 weights. */
-__attribute__((target("avx2,fma"), noinline)) static void weight_block_f32(float *out, const float *in, const void *w,
-                                                                          const float *bias, int n, int in_dim,
-                                                                          int out_dim, int rows, int next_rows) {
-    weight_block(out, in, w, bias, n, in_dim, out_dim, rows, next_rows, 0);
-}
-__attribute__((target("avx2,fma"), noinline)) static void weight_block_bf16(float *out, const float *in, const void *w,
-                                                                           const float *bias, int n, int in_dim,
-                                                                           int out_dim, int rows, int next_rows) {
-    weight_block(out, in, w, bias, n, in_dim, out_dim, rows, next_rows, 1);
-}
-
-/* linear_bf16_one_row: one input row against BF16 weights (a decode step): memory-bound, so the
- * widening must cost no shuffles.  32 bits of a BF16 row hold elements 2i
- * (low half) and 2i+1 (high half); a shift left by 16 makes the low one a
- * float32 and masking off the low half makes the high one a float32.  So
- * each 256-bit load of 16 weights gives two vectors, the even- and the
- * odd-indexed elements, multiplied by the input split the same way once per
- * call (xs: per 16-element block, its 8 even then its 8 odd elements).
+/* linear_bf16_small: a few input rows against BF16 weights (decode steps):
+ * memory-bound, so the widening must cost no shuffles.  32 bits of a BF16
+ * row hold elements 2i (low half) and 2i+1 (high half); a shift left by 16
+ * makes the low one a float32 and masking off the low half makes the high
+ * one a float32.  So each 256-bit load of 16 weights gives two vectors, the
+ * even- and the odd-indexed elements, multiplied by the inputs split the
+ * same way once per call (xs: per input row and 16-element block, its 8 even
+ * then its 8 odd elements).
  *
- * Summation order, for out[o]: per 16-element block b < in_dim / 16, lanes
- * j accumulate (FMA, increasing b) W[o][16b+2j]·x[16b+2j] into E_j and
- * W[o][16b+2j+1]·x[16b+2j+1] into O_j; then E + O lane-wise, summed as in
- * hsum8; the remaining in_dim mod 16 products in increasing k; the bias
- * last.  (Not gemm_small's order, so not bit-identical to it: float
- * rounding apart.)  Rows go 4 at a time (8 accumulators, 4 loads in
- * flight); threads take contiguous ranges of them. */
+ * Summation order, for out[i][o]: per 16-element block b < in_dim / 16, in
+ * increasing b, lane j accumulates (FMA) W[o][16b+2j]·x[i][16b+2j] and then
+ * W[o][16b+2j+1]·x[i][16b+2j+1]; the lanes are summed as in hsum8; the
+ * remaining in_dim mod 16 products in increasing k; the bias last.  The same
+ * for every n, so a row's result does not depend on the batch (not
+ * gemm_small's float32 order: float rounding apart).
+ *
+ * One input row: blocks of 8 weight rows, one accumulator each, so that
+ * many streams are in flight; more rows: blocks of 4 weight rows against 2
+ * inputs at a time (8 accumulators + the 4 loaded weight vectors fill the 16
+ * AVX2 registers), the block read from memory by the first pair and from L1
+ * by the rest.  Meanwhile the next block is prefetched into L2 (cold
+ * weights otherwise arrive at a fraction of the bandwidth, bench_linear).
+ * Threads take contiguous ranges of blocks. */
+#define BF16_ROWS_ONE 8  /* weight rows per block for one input row */
+#define BF16_ROWS_MANY 4 /* ... for more, against BF16_INPUTS inputs at a time */
+#define BF16_INPUTS 2
+
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-row_dot_bf16(float *out, const uint16_t *w, const float *xs, const float *x, int k, const float *bias, int R) {
+dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int k,
+               const float *bias, const uint16_t *next, int R, int C) {
     const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
-    __m256 even[4], odd[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) even[r] = odd[r] = _mm256_setzero_ps();
     int k16 = k & ~15;
+    __m256 acc[BF16_ROWS_ONE][BF16_INPUTS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int j = 0; j < k16; j += 16) {
-        __m256 xe = _mm256_loadu_ps(xs + j), xo = _mm256_loadu_ps(xs + j + 8);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * k + j));
-            even[r] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), xe, even[r]);
-            odd[r] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi_mask)), xo, odd[r]);
+        if (next && (j & 16) == 0) /* a 64-byte line holds 32 elements: every other step */
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(next + (size_t)r * k + j), _MM_HINT_T1);
+        __m256i v[BF16_ROWS_ONE];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) v[r] = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * k + j));
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) {
+            __m256 xe = _mm256_loadu_ps(xs + (size_t)c * k16 + j), xo = _mm256_loadu_ps(xs + (size_t)c * k16 + j + 8);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                acc[r][c] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v[r], 16)), xe, acc[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v[r], hi_mask)), xo, acc[r][c]);
+            }
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-        float s = hsum8(_mm256_add_ps(even[r], odd[r]));
-        for (int j = k16; j < k; j++) s += bf16_to_f32(w[(size_t)r * k + j]) * x[j];
-        if (bias) s += bias[r];
-        out[r] = s;
-    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + (size_t)c * k;
+            float s = hsum8(acc[r][c]);
+            for (int j = k16; j < k; j++) s += bf16_to_f32(w[(size_t)r * k + j]) * xc[j];
+            if (bias) s += bias[r];
+            out[(size_t)c * out_dim + r] = s;
+        }
 }
 
-__attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, const uint16_t *w, const float *xs,
-                                                                     const float *x, int k, const float *bias,
-                                                                     int rows) {
+/* Weight rows [0, rows) of a thread's range against all n inputs. */
+__attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, int out_dim, const uint16_t *w,
+                                                                     const float *xs, const float *x, int n, int k,
+                                                                     const float *bias, int rows) {
+    int k16 = k & ~15;
+    int B = n == 1 ? BF16_ROWS_ONE : BF16_ROWS_MANY;
     int r = 0;
-    for (; r + 4 <= rows; r += 4)
-        row_dot_bf16(out + r, w + (size_t)r * k, xs, x, k, bias ? bias + r : NULL, 4);
-    for (; r < rows; r++) row_dot_bf16(out + r, w + (size_t)r * k, xs, x, k, bias ? bias + r : NULL, 1);
+    for (; r + B <= rows; r += B) {
+        const uint16_t *wr = w + (size_t)r * k, *next = r + 2 * B <= rows ? w + (size_t)(r + B) * k : NULL;
+        const float *br = bias ? bias + r : NULL;
+        if (n == 1) {
+            dot_block_bf16(out + r, out_dim, wr, xs, x, k, br, next, BF16_ROWS_ONE, 1);
+            continue;
+        }
+        for (int c = 0; c < n; c += BF16_INPUTS) {
+            float *o = out + (size_t)c * out_dim + r;
+            const float *xsc = xs + (size_t)c * k16, *xc = x + (size_t)c * k;
+            const uint16_t *pf = c == 0 ? next : NULL;
+            if (n - c >= 2) dot_block_bf16(o, out_dim, wr, xsc, xc, k, br, pf, BF16_ROWS_MANY, 2);
+            else dot_block_bf16(o, out_dim, wr, xsc, xc, k, br, pf, BF16_ROWS_MANY, 1);
+        }
+    }
+    for (; r < rows; r++)
+        for (int c = 0; c < n; c++)
+            dot_block_bf16(out + (size_t)c * out_dim + r, out_dim, w + (size_t)r * k, xs + (size_t)c * k16,
+                           x + (size_t)c * k, k, bias ? bias + r : NULL, NULL, 1, 1);
 }
 
-/* out[out_dim] = x[in_dim] · widen(weight)ᵀ (+ bias); -1 when the split
- * input cannot be allocated. */
-static int linear_bf16_one_row(float *out, const float *x, const uint16_t *weight, const float *bias, int in_dim,
-                               int out_dim) {
+/* out[n, out_dim] = in[n, in_dim] · widen(weight)ᵀ (+ bias); -1 when the
+ * split inputs cannot be allocated. */
+static int linear_bf16_small(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
+                             int out_dim) {
     int k16 = in_dim & ~15;
-    float *xs = malloc((size_t)(k16 > 0 ? k16 : 1) * sizeof *xs);
+    float *xs = malloc(((size_t)n * k16 + 1) * sizeof *xs);
     if (!xs) return -1;
-    for (int b = 0; b < k16; b += 16)
-        for (int i = 0; i < 8; i++) {
-            xs[b + i] = x[b + 2 * i];
-            xs[b + 8 + i] = x[b + 2 * i + 1];
-        }
-    int n_blocks = (out_dim + 3) / 4;
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < k16; b += 16)
+            for (int e = 0; e < 8; e++) {
+                xs[(size_t)i * k16 + b + e] = in[(size_t)i * in_dim + b + 2 * e];
+                xs[(size_t)i * k16 + b + 8 + e] = in[(size_t)i * in_dim + b + 2 * e + 1];
+            }
+    int B = n == 1 ? BF16_ROWS_ONE : BF16_ROWS_MANY;
+    int n_blocks = (out_dim + B - 1) / B;
     int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
     int threads = parallel ? omp_get_max_threads() : 1;
 #pragma omp parallel num_threads(threads)
     {
-        /* contiguous ranges of 4-row blocks, so each thread streams its own slice */
+        /* contiguous ranges of whole blocks, so each thread streams its own slice */
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         int b0 = (int)((long long)n_blocks * t / nt), b1 = (int)((long long)n_blocks * (t + 1) / nt);
-        int o0 = b0 * 4, o1 = b1 * 4 < out_dim ? b1 * 4 : out_dim;
+        int o0 = b0 * B, o1 = b1 * B < out_dim ? b1 * B : out_dim;
         if (o1 > o0)
-            rows_bf16(out + o0, weight + (size_t)o0 * in_dim, xs, x, in_dim, bias ? bias + o0 : NULL, o1 - o0);
+            rows_bf16(out + o0, out_dim, weight + (size_t)o0 * in_dim, xs, in, n, in_dim, bias ? bias + o0 : NULL,
+                      o1 - o0);
     }
     free(xs);
     return 0;
@@ -233,9 +255,8 @@ static int linear_bf16_one_row(float *out, const float *x, const uint16_t *weigh
 
 /* Threads split the output rows into contiguous ranges of whole blocks, so
  * each streams its own slice of W once. */
-static void linear_avx2(float *out, const float *in, const void *weight, int bf16, const float *bias, int n,
-                        int in_dim, int out_dim) {
-    size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
+static void linear_avx2(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
+                        int out_dim) {
     int n_blocks = (out_dim + BLOCK_OUT - 1) / BLOCK_OUT;
     int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -243,9 +264,8 @@ static void linear_avx2(float *out, const float *in, const void *weight, int bf1
         int o = b * BLOCK_OUT;
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
-        const void *w = (const char *)weight + (size_t)o * in_dim * esize;
-        if (bf16) weight_block_bf16(out + o, in, w, bias ? bias + o : NULL, n, in_dim, out_dim, rows, next_rows);
-        else weight_block_f32(out + o, in, w, bias ? bias + o : NULL, n, in_dim, out_dim, rows, next_rows);
+        weight_block(out + o, in, weight + (size_t)o * in_dim, bias ? bias + o : NULL, n, in_dim, out_dim, rows,
+                     next_rows);
     }
 }
 
@@ -260,7 +280,7 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
     if (n <= 0 || out_dim <= 0) return;
 #if defined(__x86_64__)
     if (use_simd && gemm_small_simd_supported()) {
-        linear_avx2(out, in, weight, 0, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
+        linear_avx2(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
         return;
     }
 #else
@@ -290,7 +310,7 @@ static int linear_bf16_panels(float *out, const float *in, const uint16_t *weigh
         size_t count = (size_t)m * in_dim;
         const uint16_t *src = weight + (size_t)o * in_dim;
 #pragma omp parallel for schedule(static) if (count >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS)
-        for (size_t i = 0; i < count; i++) panel[i] = weight_at(src, i, 1);
+        for (size_t i = 0; i < count; i++) panel[i] = bf16_to_f32(src[i]);
         if (bias)
             for (int i = 0; i < n; i++) memcpy(out + (size_t)i * out_dim + o, bias + o, (size_t)m * sizeof *out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, in_dim, 1.0f, in, ld, panel, ld, bias ? 1.0f : 0.0f,
@@ -304,12 +324,8 @@ int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const flo
                   int out_dim, int use_simd) {
     if (n <= 0 || out_dim <= 0) return 0;
 #if defined(__x86_64__)
-    if (use_simd && n == 1 && gemm_small_simd_supported())
-        return linear_bf16_one_row(out, in, weight, bias, in_dim < 0 ? 0 : in_dim, out_dim);
-    if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
-        linear_avx2(out, in, weight, 1, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
-        return 0;
-    }
+    if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported())
+        return linear_bf16_small(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
 #else
     (void)use_simd;
 #endif

@@ -4,8 +4,8 @@
  * one-row decode steps, generation head, vision tower) equals the same
  * checkpoint held as float32, i.e. float32 compute on the BF16-rounded
  * weights through the float32 kernels (1e-5: the BF16 kernels sum in
- * another order).  AUTO picks BF16 for a BF16 checkpoint and float32 for a
- * float32 one; matrices take half the bytes; promotion to float32 for
+ * another order).  AUTO keeps a float32 checkpoint and a small BF16 one as
+ * float32; matrices take half the bytes; promotion to float32 for
  * training widens exactly and leaves the frozen tower BF16; a checkpoint of
  * a BF16-held model stores BF16 and loads back bit for bit. */
 #include <stdio.h>
@@ -133,15 +133,22 @@ static void test_gen_head_and_vision_match_f32(struct th *t) {
 }
 
 static void test_auto_and_bytes(struct th *t) {
-    struct janus_model a, f32file, b;
-    if (load(t, BF16_WEIGHTS, JANUS_WEIGHTS_AUTO, &a)) return;
+    struct janus_model a, f32file, b, autob;
+    if (load(t, BF16_WEIGHTS, JANUS_WEIGHTS_BF16, &a)) return;
     if (load(t, TINY_FIXTURE_DIR "/model.safetensors", JANUS_WEIGHTS_AUTO, &f32file)) {
         janus_model_free(&a);
         return;
     }
-    TH_CHECK(t, a.params.trainable_bf16 && a.params.frozen_bf16, "AUTO on a BF16 checkpoint did not hold BF16");
+    TH_CHECK(t, a.params.trainable_bf16 && a.params.frozen_bf16, "BF16 requested, not held");
     TH_CHECK(t, !f32file.params.trainable_bf16 && !f32file.params.frozen_bf16,
              "AUTO on a float32 checkpoint held BF16");
+    /* AUTO on a BF16 checkpoint far below JANUS_AUTO_BF16_MIN_BYTES: float32 */
+    if (load(t, BF16_WEIGHTS, JANUS_WEIGHTS_AUTO, &autob) == 0) {
+        TH_CHECK(t, pt_count(&autob.params, false) * 4 < JANUS_AUTO_BF16_MIN_BYTES && !autob.params.trainable_bf16 &&
+                        !autob.params.frozen_bf16,
+                 "AUTO held a small BF16 checkpoint as BF16");
+        janus_model_free(&autob);
+    }
     /* bytes: every matrix declared with pt_declare_matrix at 2, the rest at 4 */
     size_t matrix = 0, other = 0;
     for (size_t i = 0; i < a.params.n; i++) {
