@@ -100,7 +100,8 @@ static void test_nonfinite_weights(struct th *t) {
         return;
     struct http_resp r;
     http_call(&p, "GET", "/health", NULL, 0, NULL, NULL, &r);
-    TH_CHECK(t, r.status == 503 && strstr(error_message(&r), "not finite") && strstr(error_message(&r), "lm_head.weight"),
+    TH_CHECK(t,
+             r.status == 503 && strstr(error_message(&r), "not finite") && strstr(error_message(&r), "lm_head.weight"),
              "/health on NaN weights: %ld %s", r.status, r.body ? r.body : "");
     http_resp_free(&r);
     http_call(&p, "GET", "/metrics", NULL, 0, NULL, NULL, &r);
@@ -198,11 +199,22 @@ static int logprobs(struct dsrd_proc *p, double *out, size_t cap, size_t *n) {
     json_t *items = json_object_get(r.json, "items");
     for (size_t i = 0; i < json_array_size(items); i++) {
         json_t *lp = json_object_get(json_array_get(items, i), "logprobs");
-        for (size_t k = 0; k < json_array_size(lp) && *n < cap; k++) out[(*n)++] = json_real_value(json_array_get(lp, k));
+        for (size_t k = 0; k < json_array_size(lp) && *n < cap; k++)
+            out[(*n)++] = json_real_value(json_array_get(lp, k));
     }
     int ok = r.status == 200 && *n == 7;
     http_resp_free(&r);
     return ok ? 0 : -1;
+}
+
+/* "dtype bytes optimizer" of GET /model's memory, for messages. */
+static const char *memory_text(const json_t *m, char *buf, size_t n) {
+    if (!m) return "missing";
+    const char *dtype = json_string_value(json_object_get(m, "weights_dtype"));
+    snprintf(buf, n, "%s %lld %lld", dtype ? dtype : "?",
+             (long long)json_integer_value(json_object_get(m, "weights_bytes")),
+             (long long)json_integer_value(json_object_get(m, "optimizer_bytes")));
+    return buf;
 }
 
 static json_t *model_memory(struct dsrd_proc *p) {
@@ -226,11 +238,12 @@ static void test_bf16_weights(struct th *t) {
     struct dsrd_proc p;
     if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd --weights-dtype bf16 starts (log %s)", p.log_path))
         return;
+    char text[128];
     json_t *m = model_memory(&p);
     long long bytes = json_integer_value(json_object_get(m, "weights_bytes"));
     TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "bf16") == 0 && bytes > 0 &&
                     json_integer_value(json_object_get(m, "optimizer_bytes")) == 0,
-             "/model memory: %s", m ? json_dumps(m, 0) : "missing");
+             "/model memory: %s", memory_text(m, text, sizeof text));
     json_decref(m);
     double got[16], want[16];
     size_t n_got = 0, n_want = 0;
@@ -262,7 +275,7 @@ static void test_bf16_weights(struct th *t) {
     TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "mixed") == 0 &&
                     json_integer_value(json_object_get(m, "weights_bytes")) > bytes &&
                     json_integer_value(json_object_get(m, "optimizer_bytes")) > 0,
-             "/model memory after /update: %s", m ? json_dumps(m, 0) : "missing");
+             "/model memory after /update: %s", memory_text(m, text, sizeof text));
     json_decref(m);
     TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
 
@@ -274,7 +287,7 @@ static void test_bf16_weights(struct th *t) {
         return;
     m = model_memory(&p);
     TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "float32") == 0,
-             "float32-held: %s", m ? json_dumps(m, 0) : "missing");
+             "float32-held: %s", memory_text(m, text, sizeof text));
     json_decref(m);
     if (TH_CHECK(t, logprobs(&p, want, 16, &n_want) == 0, "/logprobs on float32 weights")) {
         double worst = 0, scale = 0;

@@ -104,12 +104,14 @@ static void test_gen_head_and_vision_match_f32(struct th *t) {
     for (int rows = 1; rows <= 5; rows += 4) {
         int rc = gen_head_logits(&b.gen, hidden, rows, got, &err);
         if (rc == 0) rc = gen_head_logits(&f.gen, hidden, rows, ref, &err);
-        if (TH_CHECK(t, rc == 0, "gen head: %s", err.msg)) TH_CLOSE(t, "gen head logits", got, ref, (size_t)rows * K, 1e-5);
+        if (TH_CHECK(t, rc == 0, "gen head: %s", err.msg))
+            TH_CLOSE(t, "gen head logits", got, ref, (size_t)rows * K, 1e-5);
     }
     /* code embeddings through the aligner (BF16 embedding rows widened) */
     int32_t codes[3] = {0, 7, K - 1};
     float *e1 = malloc((size_t)3 * C * sizeof *e1), *e2 = malloc((size_t)3 * C * sizeof *e2);
-    if (TH_CHECK(t, gen_embed_codes(&b.gen, codes, 3, e1, &err) == 0 && gen_embed_codes(&f.gen, codes, 3, e2, &err) == 0,
+    if (TH_CHECK(t,
+                 gen_embed_codes(&b.gen, codes, 3, e1, &err) == 0 && gen_embed_codes(&f.gen, codes, 3, e2, &err) == 0,
                  "embed codes: %s", err.msg))
         TH_CLOSE(t, "code embeddings", e1, e2, (size_t)3 * C, 1e-6);
     free(e1), free(e2);
@@ -197,9 +199,11 @@ static void test_promote(struct th *t) {
         int32_t *ids = th_tensor_i32(cases, "lm.input_ids", &n);
         int V = b.cfg.text.vocab_size;
         float *got = malloc((size_t)12 * V * sizeof *got), *ref = malloc((size_t)12 * V * sizeof *ref);
-        if (TH_CHECK(t, logits_by_steps(&b, ids, 12, 5, got, &err) == 0 && logits_by_steps(&f, ids, 12, 5, ref, &err) == 0,
+        if (TH_CHECK(t,
+                     logits_by_steps(&b, ids, 12, 5, got, &err) == 0 && logits_by_steps(&f, ids, 12, 5, ref, &err) == 0,
                      "forward: %s", err.msg))
-            TH_CHECK(t, memcmp(got, ref, (size_t)12 * V * sizeof *got) == 0, "promoted logits differ from float32-held");
+            TH_CHECK(t, memcmp(got, ref, (size_t)12 * V * sizeof *got) == 0,
+                     "promoted logits differ from float32-held");
         free(got), free(ref), free(ids);
         st_close(cases);
     }

@@ -48,7 +48,9 @@ static void test_lm_logits(struct th *t) {
 static void test_lm_logits_bf16(struct th *t) {
     struct janus_model m;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_files(TINY_FIXTURE_DIR "/config.json", TINY_FIXTURE_DIR "/model-bf16.safetensors", JANUS_WEIGHTS_F32, &m, &err) == 0,
+    if (!TH_CHECK(t,
+                  janus_model_load_files(TINY_FIXTURE_DIR "/config.json", TINY_FIXTURE_DIR "/model-bf16.safetensors",
+                                         JANUS_WEIGHTS_F32, &m, &err) == 0,
                   "load bf16: %s", err.msg))
         return;
     struct st_file *cases = th_open_fixture("janus-tiny/cases.safetensors");
@@ -158,7 +160,10 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
         if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, ns, rows, hidden, &err);
         for (int s = 0; s < ns && rc == 0; s++) {
             int pos = segs[s].slot == 0 ? pos0++ : pos1++;
-            TH_CHECK(t, lm_logits(&m->lm, hidden + (size_t)s * C, 1, step + ((size_t)segs[s].slot * 12 + pos) * V, &err) == 0, "lm_logits: %s", err.msg);
+            TH_CHECK(t,
+                     lm_logits(&m->lm, hidden + (size_t)s * C, 1, step + ((size_t)segs[s].slot * 12 + pos) * V, &err) ==
+                         0,
+                     "lm_logits: %s", err.msg);
         }
     }
     if (TH_CHECK(t, rc == 0, "decode: %s", err.msg)) {
@@ -208,7 +213,8 @@ static void test_shared_prefix_decode_matches_full(struct th *t) {
     if (rc == 0) rc = lm_embed_tokens(&m->lm, seqs, SHARED_PREFIX, rows, &err);
     if (rc == 0) rc = lm_forward(&m->lm, &cache, &pre, 1, rows, rows, &err);
     for (int k = 0; k < 4 && rc == 0; k++) {
-        TH_CHECK(t, lm_logits(&m->lm, rows, SHARED_PREFIX, step + (size_t)k * SHARED_LEN * V, &err) == 0, "lm_logits: %s", err.msg);
+        TH_CHECK(t, lm_logits(&m->lm, rows, SHARED_PREFIX, step + (size_t)k * SHARED_LEN * V, &err) == 0,
+                 "lm_logits: %s", err.msg);
         if (k > 0) rc = kv_cache_share_prefix(&cache, k, 0, &err);
     }
     /* rows per step for each slot (0: wait); slot 3 starts late */
@@ -228,7 +234,10 @@ static void test_shared_prefix_decode_matches_full(struct th *t) {
         if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, ns, rows, rows, &err);
         for (int s = 0, r = 0; s < ns && rc == 0; r += segs[s++].n) {
             int k = segs[s].slot;
-            TH_CHECK(t, lm_logits(&m->lm, rows + (size_t)r * C, segs[s].n, step + ((size_t)k * SHARED_LEN + pos[k]) * V, &err) == 0, "lm_logits: %s", err.msg);
+            TH_CHECK(t,
+                     lm_logits(&m->lm, rows + (size_t)r * C, segs[s].n, step + ((size_t)k * SHARED_LEN + pos[k]) * V,
+                               &err) == 0,
+                     "lm_logits: %s", err.msg);
             pos[k] += segs[s].n;
         }
     }
