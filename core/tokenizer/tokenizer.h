@@ -68,7 +68,9 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
                      struct tok_ids *out, struct dsr_err *err);
 
 /* Decodes ids into a newly allocated NUL-terminated UTF-8 string (*out,
- * caller frees; *out_len its length without the NUL, may be NULL). Invalid
+ * caller frees; *out_len its length without the NUL, may be NULL; the text
+ * itself may hold NUL bytes, e.g. the byte-level token for 0x00, so use
+ * the length). Invalid
  * byte sequences become U+FFFD as in HF. skip_special drops special added
  * tokens. An id outside the vocabulary is an error. */
 int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, int skip_special,
