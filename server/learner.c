@@ -11,8 +11,8 @@
  * widened (once; the frozen ones stay BF16) and the model bound again. */
 static int train_in_f32(struct janus_model *m, struct dsr_err *err) {
     if (!m->params.trainable_bf16) return 0;
-    if (pt_promote_trainable(&m->params, err) || janus_model_rebind(m, err)) return -1;
-    return 0;
+    pt_promote_trainable(&m->params);
+    return janus_model_rebind(m, err);
 }
 
 int learner_state_init(struct learner_state *ts, struct janus_model *m, bool keep_reference, size_t memory_budget,

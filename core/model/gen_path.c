@@ -31,12 +31,9 @@ int gen_bind(const struct janus_config *c, const struct param_table *pt, struct 
     g->width = q->projection_dim;
     g->lm_hidden = q->image_token_embed_dim;
     g->n_hidden_layers = q->num_hidden_layers - 1;
-    const struct param *emb = pt_find(pt, "model.generation_embeddings.weight");
-    const struct param *proj = pt_find(pt, "model.generation_head.proj_out.weight");
-    const struct param *head = pt_find(pt, "model.generation_head.vision_head.weight");
-    if (emb) g->embeddings = pt_weight(pt, emb);
-    if (proj) g->proj_w = pt_weight(pt, proj);
-    if (head) g->head_w = pt_weight(pt, head);
+    g->embeddings = pt_get_weight(pt, "model.generation_embeddings.weight");
+    g->proj_w = pt_get_weight(pt, "model.generation_head.proj_out.weight");
+    g->head_w = pt_get_weight(pt, "model.generation_head.vision_head.weight");
     g->fc1_w = pt_get(pt, "model.generation_aligner.fc1.weight");
     g->fc1_b = pt_get(pt, "model.generation_aligner.fc1.bias");
     g->proj_b = pt_get(pt, "model.generation_head.proj_out.bias");
@@ -47,7 +44,8 @@ int gen_bind(const struct janus_config *c, const struct param_table *pt, struct 
         gen_release(g);
         return dsr_errf(err, "out of memory");
     }
-    int ok = emb && proj && head && g->fc1_w && g->fc1_b && g->proj_b && g->head_b;
+    int ok = weight_present(g->embeddings) && weight_present(g->proj_w) && weight_present(g->head_w) && g->fc1_w &&
+             g->fc1_b && g->proj_b && g->head_b;
     for (int i = 0; i < g->n_hidden_layers; i++) {
         g->hidden_w[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.weight", i);
         g->hidden_b[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.bias", i);
@@ -100,11 +98,11 @@ int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float
 int gen_head_logits(const struct gen_path *g, const float *hidden, int n, float *logits, struct dsr_err *err) {
     float *mid = malloc((size_t)n * (size_t)g->width * sizeof(float) + 1);
     if (!mid) return dsr_errf(err, "out of memory in generation head");
-    int rc = op_linear_w(mid, hidden, g->proj_w, g->proj_b, n, g->lm_hidden, g->width);
+    int rc = op_linear_w(mid, hidden, g->proj_w, g->proj_b, n, g->lm_hidden, g->width, err);
     if (rc == 0) {
         op_gelu_erf_inplace(mid, (size_t)n * g->width);
-        rc = op_linear_w(logits, mid, g->head_w, g->head_b, n, g->width, g->codebook_size);
+        rc = op_linear_w(logits, mid, g->head_w, g->head_b, n, g->width, g->codebook_size, err);
     }
     free(mid);
-    return rc ? dsr_errf(err, "out of memory widening the BF16 generation head") : 0;
+    return rc;
 }

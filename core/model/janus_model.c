@@ -28,7 +28,6 @@ static int declare_all(struct janus_model *m, enum janus_weights weights, const 
     return pt_alloc(&m->params, err);
 }
 
-
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
     if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;

@@ -44,13 +44,12 @@ int lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, 
 }
 
 static struct weight need(const struct param_table *pt, const char *name, struct dsr_err *err, int *missing) {
-    const struct param *p = pt_find(pt, name);
-    if (!p) {
+    struct weight w = pt_get_weight(pt, "%s", name);
+    if (!weight_present(w)) {
         if (!*missing) dsr_errf(err, "parameter %s was not declared", name);
         *missing = 1;
-        return (struct weight){0};
     }
-    return pt_weight(pt, p);
+    return w;
 }
 
 int lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *m,
@@ -122,9 +121,7 @@ int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *
 }
 
 int lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits, struct dsr_err *err) {
-    if (op_linear_w(logits, hidden, m->lm_head, NULL, n, m->cfg.hidden_size, m->cfg.vocab_size))
-        return dsr_errf(err, "out of memory widening the BF16 lm_head");
-    return 0;
+    return op_linear_w(logits, hidden, m->lm_head, NULL, n, m->cfg.hidden_size, m->cfg.vocab_size, err);
 }
 
 /* Scratch for one forward over T rows; one allocation, carved into buffers. */
@@ -191,9 +188,10 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         const struct lm_layer *ly = &m->layers[l];
         /* attention block */
         op_rmsnorm(s.h, s.x, ly->attn_norm, T, C, t->rms_norm_eps);
-        if (op_linear_w(s.q, s.h, ly->q_w, ly->q_b, T, C, Q) || op_linear_w(s.k, s.h, ly->k_w, ly->k_b, T, C, KV) ||
-            op_linear_w(s.v, s.h, ly->v_w, ly->v_b, T, C, KV)) {
-            rc = dsr_errf(err, "out of memory widening BF16 weights");
+        if (op_linear_w(s.q, s.h, ly->q_w, ly->q_b, T, C, Q, err) ||
+            op_linear_w(s.k, s.h, ly->k_w, ly->k_b, T, C, KV, err) ||
+            op_linear_w(s.v, s.h, ly->v_w, ly->v_b, T, C, KV, err)) {
+            rc = -1;
             break;
         }
         op_rope_inplace(s.q, s.pos, T, t->n_heads, t->head_dim, t->rope_theta);
@@ -205,22 +203,21 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
             row += segs[sg].n;
         }
         rc = attention_forward(s.q, cache, l, segs, n_segs, t->n_heads, t->n_kv_heads, t->head_dim, s.att, err);
-        if (rc) break;
-        if (op_linear_w(s.h, s.att, ly->o_w, ly->o_b, T, Q, C)) {
-            rc = dsr_errf(err, "out of memory widening BF16 weights");
+        if (rc || op_linear_w(s.h, s.att, ly->o_w, ly->o_b, T, Q, C, err)) {
+            rc = -1;
             break;
         }
         op_add_inplace(s.x, s.h, (size_t)T * C);
         /* MLP block */
         op_rmsnorm(s.h, s.x, ly->mlp_norm, T, C, t->rms_norm_eps);
-        if (op_linear_w(s.gate, s.h, ly->gate_w, ly->gate_b, T, C, I) ||
-            op_linear_w(s.up, s.h, ly->up_w, ly->up_b, T, C, I)) {
-            rc = dsr_errf(err, "out of memory widening BF16 weights");
+        if (op_linear_w(s.gate, s.h, ly->gate_w, ly->gate_b, T, C, I, err) ||
+            op_linear_w(s.up, s.h, ly->up_w, ly->up_b, T, C, I, err)) {
+            rc = -1;
             break;
         }
         op_swiglu_inplace(s.gate, s.up, (size_t)T * I);
-        if (op_linear_w(s.h, s.gate, ly->down_w, ly->down_b, T, I, C)) {
-            rc = dsr_errf(err, "out of memory widening BF16 weights");
+        if (op_linear_w(s.h, s.gate, ly->down_w, ly->down_b, T, I, C, err)) {
+            rc = -1;
             break;
         }
         op_add_inplace(s.x, s.h, (size_t)T * C);

@@ -141,14 +141,26 @@ struct weight pt_weight(const struct param_table *pt, const struct param *p) {
     return (struct weight){.f32 = pt_data(pt, p), .bf16 = pt_data_bf16(pt, p)};
 }
 
-float *pt_get(const struct param_table *pt, const char *fmt, ...) {
+static const struct param *find_v(const struct param_table *pt, const char *fmt, va_list ap) {
     char name[DSR_PARAM_NAME_MAX];
+    vsnprintf(name, sizeof name, fmt, ap);
+    return pt_find(pt, name);
+}
+
+float *pt_get(const struct param_table *pt, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
+    const struct param *p = find_v(pt, fmt, ap);
     va_end(ap);
-    const struct param *p = pt_find(pt, name);
     return p ? pt_data(pt, p) : NULL;
+}
+
+struct weight pt_get_weight(const struct param_table *pt, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const struct param *p = find_v(pt, fmt, ap);
+    va_end(ap);
+    return p ? pt_weight(pt, p) : (struct weight){0};
 }
 
 static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
@@ -219,9 +231,8 @@ void pt_init_random(struct param_table *pt, uint64_t seed) {
     }
 }
 
-int pt_promote_trainable(struct param_table *pt, struct dsr_err *err) {
-    (void)err; /* the float32 slots are mapped already: nothing to allocate */
-    if (!pt->trainable_bf16) return 0;
+void pt_promote_trainable(struct param_table *pt) {
+    if (!pt->trainable_bf16) return;
     for (size_t i = 0; i < pt->n; i++) {
         struct param *p = &pt->items[i];
         if (!p->bf16 || !p->trainable) continue;
@@ -234,7 +245,6 @@ int pt_promote_trainable(struct param_table *pt, struct dsr_err *err) {
     free(pt->trainable_bf16);
     pt->trainable_bf16 = NULL;
     pt->n_trainable_bf16 = 0;
-    return 0;
 }
 
 size_t pt_weight_bytes(const struct param_table *pt) {

@@ -26,7 +26,7 @@
  * Lifecycle: pt_init → pt_declare / pt_declare_matrix (each module declares
  * what it needs, with shapes from the config) → pt_set_bf16 (optional) →
  * pt_alloc → pt_load (from safetensors) or pt_init_random → modules bind
- * pointers with pt_get / pt_weight → pt_free.  The table owns the arenas;
+ * pointers with pt_get / pt_get_weight → pt_free.  The table owns the arenas;
  * pointers live until pt_free (BF16 trainable ones until
  * pt_promote_trainable). */
 #ifndef DSR_PARAMS_H
@@ -95,13 +95,17 @@ uint16_t *pt_data_bf16(const struct param_table *pt, const struct param *p);
 /* A tensor as the linear kernels read it, whichever its storage. */
 struct weight pt_weight(const struct param_table *pt, const struct param *p);
 /* float32 data of the tensor named by fmt, or NULL when not declared (or
- * stored BF16: matrices are bound with pt_weight). */
+ * stored BF16: matrices are bound with pt_get_weight). */
 float *pt_get(const struct param_table *pt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The tensor named by fmt as pt_weight gives it; both views NULL when not
+ * declared. */
+struct weight pt_get_weight(const struct param_table *pt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Widens every BF16 trainable tensor into its float32 slot and frees the
- * trainable BF16 arena (training updates float32 weights).  Pointers into
- * it die: modules must bind again.  No-op when nothing trainable is BF16. */
-int pt_promote_trainable(struct param_table *pt, struct dsr_err *err);
+/* Widens every BF16 trainable tensor into its float32 slot (mapped
+ * already: nothing to allocate) and frees the trainable BF16 arena
+ * (training updates float32 weights).  Pointers into it die: modules must
+ * bind again.  No-op when nothing trainable is BF16. */
+void pt_promote_trainable(struct param_table *pt);
 
 /* Bytes the weights occupy: 4 per float32-stored and 2 per BF16-stored
  * parameter (gaps and untouched slots excluded). */

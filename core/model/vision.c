@@ -112,11 +112,9 @@ static int bind_layer(const struct param_table *pt, const float **dst, int layer
 
 static int bind_layer_weight(const struct param_table *pt, struct weight *dst, int layer, const char *name,
                              struct dsr_err *err) {
-    char full[DSR_PARAM_NAME_MAX];
-    snprintf(full, sizeof full, TOWER ".encoder.layers.%d.%s", layer, name);
-    const struct param *p = pt_find(pt, full);
-    if (!p) return dsr_errf(err, "vision: parameter %s not declared", full);
-    *dst = pt_weight(pt, p);
+    *dst = pt_get_weight(pt, TOWER ".encoder.layers.%d.%s", layer, name);
+    if (!weight_present(*dst))
+        return dsr_errf(err, "vision: parameter " TOWER ".encoder.layers.%d.%s not declared", layer, name);
     return 0;
 }
 
@@ -280,35 +278,42 @@ int vision_tower_forward(const struct vision_model *vm, const float *pixels, int
     op_linear(x, s.patches, vm->patch_w, vm->patch_b, rows, patch_dim, D);
     for (int img = 0; img < n_images; img++) op_add_inplace(x + (size_t)img * T * D, vm->pos_emb, (size_t)T * D);
 
-    int done = 0; /* layers run; fewer when a BF16 weight could not be widened */
+    int rc = 0;
     for (int l = 0; l < c->n_layers; l++) {
         const struct vision_layer_weights *w = &vm->layers[l];
         op_layernorm(s.h, x, w->ln1_w, w->ln1_b, rows, D, eps);
-        if (op_linear_w(s.q, s.h, w->q_w, w->q_b, rows, D, D) || op_linear_w(s.k, s.h, w->k_w, w->k_b, rows, D, D) ||
-            op_linear_w(s.v, s.h, w->v_w, w->v_b, rows, D, D))
+        if (op_linear_w(s.q, s.h, w->q_w, w->q_b, rows, D, D, err) ||
+            op_linear_w(s.k, s.h, w->k_w, w->k_b, rows, D, D, err) ||
+            op_linear_w(s.v, s.h, w->v_w, w->v_b, rows, D, D, err)) {
+            rc = -1;
             break;
+        }
         for (int img = 0; img < n_images; img++) {
             size_t off = (size_t)img * T * D;
             attention_one_image(s.h + off, s.q + off, s.k + off, s.v + off, s.scores, T, D, c->n_heads);
         }
         /* q is free now: projection output goes there before the residual add. */
-        if (op_linear_w(s.q, s.h, w->proj_w, w->proj_b, rows, D, D)) break;
+        if (op_linear_w(s.q, s.h, w->proj_w, w->proj_b, rows, D, D, err)) {
+            rc = -1;
+            break;
+        }
         op_add_inplace(x, s.q, n_x);
 
         op_layernorm(s.h, x, w->ln2_w, w->ln2_b, rows, D, eps);
-        if (op_linear_w(s.mlp, s.h, w->fc1_w, w->fc1_b, rows, D, F)) break;
+        if (op_linear_w(s.mlp, s.h, w->fc1_w, w->fc1_b, rows, D, F, err)) {
+            rc = -1;
+            break;
+        }
         op_gelu_erf_inplace(s.mlp, (size_t)rows * F);
-        if (op_linear_w(s.q, s.mlp, w->fc2_w, w->fc2_b, rows, F, D)) break;
+        if (op_linear_w(s.q, s.mlp, w->fc2_w, w->fc2_b, rows, F, D, err)) {
+            rc = -1;
+            break;
+        }
         op_add_inplace(x, s.q, n_x);
-        done++;
     }
-    if (done < c->n_layers) {
-        free(s.block);
-        return dsr_errf(err, "vision: out of memory widening BF16 weights");
-    }
-    op_layernorm(x, x, vm->post_ln_w, vm->post_ln_b, rows, D, eps);
+    if (rc == 0) op_layernorm(x, x, vm->post_ln_w, vm->post_ln_b, rows, D, eps);
     free(s.block);
-    return 0;
+    return rc;
 }
 
 /* ---- aligner -------------------------------------------------------------- */

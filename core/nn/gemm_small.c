@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/bf16.h"
-
 #include <omp.h>
+
+#include "base/bf16.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -53,9 +53,8 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m
  * registers.  With `prefetch`, step j (k index j) also prefetches the lines at
  * prefetch + j · pf_rate / 65536 elements and 64 bytes further into L2. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const char *prefetch,
+dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const float *prefetch,
           size_t pf_rate, int R, int C) {
-    size_t esize = sizeof(float);
     __m256 acc[BLOCK_OUT][BLOCK_IN];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -64,7 +63,7 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
     int k8 = k & ~7;
     for (int j = 0; j < k8; j += 8) {
         if (prefetch) {
-            const char *p = prefetch + (((size_t)j * pf_rate) >> 16) * esize;
+            const char *p = (const char *)(prefetch + (((size_t)j * pf_rate) >> 16));
             _mm_prefetch(p, _MM_HINT_T1);
             _mm_prefetch(p + 64, _MM_HINT_T1);
         }
@@ -102,16 +101,14 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
 __attribute__((target("avx2,fma"), noinline)) static void
 weight_block(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim, int rows,
              int next_rows) {
-    size_t esize = sizeof(float);
     int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
     size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* elements */
     size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
-    const char *wc = (const char *)w;
     for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
         int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
         float *o = out + (size_t)i * out_dim;
         const float *x = in + (size_t)i * in_dim;
-        const char *pf = next_rows == BLOCK_OUT ? wc + ((size_t)BLOCK_OUT * in_dim + g * seg) * esize : NULL;
+        const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
         if (rows == BLOCK_OUT) {
             if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3);
             else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2);

@@ -47,15 +47,13 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
 
 /* The same product with a BF16 weight (uint16 bit patterns, [out_dim,
  * in_dim]), computed in float32: out = in · widen(weight)ᵀ (+ bias).
- *   n = 1 with use_simd on an AVX2 CPU: a kernel for the decode step that
- *     splits each 16-weight load into even and odd elements with a shift
- *     and a mask (no shuffles), summing in the order documented at
- *     linear_bf16_one_row (gemm_small.c), so not bit-identical to
- *     gemm_small; -1 when its 4·in_dim-byte scratch cannot be allocated;
- *   2 ≤ n ≤ GEMM_SMALL_MAX_ROWS with use_simd on an AVX2 CPU: this kernel
- *     reading BF16 straight from memory (half the bytes of float32) and
- *     widening in registers, in the summation order above, so the result
- *     equals gemm_small_run on the widened weight bit for bit;
+ *   n ≤ GEMM_SMALL_MAX_ROWS with use_simd on an AVX2 CPU: a kernel for
+ *     decode steps reading BF16 straight from memory (half the bytes of
+ *     float32), splitting each 16-weight load into even and odd elements
+ *     with a shift and a mask (no shuffles), in the summation order
+ *     documented at linear_bf16_small (gemm_small.c): the same for every n,
+ *     not gemm_small's (float rounding apart); -1 when its n·in_dim-float
+ *     scratch cannot be allocated;
  *   otherwise: panels of rows widened into a float32 buffer for sgemm
  *     (allocated per call; -1 when that allocation fails, out untouched
  *     except for finished panels). */

@@ -43,13 +43,15 @@ void op_linear(float *out, const float *in, const float *weight, const float *bi
                     bias ? 1.0f : 0.0f, out, out_dim);
 }
 
-int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim,
-                int out_dim) {
+int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim, int out_dim,
+                struct dsr_err *err) {
     if (!weight.bf16) {
         op_linear(out, in, weight.f32, bias, n, in_dim, out_dim);
         return 0;
     }
-    return gemm_bf16_run(out, in, weight.bf16, bias, n, in_dim, out_dim, 1);
+    if (gemm_bf16_run(out, in, weight.bf16, bias, n, in_dim, out_dim, 1))
+        return dsr_errf(err, "out of memory widening a BF16 weight [%d, %d] for %d rows", out_dim, in_dim, n);
+    return 0;
 }
 
 void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps) {

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "base/error.h"
 #include "nn/weight.h"
 
 /* Threads used by OpenBLAS and by the OpenMP loops (<= 0: all cores). */
@@ -24,9 +25,9 @@ void op_linear(float *out, const float *in, const float *weight, const float *bi
 /* The same for a weight of either storage (nn/weight.h); a BF16 weight is
  * widened in registers (decode-sized n) or a panel at a time into a
  * temporary float32 buffer (nn/gemm_small.h), so this one may allocate:
- * -1 when that fails, 0 otherwise. */
-int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim,
-                int out_dim);
+ * -1 (err says so) when that fails, 0 otherwise. */
+int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim, int out_dim,
+                struct dsr_err *err);
 
 /* out[n, dim] = in / rms(in) * weight  (Llama RMSNorm, statistic in double). */
 void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps);

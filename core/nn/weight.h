@@ -19,7 +19,6 @@ struct weight {
     const uint16_t *bf16; /* BF16 bit patterns (core/base/bf16.h), or NULL */
 };
 
-static inline struct weight weight_of_f32(const float *w) { return (struct weight){.f32 = w, .bf16 = NULL}; }
 static inline bool weight_present(struct weight w) { return w.f32 || w.bf16; }
 
 /* out[cols] = row `row` of a [rows, cols] weight, as float32 (an embedding

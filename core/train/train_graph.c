@@ -472,14 +472,14 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
 
 static struct tl_grads layer_grads(const struct janus_model *m, float *grad, const struct lm_layer *ly) {
     return (struct tl_grads){
-        .attn_norm = grad_of(m, grad, ly->attn_norm), .q_w = grad_of(m, grad, ly->q_w.f32),
-        .k_w = grad_of(m, grad, ly->k_w.f32),             .v_w = grad_of(m, grad, ly->v_w.f32),
-        .o_w = grad_of(m, grad, ly->o_w.f32),             .q_b = grad_of(m, grad, ly->q_b),
-        .k_b = grad_of(m, grad, ly->k_b),             .v_b = grad_of(m, grad, ly->v_b),
-        .o_b = grad_of(m, grad, ly->o_b),             .mlp_norm = grad_of(m, grad, ly->mlp_norm),
-        .gate_w = grad_of(m, grad, ly->gate_w.f32),       .up_w = grad_of(m, grad, ly->up_w.f32),
-        .down_w = grad_of(m, grad, ly->down_w.f32),       .gate_b = grad_of(m, grad, ly->gate_b),
-        .up_b = grad_of(m, grad, ly->up_b),           .down_b = grad_of(m, grad, ly->down_b),
+        .attn_norm = grad_of(m, grad, ly->attn_norm),  .q_w = grad_of(m, grad, ly->q_w.f32),
+        .k_w = grad_of(m, grad, ly->k_w.f32),          .v_w = grad_of(m, grad, ly->v_w.f32),
+        .o_w = grad_of(m, grad, ly->o_w.f32),          .q_b = grad_of(m, grad, ly->q_b),
+        .k_b = grad_of(m, grad, ly->k_b),              .v_b = grad_of(m, grad, ly->v_b),
+        .o_b = grad_of(m, grad, ly->o_b),              .mlp_norm = grad_of(m, grad, ly->mlp_norm),
+        .gate_w = grad_of(m, grad, ly->gate_w.f32),    .up_w = grad_of(m, grad, ly->up_w.f32),
+        .down_w = grad_of(m, grad, ly->down_w.f32),    .gate_b = grad_of(m, grad, ly->gate_b),
+        .up_b = grad_of(m, grad, ly->up_b),            .down_b = grad_of(m, grad, ly->down_b),
     };
 }
 
