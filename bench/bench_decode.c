@@ -213,7 +213,7 @@ int main(int argc, char **argv) {
     cfg.vq.num_patches = (int)patches;
     struct janus_model m;
     struct dsr_err err;
-    if (janus_model_init_random(&cfg, 1, weights, &m, &err)) {
+    if (janus_model_init_random(&cfg, 1, weights, NULL, &m, &err)) {
         fprintf(stderr, "bench_decode: %s\n", err.msg);
         return 1;
     }

@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_forward: --dump writes float32 weights; use --weights-dtype f32\n");
         return 2;
     }
-    if (janus_model_init_random(&cfg, 1, weights, &m, &err)) {
+    if (janus_model_init_random(&cfg, 1, weights, NULL, &m, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.msg);
         return 1;
     }

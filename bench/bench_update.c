@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     struct janus_model m;
     struct trainer tr;
     struct dsr_err err;
-    if (janus_model_init_random(&cfg, 1, JANUS_WEIGHTS_F32, &m, &err) ||
+    if (janus_model_init_random(&cfg, 1, JANUS_WEIGHTS_F32, NULL, &m, &err) ||
         trainer_init(&tr, &m, (size_t)budget_mib << 20, &err)) {
         fprintf(stderr, "bench_update: %s\n", err.msg);
         return 1;
@@ -262,7 +262,7 @@ int main(int argc, char **argv) {
            1e3 * best_fb / T, gflops, (int)T < 2048 ? (int)T : 2048, t->intermediate_size, t->hidden_size, peak,
            gflops / peak);
     printf("  activation estimate %.1f MiB for the batch\n",
-           (double)tg_estimate_bytes(&cfg, s, n_samples, budget_mib == 0) / (1 << 20));
+           (double)tg_estimate_bytes(&m, s, n_samples, budget_mib == 0) / (1 << 20));
     if (profile) print_profile(&best_prof, best);
     if (json_path) {
         FILE *f = fopen(json_path, "w");

@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     struct janus_model m;
     struct dsr_err err;
     double t0 = now_s();
-    if (janus_model_init_random(&cfg, 1, weights, &m, &err)) {
+    if (janus_model_init_random(&cfg, 1, weights, NULL, &m, &err)) {
         fprintf(stderr, "init: %s\n", err.msg);
         return 1;
     }

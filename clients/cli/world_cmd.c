@@ -310,9 +310,9 @@ static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
     if (!o->model || strcmp(o->model, "builtin:shapes") == 0) {
         struct default_model_blob blob;
         default_model_blob(&blob);
-        rc = janus_model_load_memory(&blob.checkpoint, JANUS_WEIGHTS_F32, &m, &e);
+        rc = janus_model_load_memory(&blob.checkpoint, JANUS_WEIGHTS_F32, NULL, &m, &e);
     } else {
-        rc = janus_model_load_dir(o->model, JANUS_WEIGHTS_F32, &m, &e);
+        rc = janus_model_load_dir(o->model, JANUS_WEIGHTS_F32, NULL, &m, &e);
     }
     if (rc != 0) {
         fprintf(c->err, "dsr world: %s\n", e.msg);

@@ -5,20 +5,20 @@
 
 #include "nn/ops.h"
 
-int gen_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err) {
+int gen_declare(const struct janus_config *c, bool trainable, struct param_table *pt, struct dsr_err *err) {
     const struct vq_config *q = &c->vq;
     int64_t K = q->num_embeddings, E = q->embed_dim, W = q->projection_dim, H = q->image_token_embed_dim;
-    if (pt_declare_matrix(pt, true, K, E, err, "model.generation_embeddings.weight") ||
-        pt_declare(pt, true, 2, (int64_t[]){W, E}, err, "model.generation_aligner.fc1.weight") ||
-        pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_aligner.fc1.bias") ||
-        pt_declare_matrix(pt, true, W, H, err, "model.generation_head.proj_out.weight") ||
-        pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_head.proj_out.bias") ||
-        pt_declare_matrix(pt, true, K, W, err, "model.generation_head.vision_head.weight") ||
-        pt_declare(pt, true, 1, (int64_t[]){K}, err, "model.generation_head.vision_head.bias"))
+    if (pt_declare_matrix(pt, trainable, K, E, err, "model.generation_embeddings.weight") ||
+        pt_declare(pt, trainable, 2, (int64_t[]){W, E}, err, "model.generation_aligner.fc1.weight") ||
+        pt_declare(pt, trainable, 1, (int64_t[]){W}, err, "model.generation_aligner.fc1.bias") ||
+        pt_declare_matrix(pt, trainable, W, H, err, "model.generation_head.proj_out.weight") ||
+        pt_declare(pt, trainable, 1, (int64_t[]){W}, err, "model.generation_head.proj_out.bias") ||
+        pt_declare_matrix(pt, trainable, K, W, err, "model.generation_head.vision_head.weight") ||
+        pt_declare(pt, trainable, 1, (int64_t[]){K}, err, "model.generation_head.vision_head.bias"))
         return -1;
     for (int i = 0; i < q->num_hidden_layers - 1; i++)
-        if (pt_declare(pt, true, 2, (int64_t[]){W, W}, err, "model.generation_aligner.hidden_layers.%d.weight", i) ||
-            pt_declare(pt, true, 1, (int64_t[]){W}, err, "model.generation_aligner.hidden_layers.%d.bias", i))
+        if (pt_declare(pt, trainable, 2, (int64_t[]){W, W}, err, "model.generation_aligner.hidden_layers.%d.weight", i) ||
+            pt_declare(pt, trainable, 1, (int64_t[]){W}, err, "model.generation_aligner.hidden_layers.%d.bias", i))
             return -1;
     return 0;
 }

@@ -29,7 +29,8 @@ struct gen_path {
     const float *head_b;                     /* [K] */
 };
 
-int  gen_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err);
+/* trainable: false when only adapters train (LoRA). */
+int  gen_declare(const struct janus_config *c, bool trainable, struct param_table *pt, struct dsr_err *err);
 int  gen_bind(const struct janus_config *c, const struct param_table *pt, struct gen_path *out, struct dsr_err *err);
 void gen_release(struct gen_path *g);
 

@@ -21,18 +21,36 @@ static bool want_bf16(enum janus_weights weights, const struct st_set *set, cons
 static int declare_all(struct janus_model *m, enum janus_weights weights, const struct st_set *set,
                        struct dsr_err *err) {
     pt_init(&m->params);
-    if (lm_declare(&m->cfg, m->tied, &m->params, err) || gen_declare(&m->cfg, &m->params, err) ||
-        vision_declare(&m->cfg, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
+    bool base_trains = m->lora.rank == 0;
+    if (lm_declare(&m->cfg, m->tied, &m->lora, &m->params, err) || gen_declare(&m->cfg, base_trains, &m->params, err) ||
+        vision_declare(&m->cfg, base_trains, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
         return -1;
     pt_set_bf16(&m->params, want_bf16(weights, set, &m->params));
     return pt_alloc(&m->params, err);
 }
 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
-    if (lm_bind(&m->cfg, m->tied, &m->params, &m->lm, err)) return -1;
+    if (lm_bind(&m->cfg, m->tied, &m->lora, &m->params, &m->lm, err)) return -1;
     if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;
     if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
     if (vq_bind(&m->cfg, &m->params, &m->vq, err)) return -1;
+    return 0;
+}
+
+/* Takes the adapter settings after checking them against the config. */
+static int set_lora(struct janus_model *m, const struct lora_config *lora, struct dsr_err *err) {
+    memset(&m->lora, 0, sizeof m->lora);
+    if (!lora || lora->rank == 0) return 0;
+    int smallest = 1 << 30;
+    for (int k = 0; k < LORA_N_TARGETS; k++) {
+        if (!(lora->targets & (1u << k))) continue;
+        int in, out;
+        lm_target_dims(&m->cfg.text, (enum lora_target)k, &in, &out);
+        smallest = in < smallest ? in : smallest;
+        smallest = out < smallest ? out : smallest;
+    }
+    if (lora_config_validate(lora, smallest, err)) return -1;
+    m->lora = *lora;
     return 0;
 }
 
@@ -40,14 +58,19 @@ static int load_from_set(struct janus_model *m, const struct st_set *set, enum j
                          struct dsr_err *err) {
     m->tied = m->cfg.tie_word_embeddings || st_set_find(set, "lm_head.weight") == NULL;
     if (declare_all(m, weights, set, err) || pt_load(&m->params, set, err) || bind_all(m, err)) return -1;
+    pt_init_adapters(&m->params, JANUS_LORA_SEED);
     return 0;
 }
 
 /* Weights of an opened set into m, whose cfg is parsed already. */
 static int load_weights(struct janus_model *m, struct st_set *set, int open_rc, enum janus_weights weights,
-                        struct dsr_err *err) {
+                        const struct lora_config *lora, struct dsr_err *err) {
     janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     if (open_rc) return -1;
+    if (set_lora(m, lora, err)) {
+        st_set_close(set);
+        return -1;
+    }
     int rc = load_from_set(m, set, weights, err);
     st_set_close(set);
     if (rc) janus_model_free(m);
@@ -55,18 +78,19 @@ static int load_weights(struct janus_model *m, struct st_set *set, int open_rc, 
 }
 
 static int load(const char *config_path, const char *weights_path, const char *dir, enum janus_weights weights,
-                struct janus_model *m, struct dsr_err *err) {
+                const struct lora_config *lora, struct janus_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_load(config_path, &m->cfg, err)) return -1;
     struct st_set set;
     int rc = dir ? st_set_open_dir(dir, &set, err) : st_set_open_file(weights_path, &set, err);
-    return load_weights(m, &set, rc, weights, err);
+    return load_weights(m, &set, rc, weights, lora, err);
 }
 
-int janus_model_load_dir(const char *dir, enum janus_weights weights, struct janus_model *m, struct dsr_err *err) {
+int janus_model_load_dir(const char *dir, enum janus_weights weights, const struct lora_config *lora,
+                         struct janus_model *m, struct dsr_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (load(path, NULL, dir, weights, m, err)) return -1;
+    if (load(path, NULL, dir, weights, lora, m, err)) return -1;
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
     if (access(path, F_OK) == 0 && janus_image_config_load(path, m->cfg.vision.image_size, &m->image_cfg, err)) {
         janus_model_free(m);
@@ -76,17 +100,17 @@ int janus_model_load_dir(const char *dir, enum janus_weights weights, struct jan
 }
 
 int janus_model_load_files(const char *config_path, const char *weights_path, enum janus_weights weights,
-                           struct janus_model *m, struct dsr_err *err) {
-    return load(config_path, weights_path, NULL, weights, m, err);
+                           const struct lora_config *lora, struct janus_model *m, struct dsr_err *err) {
+    return load(config_path, weights_path, NULL, weights, lora, m, err);
 }
 
 int janus_model_load_memory(const struct janus_checkpoint_mem *ck, enum janus_weights weights,
-                            struct janus_model *m, struct dsr_err *err) {
+                            const struct lora_config *lora, struct janus_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     if (janus_config_parse(ck->config_json, ck->config_len, &m->cfg, err)) return -1;
     struct st_set set;
     int rc = st_set_open_memory(ck->name, ck->weights, ck->weights_len, &set, err);
-    if (load_weights(m, &set, rc, weights, err)) return -1;
+    if (load_weights(m, &set, rc, weights, lora, err)) return -1;
     if (ck->preprocessor_json && janus_image_config_parse(ck->preprocessor_json, ck->preprocessor_len,
                                                           m->cfg.vision.image_size, &m->image_cfg, err)) {
         janus_model_free(m);
@@ -96,10 +120,10 @@ int janus_model_load_memory(const struct janus_checkpoint_mem *ck, enum janus_we
 }
 
 int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, enum janus_weights weights,
-                            struct janus_model *m, struct dsr_err *err) {
+                            const struct lora_config *lora, struct janus_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    if (janus_config_validate(&m->cfg, err)) return -1;
+    if (janus_config_validate(&m->cfg, err) || set_lora(m, lora, err)) return -1;
     janus_image_config_default(&m->image_cfg, m->cfg.vision.image_size);
     m->tied = cfg->tie_word_embeddings;
     if (declare_all(m, weights, NULL, err)) {
@@ -107,6 +131,7 @@ int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, enum 
         return -1;
     }
     pt_init_random(&m->params, seed);
+    pt_init_adapters(&m->params, JANUS_LORA_SEED);
     if (bind_all(m, err)) {
         janus_model_free(m);
         return -1;

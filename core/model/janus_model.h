@@ -39,14 +39,21 @@ struct janus_model {
     struct vision_model *vision; /* tower (frozen) + understanding aligner (trainable), owned */
     struct vq_model *vq;         /* image tokenizer, owned */
     struct janus_image_config image_cfg; /* preprocessor_config.json or defaults */
+    struct lora_config lora;             /* rank 0: no adapters, everything but the tower and VQ trains */
 };
+
+/* Load-time adapters (nn/lora.h): lora NULL or rank 0 = none.  With
+ * adapters, every base tensor is frozen, the trainable arena holds only the
+ * adapter factors, and they start as PEFT initialises them (B = 0: the
+ * model computes exactly what the base does) seeded by JANUS_LORA_SEED. */
+#define JANUS_LORA_SEED 20250607u
 
 /* dir/config.json + dir/model.safetensors (or the sharded index), and
  * dir/preprocessor_config.json when present. */
-int janus_model_load_dir(const char *dir, enum janus_weights weights, struct janus_model *m, struct dsr_err *err);
+int janus_model_load_dir(const char *dir, enum janus_weights weights, const struct lora_config *lora, struct janus_model *m, struct dsr_err *err);
 /* A config file and one weights file (e.g. a BF16 copy beside the config). */
 int janus_model_load_files(const char *config_path, const char *weights_path, enum janus_weights weights,
-                           struct janus_model *m, struct dsr_err *err);
+                           const struct lora_config *lora, struct janus_model *m, struct dsr_err *err);
 /* A checkpoint held in memory (e.g. compiled into the binary); the buffers
  * must outlive the model only while loading: weights are copied. */
 struct janus_checkpoint_mem {
@@ -59,9 +66,9 @@ struct janus_checkpoint_mem {
     size_t preprocessor_len;
 };
 int janus_model_load_memory(const struct janus_checkpoint_mem *ck, enum janus_weights weights,
-                            struct janus_model *m, struct dsr_err *err);
+                            const struct lora_config *lora, struct janus_model *m, struct dsr_err *err);
 int janus_model_init_random(const struct janus_config *cfg, uint64_t seed, enum janus_weights weights,
-                            struct janus_model *m, struct dsr_err *err);
+                            const struct lora_config *lora, struct janus_model *m, struct dsr_err *err);
 /* Binds the components again (after pt_promote_trainable moved tensors). */
 int janus_model_rebind(struct janus_model *m, struct dsr_err *err);
 void janus_model_free(struct janus_model *m);

@@ -9,38 +9,64 @@
 
 #define LM_PREFIX "model.language_model"
 
-int lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, struct dsr_err *err) {
+void lm_target_dims(const struct text_config *t, enum lora_target target, int *in_dim, int *out_dim) {
+    int C = t->hidden_size, I = t->intermediate_size, Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
+    static const int IN_IS_C = (1 << LORA_Q) | (1 << LORA_K) | (1 << LORA_V) | (1 << LORA_GATE) | (1 << LORA_UP);
+    *in_dim = (IN_IS_C >> target) & 1 ? C : target == LORA_O ? Q : I;
+    *out_dim = target == LORA_Q ? Q : target == LORA_K || target == LORA_V ? KV : target == LORA_O || target == LORA_DOWN ? C : I;
+}
+
+static bool has_lora(const struct lora_config *lora) { return lora && lora->rank > 0; }
+
+static int declare_adapters(const struct text_config *t, const struct lora_config *lora, struct param_table *pt,
+                            struct dsr_err *err) {
+    for (int l = 0; l < t->n_layers; l++)
+        for (int k = 0; k < LORA_N_TARGETS; k++) {
+            if (!(lora->targets & (1u << k))) continue;
+            int in, out;
+            lm_target_dims(t, (enum lora_target)k, &in, &out);
+            const char *mod = lora_target_module((enum lora_target)k);
+            if (pt_declare_adapter(pt, lora->rank, in, err, LM_PREFIX ".layers.%d.%s.lora_A.weight", l, mod) ||
+                pt_declare_adapter(pt, out, lora->rank, err, LM_PREFIX ".layers.%d.%s.lora_B.weight", l, mod))
+                return -1;
+        }
+    return 0;
+}
+
+int lm_declare(const struct janus_config *c, bool tied, const struct lora_config *lora, struct param_table *pt,
+               struct dsr_err *err) {
     const struct text_config *t = &c->text;
+    const bool tr = !has_lora(lora); /* with adapters, only they train */
     int64_t C = t->hidden_size, V = t->vocab_size, I = t->intermediate_size;
     int64_t Q = (int64_t)t->n_heads * t->head_dim, KV = (int64_t)t->n_kv_heads * t->head_dim;
-    if (pt_declare_matrix(pt, true, V, C, err, LM_PREFIX ".embed_tokens.weight") ||
-        pt_declare(pt, true, 1, (int64_t[]){C}, err, LM_PREFIX ".norm.weight"))
+    if (pt_declare_matrix(pt, tr, V, C, err, LM_PREFIX ".embed_tokens.weight") ||
+        pt_declare(pt, tr, 1, (int64_t[]){C}, err, LM_PREFIX ".norm.weight"))
         return -1;
-    if (!tied && pt_declare_matrix(pt, true, V, C, err, "lm_head.weight")) return -1;
+    if (!tied && pt_declare_matrix(pt, tr, V, C, err, "lm_head.weight")) return -1;
     for (int l = 0; l < t->n_layers; l++) {
         const char *L = LM_PREFIX ".layers.%d.%s";
-        if (pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "input_layernorm.weight") ||
-            pt_declare_matrix(pt, true, Q, C, err, L, l, "self_attn.q_proj.weight") ||
-            pt_declare_matrix(pt, true, KV, C, err, L, l, "self_attn.k_proj.weight") ||
-            pt_declare_matrix(pt, true, KV, C, err, L, l, "self_attn.v_proj.weight") ||
-            pt_declare_matrix(pt, true, C, Q, err, L, l, "self_attn.o_proj.weight") ||
-            pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "post_attention_layernorm.weight") ||
-            pt_declare_matrix(pt, true, I, C, err, L, l, "mlp.gate_proj.weight") ||
-            pt_declare_matrix(pt, true, I, C, err, L, l, "mlp.up_proj.weight") ||
-            pt_declare_matrix(pt, true, C, I, err, L, l, "mlp.down_proj.weight"))
+        if (pt_declare(pt, tr, 1, (int64_t[]){C}, err, L, l, "input_layernorm.weight") ||
+            pt_declare_matrix(pt, tr, Q, C, err, L, l, "self_attn.q_proj.weight") ||
+            pt_declare_matrix(pt, tr, KV, C, err, L, l, "self_attn.k_proj.weight") ||
+            pt_declare_matrix(pt, tr, KV, C, err, L, l, "self_attn.v_proj.weight") ||
+            pt_declare_matrix(pt, tr, C, Q, err, L, l, "self_attn.o_proj.weight") ||
+            pt_declare(pt, tr, 1, (int64_t[]){C}, err, L, l, "post_attention_layernorm.weight") ||
+            pt_declare_matrix(pt, tr, I, C, err, L, l, "mlp.gate_proj.weight") ||
+            pt_declare_matrix(pt, tr, I, C, err, L, l, "mlp.up_proj.weight") ||
+            pt_declare_matrix(pt, tr, C, I, err, L, l, "mlp.down_proj.weight"))
             return -1;
         if (t->attention_bias &&
-            (pt_declare(pt, true, 1, (int64_t[]){Q}, err, L, l, "self_attn.q_proj.bias") ||
-             pt_declare(pt, true, 1, (int64_t[]){KV}, err, L, l, "self_attn.k_proj.bias") ||
-             pt_declare(pt, true, 1, (int64_t[]){KV}, err, L, l, "self_attn.v_proj.bias") ||
-             pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "self_attn.o_proj.bias")))
+            (pt_declare(pt, tr, 1, (int64_t[]){Q}, err, L, l, "self_attn.q_proj.bias") ||
+             pt_declare(pt, tr, 1, (int64_t[]){KV}, err, L, l, "self_attn.k_proj.bias") ||
+             pt_declare(pt, tr, 1, (int64_t[]){KV}, err, L, l, "self_attn.v_proj.bias") ||
+             pt_declare(pt, tr, 1, (int64_t[]){C}, err, L, l, "self_attn.o_proj.bias")))
             return -1;
-        if (t->mlp_bias && (pt_declare(pt, true, 1, (int64_t[]){I}, err, L, l, "mlp.gate_proj.bias") ||
-                            pt_declare(pt, true, 1, (int64_t[]){I}, err, L, l, "mlp.up_proj.bias") ||
-                            pt_declare(pt, true, 1, (int64_t[]){C}, err, L, l, "mlp.down_proj.bias")))
+        if (t->mlp_bias && (pt_declare(pt, tr, 1, (int64_t[]){I}, err, L, l, "mlp.gate_proj.bias") ||
+                            pt_declare(pt, tr, 1, (int64_t[]){I}, err, L, l, "mlp.up_proj.bias") ||
+                            pt_declare(pt, tr, 1, (int64_t[]){C}, err, L, l, "mlp.down_proj.bias")))
             return -1;
     }
-    return 0;
+    return tr ? 0 : declare_adapters(t, lora, pt, err);
 }
 
 static struct weight need(const struct param_table *pt, const char *name, struct dsr_err *err, int *missing) {
@@ -52,8 +78,8 @@ static struct weight need(const struct param_table *pt, const char *name, struct
     return w;
 }
 
-int lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *m,
-            struct dsr_err *err) {
+int lm_bind(const struct janus_config *c, bool tied, const struct lora_config *lora, const struct param_table *pt,
+            struct lm_model *m, struct dsr_err *err) {
     memset(m, 0, sizeof *m);
     m->cfg = c->text;
     m->tied = tied;
@@ -96,7 +122,17 @@ int lm_bind(const struct janus_config *c, bool tied, const struct param_table *p
             if (items[i].matrix) *items[i].matrix = w;
             else *items[i].vector = w.f32;
         }
+        for (int k = 0; has_lora(lora) && k < LORA_N_TARGETS; k++) {
+            if (!(lora->targets & (1u << k))) continue;
+            const char *mod = lora_target_module((enum lora_target)k);
+            snprintf(name, sizeof name, LM_PREFIX ".layers.%d.%s.lora_A.weight", l, mod);
+            const float *a = need(pt, name, err, &missing).f32;
+            snprintf(name, sizeof name, LM_PREFIX ".layers.%d.%s.lora_B.weight", l, mod);
+            const float *b = need(pt, name, err, &missing).f32;
+            ly->lora[k] = (struct lora){.a = a, .b = b, .rank = lora->rank, .scale = lora->alpha / (float)lora->rank};
+        }
     }
+    m->lora_rank = has_lora(lora) ? lora->rank : 0;
     if (missing) {
         lm_release(m);
         return -1;
@@ -126,15 +162,16 @@ int lm_logits(const struct lm_model *m, const float *hidden, int n, float *logit
 
 /* Scratch for one forward over T rows; one allocation, carved into buffers. */
 struct lm_scratch {
-    float *x, *h, *q, *k, *v, *att, *gate, *up;
+    float *x, *h, *q, *k, *v, *att, *gate, *up, *lora_u;
     int *pos;
     void *block;
 };
 
-static int scratch_alloc(struct lm_scratch *s, const struct text_config *t, int T, struct dsr_err *err) {
+static int scratch_alloc(struct lm_scratch *s, const struct text_config *t, int lora_rank, int T,
+                         struct dsr_err *err) {
     size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
     size_t KV = (size_t)t->n_kv_heads * t->head_dim, I = (size_t)t->intermediate_size, n = (size_t)T;
-    size_t floats = n * (C + C + Q + KV + KV + Q + I + I);
+    size_t floats = n * (C + C + Q + KV + KV + Q + I + I + (size_t)lora_rank);
     s->block = malloc(floats * sizeof(float) + n * sizeof(int));
     if (!s->block) return dsr_errf(err, "lm forward: out of memory for %d rows", T);
     float *p = s->block;
@@ -146,7 +183,8 @@ static int scratch_alloc(struct lm_scratch *s, const struct text_config *t, int 
     s->att = s->v + n * KV;
     s->gate = s->att + n * Q;
     s->up = s->gate + n * I;
-    s->pos = (int *)(s->up + n * I);
+    s->lora_u = s->up + n * I;
+    s->pos = (int *)(s->lora_u + n * (size_t)lora_rank);
     return 0;
 }
 
@@ -167,6 +205,16 @@ static int check_segments(const struct kv_cache *cache, const struct lm_segment 
     return 0;
 }
 
+/* out[T, out] = in · Wᵀ (+ b) (+ the projection's adapter term). */
+static int project(const struct lm_layer *ly, enum lora_target target, struct weight w, const float *b,
+                   const struct text_config *t, float *out, const float *in, int T, float *u, struct dsr_err *err) {
+    int in_dim, out_dim;
+    lm_target_dims(t, target, &in_dim, &out_dim);
+    if (op_linear_w(out, in, w, b, T, in_dim, out_dim, err)) return -1;
+    if (lora_present(&ly->lora[target])) lora_forward(out, in, &ly->lora[target], T, in_dim, out_dim, u);
+    return 0;
+}
+
 int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
                const float *embeds, float *hidden, struct dsr_err *err) {
     const struct text_config *t = &m->cfg;
@@ -175,9 +223,9 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
     if (cache->n_kv_heads != t->n_kv_heads || cache->head_dim != t->head_dim || cache->n_layers != t->n_layers)
         return dsr_errf(err, "kv cache geometry does not match the model");
     struct lm_scratch s = {0};
-    if (scratch_alloc(&s, t, T, err)) return -1;
+    if (scratch_alloc(&s, t, m->lora_rank, T, err)) return -1;
     int C = t->hidden_size, I = t->intermediate_size;
-    int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
+    int KV = t->n_kv_heads * t->head_dim;
 
     for (int sg = 0, row = 0; sg < n_segs; sg++)
         for (int i = 0; i < segs[sg].n; i++) s.pos[row++] = cache->len[segs[sg].slot] + i;
@@ -188,9 +236,9 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         const struct lm_layer *ly = &m->layers[l];
         /* attention block */
         op_rmsnorm(s.h, s.x, ly->attn_norm, T, C, t->rms_norm_eps);
-        if (op_linear_w(s.q, s.h, ly->q_w, ly->q_b, T, C, Q, err) ||
-            op_linear_w(s.k, s.h, ly->k_w, ly->k_b, T, C, KV, err) ||
-            op_linear_w(s.v, s.h, ly->v_w, ly->v_b, T, C, KV, err)) {
+        if (project(ly, LORA_Q, ly->q_w, ly->q_b, t, s.q, s.h, T, s.lora_u, err) ||
+            project(ly, LORA_K, ly->k_w, ly->k_b, t, s.k, s.h, T, s.lora_u, err) ||
+            project(ly, LORA_V, ly->v_w, ly->v_b, t, s.v, s.h, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
@@ -203,20 +251,20 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
             row += segs[sg].n;
         }
         rc = attention_forward(s.q, cache, l, segs, n_segs, t->n_heads, t->n_kv_heads, t->head_dim, s.att, err);
-        if (rc || op_linear_w(s.h, s.att, ly->o_w, ly->o_b, T, Q, C, err)) {
+        if (rc || project(ly, LORA_O, ly->o_w, ly->o_b, t, s.h, s.att, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
         op_add_inplace(s.x, s.h, (size_t)T * C);
         /* MLP block */
         op_rmsnorm(s.h, s.x, ly->mlp_norm, T, C, t->rms_norm_eps);
-        if (op_linear_w(s.gate, s.h, ly->gate_w, ly->gate_b, T, C, I, err) ||
-            op_linear_w(s.up, s.h, ly->up_w, ly->up_b, T, C, I, err)) {
+        if (project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, s.gate, s.h, T, s.lora_u, err) ||
+            project(ly, LORA_UP, ly->up_w, ly->up_b, t, s.up, s.h, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
         op_swiglu_inplace(s.gate, s.up, (size_t)T * I);
-        if (op_linear_w(s.h, s.gate, ly->down_w, ly->down_b, T, I, C, err)) {
+        if (project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, s.h, s.gate, T, s.lora_u, err)) {
             rc = -1;
             break;
         }

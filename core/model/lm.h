@@ -19,6 +19,7 @@
 
 #include "base/error.h"
 #include "nn/kv_cache.h"
+#include "nn/lora.h"
 #include "io/model_config.h"
 #include "model/params.h"
 
@@ -31,6 +32,7 @@ struct lm_layer {
     const float *mlp_norm;                    /* [C] */
     struct weight gate_w, up_w, down_w;       /* [I, C], [I, C], [C, I] */
     const float *gate_b, *up_b, *down_b;      /* NULL unless mlp_bias */
+    struct lora lora[LORA_N_TARGETS];         /* adapters by enum lora_target (.a NULL: none) */
 };
 
 struct lm_model {
@@ -40,12 +42,21 @@ struct lm_model {
     struct weight lm_head;      /* [V, C]; == embed_tokens when tied */
     bool tied;
     struct lm_layer *layers;   /* [n_layers], owned */
+    int lora_rank;              /* 0 without adapters */
 };
 
-/* Declares the LM tensors (all trainable).  lm_head is declared unless tied. */
-int  lm_declare(const struct janus_config *c, bool tied, struct param_table *pt, struct dsr_err *err);
-int  lm_bind(const struct janus_config *c, bool tied, const struct param_table *pt, struct lm_model *out,
-             struct dsr_err *err);
+/* A projection's [in, out] dimensions (the shape of its adapter's input
+ * and output). */
+void lm_target_dims(const struct text_config *t, enum lora_target target, int *in_dim, int *out_dim);
+
+/* Declares the LM tensors: all trainable, or, with adapters (lora non-NULL,
+ * rank > 0), all frozen plus trainable lora_A/lora_B factors named
+ * "<projection>.lora_A.weight" for each targeted projection of every layer.
+ * lm_head is declared unless tied. */
+int  lm_declare(const struct janus_config *c, bool tied, const struct lora_config *lora, struct param_table *pt,
+                struct dsr_err *err);
+int  lm_bind(const struct janus_config *c, bool tied, const struct lora_config *lora, const struct param_table *pt,
+             struct lm_model *out, struct dsr_err *err);
 void lm_release(struct lm_model *m);
 
 /* out[n, C] = embed_tokens[ids[i]]; fails on an id outside the vocabulary. */

@@ -20,8 +20,8 @@ void pt_free(struct param_table *pt) {
     memset(pt, 0, sizeof *pt);
 }
 
-static int declare_v(struct param_table *pt, bool trainable, bool matrix, int ndim, const int64_t *shape,
-                     struct dsr_err *err, const char *fmt, va_list ap) {
+static int declare_v(struct param_table *pt, bool trainable, bool matrix, bool adapter, int ndim,
+                     const int64_t *shape, struct dsr_err *err, const char *fmt, va_list ap) {
     if (pt->trainable || pt->frozen) return dsr_errf(err, "pt_declare after pt_alloc");
     if (ndim < 1 || ndim > DSR_PARAM_MAX_DIMS) return dsr_errf(err, "parameter rank %d unsupported", ndim);
     if (pt->n == pt->cap) {
@@ -45,6 +45,7 @@ static int declare_v(struct param_table *pt, bool trainable, bool matrix, int nd
     }
     p->trainable = trainable;
     p->matrix = matrix;
+    p->adapter = adapter;
     size_t *arena_len = trainable ? &pt->n_trainable : &pt->n_frozen;
     p->offset = (*arena_len + PT_ALIGN_FLOATS - 1) / PT_ALIGN_FLOATS * PT_ALIGN_FLOATS;
     *arena_len = p->offset + p->numel;
@@ -58,7 +59,7 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
                const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int rc = declare_v(pt, trainable, false, ndim, shape, err, fmt, ap);
+    int rc = declare_v(pt, trainable, false, false, ndim, shape, err, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -67,7 +68,15 @@ int pt_declare_matrix(struct param_table *pt, bool trainable, int64_t rows, int6
                       const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int rc = declare_v(pt, trainable, true, 2, (int64_t[]){rows, cols}, err, fmt, ap);
+    int rc = declare_v(pt, trainable, true, false, 2, (int64_t[]){rows, cols}, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int pt_declare_adapter(struct param_table *pt, int64_t rows, int64_t cols, struct dsr_err *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = declare_v(pt, true, false, true, 2, (int64_t[]){rows, cols}, err, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -170,12 +179,23 @@ static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) 
     if (used < len) snprintf(buf + used, len - used, "]");
 }
 
+/* 0 when t has p's shape; otherwise an error naming the tensor. */
+static int check_shape(const struct param *p, const struct st_tensor *t, const char *name, struct dsr_err *err) {
+    int same = t->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+    if (same) return 0;
+    char want[96], got[96];
+    format_shape(want, sizeof want, p->ndim, p->shape);
+    format_shape(got, sizeof got, t->ndim, t->shape);
+    return dsr_errf(err, "tensor %s has shape %s, the model implies %s", name, got, want);
+}
+
 int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *err) {
     /* Collect every missing name first so the user sees the whole list. */
     char missing[DSR_ERR_MSG_MAX - 64] = "";
     size_t n_missing = 0;
     for (size_t i = 0; i < pt->n; i++) {
-        if (st_set_find(set, pt->items[i].name)) continue;
+        if (pt->items[i].adapter || st_set_find(set, pt->items[i].name)) continue;
         if (n_missing < 6) {
             size_t used = strlen(missing);
             snprintf(missing + used, sizeof missing - used, "%s%s", n_missing ? ", " : "", pt->items[i].name);
@@ -187,18 +207,76 @@ int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *er
                         n_missing > 6 ? ", ..." : "");
     for (size_t i = 0; i < pt->n; i++) {
         const struct param *p = &pt->items[i];
+        if (p->adapter) continue;
         const struct st_tensor *t = st_set_find(set, p->name);
-        int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
-        if (!same) {
-            char want[96], got[96];
-            format_shape(want, sizeof want, p->ndim, p->shape);
-            format_shape(got, sizeof got, t->ndim, t->shape);
-            return dsr_errf(err, "tensor %s has shape %s, the config implies %s", p->name, got, want);
-        }
-        if (p->bf16 ? st_to_bf16(t, pt_data_bf16(pt, p), err) : st_to_f32(t, pt_data(pt, p), err)) return -1;
+        if (check_shape(p, t, p->name, err) ||
+            (p->bf16 ? st_to_bf16(t, pt_data_bf16(pt, p), err) : st_to_f32(t, pt_data(pt, p), err)))
+            return -1;
     }
     return 0;
+}
+
+int pt_load_adapters(struct param_table *pt, const struct st_set *set, const char *prefix, struct dsr_err *err) {
+    char name[DSR_PARAM_NAME_MAX + 64];
+    size_t n_adapters = 0;
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        if (!p->adapter) continue;
+        n_adapters++;
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const struct st_tensor *t = st_set_find(set, name);
+        if (!t) return dsr_errf(err, "adapter is missing tensor %s", name);
+        if (check_shape(p, t, name, err)) return -1;
+    }
+    if (!n_adapters) return dsr_errf(err, "the model has no adapters to load (start it with --lora-rank)");
+    size_t plen = strlen(prefix);
+    for (size_t f = 0; f < set->n_files; f++)
+        for (size_t i = 0; i < set->files[f]->n_tensors; i++) {
+            const char *tn = set->files[f]->tensors[i].name;
+            const struct param *p = strncmp(tn, prefix, plen) == 0 ? pt_find(pt, tn + plen) : NULL;
+            if (!p || !p->adapter)
+                return dsr_errf(err, "adapter tensor %s is not an adapter of this model (other targets or ranks?)", tn);
+        }
+    /* convert into a copy first: a bad value leaves the live adapters alone */
+    float *staged = malloc(pt->n_trainable * sizeof(float) + 1);
+    if (!staged) return dsr_errf(err, "out of memory loading the adapter");
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        if (!p->adapter) continue;
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        if (st_to_f32(st_set_find(set, name), staged + p->offset, err)) {
+            free(staged);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        if (p->adapter) memcpy(pt->trainable + p->offset, staged + p->offset, p->numel * sizeof(float));
+    }
+    free(staged);
+    return 0;
+}
+
+void pt_init_adapters(struct param_table *pt, uint64_t seed) {
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct param *p = &pt->items[i];
+        if (!p->adapter) continue;
+        float *w = pt_data(pt, p);
+        if (!strstr(p->name, "lora_A")) {
+            memset(w, 0, p->numel * sizeof *w);
+            continue;
+        }
+        double bound = 1.0 / sqrt((double)p->shape[1]);
+        struct dsr_rng rng;
+        rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (i + 1)));
+        for (size_t j = 0; j < p->numel; j++) w[j] = (float)(bound * (2.0 * rng_uniform(&rng) - 1.0));
+    }
+}
+
+size_t pt_count_adapters(const struct param_table *pt) {
+    size_t n = 0;
+    for (size_t i = 0; i < pt->n; i++) n += pt->items[i].adapter ? pt->items[i].numel : 0;
+    return n;
 }
 
 /* Elements per independently seeded chunk: the result depends only on the
@@ -210,6 +288,7 @@ int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *er
 void pt_init_random(struct param_table *pt, uint64_t seed) {
     for (size_t i = 0; i < pt->n; i++) {
         const struct param *p = &pt->items[i];
+        if (p->adapter) continue;
         float *w = pt_data(pt, p);
         uint16_t *w16 = pt_data_bf16(pt, p);
         int is_vector = p->ndim == 1;

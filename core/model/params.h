@@ -52,6 +52,7 @@ struct param {
     bool trainable;
     bool matrix;        /* declared with pt_declare_matrix: may be stored BF16 */
     bool bf16;          /* stored BF16 (then its float32 slot is unused) */
+    bool adapter;       /* a LoRA factor (pt_declare_adapter): float32, trainable, not in checkpoints */
     size_t offset;      /* in floats, into the trainable or frozen arena */
     size_t bf16_offset; /* in elements, into trainable_bf16 or frozen_bf16, when bf16 */
 };
@@ -80,6 +81,12 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
  * so it may be stored BF16. */
 int pt_declare_matrix(struct param_table *pt, bool trainable, int64_t rows, int64_t cols, struct dsr_err *err,
                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* A LoRA factor [rows, cols] (nn/lora.h): always float32 and trainable;
+ * pt_load leaves it alone (adapters come from pt_load_adapters or
+ * pt_init_adapters). */
+int pt_declare_adapter(struct param_table *pt, int64_t rows, int64_t cols, struct dsr_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Store matrices BF16 (true) or float32 (false, the default).  Before pt_alloc. */
 void pt_set_bf16(struct param_table *pt, bool bf16);
@@ -111,10 +118,24 @@ void pt_promote_trainable(struct param_table *pt);
  * parameter (gaps and untouched slots excluded). */
 size_t pt_weight_bytes(const struct param_table *pt);
 
-/* Fills every declared tensor from the checkpoint files, converting F32/BF16/
+/* Fills every declared tensor but the adapters from the checkpoint files, converting F32/BF16/
  * F16/F64 to the tensor's storage (BF16 storage rounds to nearest even).  Fails listing the missing tensors by name, or naming a
  * tensor whose shape differs from the declaration. */
 int pt_load(struct param_table *pt, const struct st_set *set, struct dsr_err *err);
+
+/* Fills every adapter from an adapter file whose tensor names are
+ * prefix + the adapter's name (PEFT: "base_model.model.").  All or
+ * nothing: a missing or misshapen adapter tensor, or a tensor in the file
+ * that is no adapter of this model, fails naming it before any adapter
+ * changes. */
+int pt_load_adapters(struct param_table *pt, const struct st_set *set, const char *prefix, struct dsr_err *err);
+
+/* Fresh adapters as PEFT initialises them: every "lora_A" factor uniform in
+ * ±1/√cols (kaiming-uniform, a = √5), every "lora_B" zero; seeded. */
+void pt_init_adapters(struct param_table *pt, uint64_t seed);
+
+/* Number of adapter parameters (0 without LoRA). */
+size_t pt_count_adapters(const struct param_table *pt);
 
 /* Deterministic random init for tests and benchmarks, with the fixtures'
  * scales (not their values): 1-D tensors whose name contains "norm" get

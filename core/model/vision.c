@@ -64,7 +64,7 @@ static int declare_layer_linear(struct param_table *pt, int64_t out, int64_t in,
     return declare1(pt, false, out, err, b, layer);
 }
 
-int vision_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err) {
+int vision_declare(const struct janus_config *c, bool aligner_trainable, struct param_table *pt, struct dsr_err *err) {
     const struct vision_config *v = &c->vision;
     int64_t D = v->hidden_size, F = v->intermediate_size, P = v->projection_dim;
     int64_t patch_shape[4] = {D, v->num_channels, v->patch_size, v->patch_size};
@@ -87,11 +87,11 @@ int vision_declare(const struct janus_config *c, struct param_table *pt, struct 
         declare1(pt, false, D, err, TOWER ".post_layernorm.bias", -1))
         return -1;
 
-    if (declare_linear(pt, true, P, D, err, ALIGNER ".fc1", -1)) return -1;
+    if (declare_linear(pt, aligner_trainable, P, D, err, ALIGNER ".fc1", -1)) return -1;
     for (int i = 0; i < v->depth - 1; i++) {
         char prefix[DSR_PARAM_NAME_MAX];
         snprintf(prefix, sizeof prefix, ALIGNER ".hidden_layers.%d", i);
-        if (declare_linear(pt, true, P, P, err, prefix, -1)) return -1;
+        if (declare_linear(pt, aligner_trainable, P, P, err, prefix, -1)) return -1;
     }
     return 0;
 }

@@ -40,7 +40,9 @@ struct vision_model {
 };
 
 /* Declares the tower's tensors (frozen) and the aligner's (trainable). */
-int vision_declare(const struct janus_config *c, struct param_table *pt, struct dsr_err *err);
+/* The tower is frozen; the aligner trains unless aligner_trainable is false
+ * (LoRA: only adapters train). */
+int vision_declare(const struct janus_config *c, bool aligner_trainable, struct param_table *pt, struct dsr_err *err);
 int vision_bind(const struct janus_config *c, const struct param_table *pt, struct vision_model **out,
                 struct dsr_err *err);
 void vision_free(struct vision_model *vm);

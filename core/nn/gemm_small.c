@@ -294,6 +294,11 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
  * 4096-wide weight is 4 MiB of float32, reused across panels. */
 #define BF16_PANEL_ROWS 256
 
+static void widen_panel(float *panel, const uint16_t *src, size_t count) {
+#pragma omp parallel for schedule(static) if (count >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS)
+    for (size_t i = 0; i < count; i++) panel[i] = bf16_to_f32(src[i]);
+}
+
 /* Portable path for BF16 weights: widen a panel of rows, sgemm it into its
  * slice of the output columns. */
 static int linear_bf16_panels(float *out, const float *in, const uint16_t *weight, const float *bias, int n,
@@ -304,10 +309,7 @@ static int linear_bf16_panels(float *out, const float *in, const uint16_t *weigh
     int ld = in_dim > 0 ? in_dim : 1;
     for (int o = 0; o < out_dim; o += rows) {
         int m = out_dim - o < rows ? out_dim - o : rows;
-        size_t count = (size_t)m * in_dim;
-        const uint16_t *src = weight + (size_t)o * in_dim;
-#pragma omp parallel for schedule(static) if (count >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS)
-        for (size_t i = 0; i < count; i++) panel[i] = bf16_to_f32(src[i]);
+        widen_panel(panel, weight + (size_t)o * in_dim, (size_t)m * in_dim);
         if (bias)
             for (int i = 0; i < n; i++) memcpy(out + (size_t)i * out_dim + o, bias + o, (size_t)m * sizeof *out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, in_dim, 1.0f, in, ld, panel, ld, bias ? 1.0f : 0.0f,
@@ -327,4 +329,27 @@ int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const flo
     (void)use_simd;
 #endif
     return linear_bf16_panels(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
+}
+
+/* din = beta·din + dy · widen(weight): each panel of weight rows [o, o+m)
+ * contributes dy[:, o:o+m] · panel, accumulated by sgemm (beta applies to
+ * the first panel only). */
+int gemm_bf16_backward_input(float *din, const float *dy, const uint16_t *weight, int n, int in_dim, int out_dim,
+                             float beta) {
+    if (n <= 0 || in_dim <= 0) return 0;
+    if (out_dim <= 0) {
+        for (size_t i = 0; i < (size_t)n * in_dim; i++) din[i] = beta == 0.0f ? 0.0f : beta * din[i];
+        return 0;
+    }
+    int rows = out_dim < BF16_PANEL_ROWS ? out_dim : BF16_PANEL_ROWS;
+    float *panel = malloc((size_t)rows * in_dim * sizeof *panel);
+    if (!panel) return -1;
+    for (int o = 0; o < out_dim; o += rows) {
+        int m = out_dim - o < rows ? out_dim - o : rows;
+        widen_panel(panel, weight + (size_t)o * in_dim, (size_t)m * in_dim);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, m, 1.0f, dy + o, out_dim, panel, in_dim,
+                    o == 0 ? beta : 1.0f, din, in_dim);
+    }
+    free(panel);
+    return 0;
 }

@@ -60,4 +60,11 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
 int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
                   int out_dim, int use_simd);
 
+/* The input gradient through a BF16 weight [out_dim, in_dim] (the
+ * backward of gemm_bf16_run): din[n, in_dim] = beta·din + dy[n, out_dim] ·
+ * widen(weight), a panel of weight rows at a time into sgemm (allocated per
+ * call; -1 when that fails, din untouched). */
+int gemm_bf16_backward_input(float *din, const float *dy, const uint16_t *weight, int n, int in_dim, int out_dim,
+                             float beta);
+
 #endif

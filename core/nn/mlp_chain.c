@@ -28,7 +28,7 @@ float *mlp_chain_output(const struct mlp_chain *c, float *acts, size_t n) {
     return act_block(c, acts, n, c->n_layers - 1);
 }
 
-void mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *acts, float *work) {
+int mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *acts, float *work, struct dsr_err *err) {
     const float *in = x;
     int in_dim = c->in_dim;
     for (int i = 0; i < c->n_layers; i++) {
@@ -38,10 +38,11 @@ void mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *
             op_gelu_erf_inplace(work, (size_t)n * in_dim);
             in = work;
         }
-        op_linear(out, in, c->w[i], c->b[i], n, in_dim, c->dims[i]);
+        if (op_linear_w(out, in, c->w[i], c->b[i], n, in_dim, c->dims[i], err)) return -1;
         in = out;
         in_dim = c->dims[i];
     }
+    return 0;
 }
 
 /* b-gradient: gb[o] += Σ_rows dy[r, o]. */
@@ -54,8 +55,8 @@ static void add_column_sums(float *gb, const float *dy, int n, int dim) {
     }
 }
 
-void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const float *acts, const float *dy, float *dx,
-                        float *work1, float *work2) {
+int mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const float *acts, const float *dy, float *dx,
+                       float *work1, float *work2, struct dsr_err *err) {
     const float *d_out = dy; /* gradient of layer i's output */
     size_t half = (size_t)n * mlp_chain_max_dim(c);
     for (int i = c->n_layers - 1; i >= 0; i--) {
@@ -67,14 +68,14 @@ void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const 
             op_gelu_erf_inplace(work1, (size_t)n * in_dim);
             in = work1;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n, 1.0f, d_out, out_dim, in, in_dim,
-                    1.0f, c->gw[i], in_dim);
+        if (c->gw[i])
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n, 1.0f, d_out, out_dim, in, in_dim,
+                        1.0f, c->gw[i], in_dim);
         if (c->gb[i]) add_column_sums(c->gb[i], d_out, n, out_dim);
         /* ping-pong the gradient between work2's halves (never over dy) */
         float *d_in = i == 0 ? dx : (d_out == work2 ? work2 + half : work2);
         if (!d_in) break;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim, 1.0f, d_out, out_dim, c->w[i],
-                    in_dim, 0.0f, d_in, in_dim);
+        if (op_linear_w_backward_input(d_in, d_out, c->w[i], n, in_dim, out_dim, 0.0f, err)) return -1;
         if (i > 0) {
             const float *pre = act_block(c, acts, (size_t)n, i - 1);
             size_t count = (size_t)n * in_dim;
@@ -83,4 +84,5 @@ void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const 
             d_out = d_in;
         }
     }
+    return 0;
 }

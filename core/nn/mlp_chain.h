@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "nn/weight.h"
 
 #define MLP_CHAIN_MAX 16
 
@@ -23,8 +24,9 @@ struct mlp_chain {
     int n_layers;
     int in_dim;
     int dims[MLP_CHAIN_MAX];                    /* output width of each linear */
-    const float *w[MLP_CHAIN_MAX], *b[MLP_CHAIN_MAX]; /* [dims[i], dims[i-1] or in_dim], [dims[i]] */
-    float *gw[MLP_CHAIN_MAX], *gb[MLP_CHAIN_MAX];     /* gradients, same shapes */
+    struct weight w[MLP_CHAIN_MAX];             /* [dims[i], dims[i-1] or in_dim], float32 or BF16 */
+    const float *b[MLP_CHAIN_MAX];              /* [dims[i]] */
+    float *gw[MLP_CHAIN_MAX], *gb[MLP_CHAIN_MAX]; /* gradients, same shapes (NULL: frozen, w may be BF16) */
 };
 
 /* Floats of the acts buffer for n rows. */
@@ -34,13 +36,14 @@ int mlp_chain_max_dim(const struct mlp_chain *c);
 /* Pointer to the chain's output inside acts. */
 float *mlp_chain_output(const struct mlp_chain *c, float *acts, size_t n);
 
-/* acts ← activations of x[n, in_dim]; work holds n × max_dim floats. */
-void mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *acts, float *work);
+/* acts ← activations of x[n, in_dim]; work holds n × max_dim floats.  -1
+ * only when widening a BF16 weight cannot allocate (op_linear_w). */
+int mlp_chain_forward(const struct mlp_chain *c, const float *x, int n, float *acts, float *work, struct dsr_err *err);
 
 /* dy[n, dims[last]] is the gradient of the output.  Adds the weight
  * gradients; writes dx[n, in_dim] unless dx is NULL.  work1 holds n × max_dim
- * floats, work2 twice that. */
-void mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const float *acts, const float *dy, float *dx,
-                        float *work1, float *work2);
+ * floats, work2 twice that.  -1 as mlp_chain_forward. */
+int mlp_chain_backward(const struct mlp_chain *c, const float *x, int n, const float *acts, const float *dy, float *dx,
+                       float *work1, float *work2, struct dsr_err *err);
 
 #endif

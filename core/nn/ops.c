@@ -54,6 +54,19 @@ int op_linear_w(float *out, const float *in, struct weight weight, const float *
     return 0;
 }
 
+int op_linear_w_backward_input(float *din, const float *dy, struct weight weight, int n, int in_dim, int out_dim,
+                               float beta, struct dsr_err *err) {
+    if (n <= 0 || in_dim <= 0) return 0;
+    if (!weight.bf16) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim, 1.0f, dy, out_dim, weight.f32,
+                    in_dim, beta, din, in_dim);
+        return 0;
+    }
+    if (gemm_bf16_backward_input(din, dy, weight.bf16, n, in_dim, out_dim, beta))
+        return dsr_errf(err, "out of memory widening a BF16 weight [%d, %d] for its input gradient", out_dim, in_dim);
+    return 0;
+}
+
 void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps) {
 #pragma omp parallel for if (n > 16)
     for (int i = 0; i < n; i++) {
@@ -82,6 +95,7 @@ void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n,
         float c = (float)(rs * rs * rs * gx / dim);
         for (int j = 0; j < dim; j++) dxr[j] += (float)rs * dyr[j] * w[j] - c * xr[j];
     }
+    if (!dw) return; /* a frozen norm (LoRA) */
 #pragma omp parallel for if (dim > 256)
     for (int j = 0; j < dim; j++) {
         double s = 0;

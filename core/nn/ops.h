@@ -29,10 +29,16 @@ void op_linear(float *out, const float *in, const float *weight, const float *bi
 int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim, int out_dim,
                 struct dsr_err *err);
 
+/* Its input gradient: din[n, in_dim] = beta·din + dy[n, out_dim] · weight
+ * (the weight's own gradient is not computed: frozen weights need none).
+ * May allocate for a BF16 weight, as op_linear_w. */
+int op_linear_w_backward_input(float *din, const float *dy, struct weight weight, int n, int in_dim, int out_dim,
+                               float beta, struct dsr_err *err);
+
 /* out[n, dim] = in / rms(in) * weight  (Llama RMSNorm, statistic in double). */
 void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim, float eps);
 /* Its backward: dx[n, dim] += ∂L/∂x, dw[dim] += ∂L/∂w given dy = ∂L/∂out;
- * rstd receives the n reciprocal RMS values. */
+ * rstd receives the n reciprocal RMS values.  dw NULL: no weight gradient. */
 void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n, int dim, float eps, float *dx,
                          float *dw, float *rstd);
 

@@ -17,22 +17,22 @@
 #include "nn/ops.h"
 #include "nn/attention_train.h"
 
-size_t tl_acts_floats(const struct text_config *t) {
+size_t tl_acts_floats(const struct text_config *t, int lora_rank) {
     size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
     size_t KV = (size_t)t->n_kv_heads * t->head_dim, M = (size_t)t->intermediate_size;
-    return 3 * C + 2 * Q + 2 * KV + 3 * M;
+    return 3 * C + 2 * Q + 2 * KV + 3 * M + LORA_N_TARGETS * (size_t)lora_rank;
 }
 
-size_t tl_work_floats(const struct text_config *t) {
+size_t tl_work_floats(const struct text_config *t, int lora_rank) {
     size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
     size_t KV = (size_t)t->n_kv_heads * t->head_dim, M = (size_t)t->intermediate_size;
-    /* dh, dq, dk, dv, datt, dgate, dup, rstd */
-    return C + 2 * Q + 2 * KV + 2 * M + 1;
+    /* dh, dq, dk, dv, datt, dgate, dup, rstd, an adapter's du */
+    return C + 2 * Q + 2 * KV + 2 * M + 1 + (size_t)lora_rank;
 }
 
 size_t tl_scores_floats(int max_seq_len) { return ta_scratch_floats(max_seq_len, TA_BLOCK_ROWS); }
 
-void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t, int T) {
+void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t, int lora_rank, int T) {
     size_t n = (size_t)T, C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
     size_t KV = (size_t)t->n_kv_heads * t->head_dim, M = (size_t)t->intermediate_size;
     a->h1 = block;
@@ -45,6 +45,8 @@ void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t,
     a->gate = a->h2 + n * C;
     a->up = a->gate + n * M;
     a->act = a->up + n * M;
+    for (int k = 0; k < LORA_N_TARGETS; k++)
+        a->lora_u[k] = lora_rank ? a->act + n * M + (size_t)k * n * (size_t)lora_rank : NULL;
 }
 
 /* Attention core over every packed sequence (train_attention.h); q and out
@@ -80,60 +82,85 @@ static void attention_backward_train(const struct text_config *t, const struct t
     }
 }
 
-void tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
-                float *out, struct tl_acts *a, float *scores, struct train_prof *prof) {
+/* out[T, out] = in · Wᵀ (+ b) + the projection's adapter term (its x·Aᵀ
+ * kept in a->lora_u). */
+static int project(const struct lm_layer *ly, enum lora_target k, struct weight w, const float *b,
+                   const struct text_config *t, float *out, const float *in, int T, const struct tl_acts *a,
+                   struct dsr_err *err) {
+    int in_dim, out_dim;
+    lm_target_dims(t, k, &in_dim, &out_dim);
+    if (op_linear_w(out, in, w, b, T, in_dim, out_dim, err)) return -1;
+    if (lora_present(&ly->lora[k])) lora_forward(out, in, &ly->lora[k], T, in_dim, out_dim, a->lora_u[k]);
+    return 0;
+}
+
+int tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
+               float *out, struct tl_acts *a, float *scores, struct train_prof *prof, struct dsr_err *err) {
     int T = s->row0[s->n], C = t->hidden_size, M = t->intermediate_size;
-    int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
     op_rmsnorm(a->h1, x, ly->attn_norm, T, C, t->rms_norm_eps);
-    op_linear(a->q, a->h1, ly->q_w.f32, ly->q_b, T, C, Q);
-    op_linear(a->k, a->h1, ly->k_w.f32, ly->k_b, T, C, KV);
-    op_linear(a->v, a->h1, ly->v_w.f32, ly->v_b, T, C, KV);
+    if (project(ly, LORA_Q, ly->q_w, ly->q_b, t, a->q, a->h1, T, a, err) ||
+        project(ly, LORA_K, ly->k_w, ly->k_b, t, a->k, a->h1, T, a, err) ||
+        project(ly, LORA_V, ly->v_w, ly->v_b, t, a->v, a->h1, T, a, err))
+        return -1;
     op_rope_inplace(a->q, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_inplace(a->k, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
     double t0 = tp_now();
     attention_forward_train(t, s, a->q, a->k, a->v, a->att, scores);
     tp_add(prof, TP_ATTN_FWD, t0);
-    op_linear(a->x2, a->att, ly->o_w.f32, ly->o_b, T, Q, C);
+    if (project(ly, LORA_O, ly->o_w, ly->o_b, t, a->x2, a->att, T, a, err)) return -1;
     op_add_inplace(a->x2, x, (size_t)T * C);
     op_rmsnorm(a->h2, a->x2, ly->mlp_norm, T, C, t->rms_norm_eps);
-    op_linear(a->gate, a->h2, ly->gate_w.f32, ly->gate_b, T, C, M);
-    op_linear(a->up, a->h2, ly->up_w.f32, ly->up_b, T, C, M);
+    if (project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, a->gate, a->h2, T, a, err) ||
+        project(ly, LORA_UP, ly->up_w, ly->up_b, t, a->up, a->h2, T, a, err))
+        return -1;
     size_t n = (size_t)T * M;
 #pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) a->act[i] = a->gate[i] / (1.0f + expf(-a->gate[i])) * a->up[i];
-    op_linear(out, a->act, ly->down_w.f32, ly->down_b, T, M, C);
+    if (project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, out, a->act, T, a, err)) return -1;
     op_add_inplace(out, a->x2, (size_t)T * C);
+    return 0;
 }
 
-/* W gradient of y = in·Wᵀ (+b): gw += dyᵀ in, gb += Σ dy;  din (=|+=) dy W. */
-static void linear_backward(const float *in, const float *w, const float *dy, int n, int in_dim, int out_dim,
-                            float *gw, float *gb, float *din, float din_beta) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n, 1.0f, dy, out_dim, in, in_dim, 1.0f, gw,
-                in_dim);
+/* Backward of project(): gw += dyᵀ in and gb += Σ dy when trainable (non-NULL);
+ * din (= when din_beta is 0, += when 1) dy·W; then the adapter's
+ * gradients, adding its input gradient to din.  du is [n, rank] scratch. */
+static int project_backward(const struct lm_layer *ly, const struct tl_grads *g, enum lora_target k,
+                            struct weight w, float *gw, float *gb, const struct text_config *t, const float *in,
+                            const float *dy, int n, float *din, float din_beta, const struct tl_acts *a, float *du,
+                            struct dsr_err *err) {
+    int in_dim, out_dim;
+    lm_target_dims(t, k, &in_dim, &out_dim);
+    if (gw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n, 1.0f, dy, out_dim, in, in_dim, 1.0f,
+                    gw, in_dim);
     if (gb) {
 #pragma omp parallel for if (out_dim > 256)
         for (int o = 0; o < out_dim; o++) {
-            double s = 0;
-            for (int r = 0; r < n; r++) s += dy[(size_t)r * out_dim + o];
-            gb[o] += (float)s;
+            double sum = 0;
+            for (int r = 0; r < n; r++) sum += dy[(size_t)r * out_dim + o];
+            gb[o] += (float)sum;
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim, 1.0f, dy, out_dim, w, in_dim, din_beta,
-                din, in_dim);
+    if (op_linear_w_backward_input(din, dy, w, n, in_dim, out_dim, din_beta, err)) return -1;
+    if (lora_present(&ly->lora[k]))
+        lora_backward(in, a->lora_u[k], dy, &ly->lora[k], n, in_dim, out_dim, g->lora_a[k], g->lora_b[k], din, du);
+    return 0;
 }
 
-void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struct text_config *t,
-                 const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
-                 float *scores, struct train_prof *prof) {
+int tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struct text_config *t,
+                const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
+                float *scores, struct train_prof *prof, struct dsr_err *err) {
     int T = s->row0[s->n], C = t->hidden_size, M = t->intermediate_size;
     int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
     size_t n = (size_t)T;
     float *dh = work, *dq = dh + n * C, *dk = dq + n * Q, *dv = dk + n * KV, *datt = dv + n * KV;
-    float *dgate = datt + n * Q, *dup = dgate + n * M, *rstd = dup + n * M;
+    float *dgate = datt + n * Q, *dup = dgate + n * M, *rstd = dup + n * M, *du = rstd + n;
 
     double t0 = tp_now();
     /* MLP block: out = x2 + act·Wdᵀ; dx currently holds d(out) = d(x2) via the residual */
-    linear_backward(a->act, ly->down_w.f32, dx, T, M, C, g->down_w, g->down_b, dgate, 0.0f);
+    if (project_backward(ly, g, LORA_DOWN, ly->down_w, g->down_w, g->down_b, t, a->act, dx, T, dgate, 0.0f, a, du,
+                         err))
+        return -1;
     size_t ni = n * M;
 #pragma omp parallel for if (ni > 65536)
     for (size_t i = 0; i < ni; i++) {
@@ -141,14 +168,17 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
         dup[i] = d_act * z * sig;
         dgate[i] = d_act * a->up[i] * sig * (1.0f + z * (1.0f - sig));
     }
-    linear_backward(a->h2, ly->gate_w.f32, dgate, T, C, M, g->gate_w, g->gate_b, dh, 0.0f);
-    linear_backward(a->h2, ly->up_w.f32, dup, T, C, M, g->up_w, g->up_b, dh, 1.0f);
+    if (project_backward(ly, g, LORA_GATE, ly->gate_w, g->gate_w, g->gate_b, t, a->h2, dgate, T, dh, 0.0f, a, du,
+                         err) ||
+        project_backward(ly, g, LORA_UP, ly->up_w, g->up_w, g->up_b, t, a->h2, dup, T, dh, 1.0f, a, du, err))
+        return -1;
     t0 = tp_add(prof, TP_MLP_BWD, t0);
     op_rmsnorm_backward(a->x2, ly->mlp_norm, dh, T, C, t->rms_norm_eps, dx, g->mlp_norm, rstd);
     t0 = tp_add(prof, TP_NORM_BWD, t0);
 
     /* attention block: x2 = x + att·Woᵀ; dx now holds d(x2) */
-    linear_backward(a->att, ly->o_w.f32, dx, T, Q, C, g->o_w, g->o_b, datt, 0.0f);
+    if (project_backward(ly, g, LORA_O, ly->o_w, g->o_w, g->o_b, t, a->att, dx, T, datt, 0.0f, a, du, err))
+        return -1;
     memset(dk, 0, n * KV * sizeof(float));
     memset(dv, 0, n * KV * sizeof(float));
     t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
@@ -156,10 +186,12 @@ void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const stru
     t0 = tp_add(prof, TP_ATTN_BWD, t0);
     op_rope_backward_inplace(dq, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_backward_inplace(dk, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
-    linear_backward(a->h1, ly->q_w.f32, dq, T, C, Q, g->q_w, g->q_b, dh, 0.0f);
-    linear_backward(a->h1, ly->k_w.f32, dk, T, C, KV, g->k_w, g->k_b, dh, 1.0f);
-    linear_backward(a->h1, ly->v_w.f32, dv, T, C, KV, g->v_w, g->v_b, dh, 1.0f);
+    if (project_backward(ly, g, LORA_Q, ly->q_w, g->q_w, g->q_b, t, a->h1, dq, T, dh, 0.0f, a, du, err) ||
+        project_backward(ly, g, LORA_K, ly->k_w, g->k_w, g->k_b, t, a->h1, dk, T, dh, 1.0f, a, du, err) ||
+        project_backward(ly, g, LORA_V, ly->v_w, g->v_w, g->v_b, t, a->h1, dv, T, dh, 1.0f, a, du, err))
+        return -1;
     t0 = tp_add(prof, TP_ATTN_PROJ_BWD, t0);
     op_rmsnorm_backward(x, ly->attn_norm, dh, T, C, t->rms_norm_eps, dx, g->attn_norm, rstd);
     tp_add(prof, TP_NORM_BWD, t0);
+    return 0;
 }

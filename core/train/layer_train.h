@@ -22,33 +22,40 @@ struct tl_segs {
     const int *pos;  /* [T] position of each row within its sequence */
 };
 
-/* A layer's internals over T rows (pointers into one caller block). */
+/* A layer's internals over T rows (pointers into one caller block);
+ * lora_u[k] is adapter k's x·Aᵀ [T, rank] (NULL without adapters). */
 struct tl_acts {
     float *h1, *q, *k, *v, *att, *x2, *h2, *gate, *up, *act;
+    float *lora_u[LORA_N_TARGETS];
 };
 
-/* Gradient tensors of one layer, same shapes as struct lm_layer (biases NULL
- * when the layer has none). */
+/* Gradient tensors of one layer, same shapes as struct lm_layer (NULL when
+ * the layer has no such tensor, or it is frozen: with LoRA only the adapter
+ * gradients are set, and the backward then runs no weight-gradient GEMM for
+ * the frozen base, only the input gradient through it). */
 struct tl_grads {
     float *attn_norm, *q_w, *k_w, *v_w, *o_w, *q_b, *k_b, *v_b, *o_b;
     float *mlp_norm, *gate_w, *up_w, *down_w, *gate_b, *up_b, *down_b;
+    float *lora_a[LORA_N_TARGETS], *lora_b[LORA_N_TARGETS]; /* adapter gradients, by enum lora_target */
 };
 
-size_t tl_acts_floats(const struct text_config *t);  /* per row */
-size_t tl_work_floats(const struct text_config *t);  /* per row, backward only */
+/* lora_rank: the adapters' rank, 0 without. */
+size_t tl_acts_floats(const struct text_config *t, int lora_rank); /* per row */
+size_t tl_work_floats(const struct text_config *t, int lora_rank); /* per row, backward only */
 size_t tl_scores_floats(int max_seq_len);
-void   tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t, int T);
+void   tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t, int lora_rank, int T);
 
 /* out[T, C] = layer(x[T, C]) (out may not alias x); fills a.  prof (may be
- * NULL) receives the attention core's time (TP_ATTN_FWD). */
-void tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
-                float *out, struct tl_acts *a, float *scores, struct train_prof *prof);
+ * NULL) receives the attention core's time (TP_ATTN_FWD).  Weights may be
+ * BF16 (frozen under LoRA); -1 only when widening one cannot allocate. */
+int tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
+               float *out, struct tl_acts *a, float *scores, struct train_prof *prof, struct dsr_err *err);
 
 /* dx[T, C]: on entry the gradient of the layer's output, on return that of
  * its input x.  a must hold tl_forward's internals for this x.  prof (may be
- * NULL) receives the backward's phase times. */
-void tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struct text_config *t,
-                 const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
-                 float *scores, struct train_prof *prof);
+ * NULL) receives the backward's phase times.  -1 as tl_forward. */
+int tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struct text_config *t,
+                const struct tl_segs *s, const float *x, const struct tl_acts *a, float *dx, float *work,
+                float *scores, struct train_prof *prof, struct dsr_err *err);
 
 #endif

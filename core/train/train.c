@@ -60,7 +60,7 @@ static int ref_view(const struct trainer *tr, const struct janus_model *m, struc
     memset(&view->lm, 0, sizeof view->lm);
     memset(&view->gen, 0, sizeof view->gen);
     view->vision = NULL;
-    if (lm_bind(&view->cfg, view->tied, &view->params, &view->lm, err) ||
+    if (lm_bind(&view->cfg, view->tied, &view->lora, &view->params, &view->lm, err) ||
         gen_bind(&view->cfg, &view->params, &view->gen, err) ||
         vision_bind(&view->cfg, &view->params, &view->vision, err)) {
         ref_view_release(view);
@@ -81,7 +81,7 @@ static int micro_batch_end(const struct trainer *tr, const struct janus_model *m
                            int n, int first, int unit) {
     int end = first + unit;
     if (tr->memory_budget == 0) return n;
-    while (end + unit <= n && tg_estimate_bytes(&m->cfg, s + first, end + unit - first, 0) <= tr->memory_budget)
+    while (end + unit <= n && tg_estimate_bytes(m, s + first, end + unit - first, 0) <= tr->memory_budget)
         end += unit;
     return end;
 }
@@ -89,8 +89,8 @@ static int micro_batch_end(const struct trainer *tr, const struct janus_model *m
 /* The kept-internals buffer for samples [first, end), or NULL when they do
  * not fit the budget (or memory): the pass then recomputes them. */
 static float *kept_buffer(struct trainer *tr, const struct janus_model *m, const struct train_sample *s, int n) {
-    if (tr->memory_budget && tg_estimate_bytes(&m->cfg, s, n, 1) > tr->memory_budget) return NULL;
-    size_t need = tg_kept_floats(&m->cfg, s, n);
+    if (tr->memory_budget && tg_estimate_bytes(m, s, n, 1) > tr->memory_budget) return NULL;
+    size_t need = tg_kept_floats(m, s, n);
     if (need > tr->kept_floats) {
         free(tr->kept);
         tr->kept = malloc(need * sizeof(float));

@@ -72,8 +72,11 @@ int tg_check_sample(const struct janus_model *m, const struct train_sample *s, s
 
 /* ---- the three small MLPs as chains ------------------------------------- */
 
+/* The gradient slot of a trainable tensor; NULL for a frozen one (LoRA's
+ * base, the tower), when no gradient is wanted, or for a BF16-held weight. */
 static float *grad_of(const struct janus_model *m, float *grad, const float *w) {
-    return w && grad ? grad + (w - m->params.trainable) : NULL;
+    const float *lo = m->params.trainable, *hi = lo + m->params.n_trainable;
+    return w && grad && w >= lo && w < hi ? grad + (w - lo) : NULL;
 }
 
 static int und_aligner_chain(const struct janus_model *m, float *grad, struct mlp_chain *ch, struct dsr_err *err) {
@@ -85,9 +88,9 @@ static int und_aligner_chain(const struct janus_model *m, float *grad, struct ml
     ch->in_dim = vm->cfg.hidden_size;
     for (int i = 0; i < ch->n_layers; i++) {
         ch->dims[i] = vm->lm_hidden;
-        ch->w[i] = i ? vm->aligner_hidden_w[i - 1] : vm->aligner_fc1_w;
+        ch->w[i] = (struct weight){.f32 = i ? vm->aligner_hidden_w[i - 1] : vm->aligner_fc1_w};
         ch->b[i] = i ? vm->aligner_hidden_b[i - 1] : vm->aligner_fc1_b;
-        ch->gw[i] = grad_of(m, grad, ch->w[i]);
+        ch->gw[i] = grad_of(m, grad, ch->w[i].f32);
         ch->gb[i] = grad_of(m, grad, ch->b[i]);
     }
     return 0;
@@ -102,9 +105,9 @@ static int gen_aligner_chain(const struct janus_model *m, float *grad, struct ml
     ch->in_dim = gp->embed_dim;
     for (int i = 0; i < ch->n_layers; i++) {
         ch->dims[i] = gp->width;
-        ch->w[i] = i ? gp->hidden_w[i - 1] : gp->fc1_w;
+        ch->w[i] = (struct weight){.f32 = i ? gp->hidden_w[i - 1] : gp->fc1_w};
         ch->b[i] = i ? gp->hidden_b[i - 1] : gp->fc1_b;
-        ch->gw[i] = grad_of(m, grad, ch->w[i]);
+        ch->gw[i] = grad_of(m, grad, ch->w[i].f32);
         ch->gb[i] = grad_of(m, grad, ch->b[i]);
     }
     return 0;
@@ -117,12 +120,12 @@ static void gen_head_chain(const struct janus_model *m, float *grad, struct mlp_
     ch->in_dim = gp->lm_hidden;
     ch->dims[0] = gp->width;
     ch->dims[1] = gp->codebook_size;
-    ch->w[0] = gp->proj_w.f32;
+    ch->w[0] = gp->proj_w;
     ch->b[0] = gp->proj_b;
-    ch->w[1] = gp->head_w.f32;
+    ch->w[1] = gp->head_w;
     ch->b[1] = gp->head_b;
     for (int i = 0; i < 2; i++) {
-        ch->gw[i] = grad_of(m, grad, ch->w[i]);
+        ch->gw[i] = grad_of(m, grad, ch->w[i].f32);
         ch->gb[i] = grad_of(m, grad, ch->b[i]);
     }
 }
@@ -137,11 +140,12 @@ static int chain_run(const struct mlp_chain *ch, const float *x, int n, float *o
     float *buf = malloc((n_act + 3 * (size_t)n * md) * sizeof(float));
     if (!buf) return dsr_errf(err, "out of memory for a %d-row MLP", n);
     float *acts = buf, *w1 = acts + n_act, *w2 = w1 + (size_t)n * md;
-    mlp_chain_forward(ch, x, n, acts, w1);
-    if (out) memcpy(out, mlp_chain_output(ch, acts, (size_t)n), (size_t)n * ch->dims[ch->n_layers - 1] * sizeof(float));
-    if (dy) mlp_chain_backward(ch, x, n, acts, dy, dx, w1, w2);
+    int rc = mlp_chain_forward(ch, x, n, acts, w1, err);
+    if (rc == 0 && out)
+        memcpy(out, mlp_chain_output(ch, acts, (size_t)n), (size_t)n * ch->dims[ch->n_layers - 1] * sizeof(float));
+    if (rc == 0 && dy) rc = mlp_chain_backward(ch, x, n, acts, dy, dx, w1, w2, err);
     free(buf);
-    return 0;
+    return rc;
 }
 
 /* ---- input rows --------------------------------------------------------- */
@@ -228,19 +232,17 @@ static int embed_pass(struct train_graph *g, float *rows, const float *d_rows, f
     }
     if (rc == 0) {
         row_sources(g, refs);
-        for (int i = 0; i < n_code; i++)
-            memcpy(code_emb + (size_t)i * E, m->gen.embeddings.f32 + (size_t)codes[i] * E, E * sizeof(float));
+        for (int i = 0; i < n_code; i++) weight_copy_row(code_emb + (size_t)i * E, m->gen.embeddings, (size_t)codes[i], E);
     }
     if (rc == 0 && !d_rows) {
         rc = chain_run(&und, feat, n_img, img_rows, NULL, NULL, err);
         if (rc == 0) rc = chain_run(&gen, code_emb, n_code, code_rows, NULL, NULL, err);
         for (int r = 0; r < g->T && rc == 0; r++) {
-            const float *src = refs[r].src == ROW_IMAGE  ? img_rows + (size_t)refs[r].index * C
-                               : refs[r].src == ROW_CODE ? code_rows + (size_t)refs[r].index * C
-                                                         : m->lm.embed_tokens.f32 + (size_t)refs[r].index * C;
-            memcpy(rows + (size_t)r * C, src, C * sizeof(float));
+            float *dst = rows + (size_t)r * C;
+            if (refs[r].src == ROW_TOKEN) weight_copy_row(dst, m->lm.embed_tokens, (size_t)refs[r].index, C);
+            else memcpy(dst, (refs[r].src == ROW_IMAGE ? img_rows : code_rows) + (size_t)refs[r].index * C, C * sizeof(float));
         }
-    } else if (rc == 0) {
+    } else if (rc == 0 && m->lora.rank == 0) { /* with LoRA nothing below the decoder trains */
         float *g_embed = grad_of(m, grad, m->lm.embed_tokens.f32);
         for (int r = 0; r < g->T; r++) {
             const float *d = d_rows + (size_t)r * C;
@@ -297,7 +299,10 @@ static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, con
         if (!acts) return dsr_errf(err, "out of memory in the generation head");
         w1 = acts + mlp_chain_act_floats(&ch, (size_t)rows);
         w2 = w1 + (size_t)rows * md;
-        mlp_chain_forward(&ch, h, rows, acts, w1);
+        if (mlp_chain_forward(&ch, h, rows, acts, w1, err)) {
+            free(acts);
+            return -1;
+        }
         memcpy(logits, mlp_chain_output(&ch, acts, (size_t)rows), (size_t)rows * V * sizeof(float));
     } else {
         if (lm_logits(&m->lm, h, rows, logits, err)) return -1;
@@ -316,16 +321,17 @@ static int head_chunk(const struct janus_model *m, enum tf_target_kind kind, con
         row[chosen[i]] += dlp[i];
     }
     tp_add(prof, TP_HEAD_SOFTMAX, t0);
+    int rc = 0;
     if (dlp && kind == TF_TARGET_CODES) {
-        mlp_chain_backward(&ch, h, rows, acts, logits, dh, w1, w2);
+        rc = mlp_chain_backward(&ch, h, rows, acts, logits, dh, w1, w2, err);
     } else if (dlp) {
         float *g_head = grad_of(m, grad, m->lm.lm_head.f32);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, rows, 1.0f, logits, V, h, C, 1.0f, g_head, C);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, V, 1.0f, logits, V, m->lm.lm_head.f32, C, 0.0f,
-                    dh, C);
+        if (g_head)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, rows, 1.0f, logits, V, h, C, 1.0f, g_head, C);
+        rc = op_linear_w_backward_input(dh, logits, m->lm.lm_head, rows, C, V, 0.0f, err);
     }
     free(acts);
-    return 0;
+    return rc;
 }
 
 /* Forward (dlp NULL: fills lp) or backward (fills dh[n_targets, C]) of the
@@ -372,14 +378,15 @@ static void target_rows(const struct train_graph *g, float *x, float *out, int s
 
 /* ---- the pass ----------------------------------------------------------- */
 
-size_t tg_kept_floats(const struct janus_config *c, const struct train_sample *s, int n) {
+size_t tg_kept_floats(const struct janus_model *m, const struct train_sample *s, int n) {
     size_t T = 0;
     for (int i = 0; i < n; i++) T += (size_t)sample_rows(&s[i]);
-    return (size_t)c->text.n_layers * T * tl_acts_floats(&c->text);
+    return (size_t)m->cfg.text.n_layers * T * tl_acts_floats(&m->cfg.text, m->lora.rank);
 }
 
-size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n, int keep_acts) {
-    const struct text_config *t = &c->text;
+size_t tg_estimate_bytes(const struct janus_model *m, const struct train_sample *s, int n, int keep_acts) {
+    const struct text_config *t = &m->cfg.text;
+    int r = m->lora.rank;
     size_t T = 0, targets = 0, max_len = 0;
     for (int i = 0; i < n; i++) {
         size_t len = (size_t)sample_rows(&s[i]);
@@ -389,7 +396,7 @@ size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample
     }
     size_t C = (size_t)t->hidden_size;
     size_t layers_acts = keep_acts ? (size_t)t->n_layers : 1;
-    size_t per_row = ((size_t)t->n_layers + 2) * C + layers_acts * tl_acts_floats(t) + tl_work_floats(t);
+    size_t per_row = ((size_t)t->n_layers + 2) * C + layers_acts * tl_acts_floats(t, r) + tl_work_floats(t, r);
     size_t floats = T * per_row + targets * 3 * C + tl_scores_floats((int)max_len) + 2 * HEAD_CHUNK_FLOATS;
     return floats * sizeof(float);
 }
@@ -433,7 +440,8 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
     g->row0 = malloc(((size_t)n + 1) * sizeof(int));
     g->pos = malloc((size_t)T * sizeof(int));
     g->resid = alloc_big(((size_t)t->n_layers + 1) * (size_t)T * C);
-    size_t layer_acts = (size_t)T * tl_acts_floats(t);
+    int r = m->lora.rank;
+    size_t layer_acts = (size_t)T * tl_acts_floats(t, r);
     g->acts = kept;
     float *acts = kept ? NULL : malloc(layer_acts * sizeof(float));
     float *scores = malloc(tl_scores_floats(g->max_len) * sizeof(float));
@@ -452,8 +460,8 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
     struct tl_acts a;
     struct tl_segs segs = graph_segs(g);
     for (int l = 0; l < t->n_layers && rc == 0; l++) {
-        tl_acts_carve(&a, acts ? acts : g->acts + (size_t)l * layer_acts, t, g->T);
-        tl_forward(&m->lm.layers[l], t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores, prof);
+        tl_acts_carve(&a, acts ? acts : g->acts + (size_t)l * layer_acts, t, r, g->T);
+        rc = tl_forward(&m->lm.layers[l], t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores, prof, err);
     }
     t0 = tp_add(prof, TP_LAYER_FWD, t0);
     if (rc == 0) {
@@ -480,6 +488,12 @@ static struct tl_grads layer_grads(const struct janus_model *m, float *grad, con
         .gate_w = grad_of(m, grad, ly->gate_w.f32),    .up_w = grad_of(m, grad, ly->up_w.f32),
         .down_w = grad_of(m, grad, ly->down_w.f32),    .gate_b = grad_of(m, grad, ly->gate_b),
         .up_b = grad_of(m, grad, ly->up_b),            .down_b = grad_of(m, grad, ly->down_b),
+        .lora_a = {grad_of(m, grad, ly->lora[0].a), grad_of(m, grad, ly->lora[1].a), grad_of(m, grad, ly->lora[2].a),
+                   grad_of(m, grad, ly->lora[3].a), grad_of(m, grad, ly->lora[4].a), grad_of(m, grad, ly->lora[5].a),
+                   grad_of(m, grad, ly->lora[6].a)},
+        .lora_b = {grad_of(m, grad, ly->lora[0].b), grad_of(m, grad, ly->lora[1].b), grad_of(m, grad, ly->lora[2].b),
+                   grad_of(m, grad, ly->lora[3].b), grad_of(m, grad, ly->lora[4].b), grad_of(m, grad, ly->lora[5].b),
+                   grad_of(m, grad, ly->lora[6].b)},
     };
 }
 
@@ -489,8 +503,9 @@ int tg_backward(struct train_graph *g, const float *dlp, float *grad, struct dsr
     size_t C = (size_t)t->hidden_size, T = (size_t)g->T, nt = (size_t)g->n_targets;
     float *tgt = malloc(nt * 4 * C * sizeof(float) + nt * sizeof(float));
     float *dx = calloc(T * C, sizeof(float));
-    float *acts = g->acts ? NULL : malloc(T * tl_acts_floats(t) * sizeof(float));
-    float *work = malloc(T * tl_work_floats(t) * sizeof(float));
+    int r = m->lora.rank;
+    float *acts = g->acts ? NULL : malloc(T * tl_acts_floats(t, r) * sizeof(float));
+    float *work = malloc(T * tl_work_floats(t, r) * sizeof(float));
     float *scores = malloc(tl_scores_floats(g->max_len) * sizeof(float));
     int rc = 0;
     if (!tgt || !dx || !(acts || g->acts) || !work || !scores) rc = dsr_errf(err, "out of memory for a %zu-row backward", T);
@@ -515,13 +530,13 @@ int tg_backward(struct train_graph *g, const float *dlp, float *grad, struct dsr
         const struct lm_layer *ly = &m->lm.layers[l];
         struct tl_grads lg = layer_grads(m, grad, ly);
         if (g->acts) {
-            tl_acts_carve(&a, g->acts + (size_t)l * T * tl_acts_floats(t), t, g->T);
+            tl_acts_carve(&a, g->acts + (size_t)l * T * tl_acts_floats(t, r), t, r, g->T);
         } else {
-            tl_acts_carve(&a, acts, t, g->T);
-            tl_forward(ly, t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores, g->prof);
+            tl_acts_carve(&a, acts, t, r, g->T);
+            rc = tl_forward(ly, t, &segs, resid_at(g, l), resid_at(g, l + 1), &a, scores, g->prof, err);
         }
         t0 = tp_add(g->prof, TP_RECOMPUTE, t0);
-        tl_backward(ly, &lg, t, &segs, resid_at(g, l), &a, dx, work, scores, g->prof);
+        if (rc == 0) rc = tl_backward(ly, &lg, t, &segs, resid_at(g, l), &a, dx, work, scores, g->prof, err);
         t0 = tp_now();
     }
     if (rc == 0) rc = embed_pass(g, NULL, dx, grad, err);

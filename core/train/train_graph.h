@@ -54,10 +54,10 @@ struct train_graph {
 int tg_check_sample(const struct janus_model *m, const struct train_sample *s, struct dsr_err *err);
 
 /* Activation bytes a pass over these samples needs (see above). */
-size_t tg_estimate_bytes(const struct janus_config *c, const struct train_sample *s, int n, int keep_acts);
+size_t tg_estimate_bytes(const struct janus_model *m, const struct train_sample *s, int n, int keep_acts);
 
 /* Floats of the kept-internals buffer tg_forward takes for these samples. */
-size_t tg_kept_floats(const struct janus_config *c, const struct train_sample *s, int n);
+size_t tg_kept_floats(const struct janus_model *m, const struct train_sample *s, int n);
 
 /* Runs the forward; lp receives Σ n_completion log-probs, sample after sample.
  * kept: NULL, or a caller-owned buffer of tg_kept_floats() floats that

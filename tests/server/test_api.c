@@ -303,7 +303,7 @@ static void test_rollout_greedy_caption_matches_core(struct th *t) {
     TH_CHECK(t, json_is_number(json_object_get(json_array_get(json_object_get(r1.json, "rollouts"), 0), "reward")), "reward");
     struct janus_model m;
     struct dsr_err err;
-    if (TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &m, &err) == 0, "load: %s", err.msg)) {
+    if (TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "load: %s", err.msg)) {
         m.cfg.boi_token_id = 259;
         float *embeds = malloc(64 * 64 * sizeof *embeds);
         struct text_group g = {0};

@@ -93,7 +93,7 @@ static void test_gaps_through_a_step(struct th *t) {
     struct janus_model m;
     struct trainer tr;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &m, &err) == 0, "%s", err.msg)) return;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "%s", err.msg)) return;
     TH_CHECK(t, check_layout(t, &m.params) > 0, "the tiny model has no alignment gaps");
     if (TH_CHECK(t, trainer_init(&tr, &m, 0, &err) == 0, "%s", err.msg)) {
         int32_t ctx[3] = {256, 10, 11}, comp[4] = {50, 51, 52, 53};

@@ -15,7 +15,7 @@
 
 static int load_model(struct th *t, struct janus_model *m) {
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, m, &err) == 0, "load: %s", err.msg)) return -1;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, m, &err) == 0, "load: %s", err.msg)) return -1;
     m->cfg.boi_token_id = FIXTURE_BOI;
     return 0;
 }

@@ -23,7 +23,7 @@
 
 static int load(struct th *t, const char *weights_path, enum janus_weights w, struct janus_model *m) {
     struct dsr_err err = {{0}};
-    return TH_CHECK(t, janus_model_load_files(CONFIG, weights_path, w, m, &err) == 0, "load %s: %s", weights_path,
+    return TH_CHECK(t, janus_model_load_files(CONFIG, weights_path, w, NULL, m, &err) == 0, "load %s: %s", weights_path,
                     err.msg)
                ? 0
                : -1;
@@ -167,7 +167,7 @@ static void test_auto_and_bytes(struct th *t) {
     janus_model_free(&f32file);
     /* random weights: AUTO is float32, BF16 on request rounds them */
     struct dsr_err err = {{0}};
-    if (TH_CHECK(t, janus_model_init_random(&a.cfg, 3, JANUS_WEIGHTS_BF16, &b, &err) == 0, "random: %s", err.msg)) {
+    if (TH_CHECK(t, janus_model_init_random(&a.cfg, 3, JANUS_WEIGHTS_BF16, NULL, &b, &err) == 0, "random: %s", err.msg)) {
         TH_CHECK(t, b.params.trainable_bf16 != NULL, "random BF16 not held BF16");
         janus_model_free(&b);
     }

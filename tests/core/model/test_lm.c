@@ -50,7 +50,7 @@ static void test_lm_logits_bf16(struct th *t) {
     struct dsr_err err;
     if (!TH_CHECK(t,
                   janus_model_load_files(TINY_FIXTURE_DIR "/config.json", TINY_FIXTURE_DIR "/model-bf16.safetensors",
-                                         JANUS_WEIGHTS_F32, &m, &err) == 0,
+                                         JANUS_WEIGHTS_F32, NULL, &m, &err) == 0,
                   "load bf16: %s", err.msg))
         return;
     struct st_file *cases = th_open_fixture("janus-tiny/cases.safetensors");

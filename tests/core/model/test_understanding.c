@@ -22,7 +22,7 @@ struct fixture {
 
 static int load(struct th *t, struct fixture *fx, const char *pixels_name) {
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &fx->m, &err) == 0, "load: %s", err.msg)) return -1;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &fx->m, &err) == 0, "load: %s", err.msg)) return -1;
     fx->cases = th_open_fixture("janus-tiny/cases.safetensors");
     float *px = th_tensor_f32(fx->cases, pixels_name, NULL);
     size_t rows = (size_t)fx->m.cfg.vision.num_image_tokens * fx->m.cfg.text.hidden_size;

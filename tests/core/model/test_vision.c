@@ -42,7 +42,7 @@ static int tiny_load(struct th *t, struct tiny *m) {
     m->vm = NULL;
     int rc = janus_config_load(TINY_DIR "/config.json", &m->cfg, &err);
     if (!TH_CHECK(t, rc == 0, "config: %s", err.msg)) return -1;
-    rc = vision_declare(&m->cfg, &m->pt, &err) || pt_alloc(&m->pt, &err);
+    rc = vision_declare(&m->cfg, true, &m->pt, &err) || pt_alloc(&m->pt, &err);
     if (!TH_CHECK(t, rc == 0, "declare/alloc: %s", err.msg)) return -1;
     rc = st_set_open_dir(TINY_DIR, &set, &err);
     if (!TH_CHECK(t, rc == 0, "open checkpoint: %s", err.msg)) return -1;
@@ -185,7 +185,7 @@ static void test_janus_pro_timing(struct th *t) {
     struct vision_model *vm = NULL;
     struct dsr_err err = {{0}};
     pt_init(&pt);
-    int rc = vision_declare(&c, &pt, &err) || pt_alloc(&pt, &err);
+    int rc = vision_declare(&c, true, &pt, &err) || pt_alloc(&pt, &err);
     if (TH_CHECK(t, rc == 0, "declare/alloc: %s", err.msg)) {
         pt_init_random(&pt, 1234);
         rc = vision_bind(&c, &pt, &vm, &err);

@@ -87,7 +87,7 @@ static void test_write_reload(struct th *t) {
     struct janus_model a, b;
     struct trainer ta, tb;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &a, &err) == 0 && janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &b, &err) == 0, "%s",
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &a, &err) == 0 && janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &b, &err) == 0, "%s",
                   err.msg))
         return;
     TH_CHECK(t, trainer_init(&ta, &a, 0, &err) == 0 && trainer_init(&tb, &b, 0, &err) == 0, "%s", err.msg);
@@ -124,7 +124,7 @@ static void test_write_reload(struct th *t) {
 
     /* the directory is also a loadable model */
     struct janus_model c;
-    if (TH_CHECK(t, janus_model_load_dir(dir, JANUS_WEIGHTS_F32, &c, &err) == 0, "load as a model: %s", err.msg)) {
+    if (TH_CHECK(t, janus_model_load_dir(dir, JANUS_WEIGHTS_F32, NULL, &c, &err) == 0, "load as a model: %s", err.msg)) {
         TH_CHECK(t, memcmp(&c.cfg, &a.cfg, sizeof c.cfg) == 0, "config differs");
         janus_model_free(&c);
     }
@@ -141,7 +141,7 @@ static void test_rejects_mismatch(struct th *t) {
     if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
     struct janus_model m;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &m, &err) == 0, "%s", err.msg)) return;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "%s", err.msg)) return;
     float *before = malloc(m.params.n_trainable * sizeof(float));
     memcpy(before, m.params.trainable, m.params.n_trainable * sizeof(float));
 
@@ -185,7 +185,7 @@ static void test_failed_write_leaves_nothing(struct th *t) {
     if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
     struct janus_model m;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &m, &err) == 0, "%s", err.msg)) return;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "%s", err.msg)) return;
     /* unwritable parent */
     snprintf(dir, sizeof dir, "%s/ro", scratch);
     mkdir(dir, 0500);
@@ -225,7 +225,7 @@ static void test_partials(struct th *t) {
     if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
     struct janus_model m;
     struct dsr_err err;
-    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &m, &err) == 0, "%s", err.msg)) return;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "%s", err.msg)) return;
     snprintf(dir, sizeof dir, "%s/step-1", scratch);
     TH_CHECK(t, checkpoint_write(&m, NULL, dir, 3, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
     /* complete contents under a partial name, and under a normal name with the marker */

@@ -306,7 +306,7 @@ static void test_tied_finite_differences(struct th *t) {
     if (!TH_CHECK(t, janus_config_load(TINY_FIXTURE_DIR "/config.json", &cfg, &err) == 0, "%s", err.msg)) return;
     cfg.tie_word_embeddings = cfg.text.tie_word_embeddings = true;
     struct janus_model m;
-    if (!TH_CHECK(t, janus_model_init_random(&cfg, 5, JANUS_WEIGHTS_F32, &m, &err) == 0, "%s", err.msg)) return;
+    if (!TH_CHECK(t, janus_model_init_random(&cfg, 5, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "%s", err.msg)) return;
     int32_t ctx[4] = {256, 12, 13, 14}, comp[6] = {40, 41, 42, 12, 40, 7};
     const float old[6] = {-5.6f, -5.9f, -5.7f, -5.8f, -5.75f, -5.65f};
     struct train_sample s = {.kind = TF_TARGET_TOKENS, .context = ctx, .n_context = 4, .completion = comp,
