@@ -188,7 +188,8 @@ int learner_checkpoint(const struct janus_runtime *rt, const struct learner_stat
         files[n++] = (struct checkpoint_extra){f->name, f->text, f->len};
     }
     if (extra) files[n++] = *extra;
-    if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir, files, n, &err))
+    if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir,
+                         rt->model_dir ? rt->model_dir : rt->name, files, n, &err))
         return proto_fail(e, 500, NULL, "%s", err.msg);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "io/model_config_write.h"
 #include "io/safetensors_write.h"
 #include "io/safetensors_dir.h"
+#include "train/adapter.h"
 
 #define PATH_MAX_LEN 4096
 
@@ -21,7 +22,7 @@ static const char *const COPIED[] = {"tokenizer.json", "tokenizer_config.json", 
                                      "preprocessor_config.json", "generation_config.json"};
 /* Every file checkpoint_write may create (for clean-up on failure). */
 static const char *const WRITTEN[] = {"config.json", "model.safetensors", "optimizer.safetensors",
-                                      CHECKPOINT_PARTIAL_MARKER};
+                                      ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CHECKPOINT_PARTIAL_MARKER};
 
 static int join(char *out, const char *dir, const char *name, struct dsr_err *err) {
     if (snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name) >= PATH_MAX_LEN) return dsr_errf(err, "path too long: %s", dir);
@@ -76,6 +77,27 @@ static int write_model(const struct janus_model *m, const char *path, const char
     const char *meta[] = {"format", "pt", "policy_version", version};
     int rc = st_write_f32(path, t, pt->n, meta, 2, err);
     free(t);
+    return rc;
+}
+
+/* The adapters under PEFT's names (F32). */
+static int write_adapters(const struct janus_model *m, const char *path, const char *version, struct dsr_err *err) {
+    const struct param_table *pt = &m->params;
+    struct st_out *t = malloc((pt->n + 1) * sizeof *t);
+    char (*names)[DSR_PARAM_NAME_MAX + 32] = malloc((pt->n + 1) * sizeof *names);
+    size_t k = 0;
+    int rc = t && names ? 0 : dsr_errf(err, "out of memory");
+    for (size_t i = 0; i < pt->n && rc == 0; i++) {
+        const struct param *p = &pt->items[i];
+        if (!p->adapter) continue;
+        snprintf(names[k], sizeof names[k], ADAPTER_TENSOR_PREFIX "%s", p->name);
+        t[k] = (struct st_out){names[k], p->ndim, p->shape, pt_data(pt, p), NULL};
+        k++;
+    }
+    const char *meta[] = {"format", "pt", "policy_version", version};
+    if (rc == 0) rc = st_write_f32(path, t, k, meta, 2, err);
+    free(t);
+    free(names);
     return rc;
 }
 
@@ -146,14 +168,17 @@ static void parent_of(const char *path, char *out) {
 }
 
 static int write_all(const struct janus_model *m, const struct trainer *tr, const char *tmp, const char *version,
-                     const char *source_dir, const struct checkpoint_extra *extra, size_t n_extra,
-                     struct dsr_err *err) {
+                     const char *source_dir, const char *base_name, const struct checkpoint_extra *extra,
+                     size_t n_extra, struct dsr_err *err) {
     char path[PATH_MAX_LEN], src[PATH_MAX_LEN];
-    char *config = janus_config_to_json(&m->cfg, err);
+    bool lora = m->lora.rank > 0;
+    char *config = lora ? adapter_config_json(&m->lora, base_name, err) : janus_config_to_json(&m->cfg, err);
     if (!config) return -1;
-    int rc = join(path, tmp, "config.json", err) || write_text(path, config, err);
+    int rc = join(path, tmp, lora ? ADAPTER_CONFIG_FILE : "config.json", err) || write_text(path, config, err);
     free(config);
-    if (rc == 0) rc = join(path, tmp, "model.safetensors", err) || write_model(m, path, version, err);
+    if (rc == 0)
+        rc = join(path, tmp, lora ? ADAPTER_WEIGHTS_FILE : "model.safetensors", err) ||
+             (lora ? write_adapters(m, path, version, err) : write_model(m, path, version, err));
     if (rc == 0 && tr) rc = join(path, tmp, "optimizer.safetensors", err) || write_optimizer(m, tr, path, version, err);
     for (size_t i = 0; rc == 0 && source_dir && i < sizeof COPIED / sizeof COPIED[0]; i++) {
         if (join(src, source_dir, COPIED[i], err) || join(path, tmp, COPIED[i], err)) return -1;
@@ -165,8 +190,8 @@ static int write_all(const struct janus_model *m, const struct trainer *tr, cons
 }
 
 int checkpoint_write(const struct janus_model *m, const struct trainer *tr, const char *dir, long policy_version,
-                     const char *source_dir, const struct checkpoint_extra *extra, size_t n_extra,
-                     struct dsr_err *err) {
+                     const char *source_dir, const char *base_name, const struct checkpoint_extra *extra,
+                     size_t n_extra, struct dsr_err *err) {
     struct stat st;
     if (stat(dir, &st) == 0) return dsr_errf(err, "checkpoint %s already exists", dir);
     for (size_t i = 0; i < n_extra; i++)
@@ -183,7 +208,7 @@ int checkpoint_write(const struct janus_model *m, const struct trainer *tr, cons
     int rc = lock < 0 || flock(lock, LOCK_EX) != 0 ? dsr_errf(err, "cannot lock %s: %s", tmp, strerror(errno)) : 0;
     snprintf(version, sizeof version, "%ld", policy_version);
     if (rc == 0) rc = join(path, tmp, CHECKPOINT_PARTIAL_MARKER, err) || write_text(path, "", err);
-    if (rc == 0) rc = write_all(m, tr, tmp, version, source_dir, extra, n_extra, err);
+    if (rc == 0) rc = write_all(m, tr, tmp, version, source_dir, base_name, extra, n_extra, err);
     if (rc == 0 && unlink(path) != 0) rc = dsr_errf(err, "cannot remove %s: %s", path, strerror(errno));
     if (rc == 0) rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY, err);
     if (rc == 0 && rename(tmp, dir) != 0) rc = dsr_errf(err, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
@@ -276,16 +301,36 @@ int checkpoint_load_weights(struct janus_model *m, const char *dir, long *policy
     if (is_partial(dir))
         return dsr_errf(err, "checkpoint %s is a partial checkpoint (its write did not complete); it is never loaded",
                         dir);
+    bool lora = m->lora.rank > 0, is_adapter = adapter_dir_exists(dir);
+    if (lora != is_adapter)
+        return dsr_errf(err, lora ? "checkpoint %s: the model trains LoRA adapters and reloads adapter directories "
+                                    "(" ADAPTER_CONFIG_FILE "); a full checkpoint needs a server started without "
+                                    "--lora-rank"
+                                  : "checkpoint %s is a LoRA adapter (" ADAPTER_CONFIG_FILE "); start the server "
+                                    "with --adapter, or merge it into a full checkpoint with dsr merge",
+                        dir);
     struct st_set set, opt = {0};
-    if (st_set_open_dir(dir, &set, err)) return dsr_err_prefix(err, "checkpoint %s", dir);
+    char path[PATH_MAX_LEN];
+    if (lora) {
+        struct lora_config have;
+        if (adapter_config_read(dir, &have, NULL, 0, err) || adapter_config_check(&have, &m->lora, err) ||
+            join(path, dir, ADAPTER_WEIGHTS_FILE, err) || st_set_open_file(path, &set, err))
+            return dsr_err_prefix(err, "checkpoint %s", dir);
+    } else if (st_set_open_dir(dir, &set, err)) {
+        return dsr_err_prefix(err, "checkpoint %s", dir);
+    }
     int rc = 0;
-    for (size_t i = 0; i < m->params.n && rc == 0; i++)
-        rc = check_tensor(&set, m->params.items[i].name, &m->params.items[i], err);
+    char name[DSR_PARAM_NAME_MAX + 32];
+    for (size_t i = 0; i < m->params.n && rc == 0; i++) {
+        const struct param *p = &m->params.items[i];
+        if (lora != p->adapter) continue; /* an adapter directory holds the adapters, a full checkpoint the rest */
+        snprintf(name, sizeof name, "%s%s", lora ? ADAPTER_TENSOR_PREFIX : "", p->name);
+        rc = check_tensor(&set, name, p, err);
+    }
     long version = 0, step = 0;
     const char *v = rc ? NULL : st_set_meta(&set, "policy_version");
     if (v && parse_count(v, &version)) rc = dsr_errf(err, "metadata policy_version \"%s\" is not a count", v);
     /* the optimizer file is opened and checked before any weight changes */
-    char path[PATH_MAX_LEN];
     int have_opt = 0;
     if (rc == 0 && tr) {
         rc = join(path, dir, "optimizer.safetensors", err);
@@ -297,7 +342,7 @@ int checkpoint_load_weights(struct janus_model *m, const char *dir, long *policy
             else rc = optimizer_pass(m, tr, &opt, 0, err);
         }
     }
-    if (rc == 0) rc = pt_load(&m->params, &set, err);
+    if (rc == 0) rc = lora ? pt_load_adapters(&m->params, &set, ADAPTER_TENSOR_PREFIX, err) : pt_load(&m->params, &set, err);
     if (rc == 0 && tr) {
         if (have_opt) {
             rc = optimizer_pass(m, tr, &opt, 1, err);

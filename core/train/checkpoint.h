@@ -28,6 +28,13 @@
  * failure the temporary directory is removed and dir is untouched; after a
  * crash it remains, unloadable, until checkpoint_remove_partials.
  *
+ * A model with LoRA adapters (m->lora.rank > 0) writes a PEFT adapter
+ * directory instead (train/adapter.h): adapter_config.json and
+ * adapter_model.safetensors (the adapters only: megabytes, where the frozen
+ * base would be gigabytes), plus optimizer.safetensors (the adapters'
+ * moments), the copied and extra files, atomically as above; and loads only
+ * such a directory, whose rank, alpha and targets must be the model's.
+ *
  * checkpoint_load_weights() loads a checkpoint of the same architecture into
  * an existing model: every declared tensor must be present with the declared
  * shape and only finite values, as must the optimizer moments (else an error
@@ -54,9 +61,11 @@ struct checkpoint_extra {
 #define CHECKPOINT_PARTIAL_PREFIX ".dsr-partial-"
 #define CHECKPOINT_PARTIAL_MARKER "DSR_PARTIAL_CHECKPOINT"
 
+/* base_name (may be NULL): what the model was loaded from, recorded as an
+ * adapter's base_model_name_or_path. */
 int checkpoint_write(const struct janus_model *m, const struct trainer *tr, const char *dir, long policy_version,
-                     const char *source_dir, const struct checkpoint_extra *extra, size_t n_extra,
-                     struct dsr_err *err);
+                     const char *source_dir, const char *base_name, const struct checkpoint_extra *extra,
+                     size_t n_extra, struct dsr_err *err);
 
 /* policy_version receives the checkpoint's metadata value (0 when absent). */
 int checkpoint_load_weights(struct janus_model *m, const char *dir, long *policy_version, struct trainer *tr,

@@ -1,7 +1,11 @@
 /* Checkpoints: config.json round trip, write → reload gives identical
  * log-probs and optimizer state, tampered or mismatched checkpoints are
- * rejected naming the tensor (model unchanged), failed writes leave nothing. */
+ * rejected naming the tensor (model unchanged), failed writes leave nothing;
+ * LoRA runs write PEFT adapter directories that reload bit-identically,
+ * refuse adapters of other settings or bases, and merge into a full
+ * checkpoint with the adapted model's log-probs. */
 #include <dirent.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +15,8 @@
 #include <unistd.h>
 
 #include "train/checkpoint.h"
+#include "train/adapter.h"
+#include <jansson.h>
 #include "harness.h"
 #include "model/janus_model.h"
 #include "io/model_config_write.h"
@@ -102,12 +108,12 @@ static void test_write_reload(struct th *t) {
     TH_CHECK(t, trainer_grpo_backward(&ta, &a, &s, 1, &gh, &st, &err) == 0 && trainer_step(&ta, &a, &ah, &st, &err) == 0,
              "%s", err.msg);
 
-    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 7, TINY, NULL, 0, &err) == 0, "write: %s", err.msg);
+    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 7, TINY, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
     TH_CHECK(t, count_entries(scratch) == 1, "temporary files left beside the checkpoint");
     char path[256];
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     TH_CHECK(t, access(path, R_OK) == 0, "generation_config.json not copied");
-    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 8, NULL, NULL, 0, &err) != 0 && strstr(err.msg, "exists"),
+    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 8, NULL, NULL, NULL, 0, &err) != 0 && strstr(err.msg, "exists"),
              "overwrote an existing checkpoint");
 
     long version = -1;
@@ -190,7 +196,7 @@ static void test_failed_write_leaves_nothing(struct th *t) {
     snprintf(dir, sizeof dir, "%s/ro", scratch);
     mkdir(dir, 0500);
     snprintf(dir, sizeof dir, "%s/ro/step-1", scratch);
-    int rc = checkpoint_write(&m, NULL, dir, 1, NULL, NULL, 0, &err);
+    int rc = checkpoint_write(&m, NULL, dir, 1, NULL, NULL, NULL, 0, &err);
     if (geteuid() != 0) TH_CHECK(t, rc != 0 && err.msg[0], "write into a read-only directory succeeded");
     if (rc != 0) {
         snprintf(dir, sizeof dir, "%s/ro", scratch);
@@ -205,10 +211,10 @@ static void test_failed_write_leaves_nothing(struct th *t) {
     snprintf(dir, sizeof dir, "%s/src/tokenizer.json", scratch);
     mkdir(dir, 0700);
     snprintf(dir, sizeof dir, "%s/step-2", scratch);
-    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, src, NULL, 0, &err) != 0, "copying a directory succeeded");
+    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, src, NULL, NULL, 0, &err) != 0, "copying a directory succeeded");
     TH_CHECK(t, count_entries(scratch) == 2, "debris after a failed write (%d entries)", count_entries(scratch));
     snprintf(dir, sizeof dir, "%s/missing/step-1", scratch);
-    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, NULL, NULL, 0, &err) != 0, "write under a missing parent succeeded");
+    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 1, NULL, NULL, NULL, 0, &err) != 0, "write under a missing parent succeeded");
     TH_CHECK(t, count_entries(scratch) == 2, "debris in the scratch directory");
     janus_model_free(&m);
     remove_tree(scratch);
@@ -227,7 +233,7 @@ static void test_partials(struct th *t) {
     struct dsr_err err;
     if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &m, &err) == 0, "%s", err.msg)) return;
     snprintf(dir, sizeof dir, "%s/step-1", scratch);
-    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 3, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
+    TH_CHECK(t, checkpoint_write(&m, NULL, dir, 3, NULL, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
     /* complete contents under a partial name, and under a normal name with the marker */
     snprintf(partial, sizeof partial, "%s/" CHECKPOINT_PARTIAL_PREFIX "step-2.a1b2c3", scratch);
     snprintf(marked, sizeof marked, "%s/step-3", scratch);
@@ -259,6 +265,172 @@ static void test_partials(struct th *t) {
     remove_tree(scratch);
 }
 
+static const struct lora_config LORA4 = {.rank = 4, .alpha = 16.0f, .targets = LORA_ALL_TARGETS};
+
+/* One real GRPO step on m (moves the adapters and the moments). */
+static int one_step(struct th *t, struct janus_model *m, struct trainer *tr) {
+    struct dsr_err err;
+    int32_t ctx[3] = {256, 10, 11}, comp[4] = {50, 51, 52, 53};
+    const float old[4] = {-5.5f, -5.9f, -5.6f, -5.8f};
+    struct train_sample s = {.kind = TF_TARGET_TOKENS, .context = ctx, .n_context = 3, .completion = comp,
+                             .n_completion = 4, .advantage = 1.0f, .old_logprobs = old};
+    struct grpo_hyper gh = {.epsilon = 0.2f, .epsilon_high = 0.28f};
+    struct adamw_hyper ah = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
+    struct train_stats st;
+    return TH_CHECK(t, trainer_init(tr, m, 0, &err) == 0 && trainer_grpo_backward(tr, m, &s, 1, &gh, &st, &err) == 0 &&
+                           trainer_step(tr, m, &ah, &st, &err) == 0,
+                    "step: %s", err.msg)
+               ? 0
+               : -1;
+}
+
+static void test_adapter_roundtrip(struct th *t) {
+    char scratch[64], dir[128], path[256];
+    make_scratch(scratch, sizeof scratch);
+    if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
+    snprintf(dir, sizeof dir, "%s/adapter-1", scratch);
+    struct janus_model a, b;
+    struct trainer ta, tb;
+    struct dsr_err err;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &LORA4, &a, &err) == 0 &&
+                         janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &LORA4, &b, &err) == 0,
+                  "%s", err.msg))
+        return;
+    if (one_step(t, &a, &ta) || one_step(t, &b, &tb)) goto out; /* b's adapters and moments differ from a's */
+    TH_CHECK(t, checkpoint_write(&a, &ta, dir, 5, TINY, "deepseek-ai/Janus-Pro-1B", NULL, 0, &err) == 0, "write: %s",
+             err.msg);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    TH_CHECK(t, access(path, F_OK) != 0, "an adapter checkpoint should not hold the base weights");
+    snprintf(path, sizeof path, "%s/" ADAPTER_CONFIG_FILE, dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    if (TH_CHECK(t, cfg != NULL, "no adapter_config.json")) {
+        TH_CHECK(t, !strcmp(json_string_value(json_object_get(cfg, "peft_type")), "LORA") &&
+                        json_integer_value(json_object_get(cfg, "r")) == 4 &&
+                        json_number_value(json_object_get(cfg, "lora_alpha")) == 16.0 &&
+                        !strcmp(json_string_value(json_object_get(cfg, "base_model_name_or_path")),
+                                "deepseek-ai/Janus-Pro-1B"),
+                 "adapter_config.json fields");
+        const char *tm = json_string_value(json_object_get(cfg, "target_modules"));
+        TH_CHECK(t, tm && !strcmp(tm, "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\."
+                                      "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"),
+                 "target_modules %s", tm ? tm : "(none)");
+        json_decref(cfg);
+    }
+    snprintf(path, sizeof path, "%s/" ADAPTER_WEIGHTS_FILE, dir);
+    struct st_file *f = NULL;
+    if (TH_CHECK(t, st_open(path, &f, &err) == 0, "%s", err.msg)) {
+        TH_CHECK(t, f->n_tensors == 28, "%zu tensors (want 2 layers × 7 projections × A, B)", f->n_tensors);
+        const struct st_tensor *q = st_find(f, "base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_A.weight");
+        TH_CHECK(t, q && q->dtype == ST_F32 && q->shape[0] == 4 && q->shape[1] == 64, "PEFT name and shape of q_proj's A");
+        st_close(f);
+    }
+    long version = 0;
+    TH_CHECK(t, checkpoint_load_weights(&b, dir, &version, &tb, &err) == 0 && version == 5, "reload: %s", err.msg);
+    TH_CHECK(t, memcmp(a.params.trainable, b.params.trainable, a.params.n_trainable * sizeof(float)) == 0,
+             "adapters differ after the round trip");
+    TH_CHECK(t, tb.step == ta.step && memcmp(ta.adam_m, tb.adam_m, ta.n_params * sizeof(float)) == 0 &&
+                    memcmp(ta.adam_v, tb.adam_v, ta.n_params * sizeof(float)) == 0,
+             "optimizer state differs after the round trip");
+    float la[11], lb[11];
+    if (TH_CHECK(t, item_logprobs(&a, la, &err) == 0 && item_logprobs(&b, lb, &err) == 0, "%s", err.msg))
+        TH_CHECK(t, memcmp(la, lb, sizeof la) == 0, "log-probs differ after the round trip");
+
+    /* merged into the base and written as a full checkpoint: the adapted model's log-probs */
+    struct janus_model merged, reloaded;
+    char full[160];
+    snprintf(full, sizeof full, "%s/merged", scratch);
+    if (TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &merged, &err) == 0, "%s", err.msg)) {
+        TH_CHECK(t, adapter_merge(&merged, dir, &err) == 0, "merge: %s", err.msg);
+        TH_CHECK(t, checkpoint_write(&merged, NULL, full, 5, TINY, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
+        if (TH_CHECK(t, janus_model_load_dir(full, JANUS_WEIGHTS_F32, NULL, &reloaded, &err) == 0, "%s", err.msg)) {
+            float lm[11];
+            TH_CHECK(t, item_logprobs(&reloaded, lm, &err) == 0, "%s", err.msg);
+            TH_CLOSE(t, "merged checkpoint's log-probs vs the adapter model's", lm, la, 11, 1e-4);
+            float base[11];
+            struct janus_model plain;
+            if (janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &plain, &err) == 0) {
+                item_logprobs(&plain, base, &err);
+                double moved = 0;
+                for (int i = 0; i < 11; i++) moved = fmax(moved, fabs(base[i] - la[i]));
+                TH_CHECK(t, moved > 1e-3, "the trained adapter should change log-probs (moved %.3g)", moved);
+                janus_model_free(&plain);
+            }
+            janus_model_free(&reloaded);
+        }
+        janus_model_free(&merged);
+    }
+    trainer_free(&ta);
+    trainer_free(&tb);
+out:
+    janus_model_free(&a);
+    janus_model_free(&b);
+    remove_tree(scratch);
+}
+
+/* Adapters of other settings, another base, or the wrong kind of directory
+ * are refused naming the cause, and nothing changes. */
+static void test_adapter_rejects(struct th *t) {
+    char scratch[64], ad4[128], ad8[128], other[128], full[128];
+    make_scratch(scratch, sizeof scratch);
+    if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
+    snprintf(ad4, sizeof ad4, "%s/r4", scratch);
+    snprintf(ad8, sizeof ad8, "%s/r8", scratch);
+    snprintf(other, sizeof other, "%s/other-base", scratch);
+    snprintf(full, sizeof full, "%s/full", scratch);
+    struct lora_config r8 = LORA4;
+    r8.rank = 8;
+    struct janus_model m4, m8, plain, wide;
+    struct dsr_err err;
+    struct janus_config wcfg;
+    if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &LORA4, &m4, &err) == 0 &&
+                         janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, &r8, &m8, &err) == 0 &&
+                         janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &plain, &err) == 0 &&
+                         janus_config_load(TINY "/config.json", &wcfg, &err) == 0,
+                  "%s", err.msg))
+        return;
+    wcfg.text.intermediate_size = 96; /* another base: the MLP adapters' shapes differ */
+    if (!TH_CHECK(t, janus_model_init_random(&wcfg, 3, JANUS_WEIGHTS_F32, &LORA4, &wide, &err) == 0, "%s", err.msg))
+        return;
+    TH_CHECK(t, checkpoint_write(&m4, NULL, ad4, 1, NULL, NULL, NULL, 0, &err) == 0 &&
+                    checkpoint_write(&m8, NULL, ad8, 1, NULL, NULL, NULL, 0, &err) == 0 &&
+                    checkpoint_write(&wide, NULL, other, 1, NULL, NULL, NULL, 0, &err) == 0 &&
+                    checkpoint_write(&plain, NULL, full, 1, NULL, NULL, NULL, 0, &err) == 0,
+             "write: %s", err.msg);
+    float *before = malloc(m4.params.n_trainable * sizeof(float));
+    memcpy(before, m4.params.trainable, m4.params.n_trainable * sizeof(float));
+    const struct {
+        struct janus_model *m;
+        const char *dir, *needle;
+    } cases[] = {
+        {&m4, ad8, "adapter rank r=8, the model's adapters have rank 4"},
+        {&m4, full, "reloads adapter directories"},
+        {&plain, ad4, "is a LoRA adapter"},
+        {&m4, other, "mlp.gate_proj.lora_B.weight has a different shape"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = checkpoint_load_weights(cases[i].m, cases[i].dir, NULL, NULL, &err);
+        TH_CHECK(t, rc != 0 && strstr(err.msg, cases[i].needle), "case %zu: rc %d, '%s' (want '%s')", i, rc,
+                 rc ? err.msg : "", cases[i].needle);
+    }
+    TH_CHECK(t, memcmp(before, m4.params.trainable, m4.params.n_trainable * sizeof(float)) == 0,
+             "a refused adapter changed the model");
+    /* merge refuses an adapter whose shapes are another base's, before changing anything */
+    float lp0[11], lp1[11];
+    item_logprobs(&plain, lp0, &err);
+    int rc = adapter_merge(&plain, other, &err);
+    TH_CHECK(t, rc != 0 && strstr(err.msg, "mlp.gate_proj.lora_B.weight has shape [96, 4], the base model implies "
+                                           "[128, 4]"),
+             "merge of another base's adapter: %s", rc ? err.msg : "accepted");
+    item_logprobs(&plain, lp1, &err);
+    TH_CHECK(t, memcmp(lp0, lp1, sizeof lp0) == 0, "a refused merge changed the base");
+    free(before);
+    janus_model_free(&m4);
+    janus_model_free(&m8);
+    janus_model_free(&plain);
+    janus_model_free(&wide);
+    remove_tree(scratch);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "config_roundtrip", test_config_roundtrip);
@@ -266,5 +438,7 @@ int main(void) {
     th_run(&t, "rejects_mismatch", test_rejects_mismatch);
     th_run(&t, "failed_write_leaves_nothing", test_failed_write_leaves_nothing);
     th_run(&t, "partials", test_partials);
+    th_run(&t, "adapter_roundtrip", test_adapter_roundtrip);
+    th_run(&t, "adapter_rejects", test_adapter_rejects);
     return th_finish(&t, "test_checkpoint");
 }
