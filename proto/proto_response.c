@@ -94,6 +94,20 @@ json_t *proto_encode_rollout(enum proto_task task, const struct proto_rollout_re
     return o ? stamp(o, st) : NULL;
 }
 
+/* "lora": null, or {rank, alpha, scale, targets: [names], adapter}. */
+static json_t *encode_lora(const struct proto_model_info *m) {
+    if (m->lora_rank <= 0) return json_null();
+    json_t *targets = json_array();
+    for (const char *p = m->lora_targets ? m->lora_targets : ""; targets && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        json_array_append_new(targets, json_stringn(p, len));
+        p += len + (end != NULL);
+    }
+    return json_pack("{s:i,s:f,s:f,s:o,s:s?}", "rank", m->lora_rank, "alpha", m->lora_alpha, "scale",
+                     m->lora_alpha / m->lora_rank, "targets", targets ? targets : json_array(), "adapter", m->adapter);
+}
+
 json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st) {
     json_t *o = json_pack(
         "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
@@ -114,6 +128,7 @@ json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_
                             json_pack("{s:s,s:I,s:I}", "weights_dtype", m->weights_dtype, "weights_bytes",
                                       (json_int_t)m->weights_bytes, "optimizer_bytes",
                                       (json_int_t)m->optimizer_bytes));
+    if (o) json_object_set_new(o, "lora", encode_lora(m));
     return o ? stamp(o, st) : NULL;
 }
 

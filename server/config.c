@@ -5,10 +5,11 @@
 #include <string.h>
 
 #include "base/version.h"
+#include "nn/lora.h"
 
 /* OPT_FLAG: command line only (--help, --routes); OPT_BOOL: a switch on the
  * command line, 1/true/0/false in its environment variable. */
-enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT, OPT_WEIGHTS };
+enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT, OPT_WEIGHTS, OPT_FLOAT };
 
 struct opt {
     const char *name; /* flag without "--"; env var DSR_<NAME> */
@@ -46,6 +47,15 @@ static const struct opt OPTS[] = {
      "how weight matrices are held in memory: bf16 (half the memory, faster decode; a full /update widens the "
      "trainable ones to float32 once, frozen ones stay bf16), f32, or auto: bf16 when the checkpoint's are and "
      "the model takes >= 1 GiB as float32 (default auto; compute is float32 either way)"},
+    {"lora-rank", OPT_INT, "train LoRA adapters of this rank instead of the weights (default 0: full training): "
+                           "/update trains only the adapters (AdamW state only for them), the base stays frozen "
+                           "(BF16 when held so), /checkpoint writes a PEFT adapter directory"},
+    {"lora-alpha", OPT_FLOAT, "LoRA scaling numerator: adapters add (alpha / rank)·x·Aᵀ·Bᵀ (default 8, PEFT's)"},
+    {"lora-targets", OPT_STR, "language-model projections to adapt, comma-separated among q_proj, k_proj, v_proj, "
+                              "o_proj, gate_proj, up_proj, down_proj, or all (default all)"},
+    {"adapter", OPT_STR, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded on "
+                         "top of --model at start; its r, lora_alpha and target_modules set --lora-* (given flags "
+                         "must agree)"},
     {"template-user-prefix", OPT_STR, "template: text before the user turn (default \"<|User|>: \")"},
     {"template-assistant-suffix", OPT_STR, "template: text ending the user turn (default \"\\n\\n<|Assistant|>:\")"},
     {"template-question-prefix", OPT_STR, "template: text between [EOI] and the question (default \"\\n\")"},
@@ -76,7 +86,7 @@ static const struct opt OPTS[] = {
 /* What --help shows after each flag: the kind of value it takes. */
 static const char *metavar(const struct opt *o) {
     static const struct { const char *name, *var; } STR_VARS[] = {
-        {"model", " DIR"}, {"checkpoint-dir", " DIR"}, {"image-root", " DIR"}, {"host", " ADDR"},
+        {"model", " DIR"}, {"adapter", " DIR"}, {"lora-targets", " LIST"}, {"checkpoint-dir", " DIR"}, {"image-root", " DIR"}, {"host", " ADDR"},
         {"api-key", " KEY"}, {"admin-key", " KEY"}, {"allowed-origins", " LIST"},
     };
     switch (o->kind) {
@@ -87,6 +97,7 @@ static const char *metavar(const struct opt *o) {
     case OPT_LOGFMT: return " text|json";
     case OPT_QUANT: return " l2|euclidean";
     case OPT_WEIGHTS: return " auto|bf16|f32";
+    case OPT_FLOAT: return " X";
     case OPT_STR: break;
     }
     for (size_t i = 0; i < sizeof STR_VARS / sizeof STR_VARS[0]; i++)
@@ -159,6 +170,26 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
     else if (!strcmp(n, "idempotency-records")) c->idempotency_records = (int)x;
     else if (!strcmp(n, "max-batch-tokens")) c->max_batch_tokens = (int)x;
     else if (!strcmp(n, "stats-history")) c->stats_history = (int)x;
+    else if (!strcmp(n, "lora-rank")) c->lora.rank = (int)x;
+    else if (!strcmp(n, "adapter")) c->adapter = v[0] ? v : NULL;
+    else if (!strcmp(n, "lora-targets")) {
+        struct dsr_err e;
+        if (lora_parse_targets(v, &c->lora.targets, &e)) {
+            fprintf(err_out, "dsrd: --%s: %s\n", n, e.msg);
+            return -1;
+        }
+        c->lora_targets_given = true;
+    } else if (o->kind == OPT_FLOAT) {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || end == v || *end || !(d > 0) || d > 1e6) {
+            fprintf(err_out, "dsrd: --%s: '%s' must be a number in (0, 1e6]\n", n, v);
+            return -1;
+        }
+        c->lora.alpha = (float)d;
+        c->lora_alpha_given = true;
+    }
     else if (o->kind == OPT_SIZE) {
         size_t sz;
         if (parse_size(v, &sz)) {
@@ -215,6 +246,7 @@ static int check_ranges(const struct dsrd_config *c, FILE *err_out) {
                       : c->max_batch_tokens < 1                 ? "--max-batch-tokens must be >= 1"
                       : c->stats_history < 1 || c->stats_history > 1000000 ? "--stats-history must be in [1, 1000000]"
                       : c->boi_id < -1 || c->eoi_id < -1        ? "--boi-id/--eoi-id must be >= 0"
+                      : c->lora.rank < 0 || c->lora.rank > LORA_MAX_RANK ? "--lora-rank must be in [0, 1024]"
                                                                 : NULL;
     if (bad) fprintf(err_out, "dsrd: %s\n", bad);
     return bad ? -1 : 0;
@@ -235,6 +267,7 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->queue_depth = 64;
     c->quantizer = VQ_QUANT_L2;
     c->weights = JANUS_WEIGHTS_AUTO;
+    c->lora = (struct lora_config){.rank = 0, .alpha = LORA_DEFAULT_ALPHA, .targets = LORA_ALL_TARGETS};
     c->boi_id = c->eoi_id = -1;
     c->rollout_cache_count = 4096;
     c->rollout_cache_bytes = (size_t)1 << 30;

@@ -34,6 +34,9 @@ struct dsrd_config {
     enum log_format log_format;
     enum vq_quantizer quantizer;
     enum janus_weights weights; /* --weights-dtype */
+    struct lora_config lora;     /* --lora-rank/--lora-alpha/--lora-targets (rank 0: full training) */
+    bool lora_alpha_given, lora_targets_given; /* set explicitly (an --adapter's must then agree) */
+    const char *adapter;         /* --adapter: a PEFT LoRA directory loaded at start, or NULL */
     struct janus_template tpl;   /* defaults overridden by --template-* / --dual-question */
     int boi_id, eoi_id;          /* -1: from generation_config.json or the tokenizer */
     int rollout_cache_count;     /* rollouts remembered for /update */

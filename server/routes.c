@@ -131,6 +131,9 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
     if (!rt) return;
     const struct janus_config *c = &rt->model.cfg;
     const struct janus_template *t = &rt->tpl;
+    char targets[128];
+    const struct lora_config *lora = &rt->model.lora;
+    lora_format_targets(lora->targets, ",", targets, sizeof targets);
     struct proto_model_info m = {
         .name = rt->name,
         .description = rt->embedded         ? "builtin:random: deterministic random weights, byte tokenizer (tests, "
@@ -157,6 +160,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         .weights_dtype = worker_weights_dtype(atomic_load(&s->worker.weights_dtype)),
         .weights_bytes = atomic_load(&s->worker.weights_bytes),
         .optimizer_bytes = atomic_load(&s->worker.optimizer_bytes),
+        .lora_rank = lora->rank, .lora_alpha = lora->alpha, .lora_targets = targets, .adapter = s->cfg->adapter,
     };
     struct proto_stamp st = {rt->name, atomic_load(&s->worker.policy_version)};
     reply_json(out, 200, proto_encode_model(&m, &st));

@@ -11,6 +11,8 @@
 #include "prepare.h"
 
 #include "nn/ops.h"
+#include "train/adapter.h"
+#include "train/checkpoint.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -217,14 +219,46 @@ static void publish_memory(struct worker *w) {
     atomic_store(&w->optimizer_bytes, opt);
 }
 
+/* The adapters to declare: --adapter's settings (any --lora-* flag given
+ * must agree with them), else the flags'. */
+static int resolve_lora(const struct dsrd_config *cfg, struct lora_config *lora, struct dsr_err *err) {
+    *lora = cfg->lora;
+    if (!cfg->adapter) return 0;
+    struct lora_config ad;
+    if (adapter_config_read(cfg->adapter, &ad, NULL, 0, err)) return -1;
+    struct lora_config flags = ad;
+    if (cfg->lora.rank) flags.rank = cfg->lora.rank;
+    if (cfg->lora_alpha_given) flags.alpha = cfg->lora.alpha;
+    if (cfg->lora_targets_given) flags.targets = cfg->lora.targets;
+    if (adapter_config_check(&ad, &flags, err))
+        return dsr_err_prefix(err, "--adapter %s disagrees with the --lora-* flags", cfg->adapter);
+    *lora = ad;
+    return 0;
+}
+
+/* Loads the model (with --adapter's weights on top). */
+static int load_model(struct worker *w, struct dsr_err *err) {
+    struct lora_config lora;
+    if (resolve_lora(w->cfg, &lora, err)) return -1;
+    const struct janus_runtime_options opt = {.model = w->cfg->model_dir, .quantizer = w->cfg->quantizer,
+                                               .weights = w->cfg->weights, .lora = &lora,
+                                               .tpl = w->cfg->tpl, .boi_id = w->cfg->boi_id, .eoi_id = w->cfg->eoi_id};
+    if (janus_runtime_load(&opt, &w->rt, err)) return -1;
+    if (!w->cfg->adapter) return 0;
+    long version = 0;
+    if (checkpoint_load_weights(&w->rt.model, w->cfg->adapter, &version, NULL, err)) {
+        janus_runtime_free(&w->rt);
+        return -1;
+    }
+    atomic_store(&w->policy_version, version);
+    return 0;
+}
+
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct dsr_err err = {{0}};
     if (w->cfg->threads > 0) dsr_set_threads(w->cfg->threads);
-    const struct janus_runtime_options opt = {.model = w->cfg->model_dir, .quantizer = w->cfg->quantizer,
-                                               .weights = w->cfg->weights,
-                                               .tpl = w->cfg->tpl, .boi_id = w->cfg->boi_id, .eoi_id = w->cfg->eoi_id};
-    if (janus_runtime_load(&opt, &w->rt, &err) ||
+    if (load_model(w, &err) ||
         rollout_cache_init(&w->cache, w->cfg->rollout_cache_count, w->cfg->rollout_cache_bytes, &err) ||
         learner_state_init(&w->learner, &w->rt.model, w->cfg->reference, w->cfg->update_memory_budget, &err)) {
         snprintf(w->load_error, sizeof w->load_error, "%s", err.msg);

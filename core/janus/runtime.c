@@ -162,10 +162,11 @@ static int image_configs(struct janus_runtime *rt, struct dsr_err *err) {
 
 /* The trained default compiled into the binary: weights, tokenizer and
  * image settings from memory, its name and measured scores from eval.json. */
-static int load_builtin_shapes(struct janus_runtime *rt, enum janus_weights weights, struct dsr_err *err) {
+static int load_builtin_shapes(struct janus_runtime *rt, enum janus_weights weights, const struct lora_config *lora,
+                               struct dsr_err *err) {
     struct default_model_blob blob;
     default_model_blob(&blob);
-    if (janus_model_load_memory(&blob.checkpoint, weights, NULL, &rt->model, err)) return -1;
+    if (janus_model_load_memory(&blob.checkpoint, weights, lora, &rt->model, err)) return -1;
     rt->builtin_shapes = true;
     json_error_t je;
     rt->builtin_eval = json_loadb(blob.eval_json, blob.eval_len, 0, &je);
@@ -188,16 +189,16 @@ int janus_runtime_load(const struct janus_runtime_options *opt, struct janus_run
     rt->model_dir = opt->model;
     if (!opt->model || strcmp(opt->model, MODEL_BUILTIN_SHAPES) == 0) {
         rt->model_dir = NULL;
-        if (load_builtin_shapes(rt, opt->weights, err)) return -1;
+        if (load_builtin_shapes(rt, opt->weights, opt->lora, err)) return -1;
     } else if (strcmp(opt->model, MODEL_BUILTIN_RANDOM) == 0) {
         rt->model_dir = NULL;
         struct janus_config c;
         janus_runtime_embedded_config(&c);
-        if (janus_model_init_random(&c, 20240607, opt->weights, NULL, &rt->model, err)) return -1;
+        if (janus_model_init_random(&c, 20240607, opt->weights, opt->lora, &rt->model, err)) return -1;
         rt->embedded = true;
         snprintf(rt->name, sizeof rt->name, "dsr-embedded-random");
     } else {
-        if (janus_model_load_dir(opt->model, opt->weights, NULL, &rt->model, err)) return -1;
+        if (janus_model_load_dir(opt->model, opt->weights, opt->lora, &rt->model, err)) return -1;
         char real[PATH_MAX];
         const char *base = realpath(opt->model, real) ? strrchr(real, '/') : NULL;
         snprintf(rt->name, sizeof rt->name, "%s", base && base[1] ? base + 1 : opt->model);

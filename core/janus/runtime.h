@@ -29,6 +29,7 @@ struct janus_runtime_options {
     const char *model;          /* a checkpoint directory, MODEL_BUILTIN_*, or NULL (builtin:shapes) */
     enum vq_quantizer quantizer;
     enum janus_weights weights; /* storage of weight matrices (AUTO when zero-initialised) */
+    const struct lora_config *lora; /* LoRA adapters to declare (fresh: B = 0), or NULL */
     struct janus_template tpl;
     int boi_id, eoi_id;         /* -1: from generation_config.json or the tokenizer */
 };

@@ -44,14 +44,14 @@ int lora_parse_targets(const char *csv, unsigned *targets, struct dsr_err *err) 
         if (found < 0) {
             char valid[128];
             lora_format_targets(LORA_ALL_TARGETS, ", ", valid, sizeof valid);
-            return dsr_errf(err, "lora targets: unknown target \"%.*s\" (valid: %s, or all)", (int)(len > 64 ? 64 : len),
+            return dsr_errf(err, "unknown target \"%.*s\" (valid: %s, or all)", (int)(len > 64 ? 64 : len),
                             p, valid);
         }
         if (found < LORA_N_TARGETS) *targets |= 1u << found;
         if (!end) break;
         p = end + 1;
     }
-    if (!*targets) return dsr_errf(err, "lora targets: empty list");
+    if (!*targets) return dsr_errf(err, "no targets given");
     return 0;
 }
 
