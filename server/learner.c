@@ -189,7 +189,10 @@ int learner_checkpoint(const struct janus_runtime *rt, const struct learner_stat
     }
     if (extra) files[n++] = *extra;
     if (checkpoint_write(&rt->model, ts->active ? &ts->tr : NULL, dir, policy_version, rt->model_dir,
-                         rt->model_dir ? rt->model_dir : rt->name, files, n, &err))
+                         rt->model_dir        ? rt->model_dir
+                         : rt->builtin_shapes ? MODEL_BUILTIN_SHAPES
+                                              : MODEL_BUILTIN_RANDOM,
+                         files, n, &err))
         return proto_fail(e, 500, NULL, "%s", err.msg);
     return 0;
 }

@@ -24,6 +24,7 @@ static void usage(FILE *f) {
           "  checkpoint --name NAME         write a checkpoint (admin)\n"
           "  reload --path NAME             load a checkpoint (admin)\n"
           "  world sample|render|grade|dataset   the shapes world, locally (dsr world --help)\n"
+          "  merge --adapter DIR --out DIR     fold a LoRA adapter into its base: a full checkpoint (dsr merge --help)\n"
           "\n"
           "global options (before or after the command):\n"
           "  --server URL      default $DSR_SERVER or http://127.0.0.1:8080\n"
@@ -67,7 +68,7 @@ struct command {
 static const struct command COMMANDS[] = {
     {"health", cmd_health},   {"model", cmd_model},   {"tokenize", cmd_tokenize},     {"score", cmd_score},
     {"rollout", cmd_rollout}, {"update", cmd_update}, {"checkpoint", cmd_checkpoint}, {"reload", cmd_reload},
-    {"world", cmd_world},
+    {"world", cmd_world},     {"merge", cmd_merge},
 };
 
 /* Value of a global flag given as "--flag VALUE" or "--flag=VALUE" at argv[*i];

@@ -35,6 +35,7 @@ int cmd_update(struct cli *c, int argc, char **argv);
 int cmd_checkpoint(struct cli *c, int argc, char **argv);
 int cmd_reload(struct cli *c, int argc, char **argv);
 int cmd_world(struct cli *c, int argc, char **argv); /* local: the shapes world (world_cmd.c) */
+int cmd_merge(struct cli *c, int argc, char **argv); /* local: LoRA adapter + base → full checkpoint (merge_cmd.c) */
 
 /* Shared helpers for the commands. */
 int cli_fail_call(struct cli *c, const char *what, const struct dsr_call_err *e); /* prints, returns CLI_EXIT_FAIL */

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -301,6 +302,143 @@ static void test_bf16_weights(struct th *t) {
     TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
 }
 
+/* GET /model's "lora" object (new reference; NULL when absent or null). */
+static json_t *model_lora(struct dsrd_proc *p) {
+    struct http_resp r;
+    http_call(p, "GET", "/model", NULL, 0, NULL, NULL, &r);
+    json_t *l = json_object_get(r.json, "lora");
+    l = json_is_object(l) ? json_incref(l) : NULL;
+    http_resp_free(&r);
+    return l;
+}
+
+/* dsrd with args must exit 1 because the model fails to load; msg gets its
+ * log line saying why.  -1 when it did not fail so. */
+static int failed_load_message(struct models_test *a, const char *const *args, char *msg, size_t cap) {
+    char bin[4096], cmd[8192], log[192];
+    msg[0] = 0;
+    if (th_build_program("dsrd", bin, sizeof bin)) return -1;
+    snprintf(log, sizeof log, "%s/failed-load.log", a->root);
+    int len = snprintf(cmd, sizeof cmd, "%s --port 0", bin);
+    for (int i = 0; args[i] && len < (int)sizeof cmd - 256; i++) len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", args[i]);
+    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>%s", log);
+    int st = system(cmd);
+    char *text = th_read_file(log, NULL);
+    const char *line = text ? strstr(text, "model failed to load: ") : NULL;
+    snprintf(msg, cap, "%s", line ? line : (text ? text : ""));
+    free(text);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 1 && line ? 0 : -1;
+}
+
+/* A LoRA daemon end to end (float32-held: the merged checkpoint's base is
+ * the same; BF16-held LoRA is test_lora and the fleet test's): /model reports the adapters; an /update trains
+ * them; /checkpoint writes an adapter directory; /reload of a full
+ * checkpoint is refused; a daemon started with --adapter serves the same
+ * log-probs exactly; `dsr merge` makes a full checkpoint serving them to
+ * 1e-4; an adapter that disagrees with the flags fails the load by name. */
+static void test_lora(struct th *t) {
+    struct models_test *a = (struct models_test *)t;
+    const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--checkpoint-dir", a->root,
+                          "--lora-rank", "4", "--lora-targets", "q_proj,v_proj,down_proj", NULL};
+    struct dsrd_proc p;
+    if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd --lora-rank 4 starts (log %s)", p.log_path)) return;
+    json_t *l = model_lora(&p);
+    json_t *tg = json_object_get(l, "targets");
+    TH_CHECK(t, l && json_integer_value(json_object_get(l, "rank")) == 4 &&
+                    json_number_value(json_object_get(l, "alpha")) == 8.0 &&
+                    json_number_value(json_object_get(l, "scale")) == 2.0 && json_array_size(tg) == 3 &&
+                    !strcmp(json_string_value(json_array_get(tg, 2)), "down_proj"),
+             "/model lora");
+    json_decref(l);
+    struct http_resp r;
+    http_call(&p, "GET", "/model", NULL, 0, NULL, NULL, &r);
+    /* per layer: q 4·(64+64) + v 4·(64+32) + down 4·(128+64) = 1664; 2 layers */
+    TH_CHECK(t, json_integer_value(json_object_get(json_object_get(r.json, "parameters"), "trainable")) == 3328,
+             "trainable parameters are the adapters': %s", r.body ? r.body : "");
+    http_resp_free(&r);
+    double base[16], trained[16], other[16];
+    size_t n = 0;
+    TH_CHECK(t, logprobs(&p, base, 16, &n) == 0, "/logprobs");
+    http_post_json(&p, "/update",
+                   json_pack("{s:[{s:s,s:{s:[i,i,i]},s:{s:[i,i]},s:f}],s:{s:f}}", "samples", "task", "understanding",
+                             "context", "tokens", 256, 10, 11, "completion", "tokens", 12, 13, "advantage", 1.0,
+                             "hyper", "lr", 0.05),
+                   NULL, &r);
+    TH_CHECK(t, r.status == 200, "/update: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    json_t *m = model_memory(&p);
+    /* AdamW state for 3328 adapter floats: gradient + 2 moments */
+    TH_CHECK(t, m && json_integer_value(json_object_get(m, "optimizer_bytes")) < 3 * 3328 * 4 + 4096,
+             "optimizer state only for the adapters");
+    json_decref(m);
+    TH_CHECK(t, logprobs(&p, trained, 16, &n) == 0 && trained[3] != base[3], "the update moved the log-probs");
+    http_post_json(&p, "/checkpoint", json_pack("{s:s}", "name", "lora-1"), NULL, &r);
+    TH_CHECK(t, r.status == 200, "/checkpoint: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_post_json(&p, "/checkpoint", json_pack("{s:s}", "name", "lora-1b"), NULL, &r);
+    http_resp_free(&r);
+    http_post_json(&p, "/reload", json_pack("{s:s}", "path", "bf16-held"), NULL, &r);
+    TH_CHECK(t, r.status == 400 && strstr(error_message(&r), "reloads adapter directories"),
+             "/reload of a full checkpoint on a LoRA daemon: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    http_post_json(&p, "/reload", json_pack("{s:s}", "path", "lora-1b"), NULL, &r);
+    TH_CHECK(t, r.status == 200, "/reload of an adapter: %ld %s", r.status, r.body ? r.body : "");
+    http_resp_free(&r);
+    TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+
+    char adapter[160], merged[160], path[224];
+    snprintf(adapter, sizeof adapter, "%s/lora-1", a->root);
+    snprintf(merged, sizeof merged, "%s/merged", a->root);
+    snprintf(path, sizeof path, "%s/adapter_config.json", adapter);
+    TH_CHECK(t, access(path, R_OK) == 0, "the checkpoint is an adapter directory");
+    const char *with_adapter[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--adapter", adapter, NULL};
+    if (TH_CHECK(t, dsrd_start(&p, a->argv0, with_adapter) == 0, "dsrd --adapter starts (log %s)", p.log_path)) {
+        TH_CHECK(t, logprobs(&p, other, 16, &n) == 0 && memcmp(other, trained, sizeof(double) * n) == 0,
+                 "--adapter serves the trained log-probs exactly");
+        l = model_lora(&p);
+        TH_CHECK(t, l && json_integer_value(json_object_get(l, "rank")) == 4 &&
+                        json_array_size(json_object_get(l, "targets")) == 3 &&
+                        strstr(json_string_value(json_object_get(l, "adapter")), "lora-1"),
+                 "/model lora from the adapter's config");
+        json_decref(l);
+        http_call(&p, "GET", "/health", NULL, 0, NULL, NULL, &r);
+        TH_CHECK(t, json_integer_value(json_object_get(r.json, "policy_version")) == 1, "policy_version from the adapter: %s",
+                 r.body ? r.body : "");
+        http_resp_free(&r);
+        TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+    }
+    char bin[4096], cmd[8192];
+    if (th_build_program("dsr", bin, sizeof bin) == 0) {
+        snprintf(cmd, sizeof cmd, "%s merge --model %s --adapter %s --out %s --weights-dtype f32 >/dev/null", bin, TINY,
+                 adapter, merged);
+        TH_CHECK(t, system(cmd) == 0, "dsr merge exits 0: %s", cmd);
+        const char *full[] = {"--model", merged, "--boi-id", "259", "--eoi-id", "260", "--weights-dtype", "f32", NULL};
+        if (TH_CHECK(t, dsrd_start(&p, a->argv0, full) == 0, "dsrd on the merged checkpoint starts (log %s)",
+                     p.log_path)) {
+            double worst = 0, scale = 0;
+            TH_CHECK(t, logprobs(&p, other, 16, &n) == 0, "/logprobs");
+            for (size_t i = 0; i < n; i++) {
+                worst = fmax(worst, fabs(other[i] - trained[i]));
+                scale = fmax(scale, fabs(trained[i]));
+            }
+            TH_CHECK(t, worst <= 1e-4 * scale, "merged vs adapter log-probs differ by %g (max |lp| %g)", worst, scale);
+            TH_CHECK(t, model_lora(&p) == NULL, "a merged model has no adapters");
+            TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+        }
+        snprintf(cmd, sizeof cmd, "%s merge --model %s --adapter %s --out %s 2>/dev/null", bin, TINY, adapter, merged);
+        TH_CHECK(t, WEXITSTATUS(system(cmd)) == 1, "dsr merge refuses an existing --out");
+    }
+    char msg[1024];
+    const char *disagree[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--adapter", adapter,
+                              "--lora-rank", "8", NULL};
+    TH_CHECK(t, failed_load_message(a, disagree, msg, sizeof msg) == 0 && strstr(msg, "disagrees with the --lora-* flags") &&
+                    strstr(msg, "rank"),
+             "--adapter vs --lora-rank 8: %s", msg);
+    const char *too_big[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--lora-rank", "64", NULL};
+    TH_CHECK(t, failed_load_message(a, too_big, msg, sizeof msg) == 0 && strstr(msg, "lora rank: 64 is outside [1, 32]"),
+             "--lora-rank 64 on 32-wide projections: %s", msg);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -310,6 +448,7 @@ int main(int argc, char **argv) {
     th_run(&a.t, "nonfinite_weights", test_nonfinite_weights);
     th_run(&a.t, "no_tokenizer", test_no_tokenizer);
     th_run(&a.t, "bf16_weights", test_bf16_weights);
+    th_run(&a.t, "lora", test_lora);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", a.root);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", a.root);
