@@ -289,8 +289,14 @@ run: deps
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
 test-slow: all
-	$(BUILD)/tools/janus_1b_forward --weights-dtype f32
-	$(BUILD)/tools/janus_1b_forward --weights-dtype bf16
+	$(BUILD)/tools/janus_pro_shape --weights-dtype f32
+	$(BUILD)/tools/janus_pro_shape --weights-dtype bf16 --decode 16 --lora-rank 16
+
+# Janus-Pro-7B's shape (random BF16 weights, LoRA r=16): load, score, decode
+# and a LoRA update within this machine's memory; ~30 minutes on 2 cores.
+.PHONY: test-slow-7b
+test-slow-7b: all
+	$(BUILD)/tools/janus_pro_shape --shape 7b --weights-dtype bf16 --decode 8 --lora-rank 16 --und 1 --gen 1
 
 # The container image's two stages built and started in debootstrap chroots
 # (no Docker engine needed); needs root and the Debian mirror; ~2-5 minutes.

@@ -18,7 +18,13 @@
  *   --case  run only this case (e.g. both_1214); --dump needs both_1214
  *   --reps  timed repetitions per case after one warm-up (best is kept; default 3)
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
- *           safetensors for bench/torch_peer.py (the cross-check) */
+ *           safetensors for bench/torch_peer.py (the cross-check)
+ *   --lora-rank R  the model with LoRA adapters of rank R (alpha 2R) on the
+ *           seven LM projections, B random (not zero: every adapter then
+ *           gets a gradient); with --dump, also dsr's adapter gradients of
+ *           the GRPO loss torch_peer.py checks them against (a caption
+ *           sample and an image sample, both after the generation context;
+ *           advantages +1 / -1, old log-probs detached, loss_type grpo, β 0) */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +38,7 @@
 #include "base/rng.h"
 #include "st_writer.h"
 #include "janus/teacher_forcing.h"
+#include "train/train.h"
 
 #define UND_TEXT 8
 #define UND_TARGET 24
@@ -116,11 +123,36 @@ static int time_case(const struct janus_model *m, const struct tf_item *items, i
 
 /* LM + generation-path weights (HF names), the inputs, dsr's log-probs and the
  * config numbers the peer needs, in one safetensors file. */
+/* dsr's gradient of the peer's GRPO check with respect to every adapter
+ * (see --lora-rank): grad receives the trainer's gradient arena. */
+static int lora_grads(const struct janus_model *m, const struct bench_inputs *in, float **grad, struct dsr_err *err) {
+    struct train_sample s[2] = {
+        {.kind = TF_TARGET_TOKENS, .context = in->gen_context, .n_context = GEN_CONTEXT, .completion = in->und_target,
+         .n_completion = UND_TARGET, .advantage = 1.0f},
+        {.kind = TF_TARGET_CODES, .context = in->gen_context, .n_context = GEN_CONTEXT, .completion = in->gen_target,
+         .n_completion = N_IMAGE, .advantage = -1.0f},
+    };
+    struct grpo_hyper h = {.epsilon = 0.2f, .epsilon_high = 0.2f, .loss_type = GRPO_LOSS_GRPO};
+    struct trainer tr;
+    struct train_stats st;
+    if (trainer_init(&tr, m, 0, err)) return -1;
+    if (trainer_grpo_backward(&tr, m, s, 2, &h, &st, err)) {
+        trainer_free(&tr);
+        return -1;
+    }
+    *grad = tr.grad;
+    tr.grad = NULL;
+    trainer_free(&tr);
+    return 0;
+}
+
 static int dump(const char *path, const struct janus_model *m, const struct bench_inputs *in, const float *lp,
                 int n_lp, struct dsr_err *err) {
     const struct param_table *pt = &m->params;
     const struct text_config *t = &m->cfg.text;
-    struct st_out_tensor *out = calloc(pt->n + 8, sizeof *out);
+    float *grad = NULL;
+    if (m->lora.rank && lora_grads(m, in, &grad, err)) return -1;
+    struct st_out_tensor *out = calloc(2 * pt->n + 9, sizeof *out);
     if (!out) return dsr_errf(err, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < pt->n; i++) {
@@ -134,7 +166,14 @@ static int dump(const char *path, const struct janus_model *m, const struct benc
         o->ndim = p->ndim;
         memcpy(o->shape, p->shape, sizeof(int64_t) * (size_t)p->ndim);
         o->data = pt_data(pt, p);
+        if (p->adapter && grad) { /* and dsr's gradient beside it */
+            out[n] = *o;
+            snprintf(out[n].name, sizeof out[n].name, "dsr.grad.%s", p->name);
+            out[n++].data = grad + p->offset;
+        }
     }
+    float lora_scale[1] = {m->lora.rank ? m->lora.alpha / (float)m->lora.rank : 0.0f};
+    if (m->lora.rank) out[n++] = (struct st_out_tensor){"bench.lora.scale", "F32", 1, {1}, lora_scale};
     int32_t cfg_int[] = {t->n_layers, t->n_heads, t->n_kv_heads, t->head_dim, m->cfg.image_token_id};
     float cfg_float[] = {t->rms_norm_eps, t->rope_theta};
     struct st_out_tensor extra[] = {
@@ -150,11 +189,12 @@ static int dump(const char *path, const struct janus_model *m, const struct benc
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) out[n++] = extra[i];
     int rc = st_write_file(path, out, n, err);
     free(out);
+    free(grad);
     return rc;
 }
 
 int main(int argc, char **argv) {
-    long threads = 0, reps = 3;
+    long threads = 0, reps = 3, lora_rank = 0;
     const char *json_path = NULL, *dump_path = NULL, *only = NULL;
     enum janus_weights weights = JANUS_WEIGHTS_F32;
     for (int i = 1; i < argc; i++) {
@@ -166,6 +206,8 @@ int main(int argc, char **argv) {
             json_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--case") == 0) {
             only = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--lora-rank") == 0) {
+            if (bench_parse_long("bench_forward", argv[++i], "--lora-rank", 1, 256, &lora_rank)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--dump") == 0) {
             dump_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--weights-dtype") == 0 &&
@@ -173,7 +215,7 @@ int main(int argc, char **argv) {
             weights = strcmp(argv[++i], "bf16") == 0 ? JANUS_WEIGHTS_BF16 : JANUS_WEIGHTS_F32;
         } else {
             fprintf(stderr, "usage: bench_forward [--threads N] [--reps N] [--case NAME] [--json FILE] [--dump FILE] "
-                            "[--weights-dtype f32|bf16]\n");
+                            "[--weights-dtype f32|bf16] [--lora-rank R]\n");
             return 2;
         }
     }
@@ -192,9 +234,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_forward: --dump writes float32 weights; use --weights-dtype f32\n");
         return 2;
     }
-    if (janus_model_init_random(&cfg, 1, weights, NULL, &m, &err)) {
+    struct lora_config lora = {.rank = (int)lora_rank, .alpha = 2.0f * (float)lora_rank, .targets = LORA_ALL_TARGETS};
+    if (janus_model_init_random(&cfg, 1, weights, lora_rank ? &lora : NULL, &m, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.msg);
         return 1;
+    }
+    if (lora_rank) { /* B random: a B = 0 adapter would hide A's gradient */
+        struct dsr_rng r;
+        rng_seed(&r, 17);
+        for (size_t i = 0; i < m.params.n; i++) {
+            const struct param *p = &m.params.items[i];
+            if (!p->adapter || !strstr(p->name, "lora_B")) continue;
+            float *b = pt_data(&m.params, p);
+            for (size_t j = 0; j < p->numel; j++) b[j] = (float)(0.02 * rng_normal(&r));
+        }
     }
     printf("bench_forward: mid-size Janus, %.1f M trainable parameters, %s weights, init %.1f s, %d threads\n",
            (double)pt_count(&m.params, true) / 1e6, weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32",

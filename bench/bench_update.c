@@ -3,7 +3,7 @@
  * machine's sgemm peak measured in the same run.
  *
  * Usage: bench_update [--threads N] [--layers L] [--hidden C] [--samples S] [--tokens T] [--budget MIB]
- *                     [--reps N] [--peer-batch] [--profile] [--json FILE]
+ *                     [--reps N] [--peer-batch] [--profile] [--lora-rank R] [--json FILE]
  * Defaults: LM hidden 1024, 12 layers, 16 heads, intermediate 2816, vocab
  * 32000; 8 text samples of 256 rows each (32-token context, 225-token
  * completion); unbounded activation memory; 3 timed repetitions (best kept).
@@ -15,6 +15,10 @@
  *   log-probs detached, loss_type grpo, β 0.  (dsr's image rows pass through
  *   the tiny understanding aligner; the peer is given them directly.)
  * --profile: prints the phase breakdown (core/train/train_prof.h) of the best rep.
+ * --lora-rank R: also times a LoRA update (rank R, all seven projections,
+ *   the same random base and batch) and prints its time as a fraction of
+ *   the full update's: no weight-gradient GEMMs for the frozen base, AdamW
+ *   over the adapters only.
  *
  * Times are reported for forward + backward and for the AdamW step (clipping
  * norm included) separately, and for their sum.
@@ -144,6 +148,7 @@ static void print_profile(const struct train_prof *p, double total) {
 
 int main(int argc, char **argv) {
     int threads = 0, layers = 12, hidden = 1024, n_samples = 8, rows = 256, reps = 3, peer = 0, profile = 0;
+    int lora_rank = 0;
     long budget_mib = 0;
     const char *json_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -160,13 +165,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tokens")) rows = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--budget")) budget_mib = atol(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json_path = argv[++i];
+        else if (!strcmp(argv[i], "--lora-rank")) lora_rank = atoi(argv[++i]);
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
     }
     if (layers < 1 || hidden < 64 || hidden % 64 || n_samples < 1 || n_samples > 1024 || rows < 34 || rows > 8192 ||
-        reps < 1 || reps > 100) {
+        reps < 1 || reps > 100 || lora_rank < 0 || lora_rank > 256) {
         fprintf(stderr, "bad sizes\n");
         return 2;
     }
@@ -250,6 +256,36 @@ int main(int argc, char **argv) {
             best_prof = prof;
         }
     }
+    double lora_best = 0, lora_fb = 0, lora_adam = 0;
+    size_t lora_params = 0;
+    if (lora_rank) {
+        struct janus_model lm;
+        struct trainer ltr;
+        struct lora_config lc = {.rank = lora_rank, .alpha = 2.0f * (float)lora_rank, .targets = LORA_ALL_TARGETS};
+        if (janus_model_init_random(&cfg, 1, JANUS_WEIGHTS_F32, &lc, &lm, &err) ||
+            trainer_init(&ltr, &lm, (size_t)budget_mib << 20, &err)) {
+            fprintf(stderr, "bench_update: %s\n", err.msg);
+            return 1;
+        }
+        lora_params = pt_count_adapters(&lm.params);
+        lora_best = 1e30;
+        for (int rep = 0; rep < reps; rep++) {
+            double t0 = now_s();
+            if (trainer_grpo_backward(&ltr, &lm, s, n_samples, &gh, &st, &err)) {
+                fprintf(stderr, "bench_update: %s\n", err.msg);
+                return 1;
+            }
+            double t1 = now_s();
+            if (trainer_step(&ltr, &lm, &ah, &st, &err)) {
+                fprintf(stderr, "bench_update: %s\n", err.msg);
+                return 1;
+            }
+            double t2 = now_s();
+            if (t2 - t0 < lora_best) lora_best = t2 - t0, lora_fb = t1 - t0, lora_adam = t2 - t1;
+        }
+        trainer_free(&ltr);
+        janus_model_free(&lm);
+    }
     double gflops = flops / best_fb * 1e-9;
     printf("bench_update: %s; LM hidden %d, %d layers, %d heads, vocab %d; %d samples, %.0f rows "
            "(%ld completion tokens); %d threads\n",
@@ -263,6 +299,10 @@ int main(int argc, char **argv) {
            gflops / peak);
     printf("  activation estimate %.1f MiB for the batch\n",
            (double)tg_estimate_bytes(&m, s, n_samples, budget_mib == 0) / (1 << 20));
+    if (lora_rank)
+        printf("  LoRA r=%d update (%zu adapter parameters, base frozen): %.3f s = forward + backward %.3f s + AdamW "
+               "%.3f s; %.2f of the full update's time\n",
+               lora_rank, lora_params, lora_best, lora_fb, lora_adam, lora_best / best);
     if (profile) print_profile(&best_prof, best);
     if (json_path) {
         FILE *f = fopen(json_path, "w");
@@ -273,9 +313,10 @@ int main(int argc, char **argv) {
         fprintf(f,
                 "{\"batch\": \"%s\", \"rows\": %.0f, \"completion_tokens\": %.0f, \"best_s\": %.6f, "
                 "\"fwd_bwd_s\": %.6f, \"adamw_s\": %.6f, \"rows_per_s\": %.3f, \"gflops\": %.3f, "
-                "\"sgemm_peak_gflops\": %.3f, \"threads\": %d}\n",
+                "\"sgemm_peak_gflops\": %.3f, \"threads\": %d, \"lora_rank\": %d, \"lora_best_s\": %.6f, "
+                "\"lora_fwd_bwd_s\": %.6f, \"lora_adamw_s\": %.6f}\n",
                 peer ? "peer" : "text", T, targets, best, best_fb, best_adam, T / best, gflops, peak,
-                dsr_get_threads());
+                dsr_get_threads(), lora_rank, lora_best, lora_fb, lora_adam);
         fclose(f);
     }
     free(ids), free(old), free(s), free(pb.features);

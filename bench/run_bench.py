@@ -141,12 +141,14 @@ def update(build, env, tmp, peak):
     if not exe:
         return {"skipped": "bench_update not built (the training code, branch wt-train, is not merged)"}
     path = os.path.join(tmp, "update.json")
-    _, p = run([exe, "--json", path], env)
+    _, p = run([exe, "--lora-rank", "16", "--json", path], env)
     if p.returncode or not os.path.exists(path):
         return {"skipped": f"{exe} failed or wrote no --json"}
     u = read_json(path)
     if "gflops" in u:
         u["fraction_of_sgemm_peak"] = u["gflops"] / peak
+    if u.get("lora_best_s"):
+        u["lora_over_full_time"] = u["lora_best_s"] / u["best_s"]
     # the torch peer's own batch (the two 607-row items, same config), for a
     # like-with-like GRPO comparison
     peer_path = os.path.join(tmp, "update_peer.json")

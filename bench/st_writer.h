@@ -12,9 +12,10 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "model/params.h"
 
 struct st_out_tensor {
-    char name[128];
+    char name[DSR_PARAM_NAME_MAX + 32]; /* room for a prefix before a parameter name */
     const char *dtype; /* "F32" or "I32" */
     int ndim;
     int64_t shape[4];

@@ -12,7 +12,12 @@ generation aligner and head), and
   * times the teacher-forced forward of both items (no autograd);
   * times one GRPO loss forward + backward over the same two items as two
     completions (advantages +1 / -1, old log-probs = detached, clipped ratio,
-    per-sequence token mean), gradients for every weight; and an AdamW step.
+    per-sequence token mean), gradients for every weight; and an AdamW step;
+  * when the dump holds LoRA adapters (`bench_forward --lora-rank R`): the
+    forward adds scale·(x·Aᵀ)·Bᵀ to each adapted projection, and dsr's
+    adapter gradients of the GRPO loss over a caption and an image sample
+    (both after the generation context) are checked against torch autograd
+    (max error relative to each tensor's largest |gradient|; must be <= 1e-3).
 
 All on torch.set_num_threads(--threads).  Prints a summary and writes --json.
 Run with the interpreter that has Debian's python3-torch (/usr/bin/python3).
@@ -45,9 +50,21 @@ class Peer:
         while f"model.generation_aligner.hidden_layers.{n_hidden}.weight" in w:
             n_hidden += 1
         self.n_aligner_hidden = n_hidden
+        self.lora_scale = float(w["bench.lora.scale"][0]) if "bench.lora.scale" in w else 0.0
 
     def params(self):
-        return [t for n, t in self.w.items() if not n.startswith("bench.")]
+        return [t for n, t in self.w.items() if not n.startswith(("bench.", "dsr."))]
+
+    def adapters(self):
+        return {n: t for n, t in self.w.items() if ".lora_" in n and not n.startswith("dsr.")}
+
+    def proj(self, h, module):
+        """module's linear (e.g. "model.language_model.layers.0.self_attn.q_proj"), plus its adapter if any."""
+        y = F.linear(h, self.w[module + ".weight"])
+        a = self.w.get(module + ".lora_A.weight")
+        if a is not None:
+            y = y + self.lora_scale * F.linear(F.linear(h, a), self.w[module + ".lora_B.weight"])
+        return y
 
     def rmsnorm(self, x, weight):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight
@@ -69,9 +86,9 @@ class Peer:
         B, n, C = x.shape
         H, KVH, hd = self.n_heads, self.n_kv_heads, self.head_dim
         h = self.rmsnorm(x, w[p + "input_layernorm.weight"])
-        q = F.linear(h, w[p + "self_attn.q_proj.weight"]).view(B, n, H, hd).transpose(1, 2)
-        k = F.linear(h, w[p + "self_attn.k_proj.weight"]).view(B, n, KVH, hd).transpose(1, 2)
-        v = F.linear(h, w[p + "self_attn.v_proj.weight"]).view(B, n, KVH, hd).transpose(1, 2)
+        q = self.proj(h, p + "self_attn.q_proj").view(B, n, H, hd).transpose(1, 2)
+        k = self.proj(h, p + "self_attn.k_proj").view(B, n, KVH, hd).transpose(1, 2)
+        v = self.proj(h, p + "self_attn.v_proj").view(B, n, KVH, hd).transpose(1, 2)
         q, k = self.rope(q, n), self.rope(k, n)
         if KVH != H:
             k = k.repeat_interleave(H // KVH, dim=1)
@@ -79,10 +96,10 @@ class Peer:
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
         mask = torch.ones(n, n, dtype=torch.bool).triu(1)
         att = torch.matmul(scores.masked_fill(mask, float("-inf")).softmax(-1), v)
-        x = x + F.linear(att.transpose(1, 2).reshape(B, n, H * hd), w[p + "self_attn.o_proj.weight"])
+        x = x + self.proj(att.transpose(1, 2).reshape(B, n, H * hd), p + "self_attn.o_proj")
         h = self.rmsnorm(x, w[p + "post_attention_layernorm.weight"])
-        g = F.silu(F.linear(h, w[p + "mlp.gate_proj.weight"])) * F.linear(h, w[p + "mlp.up_proj.weight"])
-        return x + F.linear(g, w[p + "mlp.down_proj.weight"])
+        g = F.silu(self.proj(h, p + "mlp.gate_proj")) * self.proj(h, p + "mlp.up_proj")
+        return x + self.proj(g, p + "mlp.down_proj")
 
     def embed_codes(self, codes):
         w = self.w
@@ -186,6 +203,12 @@ def main():
         with torch.no_grad():
             peer.logprobs(items)
 
+    lora_rel = None
+    if peer.adapters():
+        lora_rel = lora_check(peer, w)
+        print(f"LoRA adapter gradients vs dsr: {len(peer.adapters())} tensors, worst error {lora_rel:.3g} of the "
+              f"tensor's max ({'PASS' if lora_rel <= 1e-3 else 'FAIL'} at 1e-3)")
+
     fwd_best, fwd_mean = best_time(forward, args.reps)
     print(f"forward ({rows} rows): best {fwd_best:.3f} s, {rows / fwd_best:.0f} tokens/s")
 
@@ -210,10 +233,33 @@ def main():
            "completion_tokens": completion, "crosscheck_max_abs_err": max_abs, "crosscheck_rel_err": rel,
            "forward_best_s": fwd_best, "forward_mean_s": fwd_mean, "grpo_fwd_bwd_best_s": bwd_best,
            "grpo_fwd_bwd_mean_s": bwd_mean, "adamw_step_s": adam_best}
+    if lora_rel is not None:
+        res["lora_grad_rel_err"] = lora_rel
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)
-    return 0 if rel <= 1e-4 else 1
+    return 0 if rel <= 1e-4 and (lora_rel is None or lora_rel <= 1e-3) else 1
+
+
+def lora_check(peer, w):
+    """Worst relative error of dsr's adapter gradients against autograd's, for
+    bench_forward's check batch: a caption (the generation context, then the
+    understanding targets as tokens) and an image sample, advantages +1 / -1."""
+    ctx = w["bench.gen.context"].long()
+    items = [{"kind": "tokens", "context": ctx, "target": w["bench.und.target"].long()},
+             {"kind": "codes", "context": ctx, "target": w["bench.gen.target"].long()}]
+    ad = peer.adapters()
+    for t in ad.values():
+        t.requires_grad_(True)
+        t.grad = None
+    grpo_loss(peer.logprobs(items), [1.0, -1.0]).backward()
+    worst = 0.0
+    for name, t in ad.items():
+        want = w["dsr.grad." + name]
+        worst = max(worst, (t.grad - want).abs().max().item() / max(want.abs().max().item(), 1e-30))
+        t.requires_grad_(False)
+        t.grad = None
+    return worst
 
 
 if __name__ == "__main__":
