@@ -146,6 +146,39 @@ static void print_profile(const struct train_prof *p, double total) {
     printf("    %-40s %8.3f  %5.1f%%\n", "(unattributed)", total - sum, 100.0 * (total - sum) / total);
 }
 
+struct update_time {
+    double best, fwd_bwd, adamw; /* seconds of the fastest rep: all, backward pass, AdamW step */
+    struct train_prof prof;      /* its phases, when profiled */
+};
+
+/* Times reps GRPO updates (forward + backward, then AdamW) of m on the
+ * batch, keeping the fastest; prof (may be NULL) is tr's profile. */
+static int time_updates(struct trainer *tr, struct janus_model *m, const struct train_sample *s, int n,
+                        const struct grpo_hyper *gh, const struct adamw_hyper *ah, int reps, struct train_prof *prof,
+                        struct update_time *out, struct train_stats *st) {
+    struct dsr_err err;
+    out->best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        if (prof) memset(prof, 0, sizeof *prof);
+        double t0 = now_s();
+        if (trainer_grpo_backward(tr, m, s, n, gh, st, &err)) {
+            fprintf(stderr, "bench_update: %s\n", err.msg);
+            return -1;
+        }
+        double t1 = now_s();
+        if (trainer_step(tr, m, ah, st, &err)) {
+            fprintf(stderr, "bench_update: %s\n", err.msg);
+            return -1;
+        }
+        double t2 = now_s();
+        if (t2 - t0 < out->best) {
+            *out = (struct update_time){.best = t2 - t0, .fwd_bwd = t1 - t0, .adamw = t2 - t1};
+            if (prof) out->prof = *prof;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int threads = 0, layers = 12, hidden = 1024, n_samples = 8, rows = 256, reps = 3, peer = 0, profile = 0;
     int lora_rank = 0;
@@ -235,28 +268,10 @@ int main(int argc, char **argv) {
     }
 
     double peak = sgemm_peak((int)T < 2048 ? (int)T : 2048, t->intermediate_size, t->hidden_size);
-    double best = 1e30, best_fb = 0, best_adam = 0;
-    for (int rep = 0; rep < reps; rep++) {
-        memset(&prof, 0, sizeof prof);
-        double t0 = now_s();
-        if (trainer_grpo_backward(&tr, &m, s, n_samples, &gh, &st, &err)) {
-            fprintf(stderr, "bench_update: %s\n", err.msg);
-            return 1;
-        }
-        double t1 = now_s();
-        if (trainer_step(&tr, &m, &ah, &st, &err)) {
-            fprintf(stderr, "bench_update: %s\n", err.msg);
-            return 1;
-        }
-        double t2 = now_s();
-        if (t2 - t0 < best) {
-            best = t2 - t0;
-            best_fb = t1 - t0;
-            best_adam = t2 - t1;
-            best_prof = prof;
-        }
-    }
-    double lora_best = 0, lora_fb = 0, lora_adam = 0;
+    struct update_time full, lora = {0};
+    if (time_updates(&tr, &m, s, n_samples, &gh, &ah, reps, profile ? &prof : NULL, &full, &st)) return 1;
+    double best = full.best, best_fb = full.fwd_bwd, best_adam = full.adamw;
+    best_prof = full.prof;
     size_t lora_params = 0;
     if (lora_rank) {
         struct janus_model lm;
@@ -268,24 +283,11 @@ int main(int argc, char **argv) {
             return 1;
         }
         lora_params = pt_count_adapters(&lm.params);
-        lora_best = 1e30;
-        for (int rep = 0; rep < reps; rep++) {
-            double t0 = now_s();
-            if (trainer_grpo_backward(&ltr, &lm, s, n_samples, &gh, &st, &err)) {
-                fprintf(stderr, "bench_update: %s\n", err.msg);
-                return 1;
-            }
-            double t1 = now_s();
-            if (trainer_step(&ltr, &lm, &ah, &st, &err)) {
-                fprintf(stderr, "bench_update: %s\n", err.msg);
-                return 1;
-            }
-            double t2 = now_s();
-            if (t2 - t0 < lora_best) lora_best = t2 - t0, lora_fb = t1 - t0, lora_adam = t2 - t1;
-        }
+        if (time_updates(&ltr, &lm, s, n_samples, &gh, &ah, reps, NULL, &lora, &st)) return 1;
         trainer_free(&ltr);
         janus_model_free(&lm);
     }
+    double lora_best = lora.best, lora_fb = lora.fwd_bwd, lora_adam = lora.adamw;
     double gflops = flops / best_fb * 1e-9;
     printf("bench_update: %s; LM hidden %d, %d layers, %d heads, vocab %d; %d samples, %.0f rows "
            "(%ld completion tokens); %d threads\n",

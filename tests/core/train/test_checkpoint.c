@@ -85,6 +85,24 @@ static int item_logprobs(const struct janus_model *m, float *lp, struct dsr_err 
     return tf_logprobs(m, items, 2, lp, err);
 }
 
+/* A trainer for m and one real GRPO step (moves the weights, or the
+ * adapters, and the optimizer moments). */
+static int one_step(struct th *t, struct janus_model *m, struct trainer *tr) {
+    struct dsr_err err;
+    int32_t ctx[3] = {256, 10, 11}, comp[4] = {50, 51, 52, 53};
+    const float old[4] = {-5.5f, -5.9f, -5.6f, -5.8f};
+    struct train_sample s = {.kind = TF_TARGET_TOKENS, .context = ctx, .n_context = 3, .completion = comp,
+                             .n_completion = 4, .advantage = 1.0f, .old_logprobs = old};
+    struct grpo_hyper gh = {.epsilon = 0.2f, .epsilon_high = 0.28f};
+    struct adamw_hyper ah = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
+    struct train_stats st;
+    return TH_CHECK(t, trainer_init(tr, m, 0, &err) == 0 && trainer_grpo_backward(tr, m, &s, 1, &gh, &st, &err) == 0 &&
+                           trainer_step(tr, m, &ah, &st, &err) == 0,
+                    "step: %s", err.msg)
+               ? 0
+               : -1;
+}
+
 static void test_write_reload(struct th *t) {
     char scratch[64], dir[128];
     make_scratch(scratch, sizeof scratch);
@@ -96,17 +114,8 @@ static void test_write_reload(struct th *t) {
     if (!TH_CHECK(t, janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &a, &err) == 0 && janus_model_load_dir(TINY, JANUS_WEIGHTS_F32, NULL, &b, &err) == 0, "%s",
                   err.msg))
         return;
-    TH_CHECK(t, trainer_init(&ta, &a, 0, &err) == 0 && trainer_init(&tb, &b, 0, &err) == 0, "%s", err.msg);
-    /* move a's weights and optimizer state with one real step */
-    int32_t ctx[3] = {256, 10, 11}, comp[4] = {50, 51, 52, 53};
-    const float old[4] = {-5.5f, -5.9f, -5.6f, -5.8f};
-    struct train_sample s = {.kind = TF_TARGET_TOKENS, .context = ctx, .n_context = 3, .completion = comp,
-                             .n_completion = 4, .advantage = 1.0f, .old_logprobs = old};
-    struct grpo_hyper gh = {.epsilon = 0.2f, .epsilon_high = 0.28f};
-    struct adamw_hyper ah = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
-    struct train_stats st;
-    TH_CHECK(t, trainer_grpo_backward(&ta, &a, &s, 1, &gh, &st, &err) == 0 && trainer_step(&ta, &a, &ah, &st, &err) == 0,
-             "%s", err.msg);
+    TH_CHECK(t, trainer_init(&tb, &b, 0, &err) == 0, "%s", err.msg);
+    one_step(t, &a, &ta); /* moves a's weights and optimizer state */
 
     TH_CHECK(t, checkpoint_write(&a, &ta, dir, 7, TINY, NULL, NULL, 0, &err) == 0, "write: %s", err.msg);
     TH_CHECK(t, count_entries(scratch) == 1, "temporary files left beside the checkpoint");
@@ -266,23 +275,6 @@ static void test_partials(struct th *t) {
 }
 
 static const struct lora_config LORA4 = {.rank = 4, .alpha = 16.0f, .targets = LORA_ALL_TARGETS};
-
-/* One real GRPO step on m (moves the adapters and the moments). */
-static int one_step(struct th *t, struct janus_model *m, struct trainer *tr) {
-    struct dsr_err err;
-    int32_t ctx[3] = {256, 10, 11}, comp[4] = {50, 51, 52, 53};
-    const float old[4] = {-5.5f, -5.9f, -5.6f, -5.8f};
-    struct train_sample s = {.kind = TF_TARGET_TOKENS, .context = ctx, .n_context = 3, .completion = comp,
-                             .n_completion = 4, .advantage = 1.0f, .old_logprobs = old};
-    struct grpo_hyper gh = {.epsilon = 0.2f, .epsilon_high = 0.28f};
-    struct adamw_hyper ah = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
-    struct train_stats st;
-    return TH_CHECK(t, trainer_init(tr, m, 0, &err) == 0 && trainer_grpo_backward(tr, m, &s, 1, &gh, &st, &err) == 0 &&
-                           trainer_step(tr, m, &ah, &st, &err) == 0,
-                    "step: %s", err.msg)
-               ? 0
-               : -1;
-}
 
 static void test_adapter_roundtrip(struct th *t) {
     char scratch[64], dir[128], path[256];
