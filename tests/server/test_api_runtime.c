@@ -81,6 +81,27 @@ static void test_help_value_kinds(struct th *t) {
     free(out);
 }
 
+/* Bad --lora-* values stop dsrd before it loads anything, naming the flag. */
+static void test_lora_flag_errors(struct th *t) {
+    struct api_test *a = (struct api_test *)t;
+    static const struct {
+        const char *args, *needle;
+    } cases[] = {
+        {"--lora-rank -1", "--lora-rank must be in [0, 1024]"},
+        {"--lora-rank 2000", "--lora-rank must be in [0, 1024]"},
+        {"--lora-alpha 0", "--lora-alpha: '0' must be a number in (0, 1e6]"},
+        {"--lora-targets q_proj,qkv", "--lora-targets: unknown target \"qkv\" (valid: q_proj, k_proj"},
+        {"--lora-targets ''", "--lora-targets: no targets given"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = 0;
+        char *out = run_prog(a->argv0, "dsrd", cases[i].args, &rc);
+        TH_CHECK(t, out && rc == 2 && strstr(out, cases[i].needle), "dsrd %s: rc %d, '%s' (want '%s')", cases[i].args,
+                 rc, out ? out : "", cases[i].needle);
+        free(out);
+    }
+}
+
 static void test_openapi_served(struct th *t) {
     struct api_test *a = (struct api_test *)t;
     struct http_resp r;
@@ -154,6 +175,7 @@ int main(int argc, char **argv) {
         th_run(&a.t, "clean_startup_log", test_clean_startup_log);
         th_run(&a.t, "version_flags", test_version_flags);
         th_run(&a.t, "help_value_kinds", test_help_value_kinds);
+        th_run(&a.t, "lora_flag_errors", test_lora_flag_errors);
         th_run(&a.t, "openapi_served", test_openapi_served);
         th_run(&a.t, "build_and_start_metrics", test_build_and_start_metrics);
         th_run(&a.t, "cors", test_cors);
