@@ -6,6 +6,18 @@ import {element} from './util.js';
 const count = (n) => (n >= 1e6 ? (n / 1e6).toFixed(2) + ' M' : n >= 1e3 ? (n / 1e3).toFixed(1) + ' k' : String(n));
 // Template text with its newlines visible.
 const literal = (s) => JSON.stringify(s);
+const bytes = (n) => (n >= 2 ** 30 ? (n / 2 ** 30).toFixed(2) + ' GiB' : (n / 2 ** 20).toFixed(1) + ' MiB');
+
+// How the weights are held and what /update trains (memory, lora).
+function training_rows(m) {
+  const mem = m.memory || {};
+  const l = m.lora;
+  const rows = [['weights held as', mem.weights_dtype], ['weights', bytes(mem.weights_bytes || 0)],
+    ['optimizer state', mem.optimizer_bytes ? bytes(mem.optimizer_bytes) : 'none yet (allocated by the first /update)']];
+  if (!l) return rows.concat([['/update trains', 'every weight but the vision tower and VQ-VAE']]);
+  return rows.concat([['/update trains', `LoRA adapters, rank ${l.rank}, alpha ${fmt(l.alpha)} (scale ${fmt(l.scale)})`],
+    ['adapted projections', l.targets.join(', ')], ['adapter loaded', l.adapter || 'none (fresh: B = 0)']]);
+}
 
 function table(title, rows) {
   const sec = element('section', 'model-block');
@@ -45,6 +57,7 @@ export function render(m) {
     table('Model', [['name', m.name], ['weights', m.description], ['policy version', m.policy_version]]),
     table('Parameters', [['total', count(m.parameters.total)], ['trainable', count(m.parameters.trainable)],
       ['frozen (vision tower, VQ-VAE, …)', count(m.parameters.frozen)]]),
+    table('Memory and training', training_rows(m)),
     table('Language model', [['vocabulary', m.vocab_size], ['hidden size', m.text_config.hidden_size],
       ['layers', m.text_config.num_hidden_layers], ['attention heads', m.text_config.num_attention_heads],
       ['positions', m.text_config.max_position_embeddings], ['tokenizer', m.tokenizer]]),

@@ -229,9 +229,10 @@ def main() -> int:
 
     def model_tab():
         b.eval("location.hash = '#model', true")
-        b.wait_for("document.querySelectorAll('#model-view table').length >= 6", 10, "the model tables")
+        b.wait_for("document.querySelectorAll('#model-view table').length >= 7", 10, "the model tables")
         text = b.eval("document.getElementById('model-view').textContent")
-        for want in (model["name"], str(model["num_image_tokens"]), str(model["codebook_size"]), "gen_context"):
+        for want in (model["name"], str(model["num_image_tokens"]), str(model["codebook_size"]), "gen_context",
+                     "weights held as" + model["memory"]["weights_dtype"], "/update trains"):
             assert want in text, "Model tab lacks %r" % want
         shot("model")
 
