@@ -73,6 +73,15 @@ int pt_declare_matrix(struct param_table *pt, bool trainable, int64_t rows, int6
     return rc;
 }
 
+int pt_declare_weight(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
+                      const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = declare_v(pt, trainable, true, false, ndim, shape, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 int pt_declare_adapter(struct param_table *pt, int64_t rows, int64_t cols, struct dsr_err *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

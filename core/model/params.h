@@ -82,6 +82,11 @@ int pt_declare(struct param_table *pt, bool trainable, int ndim, const int64_t *
 int pt_declare_matrix(struct param_table *pt, bool trainable, int64_t rows, int64_t cols, struct dsr_err *err,
                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Any tensor its module reads only through pt_weight (e.g. a convolution's
+ * [cout, cin, k, k] weight), so it may be stored BF16 like a matrix. */
+int pt_declare_weight(struct param_table *pt, bool trainable, int ndim, const int64_t *shape, struct dsr_err *err,
+                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* A LoRA factor [rows, cols] (nn/lora.h): always float32 and trainable;
  * pt_load leaves it alone (adapters come from pt_load_adapters or
  * pt_init_adapters). */

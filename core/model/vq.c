@@ -30,7 +30,7 @@ struct vq_norm {
 struct vq_resblock {
     int cin, cout;
     struct vq_norm norm1, norm2;
-    struct conv2d conv1, conv2, nin; /* nin.weight NULL when cin == cout */
+    struct conv2d conv1, conv2, nin; /* nin's weight absent when cin == cout */
 };
 
 /* Single-head spatial self-attention over the h·w positions, 1×1 convs for
@@ -69,6 +69,7 @@ struct vq_model {
     size_t act_floats;  /* largest activation tensor */
     size_t col_floats;  /* im2col band */
     size_t attn_floats; /* q, k, v and scores at the lowest resolution */
+    size_t wide_floats; /* the largest BF16-held conv weight, widened per call (0: all float32) */
 };
 
 /* ---- configuration ---------------------------------------------------- */
@@ -106,6 +107,8 @@ int vq_image_size(const struct janus_config *c) {
     return c->vq.num_patches << (c->vq.n_ch_mult - 1);
 }
 
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
 /* ---- declaring and binding tensors: one walk over the architecture ----- */
 
 /* In declare mode (decl set) each tensor is declared frozen; in bind mode
@@ -115,17 +118,28 @@ struct vq_walk {
     struct param_table *decl;
     const struct param_table *bind;
     struct dsr_err *err;
+    size_t wide_floats; /* bind mode: the largest conv2d_wide_floats seen */
 };
 
-static int walk_tensor(struct vq_walk *w, const float **dst, int ndim, const int64_t *shape, const char *name) {
-    if (w->decl) return pt_declare(w->decl, false, ndim, shape, w->err, "%s", name);
+/* Declares (frozen) or binds one tensor; a weight (dst_w) may be stored
+ * BF16, a vector or codebook (dst) is float32. */
+static int walk_any(struct vq_walk *w, const float **dst, struct weight *dst_w, int ndim, const int64_t *shape,
+                    const char *name) {
+    if (w->decl)
+        return dst_w ? pt_declare_weight(w->decl, false, ndim, shape, w->err, "%s", name)
+                     : pt_declare(w->decl, false, ndim, shape, w->err, "%s", name);
     const struct param *p = pt_find(w->bind, name);
     if (!p) return dsr_errf(w->err, "vq: parameter %s is not declared", name);
     int same = p->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = p->shape[d] == shape[d];
     if (!same) return dsr_errf(w->err, "vq: parameter %s has an unexpected shape", name);
-    *dst = pt_data(w->bind, p);
+    if (dst_w) *dst_w = pt_weight(w->bind, p);
+    else *dst = pt_data(w->bind, p);
     return 0;
+}
+
+static int walk_tensor(struct vq_walk *w, const float **dst, int ndim, const int64_t *shape, const char *name) {
+    return walk_any(w, dst, NULL, ndim, shape, name);
 }
 
 /* Writes "prefix.suffix" into out (DSR_PARAM_NAME_MAX bytes). */
@@ -151,8 +165,9 @@ static int walk_conv(struct vq_walk *w, struct conv2d *c, const char *prefix, in
                          .pad_top = pad_lo, .pad_left = pad_lo, .pad_bottom = pad_hi, .pad_right = pad_hi};
     char name[DSR_PARAM_NAME_MAX];
     const int64_t wshape[4] = {cout, cin, k, k}, bshape[1] = {cout};
-    if (join_name(w, name, prefix, "weight") || walk_tensor(w, &c->weight, 4, wshape, name)) return -1;
+    if (join_name(w, name, prefix, "weight") || walk_any(w, NULL, &c->weight, 4, wshape, name)) return -1;
     if (join_name(w, name, prefix, "bias") || walk_tensor(w, &c->bias, 1, bshape, name)) return -1;
+    if (w->bind) w->wide_floats = max_size(w->wide_floats, conv2d_wide_floats(c));
     return 0;
 }
 
@@ -300,7 +315,6 @@ static int walk_model(struct vq_walk *w, struct vq_model *m, const struct vq_con
     return 0;
 }
 
-static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* Largest tensor of one image anywhere in the network: at level i (side
  * S/2^i) it holds base·ch_mult[i] channels, the encoder's level input
@@ -367,6 +381,7 @@ int vq_bind(const struct janus_config *c, const struct param_table *pt, struct v
         return -1;
     }
     size_scratch(m);
+    m->wide_floats = w.wide_floats;
     *out = m;
     return 0;
 }
@@ -378,6 +393,7 @@ int vq_bind(const struct janus_config *c, const struct param_table *pt, struct v
  * change role), col is the im2col band, attn the attention buffers. */
 struct vq_work {
     float *x, *a, *b, *col, *attn;
+    float *wide;   /* a BF16 conv weight widened (NULL when none is BF16) */
     float *latent; /* [latent_channels or embed_dim, P²] */
     float *quant;  /* [embed_dim, P²] */
 };
@@ -388,6 +404,7 @@ static void work_free(struct vq_work *wk) {
     free(wk->b);
     free(wk->col);
     free(wk->attn);
+    free(wk->wide);
     free(wk->latent);
     free(wk->quant);
     memset(wk, 0, sizeof *wk);
@@ -401,9 +418,11 @@ static int work_alloc(const struct vq_model *m, struct vq_work *wk, struct dsr_e
     wk->b = malloc(m->act_floats * sizeof(float));
     wk->col = malloc(m->col_floats * sizeof(float));
     wk->attn = malloc(m->attn_floats * sizeof(float));
+    wk->wide = m->wide_floats ? malloc(m->wide_floats * sizeof(float)) : NULL;
     wk->latent = malloc(max_size((size_t)m->cfg.latent_channels, (size_t)m->cfg.embed_dim) * P2 * sizeof(float));
     wk->quant = malloc((size_t)m->cfg.embed_dim * P2 * sizeof(float));
-    if (!wk->x || !wk->a || !wk->b || !wk->col || !wk->attn || !wk->latent || !wk->quant) {
+    if (!wk->x || !wk->a || !wk->b || !wk->col || !wk->attn || !wk->latent || !wk->quant ||
+        (m->wide_floats && !wk->wide)) {
         work_free(wk);
         return dsr_errf(err, "vq: out of memory for %zu-float activations", m->act_floats);
     }
@@ -418,7 +437,7 @@ static void swap(float **p, float **q) {
 
 static void conv(const struct conv2d *c, const float *in, int h, int w, float *out, struct vq_work *wk,
                  const struct vq_model *m) {
-    conv2d_forward(c, in, h, w, out, wk->col, m->col_floats);
+    conv2d_forward(c, in, h, w, out, wk->col, m->col_floats, wk->wide);
 }
 
 /* wk->x [cin, h, w] → wk->x [cout, h, w] */
@@ -428,7 +447,7 @@ static void resblock_forward(const struct vq_model *m, const struct vq_resblock 
     conv(&rb->conv1, wk->a, h, w, wk->b, wk, m);
     groupnorm_forward(wk->b, wk->b, rb->norm2.weight, rb->norm2.bias, rb->cout, hw, VQ_GROUPS, VQ_NORM_EPS, true);
     conv(&rb->conv2, wk->b, h, w, wk->a, wk, m);
-    if (rb->nin.weight) {
+    if (weight_present(rb->nin.weight)) {
         conv(&rb->nin, wk->x, h, w, wk->b, wk, m);
         swap(&wk->x, &wk->b);
     }

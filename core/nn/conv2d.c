@@ -13,6 +13,10 @@ static bool conv2d_is_pointwise(const struct conv2d *c) {
            c->pad_right == 0;
 }
 
+size_t conv2d_wide_floats(const struct conv2d *c) {
+    return c->weight.bf16 ? (size_t)c->cout * c->cin * c->k * c->k : 0;
+}
+
 size_t conv2d_row_floats(const struct conv2d *c, int w) {
     if (conv2d_is_pointwise(c)) return 0;
     int w_out = conv2d_out_size(w, c->k, c->stride, c->pad_left, c->pad_right);
@@ -57,12 +61,19 @@ static void im2col_rows(const struct conv2d *c, const float *in, int h, int w, i
     }
 }
 
-void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float *out, float *col, size_t col_cap) {
+void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float *out, float *col, size_t col_cap,
+                    float *wide) {
     const int h_out = conv2d_out_size(h, c->k, c->stride, c->pad_top, c->pad_bottom);
     const int w_out = conv2d_out_size(w, c->k, c->stride, c->pad_left, c->pad_right);
     const int hw_out = h_out * w_out;
     const int n_taps = c->cin * c->k * c->k;
     if (h_out <= 0 || w_out <= 0) return;
+    const float *weight = c->weight.f32;
+    if (!weight) {
+        size_t n = conv2d_wide_floats(c);
+        for (size_t i = 0; i < n; i++) wide[i] = bf16_to_f32(c->weight.bf16[i]);
+        weight = wide;
+    }
 
     /* The bias seeds the output; every GEMM below then accumulates (beta 1). */
     float beta = 0.0f;
@@ -74,7 +85,7 @@ void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float
     }
 
     if (conv2d_is_pointwise(c)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, hw_out, c->cin, 1.0f, c->weight, c->cin, in,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, hw_out, c->cin, 1.0f, weight, c->cin, in,
                     hw_out, beta, out, hw_out);
         return;
     }
@@ -86,7 +97,7 @@ void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float
         int n_rows = h_out - r0 < band ? h_out - r0 : band;
         int n_cols = n_rows * w_out;
         im2col_rows(c, in, h, w, w_out, r0, n_rows, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n_cols, n_taps, 1.0f, c->weight, n_taps, col,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n_cols, n_taps, 1.0f, weight, n_taps, col,
                     n_cols, beta, out + (size_t)r0 * w_out, hw_out);
     }
 }

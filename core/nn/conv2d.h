@@ -5,12 +5,17 @@
  * Tensors are one image at a time, channel-major float32 [C, H, W] (NCHW
  * with N = 1), caller-owned; no function allocates.  Convolution weights
  * follow nn.Conv2d: [cout, cin, k, k], which read row-major is the GEMM's
- * [cout, cin·k·k] matrix, matched by im2col's row order (ci, ky, kx). */
+ * [cout, cin·k·k] matrix, matched by im2col's row order (ci, ky, kx).
+ * The weight may be stored BF16 (nn/weight.h, --weights-dtype): it is
+ * widened into caller scratch for the GEMM, exactly, so the result is
+ * the float32-held weight's bit for bit. */
 #ifndef DSR_CONV2D_H
 #define DSR_CONV2D_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "nn/weight.h"
 
 /* im2col scratch (floats) worth allocating: 8 MB.  A 3×3 conv with 128
  * input channels on 384×384 would need 680 MB at once; conv2d_forward
@@ -22,7 +27,7 @@
 struct conv2d {
     int cin, cout, k, stride;
     int pad_top, pad_left, pad_bottom, pad_right; /* zero padding, pixels */
-    const float *weight;                          /* [cout, cin, k, k] */
+    struct weight weight;                         /* [cout, cin, k, k], float32 or BF16 */
     const float *bias;                            /* [cout], or NULL */
 };
 
@@ -34,10 +39,16 @@ int conv2d_out_size(int n, int k, int stride, int pad_lo, int pad_hi);
  * (0 for 1×1 stride-1 unpadded convolutions, which need no im2col). */
 size_t conv2d_row_floats(const struct conv2d *c, int w);
 
+/* Scratch floats a BF16 weight is widened into: cout·cin·k·k (0 for a
+ * float32 weight). */
+size_t conv2d_wide_floats(const struct conv2d *c);
+
 /* out[cout, h_out, w_out] = conv(in[cin, h, w]).  col is im2col scratch of
  * col_cap floats, at least conv2d_row_floats(c, w); bigger scratch means
- * fewer, larger GEMMs.  in and out must not overlap. */
-void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float *out, float *col, size_t col_cap);
+ * fewer, larger GEMMs; wide holds conv2d_wide_floats(c) (may be NULL for a
+ * float32 weight).  in and out must not overlap. */
+void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float *out, float *col, size_t col_cap,
+                    float *wide);
 
 /* out[C, hw] = GroupNorm(in) with per-channel affine weight/bias, statistics
  * in double over (C/groups)·hw values per group; then x·sigmoid(x) when

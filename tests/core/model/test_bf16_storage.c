@@ -1,7 +1,7 @@
 /* BF16 weight storage (--weights-dtype bf16, model/params.h): the janus-tiny
  * BF16 checkpoint held as BF16 gives HF's logits for that checkpoint
  * (fixture bf16.lm.logits, 1e-4), and every component (LM prefill and
- * one-row decode steps, generation head, vision tower) equals the same
+ * one-row decode steps, generation head, vision tower, VQ-VAE) equals the same
  * checkpoint held as float32, i.e. float32 compute on the BF16-rounded
  * weights through the float32 kernels (1e-5: the BF16 kernels sum in
  * another order).  AUTO keeps a float32 checkpoint and a small BF16 one as
@@ -130,6 +130,22 @@ static void test_gen_head_and_vision_match_f32(struct th *t) {
         TH_CLOSE(t, "vision features", fb, ff, n_feat, 1e-5);
     free(fb), free(ff), free(px);
     st_close(cases);
+    /* the VQ-VAE: BF16-held convolutions widen exactly, so encode and decode
+     * are bit for bit the float32-held model's */
+    int S = vq_image_size(&b.cfg), P2 = b.cfg.vq.num_patches * b.cfg.vq.num_patches;
+    size_t n_img = (size_t)3 * S * S;
+    float *img = malloc(n_img * sizeof *img), *db = malloc(n_img * sizeof *db), *df = malloc(n_img * sizeof *df);
+    int32_t *cb = malloc((size_t)P2 * sizeof *cb), *cf = malloc((size_t)P2 * sizeof *cf);
+    for (size_t i = 0; i < n_img; i++) img[i] = (float)((int)(i * 53 % 97) - 48) / 48.0f;
+    int rc = vq_encode(b.vq, img, 1, VQ_QUANT_L2, cb, NULL, NULL, &err) ||
+             vq_encode(f.vq, img, 1, VQ_QUANT_L2, cf, NULL, NULL, &err) || vq_decode(b.vq, cb, 1, db, &err) ||
+             vq_decode(f.vq, cb, 1, df, &err);
+    if (TH_CHECK(t, rc == 0, "vq: %s", err.msg))
+        TH_CHECK(t, memcmp(cb, cf, (size_t)P2 * sizeof *cb) == 0 && memcmp(db, df, n_img * sizeof *db) == 0,
+                 "BF16-held VQ-VAE differs from the float32-held one");
+    const struct param *conv = pt_find(&b.params, "model.vqmodel.encoder.conv_in.weight");
+    TH_CHECK(t, conv && conv->bf16, "VQ convolutions not held BF16");
+    free(img), free(db), free(df), free(cb), free(cf);
     janus_model_free(&b);
     janus_model_free(&f);
 }

@@ -3,8 +3,11 @@
  * output row), GroupNorm with and without swish, nearest ×2 upsampling. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "nn/conv2d.h"
+#include "io/safetensors.h"
 #include "harness.h"
 #include "base/rng.h"
 
@@ -27,7 +30,7 @@ static void conv_reference(const struct conv2d *c, const float *in, int h, int w
                         for (int kx = 0; kx < c->k; kx++) {
                             int iy = oy * c->stride - c->pad_top + ky, ix = ox * c->stride - c->pad_left + kx;
                             if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                            acc += (double)c->weight[((co * c->cin + ci) * c->k + ky) * c->k + kx] *
+                            acc += (double)c->weight.f32[((co * c->cin + ci) * c->k + ky) * c->k + kx] *
                                    in[(ci * h + iy) * w + ix];
                         }
                 out[(co * ho + oy) * wo + ox] = (float)acc;
@@ -38,7 +41,7 @@ static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int h, 
     float *weight = random_buf(r, (size_t)c.cout * c.cin * c.k * c.k);
     float *bias = random_buf(r, (size_t)c.cout);
     float *in = random_buf(r, (size_t)c.cin * h * w);
-    c.weight = weight;
+    c.weight = (struct weight){.f32 = weight};
     c.bias = bias;
     int ho = conv2d_out_size(h, c.k, c.stride, c.pad_top, c.pad_bottom);
     int wo = conv2d_out_size(w, c.k, c.stride, c.pad_left, c.pad_right);
@@ -50,9 +53,27 @@ static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int h, 
     size_t caps[2] = {row, row * (size_t)ho};
     float *col = malloc((caps[1] + 1) * sizeof *col);
     for (int i = 0; i < 2; i++) {
-        conv2d_forward(&c, in, h, w, got, col, caps[i]);
+        conv2d_forward(&c, in, h, w, got, col, caps[i], NULL);
         TH_CLOSE(t, what, got, want, n_out, 1e-5);
     }
+    /* the weight held as BF16: exactly the float32 result on the rounded weight */
+    size_t nw = (size_t)c.cout * c.cin * c.k * c.k;
+    uint16_t *w16 = malloc(nw * sizeof *w16);
+    for (size_t i = 0; i < nw; i++) {
+        w16[i] = st_f32_to_bf16(weight[i]);
+        weight[i] = bf16_to_f32(w16[i]);
+    }
+    float *got16 = malloc(n_out * sizeof *got16), *wide = malloc(nw * sizeof *wide);
+    conv2d_forward(&c, in, h, w, got, col, caps[1], NULL);
+    struct conv2d c16 = c;
+    c16.weight = (struct weight){.bf16 = w16};
+    TH_CHECK(t, conv2d_wide_floats(&c16) == nw && conv2d_wide_floats(&c) == 0, "%s: wide scratch size", what);
+    conv2d_forward(&c16, in, h, w, got16, col, caps[1], wide);
+    TH_CHECK(t, memcmp(got, got16, n_out * sizeof *got) == 0, "%s: BF16-held weight differs from the rounded float32 one",
+             what);
+    free(w16);
+    free(got16);
+    free(wide);
     free(weight);
     free(bias);
     free(in);
