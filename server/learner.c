@@ -11,7 +11,7 @@
  * widened (once; the frozen ones stay BF16) and the model bound again. */
 static int train_in_f32(struct janus_model *m, struct dsr_err *err) {
     if (!m->params.trainable_bf16) return 0;
-    pt_promote_trainable(&m->params);
+    if (pt_promote_trainable(&m->params, err)) return -1;
     return janus_model_rebind(m, err);
 }
 

@@ -46,9 +46,6 @@ static int declare_v(struct param_table *pt, bool trainable, bool matrix, bool a
     p->trainable = trainable;
     p->matrix = matrix;
     p->adapter = adapter;
-    size_t *arena_len = trainable ? &pt->n_trainable : &pt->n_frozen;
-    p->offset = (*arena_len + PT_ALIGN_FLOATS - 1) / PT_ALIGN_FLOATS * PT_ALIGN_FLOATS;
-    *arena_len = p->offset + p->numel;
     if (trainable) pt->numel_trainable += p->numel;
     else pt->numel_frozen += p->numel;
     pt->n++;
@@ -92,12 +89,23 @@ int pt_declare_adapter(struct param_table *pt, int64_t rows, int64_t cols, struc
 
 void pt_set_bf16(struct param_table *pt, bool bf16) { pt->store_bf16 = bf16; }
 
+/* Float32 slots, in declaration order, 64-byte aligned, for the tensors of
+ * one arena (trainable or frozen) that are not stored BF16 (all of them
+ * when with_bf16): sets their offsets and returns the arena's length. */
+static size_t layout_f32(struct param_table *pt, bool trainable, bool with_bf16) {
+    size_t len = 0;
+    for (size_t i = 0; i < pt->n; i++) {
+        struct param *p = &pt->items[i];
+        if (p->trainable != trainable || (p->bf16 && !with_bf16)) continue;
+        p->offset = (len + PT_ALIGN_FLOATS - 1) / PT_ALIGN_FLOATS * PT_ALIGN_FLOATS;
+        len = p->offset + p->numel;
+    }
+    return len;
+}
+
 /* A zeroed float32 arena of n floats on a 64-byte boundary (at least one
  * block, so an empty arena is still a valid pointer); *block receives what
- * to free.  calloc, not memset: large blocks come from fresh anonymous
- * mappings, zero and resident only where written, so the slots of
- * BF16-stored tensors cost address space, not memory, until
- * pt_promote_trainable writes them. */
+ * to free. */
 static float *alloc_arena(size_t n, void **block) {
     size_t bytes = (n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float);
     char *raw = calloc(1, bytes + 64);
@@ -128,13 +136,15 @@ int pt_alloc(struct param_table *pt, struct dsr_err *err) {
         p->bf16_offset = (*len + 31) / 32 * 32;
         *len = p->bf16_offset + p->numel;
     }
+    pt->n_trainable = layout_f32(pt, true, false);
+    pt->n_frozen = layout_f32(pt, false, false);
     bool failed = false;
     pt->trainable = alloc_arena(pt->n_trainable, &pt->trainable_block);
     pt->frozen = alloc_arena(pt->n_frozen, &pt->frozen_block);
     pt->trainable_bf16 = alloc_bf16(pt->n_trainable_bf16, &failed);
     pt->frozen_bf16 = alloc_bf16(pt->n_frozen_bf16, &failed);
     if (!pt->trainable || !pt->frozen || failed)
-        return dsr_errf(err, "out of memory allocating %zu parameters (%.2f GiB)", pt->n_trainable + pt->n_frozen,
+        return dsr_errf(err, "out of memory allocating %zu parameters (%.2f GiB)", pt_count(pt, false),
                         (double)pt_weight_bytes(pt) / (1 << 30));
     return 0;
 }
@@ -319,20 +329,43 @@ void pt_init_random(struct param_table *pt, uint64_t seed) {
     }
 }
 
-void pt_promote_trainable(struct param_table *pt) {
-    if (!pt->trainable_bf16) return;
+int pt_promote_trainable(struct param_table *pt, struct dsr_err *err) {
+    if (!pt->trainable_bf16) return 0;
+    /* the float32-held layout: every trainable tensor gets its slot */
+    size_t *old_offset = malloc((pt->n + 1) * sizeof *old_offset);
+    if (!old_offset) return dsr_errf(err, "out of memory promoting the trainable weights");
+    for (size_t i = 0; i < pt->n; i++) old_offset[i] = pt->items[i].offset;
+    size_t n = layout_f32(pt, true, true);
+    void *block;
+    float *arena = alloc_arena(n, &block);
+    if (!arena) {
+        for (size_t i = 0; i < pt->n; i++) pt->items[i].offset = old_offset[i];
+        free(old_offset);
+        return dsr_errf(err, "out of memory widening the trainable weights to float32 (%.2f GiB)",
+                        (double)n * sizeof(float) / (1 << 30));
+    }
     for (size_t i = 0; i < pt->n; i++) {
         struct param *p = &pt->items[i];
-        if (!p->bf16 || !p->trainable) continue;
-        const uint16_t *src = pt_data_bf16(pt, p);
-        float *dst = pt->trainable + p->offset;
+        if (!p->trainable) continue;
+        float *dst = arena + p->offset;
+        if (!p->bf16) {
+            memcpy(dst, pt->trainable + old_offset[i], p->numel * sizeof *dst);
+            continue;
+        }
+        const uint16_t *src = pt->trainable_bf16 + p->bf16_offset;
 #pragma omp parallel for if (p->numel > (1u << 16))
         for (size_t k = 0; k < p->numel; k++) dst[k] = bf16_to_f32(src[k]);
         p->bf16 = false;
     }
+    free(old_offset);
+    free(pt->trainable_block);
+    pt->trainable_block = block;
+    pt->trainable = arena;
+    pt->n_trainable = n;
     free(pt->trainable_bf16);
     pt->trainable_bf16 = NULL;
     pt->n_trainable_bf16 = 0;
+    return 0;
 }
 
 size_t pt_weight_bytes(const struct param_table *pt) {

@@ -9,19 +9,21 @@
  * nothing computes a gradient there, so AdamW leaves them at 0, and
  * checkpoints store tensors by name, never the gaps.  n_trainable and
  * n_frozen are the arena lengths, gaps included (the size of gradient and
- * optimizer arrays); pt_count() is the number of parameters.
+ * optimizer arrays; set by pt_alloc); pt_count() is the number of
+ * parameters.
  *
- * BF16 storage (--weights-dtype bf16): matrices declared with
- * pt_declare_matrix (the weights modules read only through struct weight:
- * linear layers, embedding tables) are then stored as BF16 in two more
- * arenas, half the bytes; vectors, convolutions and codebooks stay float32.
- * Their float32 slots keep their offsets (the layout of gradients and
- * optimizer state) but are never written, and the float32 arenas come
- * from calloc (fresh mappings when large), so untouched slots cost address
- * space, not memory.
- * Training needs float32: pt_promote_trainable widens the trainable BF16
- * tensors in place (the first /update, or --reference at start), after
- * which modules must bind again.
+ * BF16 storage (--weights-dtype bf16): tensors declared with
+ * pt_declare_matrix / pt_declare_weight (the weights modules read only
+ * through struct weight: linear layers, embedding tables, convolutions)
+ * are then stored as BF16 in two more arenas, half the bytes; vectors and
+ * codebooks stay float32.  BF16-stored tensors have no float32 slot: the
+ * float32 arenas hold only the others (offsets are assigned by pt_alloc),
+ * so a 7B model's arenas are what it holds, not a 28 GB reservation the
+ * kernel's overcommit check refuses.
+ * Training needs float32: pt_promote_trainable moves the trainable tensors
+ * into a new float32 arena, widening the BF16 ones (the first /update, or
+ * --reference at start), after which modules must bind again; offsets of
+ * trainable tensors then are those of a float32-held model.
  *
  * Lifecycle: pt_init → pt_declare / pt_declare_matrix (each module declares
  * what it needs, with shapes from the config) → pt_set_bf16 (optional) →
@@ -53,7 +55,7 @@ struct param {
     bool matrix;        /* declared with pt_declare_matrix: may be stored BF16 */
     bool bf16;          /* stored BF16 (then its float32 slot is unused) */
     bool adapter;       /* a LoRA factor (pt_declare_adapter): float32, trainable, not in checkpoints */
-    size_t offset;      /* in floats, into the trainable or frozen arena */
+    size_t offset;      /* in floats, into the trainable or frozen arena (set by pt_alloc; unused when bf16) */
     size_t bf16_offset; /* in elements, into trainable_bf16 or frozen_bf16, when bf16 */
 };
 
@@ -113,11 +115,13 @@ float *pt_get(const struct param_table *pt, const char *fmt, ...) __attribute__(
  * declared. */
 struct weight pt_get_weight(const struct param_table *pt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Widens every BF16 trainable tensor into its float32 slot (mapped
- * already: nothing to allocate) and frees the trainable BF16 arena
- * (training updates float32 weights).  Pointers into it die: modules must
- * bind again.  No-op when nothing trainable is BF16. */
-void pt_promote_trainable(struct param_table *pt);
+/* Makes every trainable tensor float32: a new trainable arena with a slot
+ * for each (the float32-held layout), the float32 ones copied, the BF16 ones
+ * widened; frees the old arena and the trainable BF16 one (training updates
+ * float32 weights).  Pointers into either die: modules must bind again.
+ * No-op when nothing trainable is BF16; -1 (nothing changed) when the new
+ * arena cannot be allocated. */
+int pt_promote_trainable(struct param_table *pt, struct dsr_err *err);
 
 /* Bytes the weights occupy: 4 per float32-stored and 2 per BF16-stored
  * parameter (gaps and untouched slots excluded). */

@@ -197,8 +197,8 @@ static void test_promote(struct th *t) {
     struct janus_model b, f;
     if (load_pair(t, &b, &f)) return;
     struct dsr_err err = {{0}};
-    pt_promote_trainable(&b.params);
-    if (TH_CHECK(t, janus_model_rebind(&b, &err) == 0, "promote: %s", err.msg)) {
+    if (TH_CHECK(t, pt_promote_trainable(&b.params, &err) == 0 && janus_model_rebind(&b, &err) == 0, "promote: %s",
+                 err.msg)) {
         TH_CHECK(t, !b.params.trainable_bf16 && b.params.frozen_bf16, "after promotion: trainable %p frozen %p",
                  (void *)b.params.trainable_bf16, (void *)b.params.frozen_bf16);
         TH_CHECK(t, b.lm.layers[0].q_w.f32 && b.vision->layers[0].q_w.bf16, "rebind: q_proj f32, vision q BF16");
