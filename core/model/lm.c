@@ -205,9 +205,8 @@ static int check_segments(const struct kv_cache *cache, const struct lm_segment 
     return 0;
 }
 
-/* out[T, out] = in · Wᵀ (+ b) (+ the projection's adapter term). */
-static int project(const struct lm_layer *ly, enum lora_target target, struct weight w, const float *b,
-                   const struct text_config *t, float *out, const float *in, int T, float *u, struct dsr_err *err) {
+int lm_project(const struct lm_layer *ly, enum lora_target target, struct weight w, const float *b,
+               const struct text_config *t, float *out, const float *in, int T, float *u, struct dsr_err *err) {
     int in_dim, out_dim;
     lm_target_dims(t, target, &in_dim, &out_dim);
     if (op_linear_w(out, in, w, b, T, in_dim, out_dim, err)) return -1;
@@ -236,9 +235,9 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         const struct lm_layer *ly = &m->layers[l];
         /* attention block */
         op_rmsnorm(s.h, s.x, ly->attn_norm, T, C, t->rms_norm_eps);
-        if (project(ly, LORA_Q, ly->q_w, ly->q_b, t, s.q, s.h, T, s.lora_u, err) ||
-            project(ly, LORA_K, ly->k_w, ly->k_b, t, s.k, s.h, T, s.lora_u, err) ||
-            project(ly, LORA_V, ly->v_w, ly->v_b, t, s.v, s.h, T, s.lora_u, err)) {
+        if (lm_project(ly, LORA_Q, ly->q_w, ly->q_b, t, s.q, s.h, T, s.lora_u, err) ||
+            lm_project(ly, LORA_K, ly->k_w, ly->k_b, t, s.k, s.h, T, s.lora_u, err) ||
+            lm_project(ly, LORA_V, ly->v_w, ly->v_b, t, s.v, s.h, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
@@ -251,20 +250,20 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
             row += segs[sg].n;
         }
         rc = attention_forward(s.q, cache, l, segs, n_segs, t->n_heads, t->n_kv_heads, t->head_dim, s.att, err);
-        if (rc || project(ly, LORA_O, ly->o_w, ly->o_b, t, s.h, s.att, T, s.lora_u, err)) {
+        if (rc || lm_project(ly, LORA_O, ly->o_w, ly->o_b, t, s.h, s.att, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
         op_add_inplace(s.x, s.h, (size_t)T * C);
         /* MLP block */
         op_rmsnorm(s.h, s.x, ly->mlp_norm, T, C, t->rms_norm_eps);
-        if (project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, s.gate, s.h, T, s.lora_u, err) ||
-            project(ly, LORA_UP, ly->up_w, ly->up_b, t, s.up, s.h, T, s.lora_u, err)) {
+        if (lm_project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, s.gate, s.h, T, s.lora_u, err) ||
+            lm_project(ly, LORA_UP, ly->up_w, ly->up_b, t, s.up, s.h, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
         op_swiglu_inplace(s.gate, s.up, (size_t)T * I);
-        if (project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, s.h, s.gate, T, s.lora_u, err)) {
+        if (lm_project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, s.h, s.gate, T, s.lora_u, err)) {
             rc = -1;
             break;
         }

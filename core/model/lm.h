@@ -69,6 +69,12 @@ int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *
 int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
                const float *embeds, float *hidden, struct dsr_err *err);
 
+/* One projection of a layer: out[T, out] = in[T, in] · wᵀ (+ b), plus the
+ * target's adapter term when the layer has one (its x·Aᵀ left in u,
+ * [T, rank], for a backward). */
+int lm_project(const struct lm_layer *ly, enum lora_target target, struct weight w, const float *b,
+               const struct text_config *t, float *out, const float *in, int T, float *u, struct dsr_err *err);
+
 /* logits[n, V] = hidden[n, C] · lm_headᵀ; fails only when a BF16 head's
  * widening buffer cannot be allocated. */
 int lm_logits(const struct lm_model *m, const float *hidden, int n, float *logits, struct dsr_err *err);

@@ -82,46 +82,34 @@ static void attention_backward_train(const struct text_config *t, const struct t
     }
 }
 
-/* out[T, out] = in · Wᵀ (+ b) + the projection's adapter term (its x·Aᵀ
- * kept in a->lora_u). */
-static int project(const struct lm_layer *ly, enum lora_target k, struct weight w, const float *b,
-                   const struct text_config *t, float *out, const float *in, int T, const struct tl_acts *a,
-                   struct dsr_err *err) {
-    int in_dim, out_dim;
-    lm_target_dims(t, k, &in_dim, &out_dim);
-    if (op_linear_w(out, in, w, b, T, in_dim, out_dim, err)) return -1;
-    if (lora_present(&ly->lora[k])) lora_forward(out, in, &ly->lora[k], T, in_dim, out_dim, a->lora_u[k]);
-    return 0;
-}
-
 int tl_forward(const struct lm_layer *ly, const struct text_config *t, const struct tl_segs *s, const float *x,
                float *out, struct tl_acts *a, float *scores, struct train_prof *prof, struct dsr_err *err) {
     int T = s->row0[s->n], C = t->hidden_size, M = t->intermediate_size;
     op_rmsnorm(a->h1, x, ly->attn_norm, T, C, t->rms_norm_eps);
-    if (project(ly, LORA_Q, ly->q_w, ly->q_b, t, a->q, a->h1, T, a, err) ||
-        project(ly, LORA_K, ly->k_w, ly->k_b, t, a->k, a->h1, T, a, err) ||
-        project(ly, LORA_V, ly->v_w, ly->v_b, t, a->v, a->h1, T, a, err))
+    if (lm_project(ly, LORA_Q, ly->q_w, ly->q_b, t, a->q, a->h1, T, a->lora_u[LORA_Q], err) ||
+        lm_project(ly, LORA_K, ly->k_w, ly->k_b, t, a->k, a->h1, T, a->lora_u[LORA_K], err) ||
+        lm_project(ly, LORA_V, ly->v_w, ly->v_b, t, a->v, a->h1, T, a->lora_u[LORA_V], err))
         return -1;
     op_rope_inplace(a->q, s->pos, T, t->n_heads, t->head_dim, t->rope_theta);
     op_rope_inplace(a->k, s->pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
     double t0 = tp_now();
     attention_forward_train(t, s, a->q, a->k, a->v, a->att, scores);
     tp_add(prof, TP_ATTN_FWD, t0);
-    if (project(ly, LORA_O, ly->o_w, ly->o_b, t, a->x2, a->att, T, a, err)) return -1;
+    if (lm_project(ly, LORA_O, ly->o_w, ly->o_b, t, a->x2, a->att, T, a->lora_u[LORA_O], err)) return -1;
     op_add_inplace(a->x2, x, (size_t)T * C);
     op_rmsnorm(a->h2, a->x2, ly->mlp_norm, T, C, t->rms_norm_eps);
-    if (project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, a->gate, a->h2, T, a, err) ||
-        project(ly, LORA_UP, ly->up_w, ly->up_b, t, a->up, a->h2, T, a, err))
+    if (lm_project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, a->gate, a->h2, T, a->lora_u[LORA_GATE], err) ||
+        lm_project(ly, LORA_UP, ly->up_w, ly->up_b, t, a->up, a->h2, T, a->lora_u[LORA_UP], err))
         return -1;
     size_t n = (size_t)T * M;
 #pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) a->act[i] = a->gate[i] / (1.0f + expf(-a->gate[i])) * a->up[i];
-    if (project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, out, a->act, T, a, err)) return -1;
+    if (lm_project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, out, a->act, T, a->lora_u[LORA_DOWN], err)) return -1;
     op_add_inplace(out, a->x2, (size_t)T * C);
     return 0;
 }
 
-/* Backward of project(): gw += dyᵀ in and gb += Σ dy when trainable (non-NULL);
+/* Backward of lm_project(): gw += dyᵀ in and gb += Σ dy when trainable (non-NULL);
  * din (= when din_beta is 0, += when 1) dy·W; then the adapter's
  * gradients, adding its input gradient to din.  du is [n, rank] scratch. */
 static int project_backward(const struct lm_layer *ly, const struct tl_grads *g, enum lora_target k,

@@ -479,7 +479,7 @@ int tg_forward(struct train_graph *g, const struct janus_model *m, const struct 
 }
 
 static struct tl_grads layer_grads(const struct janus_model *m, float *grad, const struct lm_layer *ly) {
-    return (struct tl_grads){
+    struct tl_grads g = {
         .attn_norm = grad_of(m, grad, ly->attn_norm),  .q_w = grad_of(m, grad, ly->q_w.f32),
         .k_w = grad_of(m, grad, ly->k_w.f32),          .v_w = grad_of(m, grad, ly->v_w.f32),
         .o_w = grad_of(m, grad, ly->o_w.f32),          .q_b = grad_of(m, grad, ly->q_b),
@@ -488,13 +488,12 @@ static struct tl_grads layer_grads(const struct janus_model *m, float *grad, con
         .gate_w = grad_of(m, grad, ly->gate_w.f32),    .up_w = grad_of(m, grad, ly->up_w.f32),
         .down_w = grad_of(m, grad, ly->down_w.f32),    .gate_b = grad_of(m, grad, ly->gate_b),
         .up_b = grad_of(m, grad, ly->up_b),            .down_b = grad_of(m, grad, ly->down_b),
-        .lora_a = {grad_of(m, grad, ly->lora[0].a), grad_of(m, grad, ly->lora[1].a), grad_of(m, grad, ly->lora[2].a),
-                   grad_of(m, grad, ly->lora[3].a), grad_of(m, grad, ly->lora[4].a), grad_of(m, grad, ly->lora[5].a),
-                   grad_of(m, grad, ly->lora[6].a)},
-        .lora_b = {grad_of(m, grad, ly->lora[0].b), grad_of(m, grad, ly->lora[1].b), grad_of(m, grad, ly->lora[2].b),
-                   grad_of(m, grad, ly->lora[3].b), grad_of(m, grad, ly->lora[4].b), grad_of(m, grad, ly->lora[5].b),
-                   grad_of(m, grad, ly->lora[6].b)},
     };
+    for (int k = 0; k < LORA_N_TARGETS; k++) {
+        g.lora_a[k] = grad_of(m, grad, ly->lora[k].a);
+        g.lora_b[k] = grad_of(m, grad, ly->lora[k].b);
+    }
+    return g;
 }
 
 int tg_backward(struct train_graph *g, const float *dlp, float *grad, struct dsr_err *err) {
