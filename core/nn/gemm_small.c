@@ -142,10 +142,10 @@ weight_block(float *out, const float *in, const float *w, const float *bias, int
  * gemm_small's float32 order: float rounding apart).
  *
  * One input row: blocks of 8 weight rows, one accumulator each, so that
- * many streams are in flight; more rows: blocks of 4 weight rows against 2
- * inputs at a time (8 accumulators + the 4 loaded weight vectors fill the 16
- * AVX2 registers), the block read from memory by the first pair and from L1
- * by the rest.  Meanwhile the next block is prefetched into L2 (cold
+ * many streams are in flight; more rows on AVX-512VL CPUs: the wide kernel
+ * below; otherwise blocks of 4 weight rows against 2 inputs at a time (8
+ * accumulators + the 4 loaded weight vectors fill the 16 AVX2 registers),
+ * the block read from memory by the first pair and from L1 by the rest.  Meanwhile the next block is prefetched into L2 (cold
  * weights otherwise arrive at a fraction of the bandwidth, bench_linear).
  * Threads take contiguous ranges of blocks. */
 #define BF16_ROWS_ONE 8  /* weight rows per block for one input row */
@@ -191,18 +191,105 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
         }
 }
 
+/* The wide kernel (2+ inputs, AVX-512VL CPUs).  The pair kernel above
+ * re-widens every weight vector for each input pair (a shift and a mask per
+ * two FMAs), and each of its accumulators takes two dependent FMAs per step,
+ * so its 8 chains barely cover the FMA latency: ~55 GFLOP/s a core against
+ * the float32 kernel's ~80.  Here 4 weight rows are widened once per 16
+ * elements into 8 registers and used for 3 inputs: 12 accumulators, 8
+ * widened vectors and the mask take 21 of AVX-512VL's 32 ymm registers (the
+ * kernel stays 256-bit).  The block (4 rows, 32 KiB at 4096 inputs) stays in
+ * L1/L2 for the next group of inputs.  Lane j accumulates the same products
+ * in the same order as the pair kernel's lane j, so results are
+ * bit-identical to it (test_gemm_small checks both against one scalar
+ * model).  Measured in bench/README.md. */
+#define BF16_WIDE_MIN_ROWS 2
+#define BF16_WIDE_ROWS 4
+#define BF16_WIDE_INPUTS 3
+
+__attribute__((target("avx2,fma,avx512f,avx512vl"), always_inline)) static inline void
+dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int k,
+                    const float *bias, const uint16_t *next, int C) {
+    const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
+    int k16 = k & ~15;
+    __m256 acc[BF16_WIDE_ROWS][BF16_WIDE_INPUTS];
+#pragma GCC unroll 4
+    for (int r = 0; r < BF16_WIDE_ROWS; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int j = 0; j < k16; j += 16) {
+        if (next && (j & 16) == 0) /* a 64-byte line holds 32 elements: every other step */
+#pragma GCC unroll 4
+            for (int r = 0; r < BF16_WIDE_ROWS; r++)
+                _mm_prefetch((const char *)(next + (size_t)r * k + j), _MM_HINT_T1);
+        __m256 e[BF16_WIDE_ROWS], o[BF16_WIDE_ROWS];
+#pragma GCC unroll 4
+        for (int r = 0; r < BF16_WIDE_ROWS; r++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * k + j));
+            e[r] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            o[r] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
+        }
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            const float *xc = xs + (size_t)c * k16 + j;
+#pragma GCC unroll 4
+            for (int r = 0; r < BF16_WIDE_ROWS; r++) {
+                acc[r][c] = _mm256_fmadd_ps(e[r], _mm256_loadu_ps(xc), acc[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(o[r], _mm256_loadu_ps(xc + 8), acc[r][c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < BF16_WIDE_ROWS; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + (size_t)c * k;
+            float s = hsum8(acc[r][c]);
+            for (int j = k16; j < k; j++) s += bf16_to_f32(w[(size_t)r * k + j]) * xc[j];
+            if (bias) s += bias[r];
+            out[(size_t)c * out_dim + r] = s;
+        }
+}
+
+/* One block of BF16_WIDE_ROWS weight rows against all n inputs; the first
+ * group prefetches the next block (next, or NULL). */
+__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void wide_block(float *out, int out_dim, const uint16_t *w,
+                                                           const float *xs, const float *x, int n, int k,
+                                                           const float *bias, const uint16_t *next) {
+    int k16 = k & ~15;
+    for (int i = 0; i < n; i += BF16_WIDE_INPUTS) {
+        float *o = out + (size_t)i * out_dim;
+        const float *xsi = xs + (size_t)i * k16, *xi = x + (size_t)i * k;
+        const uint16_t *pf = i == 0 ? next : NULL;
+        switch (n - i < BF16_WIDE_INPUTS ? n - i : BF16_WIDE_INPUTS) {
+        case 3: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 3); break;
+        case 2: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 2); break;
+        default: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 1); break;
+        }
+    }
+}
+
+/* Weight rows per block for n inputs; wide: the AVX-512VL kernel is used. */
+static int bf16_block_rows(int n, int wide) {
+    return n == 1 ? BF16_ROWS_ONE : n >= BF16_WIDE_MIN_ROWS && wide ? BF16_WIDE_ROWS : BF16_ROWS_MANY;
+}
+
 /* Weight rows [0, rows) of a thread's range against all n inputs. */
 __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, int out_dim, const uint16_t *w,
                                                                      const float *xs, const float *x, int n, int k,
-                                                                     const float *bias, int rows) {
+                                                                     const float *bias, int rows, int wide) {
     int k16 = k & ~15;
-    int B = n == 1 ? BF16_ROWS_ONE : BF16_ROWS_MANY;
+    int B = bf16_block_rows(n, wide);
     int r = 0;
     for (; r + B <= rows; r += B) {
         const uint16_t *wr = w + (size_t)r * k, *next = r + 2 * B <= rows ? w + (size_t)(r + B) * k : NULL;
         const float *br = bias ? bias + r : NULL;
         if (n == 1) {
             dot_block_bf16(out + r, out_dim, wr, xs, x, k, br, next, BF16_ROWS_ONE, 1);
+            continue;
+        }
+        if (n >= BF16_WIDE_MIN_ROWS && wide) {
+            wide_block(out + r, out_dim, wr, xs, x, n, k, br, next);
             continue;
         }
         for (int c = 0; c < n; c += BF16_INPUTS) {
@@ -219,11 +306,15 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
                            x + (size_t)c * k, k, bias ? bias + r : NULL, NULL, 1, 1);
 }
 
-/* out[n, out_dim] = in[n, in_dim] · widen(weight)ᵀ (+ bias); -1 when the
- * split inputs cannot be allocated. */
+/* out[n, out_dim] = in[n, in_dim] · widen(weight)ᵀ (+ bias); wide: use the
+ * AVX-512VL kernel for n ≥ 2; -1 when the split inputs cannot be allocated. */
 static int linear_bf16_small(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
-                             int out_dim) {
+                             int out_dim, int wide) {
     int k16 = in_dim & ~15;
+    int B = bf16_block_rows(n, wide);
+    int n_blocks = (out_dim + B - 1) / B;
+    int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
+    int threads = parallel ? omp_get_max_threads() : 1;
     float *xs = malloc(((size_t)n * k16 + 1) * sizeof *xs);
     if (!xs) return -1;
     for (int i = 0; i < n; i++)
@@ -232,10 +323,6 @@ static int linear_bf16_small(float *out, const float *in, const uint16_t *weight
                 xs[(size_t)i * k16 + b + e] = in[(size_t)i * in_dim + b + 2 * e];
                 xs[(size_t)i * k16 + b + 8 + e] = in[(size_t)i * in_dim + b + 2 * e + 1];
             }
-    int B = n == 1 ? BF16_ROWS_ONE : BF16_ROWS_MANY;
-    int n_blocks = (out_dim + B - 1) / B;
-    int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
-    int threads = parallel ? omp_get_max_threads() : 1;
 #pragma omp parallel num_threads(threads)
     {
         /* contiguous ranges of whole blocks, so each thread streams its own slice */
@@ -244,7 +331,7 @@ static int linear_bf16_small(float *out, const float *in, const uint16_t *weight
         int o0 = b0 * B, o1 = b1 * B < out_dim ? b1 * B : out_dim;
         if (o1 > o0)
             rows_bf16(out + o0, out_dim, weight + (size_t)o0 * in_dim, xs, in, n, in_dim, bias ? bias + o0 : NULL,
-                      o1 - o0);
+                      o1 - o0, wide);
     }
     free(xs);
     return 0;
@@ -323,8 +410,10 @@ int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const flo
                   int out_dim, int use_simd) {
     if (n <= 0 || out_dim <= 0) return 0;
 #if defined(__x86_64__)
-    if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported())
-        return linear_bf16_small(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
+    if (use_simd && n <= GEMM_BF16_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
+        int wide = use_simd != GEMM_BF16_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
+        return linear_bf16_small(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim, wide);
+    }
 #else
     (void)use_simd;
 #endif

@@ -31,6 +31,11 @@
  * cache-blocked layout; here 64 rows × 2816 inputs no longer stay in L2). */
 #define GEMM_SMALL_MAX_ROWS 32
 
+/* gemm_bf16_run's small-batch kernel takes up to this many rows: reading
+ * BF16 it keeps a 4-row weight block in L1 (AVX-512VL CPUs), so at 64 rows it
+ * still beats widening panels for sgemm (bench/README.md). */
+#define GEMM_BF16_SMALL_MAX_ROWS 64
+
 /* Nonzero when this CPU runs the AVX2+FMA kernel (x86-64 with both features). */
 int gemm_small_simd_supported(void);
 
@@ -47,16 +52,19 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
 
 /* The same product with a BF16 weight (uint16 bit patterns, [out_dim,
  * in_dim]), computed in float32: out = in · widen(weight)ᵀ (+ bias).
- *   n ≤ GEMM_SMALL_MAX_ROWS with use_simd on an AVX2 CPU: a kernel for
+ *   n ≤ GEMM_BF16_SMALL_MAX_ROWS with use_simd on an AVX2 CPU: kernels for
  *     decode steps reading BF16 straight from memory (half the bytes of
  *     float32), splitting each 16-weight load into even and odd elements
  *     with a shift and a mask (no shuffles), in the summation order
- *     documented at linear_bf16_small (gemm_small.c): the same for every n,
- *     not gemm_small's (float rounding apart); -1 when its n·in_dim-float
- *     scratch cannot be allocated;
+ *     documented at linear_bf16_small (gemm_small.c): the same for every n
+ *     and every kernel, not gemm_small's (float rounding apart); from 2 rows
+ *     on an AVX-512VL CPU a kernel that widens once for 3 inputs (its 32
+ *     registers), unless use_simd is GEMM_BF16_AVX2_ONLY; -1 when the
+ *     n·in_dim-float scratch cannot be allocated;
  *   otherwise: panels of rows widened into a float32 buffer for sgemm
  *     (allocated per call; -1 when that allocation fails, out untouched
  *     except for finished panels). */
+#define GEMM_BF16_AVX2_ONLY 2
 int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
                   int out_dim, int use_simd);
 

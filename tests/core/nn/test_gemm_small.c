@@ -8,7 +8,8 @@
  * thread count; that the SIMD kernel sums in exactly the order documented in
  * gemm_small.h (bit-identical to a scalar model of it).  gemm_bf16_run: with
  * a BF16 weight the SIMD kernel follows its own documented order bit for bit
- * at every batch size up to GEMM_SMALL_MAX_ROWS, and every path matches the
+ * at every batch size up to GEMM_BF16_SMALL_MAX_ROWS (the AVX-512VL kernel and
+ * the AVX2-only ones), and every path matches the
  * double reference on the BF16-rounded weight. */
 #include <cblas.h>
 #include <math.h>
@@ -308,16 +309,18 @@ static void check_bf16(struct th *t, struct dsr_rng *r, int n, int in_dim, int o
     if (!TH_CHECK(t, problem_init(&p, r, n, in_dim, out_dim, has_bias, 1) == 0 && (w = round_to_bf16(&p)),
                   "out of memory"))
         goto out;
-    for (int use_simd = 0; use_simd <= 1; use_simd++) {
+    /* 0 portable, 1 the best kernel for this CPU, GEMM_BF16_AVX2_ONLY the
+     * AVX2 kernels that CPUs without AVX-512VL run */
+    for (int use_simd = 0; use_simd <= GEMM_BF16_AVX2_ONLY; use_simd++) {
         char what[96];
-        snprintf(what, sizeof what, "bf16 %s n=%d in=%d out=%d bias=%d", use_simd ? "simd" : "portable", n, in_dim,
-                 out_dim, has_bias);
+        snprintf(what, sizeof what, "bf16 %s n=%d in=%d out=%d bias=%d",
+                 use_simd == 0 ? "portable" : use_simd == 1 ? "simd" : "avx2-only", n, in_dim, out_dim, has_bias);
         float *got = out_alloc(&p);
         if (!TH_CHECK(t, got != NULL, "out of memory")) continue;
         TH_CHECK(t, gemm_bf16_run(got, p.in, w, p.bias, n, in_dim, out_dim, use_simd) == 0, "%s failed", what);
         TH_CLOSE(t, what, got, p.want, (size_t)n * out_dim, TOL);
         TH_CHECK(t, guards_intact(&p, got), "%s: wrote past the output", what);
-        if (use_simd && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
+        if (use_simd && n <= GEMM_BF16_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
             int same = 1;
             for (int i = 0; i < n; i++)
                 for (int o = 0; o < out_dim; o++) {
@@ -337,7 +340,7 @@ out:
 static void test_bf16(struct th *t) {
     struct dsr_rng r;
     rng_seed(&r, 19);
-    const int ns[] = {1, 2, 3, 5, 32, 33, 70};
+    const int ns[] = {1, 2, 3, 4, 5, 7, 32, 33, 64, 65, 70};
     const int ins[] = {1, 7, 8, 13, 100, 257};
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++) check_bf16(t, &r, ns[a], ins[b], 9, (int)(a + b) % 2);
