@@ -163,6 +163,7 @@ int lm_logits(const struct lm_model *m, const float *hidden, int n, float *logit
 /* Scratch for one forward over T rows; one allocation, carved into buffers. */
 struct lm_scratch {
     float *x, *h, *q, *k, *v, *att, *gate, *up, *lora_u;
+    float *rope; /* [T, head_dim/2, 2] cos, sin of every row's position */
     int *pos;
     void *block;
 };
@@ -171,7 +172,8 @@ static int scratch_alloc(struct lm_scratch *s, const struct text_config *t, int 
                          struct dsr_err *err) {
     size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
     size_t KV = (size_t)t->n_kv_heads * t->head_dim, I = (size_t)t->intermediate_size, n = (size_t)T;
-    size_t floats = n * (C + C + Q + KV + KV + Q + I + I + (size_t)lora_rank);
+    size_t R = (size_t)(t->head_dim / 2) * 2;
+    size_t floats = n * (C + C + Q + KV + KV + Q + I + I + (size_t)lora_rank + R);
     s->block = malloc(floats * sizeof(float) + n * sizeof(int));
     if (!s->block) return dsr_errf(err, "lm forward: out of memory for %d rows", T);
     float *p = s->block;
@@ -184,7 +186,8 @@ static int scratch_alloc(struct lm_scratch *s, const struct text_config *t, int 
     s->gate = s->att + n * Q;
     s->up = s->gate + n * I;
     s->lora_u = s->up + n * I;
-    s->pos = (int *)(s->lora_u + n * (size_t)lora_rank);
+    s->rope = s->lora_u + n * (size_t)lora_rank;
+    s->pos = (int *)(s->rope + n * R);
     return 0;
 }
 
@@ -229,6 +232,7 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
     for (int sg = 0, row = 0; sg < n_segs; sg++)
         for (int i = 0; i < segs[sg].n; i++) s.pos[row++] = cache->len[segs[sg].slot] + i;
     memcpy(s.x, embeds, (size_t)T * C * sizeof(float));
+    op_rope_table(s.rope, s.pos, T, t->head_dim, t->rope_theta);
 
     int rc = 0;
     for (int l = 0; l < t->n_layers && rc == 0; l++) {
@@ -241,8 +245,8 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
             rc = -1;
             break;
         }
-        op_rope_inplace(s.q, s.pos, T, t->n_heads, t->head_dim, t->rope_theta);
-        op_rope_inplace(s.k, s.pos, T, t->n_kv_heads, t->head_dim, t->rope_theta);
+        op_rope_apply_inplace(s.q, s.rope, T, t->n_heads, t->head_dim);
+        op_rope_apply_inplace(s.k, s.rope, T, t->n_kv_heads, t->head_dim);
         for (int sg = 0, row = 0; sg < n_segs; sg++) {
             int slot = segs[sg].slot;
             kv_cache_write(cache, slot, l, cache->len[slot], s.k + (size_t)row * KV, s.v + (size_t)row * KV,

@@ -147,24 +147,55 @@ void op_swiglu_inplace(float *gate, const float *up, size_t count) {
 
 /* Rotates each (i, i + half) pair by sign · angle; sign -1 is the transpose
  * (the backward pass of the forward rotation). */
+/* The rotation of pair i at position pos: HF's inv_freq = theta^(-2i/d) in
+ * float32, the angle in double, cos and sin rounded to float. */
+static void rope_cos_sin(int pos, int i, int head_dim, float theta, float *c, float *s) {
+    float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+    double angle = (double)pos * (double)inv_freq;
+    *c = (float)cos(angle);
+    *s = (float)sin(angle);
+}
+
+/* Rotates pair (i, i + half) of every head of one row by (c, s). */
+static inline void rope_pair(float *row, int n_heads, int head_dim, int i, float c, float s) {
+    int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = row + (size_t)h * head_dim;
+        float a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = b * c + a * s;
+    }
+}
+
 static void rope_rotate(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
                         float sign) {
     int half = head_dim / 2;
 #pragma omp parallel for if (n_tokens > 16)
-    for (int t = 0; t < n_tokens; t++) {
+    for (int t = 0; t < n_tokens; t++)
         for (int i = 0; i < half; i++) {
-            /* inv_freq as HF computes it: theta^(-2i/d), in float32 */
-            float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-            double angle = (double)positions[t] * (double)inv_freq;
-            float c = (float)cos(angle), s = sign * (float)sin(angle);
-            for (int h = 0; h < n_heads; h++) {
-                float *v = x + ((size_t)t * n_heads + h) * head_dim;
-                float a = v[i], b = v[i + half];
-                v[i] = a * c - b * s;
-                v[i + half] = b * c + a * s;
-            }
+            float c, s;
+            rope_cos_sin(positions[t], i, head_dim, theta, &c, &s);
+            rope_pair(x + (size_t)t * n_heads * head_dim, n_heads, head_dim, i, c, sign * s);
         }
-    }
+}
+
+void op_rope_table(float *cs, const int *positions, int n_tokens, int head_dim, float theta) {
+    int half = head_dim / 2;
+#pragma omp parallel for if (n_tokens > 16)
+    for (int t = 0; t < n_tokens; t++)
+        for (int i = 0; i < half; i++)
+            rope_cos_sin(positions[t], i, head_dim, theta, &cs[((size_t)t * half + i) * 2],
+                         &cs[((size_t)t * half + i) * 2 + 1]);
+}
+
+void op_rope_apply_inplace(float *x, const float *cs, int n_tokens, int n_heads, int head_dim) {
+    int half = head_dim / 2;
+#pragma omp parallel for if (n_tokens > 16)
+    for (int t = 0; t < n_tokens; t++)
+        for (int i = 0; i < half; i++) {
+            const float *p = cs + ((size_t)t * half + i) * 2;
+            rope_pair(x + (size_t)t * n_heads * head_dim, n_heads, head_dim, i, p[0], p[1]);
+        }
 }
 
 void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta) {

@@ -60,6 +60,14 @@ void op_swiglu_inplace(float *gate, const float *up, size_t count);
  * applied in place to x[n_tokens, n_heads * head_dim]; positions[t] is the
  * absolute position of token t. */
 void op_rope_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta);
+/* The same rotation in two steps, for a forward that rotates q and k of
+ * every layer at the same positions: op_rope_table fills
+ * cs[n_tokens, head_dim/2, 2] with (cos, sin) of each position and pair
+ * (computing them is most of op_rope_inplace's time), and
+ * op_rope_apply_inplace rotates x with them, bit-identical to
+ * op_rope_inplace. */
+void op_rope_table(float *cs, const int *positions, int n_tokens, int head_dim, float theta);
+void op_rope_apply_inplace(float *x, const float *cs, int n_tokens, int n_heads, int head_dim);
 /* The transpose rotation (by -angle): gradient of op_rope_inplace. */
 void op_rope_backward_inplace(float *x, const int *positions, int n_tokens, int n_heads, int head_dim,
                               float theta);
