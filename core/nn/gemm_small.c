@@ -377,9 +377,22 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
     gemm_small_run(out, in, weight, bias, n, in_dim, out_dim, 1);
 }
 
-/* Rows of a BF16 weight widened per panel for sgemm: a 256-row panel of a
- * 4096-wide weight is 4 MiB of float32, reused across panels. */
+/* Rows of a BF16 weight widened per panel for sgemm, the panel reused
+ * across a weight's panels.  256-row panels cost the mid-size model's
+ * 1214-row forward 9-10% against float32 weights (one sgemm per 256 output
+ * columns); panels of up to 16 MiB (most weights in one call) 1-3%
+ * (bench_forward both_1214, alternated runs, bench/README.md). */
 #define BF16_PANEL_ROWS 256
+#define BF16_PANEL_FLOATS ((size_t)4 * 1024 * 1024)
+
+/* Rows per widened panel: at least BF16_PANEL_ROWS, more while the panel
+ * stays within BF16_PANEL_FLOATS (16 MiB), so that most weights go to sgemm
+ * in one call. */
+static int panel_rows(int out_dim, int in_dim) {
+    size_t fit = BF16_PANEL_FLOATS / (size_t)(in_dim > 0 ? in_dim : 1);
+    int rows = fit > (size_t)BF16_PANEL_ROWS ? (fit > (size_t)out_dim ? out_dim : (int)fit) : BF16_PANEL_ROWS;
+    return out_dim < rows ? out_dim : rows;
+}
 
 static void widen_panel(float *panel, const uint16_t *src, size_t count) {
 #pragma omp parallel for schedule(static) if (count >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS)
@@ -390,7 +403,7 @@ static void widen_panel(float *panel, const uint16_t *src, size_t count) {
  * slice of the output columns. */
 static int linear_bf16_panels(float *out, const float *in, const uint16_t *weight, const float *bias, int n,
                               int in_dim, int out_dim) {
-    int rows = out_dim < BF16_PANEL_ROWS ? out_dim : BF16_PANEL_ROWS;
+    int rows = panel_rows(out_dim, in_dim);
     float *panel = malloc((size_t)rows * (in_dim > 0 ? in_dim : 1) * sizeof *panel);
     if (!panel) return -1;
     int ld = in_dim > 0 ? in_dim : 1;
@@ -430,7 +443,7 @@ int gemm_bf16_backward_input(float *din, const float *dy, const uint16_t *weight
         for (size_t i = 0; i < (size_t)n * in_dim; i++) din[i] = beta == 0.0f ? 0.0f : beta * din[i];
         return 0;
     }
-    int rows = out_dim < BF16_PANEL_ROWS ? out_dim : BF16_PANEL_ROWS;
+    int rows = panel_rows(out_dim, in_dim);
     float *panel = malloc((size_t)rows * in_dim * sizeof *panel);
     if (!panel) return -1;
     for (int o = 0; o < out_dim; o += rows) {

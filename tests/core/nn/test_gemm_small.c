@@ -350,9 +350,47 @@ static void test_bf16(struct th *t) {
     check_bf16(t, &r, 1, 1024, 67, 1);
     check_bf16(t, &r, 1, 1039, 70, 0);
     check_bf16(t, &r, 5, 1039, 70, 1);
-    /* more output rows than one widened panel (256), with and without bias */
+    /* the wide kernel split over threads, with and without bias */
     check_bf16(t, &r, 40, 64, 600, 1);
     check_bf16(t, &r, 4, 64, 600, 0);
+    /* panels (more than GEMM_BF16_SMALL_MAX_ROWS rows): a weight wider than
+     * a 16 MiB panel holds 256 rows of, in two panels (256 + 44 rows) */
+    check_bf16(t, &r, 65, 20000, 300, 1);
+}
+
+/* gemm_bf16_backward_input: din = beta·din + dy · widen(W) against double,
+ * in one panel and in two (a weight wider than 16 MiB / 256 rows). */
+static void test_bf16_backward_input(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 23);
+    const int shapes[][3] = {{3, 40, 70}, {3, 20000, 300}}; /* n, in_dim, out_dim */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], in_dim = shapes[s][1], out_dim = shapes[s][2];
+        size_t n_w = (size_t)out_dim * in_dim, n_din = (size_t)n * in_dim;
+        uint16_t *w = malloc(n_w * sizeof *w);
+        float *dy = malloc((size_t)n * out_dim * sizeof *dy), *din = malloc(n_din * sizeof *din);
+        float *want = malloc(n_din * sizeof *want);
+        if (TH_CHECK(t, w && dy && din && want, "out of memory")) {
+            for (size_t i = 0; i < n_w; i++) w[i] = st_f32_to_bf16((float)(rng_uniform(&r) * 2.0 - 1.0));
+            fill(&r, dy, (size_t)n * out_dim);
+            fill(&r, din, n_din);
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < in_dim; k++) {
+                    double acc = 0.5 * din[(size_t)i * in_dim + k];
+                    for (int o = 0; o < out_dim; o++)
+                        acc += (double)dy[(size_t)i * out_dim + o] * st_bf16_to_f32(w[(size_t)o * in_dim + k]);
+                    want[(size_t)i * in_dim + k] = (float)acc;
+                }
+            char what[64];
+            snprintf(what, sizeof what, "backward input n=%d in=%d out=%d", n, in_dim, out_dim);
+            TH_CHECK(t, gemm_bf16_backward_input(din, dy, w, n, in_dim, out_dim, 0.5f) == 0, "%s failed", what);
+            TH_CLOSE(t, what, din, want, n_din, TOL);
+        }
+        free(w);
+        free(dy);
+        free(din);
+        free(want);
+    }
 }
 
 static void test_empty(struct th *t) {
@@ -375,5 +413,6 @@ int main(void) {
     th_run(&t, "documented_order", test_documented_order);
     th_run(&t, "empty", test_empty);
     th_run(&t, "bf16", test_bf16);
+    th_run(&t, "bf16_backward_input", test_bf16_backward_input);
     return th_finish(&t, "test_gemm_small");
 }
