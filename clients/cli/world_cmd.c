@@ -324,7 +324,7 @@ static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
         janus_model_free(&m);
         return CLI_EXIT_FAIL;
     }
-    long agree = 0, by_kind[WORLD_N_KINDS][2] = {{0}};
+    long agree = 0, by_kind[WORLD_N_KINDS][2] = {{0}}, failures[WORLD_N_MISMATCH] = {0};
     uint8_t rgb[WORLD_BYTES], back[WORLD_BYTES];
     int32_t codes[4096];
     for (long i = 0; i < o->n; i++) {
@@ -340,7 +340,13 @@ static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
             return CLI_EXIT_FAIL;
         }
         world_scene_claim(&s, &claim);
-        bool ok = world_detect(back, WORLD_SIZE, WORLD_SIZE, &d) == 0 && world_check(&claim, &d);
+        if (world_detect(back, WORLD_SIZE, WORLD_SIZE, &d) != 0) {
+            fprintf(c->err, "dsr world: out of memory for the detector\n");
+            janus_model_free(&m);
+            return CLI_EXIT_FAIL;
+        }
+        bool ok = world_check(&claim, &d);
+        if (!ok) failures[world_mismatch_of(&claim, &d)]++;
         agree += ok;
         by_kind[s.kind][0] += ok;
         by_kind[s.kind][1]++;
@@ -350,11 +356,19 @@ static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
     for (int k = 0; k < WORLD_N_KINDS; k++)
         json_object_set_new(kinds, world_kind_name(k),
                             json_real(by_kind[k][1] ? (double)by_kind[k][0] / (double)by_kind[k][1] : 0.0));
-    json_t *r = json_pack("{s:f, s:I, s:o}", "agree", (double)agree / (double)o->n, "n", (json_int_t)o->n, "by_kind",
-                          kinds);
-    if (c->json) cli_print_json(c, r);
-    else fprintf(c->out, "VQ round trip: the grader accepts %ld of %ld decoded scenes (%.1f%%)\n", agree, o->n,
-                 100.0 * (double)agree / (double)o->n);
+    json_t *why = json_object();
+    for (int k = 0; k < WORLD_N_MISMATCH; k++) json_object_set_new(why, world_mismatch_name(k), json_integer(failures[k]));
+    json_t *r = json_pack("{s:f, s:I, s:o, s:o}", "agree", (double)agree / (double)o->n, "n", (json_int_t)o->n,
+                          "by_kind", kinds, "failures", why);
+    if (c->json) {
+        cli_print_json(c, r);
+    } else {
+        fprintf(c->out, "VQ round trip: the grader accepts %ld of %ld decoded scenes (%.1f%%)\n", agree, o->n,
+                100.0 * (double)agree / (double)o->n);
+        fprintf(c->out, "failures: %ld object count, %ld colour, %ld shape, %ld spatial\n",
+                failures[WORLD_MISMATCH_COUNT], failures[WORLD_MISMATCH_COLOUR], failures[WORLD_MISMATCH_SHAPE],
+                failures[WORLD_MISMATCH_SPATIAL]);
+    }
     json_decref(r);
     return CLI_EXIT_OK;
 }

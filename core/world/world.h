@@ -107,6 +107,21 @@ int world_detect(const uint8_t *rgb, int w, int h, struct world_detection *det);
 /* The description check. */
 bool world_check(const struct world_claim *claim, const struct world_detection *det);
 
+/* Why world_check fails, the first of: a different number of objects (or a
+ * truncated detection), a different multiset of colours, of types (so a
+ * shape, "unknown" included), else the spatial claim.  Meaningful only when
+ * world_check is false (it then never says "spatial" for a counting claim). */
+enum world_mismatch {
+    WORLD_MISMATCH_COUNT,
+    WORLD_MISMATCH_COLOUR,
+    WORLD_MISMATCH_SHAPE,
+    WORLD_MISMATCH_SPATIAL,
+    WORLD_N_MISMATCH
+};
+enum world_mismatch world_mismatch_of(const struct world_claim *claim, const struct world_detection *det);
+/* "count", "colour", "shape", "spatial" (NULL out of range). */
+const char *world_mismatch_name(int mismatch);
+
 /* Parse + check; false when the caption does not parse. */
 bool world_grade(const char *caption, size_t len, const struct world_detection *det);
 

@@ -132,6 +132,63 @@ static int accepted(const char *truth, const char *perturbed, const struct world
     return 1;
 }
 
+/* world_mismatch_of names the attribute a one-attribute change of the claim
+ * breaks, on clean renders of every kind (the claim is changed, the image
+ * is the scene's). */
+static void test_mismatch(struct th *t) {
+    static const int OPPOSITE_REL[WORLD_N_REL] = {WORLD_RIGHT_OF, WORLD_LEFT_OF, WORLD_BELOW, WORLD_ABOVE};
+    static const int OPPOSITE_WHERE[WORLD_N_WHERE] = {WORLD_RIGHT, WORLD_LEFT, WORLD_BOTTOM, WORLD_TOP, WORLD_LEFT};
+    uint8_t rgb[WORLD_BYTES];
+    int wrong[WORLD_N_MISMATCH] = {0}, tried[WORLD_N_MISMATCH] = {0};
+    for (int i = 0; i < 300; i++) {
+        struct world_scene s;
+        struct world_detection d;
+        struct world_claim truth, c;
+        world_sample_indexed(SEED + 5, (uint64_t)i, -1, &s);
+        world_render(&s, rgb);
+        world_detect(rgb, WORLD_SIZE, WORLD_SIZE, &d);
+        world_scene_claim(&s, &truth);
+        c = truth; /* a colour no object of the scene has */
+        int colour = 0;
+        for (bool used = true; used; colour++) {
+            used = false;
+            for (int k = 0; k < s.n_objects; k++) used |= s.obj[k].colour == colour;
+        }
+        c.colour[0] = colour - 1;
+        if (s.kind == WORLD_COUNTING)
+            for (int k = 1; k < c.n_objects; k++) c.colour[k] = c.colour[0];
+        tried[WORLD_MISMATCH_COLOUR]++;
+        wrong[WORLD_MISMATCH_COLOUR] += world_check(&c, &d) || world_mismatch_of(&c, &d) != WORLD_MISMATCH_COLOUR;
+        c = truth; /* object 0 another shape: its colour stays, its type changes */
+        c.shape[0] = (c.shape[0] + 1) % WORLD_N_SHAPES;
+        if (s.kind == WORLD_COUNTING)
+            for (int k = 1; k < c.n_objects; k++) c.shape[k] = c.shape[0];
+        bool other_is_it = s.kind == WORLD_RELATION && c.colour[1] == c.colour[0] && c.shape[1] == c.shape[0];
+        if (!other_is_it) { /* else the claim names one type twice: not a one-attribute change */
+            tried[WORLD_MISMATCH_SHAPE]++;
+            wrong[WORLD_MISMATCH_SHAPE] += world_check(&c, &d) || world_mismatch_of(&c, &d) != WORLD_MISMATCH_SHAPE;
+        }
+        c = truth;
+        if (s.kind == WORLD_COUNTING) {
+            c.n_objects = 5 - c.n_objects;
+            c.colour[2] = c.colour[0], c.shape[2] = c.shape[0];
+            tried[WORLD_MISMATCH_COUNT]++;
+            wrong[WORLD_MISMATCH_COUNT] += world_check(&c, &d) || world_mismatch_of(&c, &d) != WORLD_MISMATCH_COUNT;
+        } else {
+            if (s.kind == WORLD_POSITION) c.where = OPPOSITE_WHERE[c.where];
+            else c.rel = OPPOSITE_REL[c.rel];
+            tried[WORLD_MISMATCH_SPATIAL]++;
+            wrong[WORLD_MISMATCH_SPATIAL] +=
+                world_check(&c, &d) || world_mismatch_of(&c, &d) != WORLD_MISMATCH_SPATIAL;
+        }
+    }
+    for (int k = 0; k < WORLD_N_MISMATCH; k++)
+        TH_CHECK(t, tried[k] > 20 && wrong[k] == 0, "%s: %d of %d changed claims misattributed",
+                 world_mismatch_name(k), wrong[k], tried[k]);
+    TH_CHECK(t, world_mismatch_name(-1) == NULL && world_mismatch_name(WORLD_N_MISMATCH) == NULL,
+             "out-of-range mismatch names");
+}
+
 static void test_equivalent_and_perturbed(struct th *t) {
     static const int OPPOSITE_REL[WORLD_N_REL] = {WORLD_RIGHT_OF, WORLD_LEFT_OF, WORLD_BELOW, WORLD_ABOVE};
     static const int OPPOSITE_WHERE[WORLD_N_WHERE] = {WORLD_RIGHT, WORLD_LEFT, WORLD_BOTTOM, WORLD_TOP, WORLD_LEFT};
@@ -320,6 +377,7 @@ int main(void) {
     th_run(&t, "render_matches_reference", test_render_matches_reference);
     th_run(&t, "detector_exact", test_detector_exact);
     th_run(&t, "equivalent_and_perturbed", test_equivalent_and_perturbed);
+    th_run(&t, "mismatch", test_mismatch);
     th_run(&t, "parse_grammar", test_parse_grammar);
     th_run(&t, "detector_robustness", test_detector_robustness);
     th_run(&t, "perturb", test_perturb);
