@@ -152,6 +152,16 @@ weight_block(float *out, const float *in, const float *w, const float *bias, int
 #define BF16_ROWS_MANY 4 /* ... for more, against BF16_INPUTS inputs at a time */
 #define BF16_INPUTS 2
 
+/* One output of the BF16 kernels from its lane accumulator: the lanes
+ * summed, then the in_dim mod 16 tail products of weight row wr and input
+ * row xr in increasing k, then bias[r] (bias may be NULL). */
+__attribute__((target("avx2,fma"), always_inline)) static inline float
+bf16_finish(__m256 acc, const uint16_t *wr, const float *xr, int k, const float *bias, int r) {
+    float s = hsum8(acc);
+    for (int j = k & ~15; j < k; j++) s += bf16_to_f32(wr[j]) * xr[j];
+    return bias ? s + bias[r] : s;
+}
+
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int k,
                const float *bias, const uint16_t *next, int R, int C) {
@@ -182,13 +192,8 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
-        for (int c = 0; c < C; c++) {
-            const float *xc = x + (size_t)c * k;
-            float s = hsum8(acc[r][c]);
-            for (int j = k16; j < k; j++) s += bf16_to_f32(w[(size_t)r * k + j]) * xc[j];
-            if (bias) s += bias[r];
-            out[(size_t)c * out_dim + r] = s;
-        }
+        for (int c = 0; c < C; c++)
+            out[(size_t)c * out_dim + r] = bf16_finish(acc[r][c], w + (size_t)r * k, x + (size_t)c * k, k, bias, r);
 }
 
 /* The wide kernel (2+ inputs, AVX-512VL CPUs).  The pair kernel above
@@ -242,20 +247,15 @@ dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs,
 #pragma GCC unroll 4
     for (int r = 0; r < BF16_WIDE_ROWS; r++)
 #pragma GCC unroll 3
-        for (int c = 0; c < C; c++) {
-            const float *xc = x + (size_t)c * k;
-            float s = hsum8(acc[r][c]);
-            for (int j = k16; j < k; j++) s += bf16_to_f32(w[(size_t)r * k + j]) * xc[j];
-            if (bias) s += bias[r];
-            out[(size_t)c * out_dim + r] = s;
-        }
+        for (int c = 0; c < C; c++)
+            out[(size_t)c * out_dim + r] = bf16_finish(acc[r][c], w + (size_t)r * k, x + (size_t)c * k, k, bias, r);
 }
 
 /* One block of BF16_WIDE_ROWS weight rows against all n inputs; the first
  * group prefetches the next block (next, or NULL). */
-__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void wide_block(float *out, int out_dim, const uint16_t *w,
-                                                           const float *xs, const float *x, int n, int k,
-                                                           const float *bias, const uint16_t *next) {
+__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void
+wide_block(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int n, int k,
+           const float *bias, const uint16_t *next) {
     int k16 = k & ~15;
     for (int i = 0; i < n; i += BF16_WIDE_INPUTS) {
         float *o = out + (size_t)i * out_dim;
