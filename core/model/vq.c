@@ -65,11 +65,13 @@ struct vq_model {
     struct vq_coder enc, dec;
     struct conv2d quant_conv, post_quant_conv;
     const float *codebook; /* [num_embeddings, embed_dim] */
-    /* Scratch sizes (floats) for one image, fixed by the config. */
-    size_t act_floats;  /* largest activation tensor */
-    size_t col_floats;  /* im2col band */
-    size_t attn_floats; /* q, k, v and scores at the lowest resolution */
-    size_t wide_floats; /* the largest BF16-held conv weight, widened per call (0: all float32) */
+    /* Scratch sizes (floats), fixed by the config. */
+    size_t act_floats;    /* largest activation tensor of one image */
+    size_t widest_row;    /* largest channels × side of one row of any activation */
+    size_t qkv_floats;    /* q, k and v of one image at the lowest resolution */
+    size_t scores_floats; /* one image's attention scores */
+    size_t wide_floats;   /* the largest BF16-held conv weight, widened per call (0: all float32) */
+    int batch;            /* images run together (activations ≤ VQ_BATCH_FLOATS per buffer) */
 };
 
 /* ---- configuration ---------------------------------------------------- */
@@ -316,6 +318,21 @@ static int walk_model(struct vq_walk *w, struct vq_model *m, const struct vq_con
 }
 
 
+/* Images are encoded and decoded VQ_MAX_BATCH at a time at most, fewer when
+ * one buffer of their activations would pass VQ_BATCH_FLOATS (16 MiB):
+ * dsr-shapes' 64-pixel images go 32 at a time, Janus-Pro's 384-pixel ones
+ * (128 channels: 75 MB an activation) one at a time.  Running images
+ * together turns each convolution into one GEMM over all of them and each
+ * GroupNorm into one parallel loop: per-image calls cost the 16-item /score
+ * of dsr-shapes 69 ms of VQ encoding (bench/README.md). */
+#define VQ_BATCH_FLOATS ((size_t)4 * 1024 * 1024)
+#define VQ_MAX_BATCH 32
+/* The im2col scratch: 3×3 im2col needs 9× its input, capped here (8 MiB),
+ * but always room for one output row.  A 32 MiB cap (6 of dsr-shapes'
+ * first-level images per GEMM) made the 16-item /score's VQ encoding 2.8×
+ * slower: the band no longer stays in cache between im2col and the GEMM. */
+#define VQ_COL_BATCH_FLOATS ((size_t)2 * 1024 * 1024)
+
 /* Largest tensor of one image anywhere in the network: at level i (side
  * S/2^i) it holds base·ch_mult[i] channels, the encoder's level input
  * base·ch_mult[i-1], or the decoder's upsampled input base·ch_mult[i+1]. */
@@ -337,11 +354,12 @@ static void size_scratch(struct vq_model *m) {
     widest_row = max_size(widest_row, max_size((size_t)q->in_channels, (size_t)q->out_channels) * S);
     widest_row = max_size(widest_row, (size_t)q->latent_channels * q->num_patches);
     m->act_floats = act;
-    /* A 3×3 im2col needs 9× its input; cap it, but keep room for one output row. */
-    size_t col = 9 * act < CONV2D_COL_BUDGET_FLOATS ? 9 * act : CONV2D_COL_BUDGET_FLOATS;
-    m->col_floats = max_size(col, 9 * widest_row);
+    m->widest_row = widest_row;
     const size_t attn_ch = (size_t)q->base_channels * q->ch_mult[L - 1];
-    m->attn_floats = 3 * attn_ch * P2 + P2 * P2;
+    m->qkv_floats = 3 * attn_ch * P2;
+    m->scores_floats = P2 * P2;
+    size_t batch = VQ_BATCH_FLOATS / act;
+    m->batch = batch < 1 ? 1 : batch > VQ_MAX_BATCH ? VQ_MAX_BATCH : (int)batch;
 }
 
 static void free_coder(struct vq_coder *cd) {
@@ -388,14 +406,17 @@ int vq_bind(const struct janus_config *c, const struct param_table *pt, struct v
 
 /* ---- forward ---------------------------------------------------------- */
 
-/* Per-call scratch for one image at a time: x holds the running activation,
- * a and b are temporaries of the same capacity (pointers swap as tensors
- * change role), col is the im2col band, attn the attention buffers. */
+/* Per-call scratch for nb images at a time, layout [C, nb, H, W] (see
+ * conv2d.h): x holds the running activation, a and b are temporaries of the
+ * same capacity (pointers swap as tensors change role), col is the im2col
+ * scratch, qkv and scores the attention buffers. */
 struct vq_work {
-    float *x, *a, *b, *col, *attn;
+    int nb;
+    float *x, *a, *b, *col, *qkv, *scores;
+    size_t col_cap;
     float *wide;   /* a BF16 conv weight widened (NULL when none is BF16) */
-    float *latent; /* [latent_channels or embed_dim, P²] */
-    float *quant;  /* [embed_dim, P²] */
+    float *latent; /* [latent_channels or embed_dim, nb, P²] */
+    float *quant;  /* [embed_dim, nb, P²] */
 };
 
 static void work_free(struct vq_work *wk) {
@@ -403,28 +424,34 @@ static void work_free(struct vq_work *wk) {
     free(wk->a);
     free(wk->b);
     free(wk->col);
-    free(wk->attn);
+    free(wk->qkv);
+    free(wk->scores);
     free(wk->wide);
     free(wk->latent);
     free(wk->quant);
     memset(wk, 0, sizeof *wk);
 }
 
-static int work_alloc(const struct vq_model *m, struct vq_work *wk, struct dsr_err *err) {
-    const size_t P2 = (size_t)m->cfg.num_patches * m->cfg.num_patches;
+static int work_alloc(const struct vq_model *m, int nb, struct vq_work *wk, struct dsr_err *err) {
+    const size_t P2 = (size_t)m->cfg.num_patches * m->cfg.num_patches, act = m->act_floats * (size_t)nb;
     memset(wk, 0, sizeof *wk);
-    wk->x = malloc(m->act_floats * sizeof(float));
-    wk->a = malloc(m->act_floats * sizeof(float));
-    wk->b = malloc(m->act_floats * sizeof(float));
-    wk->col = malloc(m->col_floats * sizeof(float));
-    wk->attn = malloc(m->attn_floats * sizeof(float));
+    wk->nb = nb;
+    size_t col = 9 * act < VQ_COL_BATCH_FLOATS ? 9 * act : VQ_COL_BATCH_FLOATS;
+    wk->col_cap = max_size(col, 9 * m->widest_row);
+    wk->x = malloc(act * sizeof(float));
+    wk->a = malloc(act * sizeof(float));
+    wk->b = malloc(act * sizeof(float));
+    wk->col = malloc(wk->col_cap * sizeof(float));
+    wk->qkv = malloc(m->qkv_floats * (size_t)nb * sizeof(float));
+    wk->scores = malloc(m->scores_floats * sizeof(float));
     wk->wide = m->wide_floats ? malloc(m->wide_floats * sizeof(float)) : NULL;
-    wk->latent = malloc(max_size((size_t)m->cfg.latent_channels, (size_t)m->cfg.embed_dim) * P2 * sizeof(float));
-    wk->quant = malloc((size_t)m->cfg.embed_dim * P2 * sizeof(float));
-    if (!wk->x || !wk->a || !wk->b || !wk->col || !wk->attn || !wk->latent || !wk->quant ||
+    wk->latent =
+        malloc(max_size((size_t)m->cfg.latent_channels, (size_t)m->cfg.embed_dim) * P2 * (size_t)nb * sizeof(float));
+    wk->quant = malloc((size_t)m->cfg.embed_dim * P2 * (size_t)nb * sizeof(float));
+    if (!wk->x || !wk->a || !wk->b || !wk->col || !wk->qkv || !wk->scores || !wk->latent || !wk->quant ||
         (m->wide_floats && !wk->wide)) {
         work_free(wk);
-        return dsr_errf(err, "vq: out of memory for %zu-float activations", m->act_floats);
+        return dsr_errf(err, "vq: out of memory for %d images of %zu-float activations", nb, m->act_floats);
     }
     return 0;
 }
@@ -435,97 +462,118 @@ static void swap(float **p, float **q) {
     *q = t;
 }
 
-static void conv(const struct conv2d *c, const float *in, int h, int w, float *out, struct vq_work *wk,
-                 const struct vq_model *m) {
-    conv2d_forward(c, in, h, w, out, wk->col, m->col_floats, wk->wide);
+/* Each function below works on wk->nb images at once; hw, h, w are one image's. */
+static void conv(const struct conv2d *c, const float *in, int h, int w, float *out, struct vq_work *wk) {
+    conv2d_forward(c, in, wk->nb, h, w, out, wk->col, wk->col_cap, wk->wide);
 }
 
-/* wk->x [cin, h, w] → wk->x [cout, h, w] */
-static void resblock_forward(const struct vq_model *m, const struct vq_resblock *rb, struct vq_work *wk, int h, int w) {
+static void norm(const struct vq_norm *n, float *out, const float *in, int channels, int hw, struct vq_work *wk,
+                 bool swish) {
+    groupnorm_forward(out, in, n->weight, n->bias, channels, wk->nb, hw, VQ_GROUPS, VQ_NORM_EPS, swish);
+}
+
+/* wk->x [cin, nb, h, w] → wk->x [cout, nb, h, w] */
+static void resblock_forward(const struct vq_resblock *rb, struct vq_work *wk, int h, int w) {
     const int hw = h * w;
-    groupnorm_forward(wk->a, wk->x, rb->norm1.weight, rb->norm1.bias, rb->cin, hw, VQ_GROUPS, VQ_NORM_EPS, true);
-    conv(&rb->conv1, wk->a, h, w, wk->b, wk, m);
-    groupnorm_forward(wk->b, wk->b, rb->norm2.weight, rb->norm2.bias, rb->cout, hw, VQ_GROUPS, VQ_NORM_EPS, true);
-    conv(&rb->conv2, wk->b, h, w, wk->a, wk, m);
+    norm(&rb->norm1, wk->a, wk->x, rb->cin, hw, wk, true);
+    conv(&rb->conv1, wk->a, h, w, wk->b, wk);
+    norm(&rb->norm2, wk->b, wk->b, rb->cout, hw, wk, true);
+    conv(&rb->conv2, wk->b, h, w, wk->a, wk);
     if (weight_present(rb->nin.weight)) {
-        conv(&rb->nin, wk->x, h, w, wk->b, wk, m);
+        conv(&rb->nin, wk->x, h, w, wk->b, wk);
         swap(&wk->x, &wk->b);
     }
-    op_add_inplace(wk->x, wk->a, (size_t)rb->cout * hw);
+    op_add_inplace(wk->x, wk->a, (size_t)rb->cout * wk->nb * hw);
 }
 
-/* wk->x [C, h, w] += proj_out(v · softmax(qᵀk / √C)ᵀ) over the h·w positions. */
-static void attn_forward(const struct vq_model *m, const struct vq_attn *at, struct vq_work *wk, int h, int w) {
-    const int C = at->channels, hw = h * w;
-    float *q = wk->attn, *k = q + (size_t)C * hw, *v = k + (size_t)C * hw, *scores = v + (size_t)C * hw;
-    groupnorm_forward(wk->a, wk->x, at->norm.weight, at->norm.bias, C, hw, VQ_GROUPS, VQ_NORM_EPS, false);
-    conv(&at->q, wk->a, h, w, q, wk, m);
-    conv(&at->k, wk->a, h, w, k, wk, m);
-    conv(&at->v, wk->a, h, w, v, wk, m);
-    /* scores[i][j] = Σ_c q[c][i]·k[c][j] / √C */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hw, hw, C, (float)(1.0 / sqrt((double)C)), q, hw, k, hw,
-                0.0f, scores, hw);
+/* wk->x [C, nb, h, w] += proj_out(v · softmax(qᵀk / √C)ᵀ) over each image's h·w positions. */
+static void attn_forward(const struct vq_attn *at, struct vq_work *wk, int h, int w) {
+    const int C = at->channels, hw = h * w, ld = wk->nb * hw; /* a channel's row of all images */
+    float *q = wk->qkv, *k = q + (size_t)C * ld, *v = k + (size_t)C * ld, *scores = wk->scores;
+    norm(&at->norm, wk->a, wk->x, C, hw, wk, false);
+    conv(&at->q, wk->a, h, w, q, wk);
+    conv(&at->k, wk->a, h, w, k, wk);
+    conv(&at->v, wk->a, h, w, v, wk);
+    for (int img = 0; img < wk->nb; img++) {
+        const size_t o = (size_t)img * hw;
+        /* scores[i][j] = Σ_c q[c][i]·k[c][j] / √C */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hw, hw, C, (float)(1.0 / sqrt((double)C)), q + o, ld,
+                    k + o, ld, 0.0f, scores, hw);
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < hw; i++) op_softmax_row(scores + (size_t)i * hw, hw);
-    /* a[c][i] = Σ_j v[c][j]·scores[i][j] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, hw, hw, 1.0f, v, hw, scores, hw, 0.0f, wk->a, hw);
-    conv(&at->proj, wk->a, h, w, wk->b, wk, m);
-    op_add_inplace(wk->x, wk->b, (size_t)C * hw);
+        for (int i = 0; i < hw; i++) op_softmax_row(scores + (size_t)i * hw, hw);
+        /* a[c][i] = Σ_j v[c][j]·scores[i][j] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, hw, hw, 1.0f, v + o, ld, scores, hw, 0.0f, wk->a + o,
+                    ld);
+    }
+    conv(&at->proj, wk->a, h, w, wk->b, wk);
+    op_add_inplace(wk->x, wk->b, (size_t)C * ld);
 }
 
-static void mid_forward(const struct vq_model *m, const struct vq_coder *cd, struct vq_work *wk, int side) {
-    resblock_forward(m, &cd->mid_block_1, wk, side, side);
-    attn_forward(m, &cd->mid_attn_1, wk, side, side);
-    resblock_forward(m, &cd->mid_block_2, wk, side, side);
+static void mid_forward(const struct vq_coder *cd, struct vq_work *wk, int side) {
+    resblock_forward(&cd->mid_block_1, wk, side, side);
+    attn_forward(&cd->mid_attn_1, wk, side, side);
+    resblock_forward(&cd->mid_block_2, wk, side, side);
 }
 
-/* Final norm_out → swish → conv_out from wk->x [C, side, side] into out. */
-static void coder_out(const struct vq_model *m, const struct vq_coder *cd, struct vq_work *wk, int side, float *out) {
-    groupnorm_forward(wk->a, wk->x, cd->norm_out.weight, cd->norm_out.bias, cd->conv_out.cin, side * side, VQ_GROUPS,
-                      VQ_NORM_EPS, true);
-    conv(&cd->conv_out, wk->a, side, side, out, wk, m);
+/* Final norm_out → swish → conv_out from wk->x [C, nb, side, side] into out. */
+static void coder_out(const struct vq_coder *cd, struct vq_work *wk, int side, float *out) {
+    norm(&cd->norm_out, wk->a, wk->x, cd->conv_out.cin, side * side, wk, true);
+    conv(&cd->conv_out, wk->a, side, side, out, wk);
 }
 
-/* pixels [in_channels, S, S] → out [latent_channels, P, P] */
+/* pixels [in_channels, nb, S, S] → out [latent_channels, nb, P, P] */
 static void encoder_forward(const struct vq_model *m, struct vq_work *wk, const float *pixels, float *out) {
     const struct vq_coder *cd = &m->enc;
     int side = m->image_size;
-    conv(&cd->conv_in, pixels, side, side, wk->x, wk, m);
+    conv(&cd->conv_in, pixels, side, side, wk->x, wk);
     for (int i = 0; i < cd->n_levels; i++) {
         const struct vq_level *lv = &cd->levels[i];
         for (int b = 0; b < lv->n_blocks; b++) {
-            resblock_forward(m, &lv->blocks[b], wk, side, side);
-            if (lv->attn) attn_forward(m, &lv->attn[b], wk, side, side);
+            resblock_forward(&lv->blocks[b], wk, side, side);
+            if (lv->attn) attn_forward(&lv->attn[b], wk, side, side);
         }
         if (lv->has_resample) {
-            conv(&lv->resample, wk->x, side, side, wk->a, wk, m);
+            conv(&lv->resample, wk->x, side, side, wk->a, wk);
             swap(&wk->x, &wk->a);
             side /= 2;
         }
     }
-    mid_forward(m, cd, wk, side);
-    coder_out(m, cd, wk, side, out);
+    mid_forward(cd, wk, side);
+    coder_out(cd, wk, side, out);
 }
 
-/* latent [latent_channels, P, P] → pixels [out_channels, S, S] */
+/* latent [latent_channels, nb, P, P] → pixels [out_channels, nb, S, S] */
 static void decoder_forward(const struct vq_model *m, struct vq_work *wk, const float *latent, float *pixels) {
     const struct vq_coder *cd = &m->dec;
     int side = m->cfg.num_patches;
-    conv(&cd->conv_in, latent, side, side, wk->x, wk, m);
-    mid_forward(m, cd, wk, side);
+    conv(&cd->conv_in, latent, side, side, wk->x, wk);
+    mid_forward(cd, wk, side);
     for (int u = 0; u < cd->n_levels; u++) {
         const struct vq_level *lv = &cd->levels[u];
         for (int b = 0; b < lv->n_blocks; b++) {
-            resblock_forward(m, &lv->blocks[b], wk, side, side);
-            if (lv->attn) attn_forward(m, &lv->attn[b], wk, side, side);
+            resblock_forward(&lv->blocks[b], wk, side, side);
+            if (lv->attn) attn_forward(&lv->attn[b], wk, side, side);
         }
         if (lv->has_resample) {
-            upsample_nearest2x(wk->a, wk->x, lv->resample.cin, side, side);
+            upsample_nearest2x(wk->a, wk->x, lv->resample.cin * wk->nb, side, side);
             side *= 2;
-            conv(&lv->resample, wk->a, side, side, wk->x, wk, m);
+            conv(&lv->resample, wk->a, side, side, wk->x, wk);
         }
     }
-    coder_out(m, cd, wk, side, pixels);
+    coder_out(cd, wk, side, pixels);
+}
+
+/* [nb, C, hw] (image-major, the API's layout) ↔ [C, nb, hw] (the work layout). */
+static void to_work_layout(float *dst, const float *src, int nb, int channels, size_t hw) {
+    for (int i = 0; i < nb; i++)
+        for (int c = 0; c < channels; c++)
+            memcpy(dst + ((size_t)c * nb + i) * hw, src + ((size_t)i * channels + c) * hw, hw * sizeof *dst);
+}
+
+static void from_work_layout(float *dst, const float *src, int nb, int channels, size_t hw) {
+    for (int i = 0; i < nb; i++)
+        for (int c = 0; c < channels; c++)
+            memcpy(dst + ((size_t)i * channels + c) * hw, src + ((size_t)c * nb + i) * hw, hw * sizeof *dst);
 }
 
 /* 1 / max(‖row‖, 1e-12) as torch.nn.functional.normalize. */
@@ -536,12 +584,11 @@ static double inv_l2norm(const float *x, int dim, size_t stride) {
     return 1.0 / (n > 1e-12 ? n : 1e-12);
 }
 
-/* z [E, P²] (channel-major) → codes [P²].  Scores in double: squared
+/* z [E, n_pos] (channel-major, n_pos = images × P²) → codes [n_pos].  Scores in double: squared
  * distance (HF's ‖z‖² + ‖e‖² − 2z·e, computed as Σ(z−e)²) or cosine. */
-static void quantize(const struct vq_model *m, const float *z, enum vq_quantizer mode, const double *inv_norms,
-                     int32_t *codes) {
+static void quantize(const struct vq_model *m, const float *z, int n_pos, enum vq_quantizer mode,
+                     const double *inv_norms, int32_t *codes) {
     const int E = m->cfg.embed_dim, K = m->cfg.num_embeddings;
-    const int n_pos = m->cfg.num_patches * m->cfg.num_patches;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < n_pos; p++) {
         int best = 0;
@@ -575,21 +622,26 @@ int vq_encode(const struct vq_model *vq, const float *pixels, int n, enum vq_qua
     if (mode != VQ_QUANT_L2 && mode != VQ_QUANT_EUCLIDEAN) return dsr_errf(err, "vq_encode: unknown quantizer %d", mode);
     const struct vq_config *q = &vq->cfg;
     const size_t P2 = (size_t)q->num_patches * q->num_patches;
-    const size_t img_floats = (size_t)q->in_channels * vq->image_size * vq->image_size;
+    const size_t S2 = (size_t)vq->image_size * vq->image_size;
     double *inv_norms = malloc((size_t)q->num_embeddings * sizeof *inv_norms);
     struct vq_work wk;
     if (!inv_norms) return dsr_errf(err, "vq_encode: out of memory");
-    if (work_alloc(vq, &wk, err)) {
+    if (work_alloc(vq, n < vq->batch ? n : vq->batch, &wk, err)) {
         free(inv_norms);
         return -1;
     }
     for (int j = 0; j < q->num_embeddings; j++) inv_norms[j] = inv_l2norm(vq->codebook + (size_t)j * q->embed_dim, q->embed_dim, 1);
-    for (int i = 0; i < n; i++) {
-        float *latent = encoder_out ? encoder_out + (size_t)i * q->latent_channels * P2 : wk.latent;
-        float *z = quant_in ? quant_in + (size_t)i * q->embed_dim * P2 : wk.quant;
-        encoder_forward(vq, &wk, pixels + (size_t)i * img_floats, latent);
-        conv(&vq->quant_conv, latent, q->num_patches, q->num_patches, z, &wk, vq);
-        quantize(vq, z, mode, inv_norms, codes + (size_t)i * P2);
+    for (int i0 = 0; i0 < n; i0 += wk.nb) {
+        int nb = n - i0 < wk.nb ? n - i0 : wk.nb;
+        wk.nb = nb; /* the last chunk may be smaller */
+        /* b is free until the first resblock: the input in the work layout */
+        to_work_layout(wk.b, pixels + (size_t)i0 * q->in_channels * S2, nb, q->in_channels, S2);
+        encoder_forward(vq, &wk, wk.b, wk.latent);
+        conv(&vq->quant_conv, wk.latent, q->num_patches, q->num_patches, wk.quant, &wk);
+        quantize(vq, wk.quant, nb * (int)P2, mode, inv_norms, codes + (size_t)i0 * P2);
+        if (encoder_out)
+            from_work_layout(encoder_out + (size_t)i0 * q->latent_channels * P2, wk.latent, nb, q->latent_channels, P2);
+        if (quant_in) from_work_layout(quant_in + (size_t)i0 * q->embed_dim * P2, wk.quant, nb, q->embed_dim, P2);
     }
     work_free(&wk);
     free(inv_norms);
@@ -608,17 +660,24 @@ int vq_decode(const struct vq_model *vq, const int32_t *codes, int n, float *pix
             return dsr_errf(err, "vq_decode: code %d at image %zu position %zu is outside the codebook [0, %d)",
                             codes[i], i / P2, i % P2, q->num_embeddings);
     struct vq_work wk;
-    if (work_alloc(vq, &wk, err)) return -1;
-    const size_t img_floats = (size_t)q->out_channels * vq->image_size * vq->image_size;
-    for (int i = 0; i < n; i++) {
-        /* L2-normalised codebook rows, laid out channel-major [E, P²] (HF get_codebook_entry) */
-        for (size_t p = 0; p < P2; p++) {
-            const float *e = vq->codebook + (size_t)codes[(size_t)i * P2 + p] * E;
+    if (work_alloc(vq, n < vq->batch ? n : vq->batch, &wk, err)) return -1;
+    const size_t S2 = (size_t)vq->image_size * vq->image_size;
+    for (int i0 = 0; i0 < n; i0 += wk.nb) {
+        int nb = n - i0 < wk.nb ? n - i0 : wk.nb;
+        wk.nb = nb;
+        /* L2-normalised codebook rows, laid out channel-major [E, nb·P²] (HF get_codebook_entry) */
+        for (size_t p = 0; p < (size_t)nb * P2; p++) {
+            const float *e = vq->codebook + (size_t)codes[(size_t)i0 * P2 + p] * E;
             double inv = inv_l2norm(e, E, 1);
-            for (int d = 0; d < E; d++) wk.quant[(size_t)d * P2 + p] = (float)(e[d] * inv);
+            for (int d = 0; d < E; d++) wk.quant[(size_t)d * nb * P2 + p] = (float)(e[d] * inv);
         }
-        conv(&vq->post_quant_conv, wk.quant, q->num_patches, q->num_patches, wk.latent, &wk, vq);
-        decoder_forward(vq, &wk, wk.latent, pixels + (size_t)i * img_floats);
+        conv(&vq->post_quant_conv, wk.quant, q->num_patches, q->num_patches, wk.latent, &wk);
+        /* The buffer that is b now: the decoder's swaps may make it x by the
+         * end, but its last conv reads a (the normalised x) and only then
+         * writes here, so it is free to take the output. */
+        float *out = wk.b;
+        decoder_forward(vq, &wk, wk.latent, out);
+        from_work_layout(pixels + (size_t)i0 * q->out_channels * S2, out, nb, q->out_channels, S2);
     }
     work_free(&wk);
     return 0;

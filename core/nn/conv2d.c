@@ -24,19 +24,20 @@ size_t conv2d_row_floats(const struct conv2d *c, int w) {
 }
 
 /* col[(ci·k + ky)·k + kx][(oy - r0)·w_out + ox] = in[ci][oy·s - pad_top + ky][ox·s - pad_left + kx],
- * zero outside the image, for output rows r0 .. r0 + n_rows - 1.
+ * zero outside the image, for output rows r0 .. r0 + n_rows - 1 of one
+ * image whose channel ci starts at in + ci·ch_stride; col's rows are
+ * col_ld floats apart (several images' bands side by side).
  * Deliberately single-threaded: it alternates band by band with a threaded
  * sgemm, and OpenMP workers spin-waiting next to OpenBLAS's own threads cut
  * throughput 2-3× (measured); copying a cache-sized band is cheap anyway. */
-static void im2col_rows(const struct conv2d *c, const float *in, int h, int w, int w_out, int r0, int n_rows,
-                        float *col) {
+static void im2col_rows(const struct conv2d *c, const float *in, size_t ch_stride, int h, int w, int w_out, int r0,
+                        int n_rows, float *col, size_t col_ld) {
     const int k = c->k, s = c->stride;
     const int n_taps = c->cin * k * k;
-    const size_t row_len = (size_t)n_rows * w_out;
     for (int q = 0; q < n_taps; q++) {
         const int ci = q / (k * k), ky = (q / k) % k, kx = q % k;
-        const float *src = in + (size_t)ci * h * w;
-        float *dst = col + (size_t)q * row_len;
+        const float *src = in + (size_t)ci * ch_stride;
+        float *dst = col + (size_t)q * col_ld;
         /* valid output columns: 0 <= ox·s - pad_left + kx < w */
         int ox_lo = 0;
         while (ox_lo < w_out && ox_lo * s - c->pad_left + kx < 0) ox_lo++;
@@ -61,17 +62,18 @@ static void im2col_rows(const struct conv2d *c, const float *in, int h, int w, i
     }
 }
 
-void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float *out, float *col, size_t col_cap,
-                    float *wide) {
+void conv2d_forward(const struct conv2d *c, const float *in, int n, int h, int w, float *out, float *col,
+                    size_t col_cap, float *wide) {
     const int h_out = conv2d_out_size(h, c->k, c->stride, c->pad_top, c->pad_bottom);
     const int w_out = conv2d_out_size(w, c->k, c->stride, c->pad_left, c->pad_right);
-    const int hw_out = h_out * w_out;
+    const size_t hw_in = (size_t)h * w, hw_out = (size_t)h_out * w_out;
+    const size_t ld_out = (size_t)n * hw_out; /* out as a [cout, n·hw_out] matrix */
     const int n_taps = c->cin * c->k * c->k;
-    if (h_out <= 0 || w_out <= 0) return;
+    if (n <= 0 || h_out <= 0 || w_out <= 0) return;
     const float *weight = c->weight.f32;
     if (!weight) {
-        size_t n = conv2d_wide_floats(c);
-        for (size_t i = 0; i < n; i++) wide[i] = bf16_to_f32(c->weight.bf16[i]);
+        size_t nw = conv2d_wide_floats(c);
+        for (size_t i = 0; i < nw; i++) wide[i] = bf16_to_f32(c->weight.bf16[i]);
         weight = wide;
     }
 
@@ -80,50 +82,70 @@ void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float
     if (c->bias) {
 #pragma omp parallel for schedule(static)
         for (int co = 0; co < c->cout; co++)
-            for (int i = 0; i < hw_out; i++) out[(size_t)co * hw_out + i] = c->bias[co];
+            for (size_t i = 0; i < ld_out; i++) out[(size_t)co * ld_out + i] = c->bias[co];
         beta = 1.0f;
     }
 
     if (conv2d_is_pointwise(c)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, hw_out, c->cin, 1.0f, weight, c->cin, in,
-                    hw_out, beta, out, hw_out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)ld_out, c->cin, 1.0f, weight, c->cin,
+                    in, (int)ld_out, beta, out, (int)ld_out);
         return;
     }
 
-    /* Bands of output rows sized to the scratch: [cout, n_taps] · [n_taps, band]. */
+    const size_t per_image = (size_t)n_taps * hw_out;
+    if (per_image <= col_cap) {
+        /* whole images per GEMM: [cout, n_taps] · [n_taps, imgs·hw_out] */
+        int imgs = col_cap / per_image > (size_t)n ? n : (int)(col_cap / per_image);
+        for (int i0 = 0; i0 < n; i0 += imgs) {
+            int k = n - i0 < imgs ? n - i0 : imgs;
+            size_t n_cols = (size_t)k * hw_out;
+            for (int j = 0; j < k; j++)
+                im2col_rows(c, in + (size_t)(i0 + j) * hw_in, (size_t)n * hw_in, h, w, w_out, 0, h_out,
+                            col + (size_t)j * hw_out, n_cols);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)n_cols, n_taps, 1.0f, weight, n_taps,
+                        col, (int)n_cols, beta, out + (size_t)i0 * hw_out, (int)ld_out);
+        }
+        return;
+    }
+    /* Bands of output rows of one image sized to the scratch: [cout, n_taps] · [n_taps, band]. */
     size_t rows_fit = col_cap / ((size_t)n_taps * w_out);
     int band = rows_fit < 1 ? 1 : rows_fit > (size_t)h_out ? h_out : (int)rows_fit;
-    for (int r0 = 0; r0 < h_out; r0 += band) {
-        int n_rows = h_out - r0 < band ? h_out - r0 : band;
-        int n_cols = n_rows * w_out;
-        im2col_rows(c, in, h, w, w_out, r0, n_rows, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n_cols, n_taps, 1.0f, weight, n_taps, col,
-                    n_cols, beta, out + (size_t)r0 * w_out, hw_out);
-    }
+    for (int img = 0; img < n; img++)
+        for (int r0 = 0; r0 < h_out; r0 += band) {
+            int n_rows = h_out - r0 < band ? h_out - r0 : band;
+            int n_cols = n_rows * w_out;
+            im2col_rows(c, in + (size_t)img * hw_in, (size_t)n * hw_in, h, w, w_out, r0, n_rows, col, (size_t)n_cols);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n_cols, n_taps, 1.0f, weight, n_taps, col,
+                        n_cols, beta, out + (size_t)img * hw_out + (size_t)r0 * w_out, (int)ld_out);
+        }
 }
 
-void groupnorm_forward(float *out, const float *in, const float *weight, const float *bias, int channels, int hw,
-                       int groups, float eps, bool swish) {
+void groupnorm_forward(float *out, const float *in, const float *weight, const float *bias, int channels, int n,
+                       int hw, int groups, float eps, bool swish) {
     const int per_group = channels / groups;
+    const size_t plane = (size_t)hw, ch_stride = (size_t)n * hw; /* channel ch of image i at (ch·n + i)·hw */
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int g = 0; g < groups; g++) {
-        const size_t base = (size_t)g * per_group * hw;
-        const size_t count = (size_t)per_group * hw;
+    for (int task = 0; task < n * groups; task++) {
+        const int img = task / groups, g = task % groups;
+        const float *first = in + (size_t)g * per_group * ch_stride + (size_t)img * plane;
         double sum = 0.0;
-        for (size_t i = 0; i < count; i++) sum += in[base + i];
-        const double mean = sum / (double)count;
+        for (int cc = 0; cc < per_group; cc++)
+            for (size_t i = 0; i < plane; i++) sum += first[(size_t)cc * ch_stride + i];
+        const double count = (double)per_group * (double)plane;
+        const double mean = sum / count;
         double sq = 0.0;
-        for (size_t i = 0; i < count; i++) {
-            double d = in[base + i] - mean;
-            sq += d * d;
-        }
-        const double rstd = 1.0 / sqrt(sq / (double)count + eps);
+        for (int cc = 0; cc < per_group; cc++)
+            for (size_t i = 0; i < plane; i++) {
+                double d = first[(size_t)cc * ch_stride + i] - mean;
+                sq += d * d;
+            }
+        const double rstd = 1.0 / sqrt(sq / count + eps);
         for (int cc = 0; cc < per_group; cc++) {
             const int ch = g * per_group + cc;
             const float scale = (float)(rstd * weight[ch]);
             const float shift = (float)(bias[ch] - mean * rstd * weight[ch]);
-            const float *x = in + (size_t)ch * hw;
-            float *y = out + (size_t)ch * hw;
+            const float *x = in + (size_t)ch * ch_stride + (size_t)img * plane;
+            float *y = out + (size_t)ch * ch_stride + (size_t)img * plane;
             if (swish) {
                 for (int i = 0; i < hw; i++) {
                     float v = x[i] * scale + shift;

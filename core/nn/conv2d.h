@@ -2,8 +2,9 @@
  * im2col + GEMM, GroupNorm (optionally fused with swish), nearest-neighbour
  * ×2 upsampling.
  *
- * Tensors are one image at a time, channel-major float32 [C, H, W] (NCHW
- * with N = 1), caller-owned; no function allocates.  Convolution weights
+ * Tensors hold n images channel-major, float32 [C, n, H, W] (each channel's
+ * n planes side by side, so a convolution of all n images is one GEMM over
+ * n·H·W columns; n = 1 is plain CHW), caller-owned; no function allocates.  Convolution weights
  * follow nn.Conv2d: [cout, cin, k, k], which read row-major is the GEMM's
  * [cout, cin·k·k] matrix, matched by im2col's row order (ci, ky, kx).
  * The weight may be stored BF16 (nn/weight.h, --weights-dtype): it is
@@ -43,20 +44,24 @@ size_t conv2d_row_floats(const struct conv2d *c, int w);
  * float32 weight). */
 size_t conv2d_wide_floats(const struct conv2d *c);
 
-/* out[cout, h_out, w_out] = conv(in[cin, h, w]).  col is im2col scratch of
- * col_cap floats, at least conv2d_row_floats(c, w); bigger scratch means
- * fewer, larger GEMMs; wide holds conv2d_wide_floats(c) (may be NULL for a
- * float32 weight).  in and out must not overlap. */
-void conv2d_forward(const struct conv2d *c, const float *in, int h, int w, float *out, float *col, size_t col_cap,
-                    float *wide);
+/* out[cout, n, h_out, w_out] = conv(in[cin, n, h, w]), each image on its
+ * own.  col is im2col scratch of col_cap floats, at least
+ * conv2d_row_floats(c, w); scratch for whole images (cin·k·k·h_out·w_out
+ * floats each) lets one GEMM cover several images, less means bands of one
+ * image's rows; wide holds conv2d_wide_floats(c) (may be NULL for a float32
+ * weight).  in and out must not overlap. */
+void conv2d_forward(const struct conv2d *c, const float *in, int n, int h, int w, float *out, float *col,
+                    size_t col_cap, float *wide);
 
-/* out[C, hw] = GroupNorm(in) with per-channel affine weight/bias, statistics
- * in double over (C/groups)·hw values per group; then x·sigmoid(x) when
+/* out[C, n, hw] = GroupNorm(in) of each image, with per-channel affine
+ * weight/bias, statistics in double over the (C/groups)·hw values of a
+ * group of one image (summed channel by channel); then x·sigmoid(x) when
  * swish.  in == out allowed.  C must be a multiple of groups. */
-void groupnorm_forward(float *out, const float *in, const float *weight, const float *bias, int channels, int hw,
-                       int groups, float eps, bool swish);
+void groupnorm_forward(float *out, const float *in, const float *weight, const float *bias, int channels, int n,
+                       int hw, int groups, float eps, bool swish);
 
-/* out[C, 2h, 2w] = nearest-neighbour ×2 upsampling of in[C, h, w]. */
+/* out[C, 2h, 2w] = nearest-neighbour ×2 upsampling of in[C, h, w] (C may
+ * count channels × images). */
 void upsample_nearest2x(float *out, const float *in, int channels, int h, int w);
 
 #endif

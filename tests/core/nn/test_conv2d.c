@@ -1,7 +1,9 @@
 /* Convolution helpers against direct-definition references: im2col + GEMM
  * conv (padded, strided, asymmetric padding, banded scratch as small as one
- * output row), GroupNorm with and without swish, nearest ×2 upsampling. */
+ * output row, several images per GEMM in the [C, n, H, W] layout),
+ * GroupNorm with and without swish (per image), nearest ×2 upsampling. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,24 +39,42 @@ static void conv_reference(const struct conv2d *c, const float *in, int h, int w
             }
 }
 
-static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int h, int w, const char *what) {
+/* [C, n, hw] ↔ image i's [C, hw] */
+static void image_of(float *dst, const float *src, int C, int n, int i, size_t hw) {
+    for (int c = 0; c < C; c++) memcpy(dst + (size_t)c * hw, src + ((size_t)c * n + i) * hw, hw * sizeof *dst);
+}
+
+static void put_image(float *dst, const float *src, int C, int n, int i, size_t hw) {
+    for (int c = 0; c < C; c++) memcpy(dst + ((size_t)c * n + i) * hw, src + (size_t)c * hw, hw * sizeof *dst);
+}
+
+/* n images in the [C, n, H, W] layout, each against the reference on its own. */
+static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int n, int h, int w, const char *what) {
     float *weight = random_buf(r, (size_t)c.cout * c.cin * c.k * c.k);
     float *bias = random_buf(r, (size_t)c.cout);
-    float *in = random_buf(r, (size_t)c.cin * h * w);
+    float *in = random_buf(r, (size_t)c.cin * n * h * w);
     c.weight = (struct weight){.f32 = weight};
     c.bias = bias;
     int ho = conv2d_out_size(h, c.k, c.stride, c.pad_top, c.pad_bottom);
     int wo = conv2d_out_size(w, c.k, c.stride, c.pad_left, c.pad_right);
-    size_t n_out = (size_t)c.cout * ho * wo;
+    size_t hw_in = (size_t)h * w, hw_out = (size_t)ho * wo, n_out = (size_t)c.cout * n * hw_out;
     float *want = malloc(n_out * sizeof *want), *got = malloc(n_out * sizeof *got);
-    conv_reference(&c, in, h, w, want);
-    /* one row of scratch (many bands) and the whole image in one band */
-    size_t row = conv2d_row_floats(&c, w);
-    size_t caps[2] = {row, row * (size_t)ho};
-    float *col = malloc((caps[1] + 1) * sizeof *col);
-    for (int i = 0; i < 2; i++) {
-        conv2d_forward(&c, in, h, w, got, col, caps[i], NULL);
-        TH_CLOSE(t, what, got, want, n_out, 1e-5);
+    float *one_in = malloc((size_t)c.cin * hw_in * sizeof *one_in), *one_out = malloc((size_t)c.cout * hw_out * sizeof *one_out);
+    for (int i = 0; i < n; i++) {
+        image_of(one_in, in, c.cin, n, i, hw_in);
+        conv_reference(&c, one_in, h, w, one_out);
+        put_image(want, one_out, c.cout, n, i, hw_out);
+    }
+    /* one row of scratch (many bands per image), one image per GEMM, two
+     * (the last GEMM takes the odd one), all at once */
+    size_t row = conv2d_row_floats(&c, w), image = row * (size_t)ho;
+    size_t caps[4] = {row, image, 2 * image, (size_t)n * image};
+    float *col = malloc((caps[3] + 1) * sizeof *col);
+    for (int i = 0; i < 4; i++) {
+        char label[96];
+        snprintf(label, sizeof label, "%s, %d images, scratch %zu", what, n, caps[i]);
+        conv2d_forward(&c, in, n, h, w, got, col, caps[i], NULL);
+        TH_CLOSE(t, label, got, want, n_out, 1e-5);
     }
     /* the weight held as BF16: exactly the float32 result on the rounded weight */
     size_t nw = (size_t)c.cout * c.cin * c.k * c.k;
@@ -64,11 +84,11 @@ static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int h, 
         weight[i] = bf16_to_f32(w16[i]);
     }
     float *got16 = malloc(n_out * sizeof *got16), *wide = malloc(nw * sizeof *wide);
-    conv2d_forward(&c, in, h, w, got, col, caps[1], NULL);
+    conv2d_forward(&c, in, n, h, w, got, col, caps[1], NULL);
     struct conv2d c16 = c;
     c16.weight = (struct weight){.bf16 = w16};
     TH_CHECK(t, conv2d_wide_floats(&c16) == nw && conv2d_wide_floats(&c) == 0, "%s: wide scratch size", what);
-    conv2d_forward(&c16, in, h, w, got16, col, caps[1], wide);
+    conv2d_forward(&c16, in, n, h, w, got16, col, caps[1], wide);
     TH_CHECK(t, memcmp(got, got16, n_out * sizeof *got) == 0, "%s: BF16-held weight differs from the rounded float32 one",
              what);
     free(w16);
@@ -77,6 +97,8 @@ static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int h, 
     free(weight);
     free(bias);
     free(in);
+    free(one_in);
+    free(one_out);
     free(want);
     free(got);
     free(col);
@@ -85,41 +107,48 @@ static void check_conv(struct th *t, struct dsr_rng *r, struct conv2d c, int h, 
 static void test_conv(struct th *t) {
     struct dsr_rng r;
     rng_seed(&r, 11);
-    check_conv(t, &r, (struct conv2d){.cin = 5, .cout = 7, .k = 3, .stride = 1, 1, 1, 1, 1}, 9, 11, "3x3 same");
-    check_conv(t, &r, (struct conv2d){.cin = 4, .cout = 6, .k = 3, .stride = 2, 0, 0, 1, 1}, 10, 10,
-               "3x3 stride 2 pad right/bottom");
-    check_conv(t, &r, (struct conv2d){.cin = 6, .cout = 3, .k = 1, .stride = 1, 0, 0, 0, 0}, 7, 5, "1x1");
+    for (int n = 1; n <= 3; n += 2) {
+        check_conv(t, &r, (struct conv2d){.cin = 5, .cout = 7, .k = 3, .stride = 1, 1, 1, 1, 1}, n, 9, 11, "3x3 same");
+        check_conv(t, &r, (struct conv2d){.cin = 4, .cout = 6, .k = 3, .stride = 2, 0, 0, 1, 1}, n, 10, 10,
+                   "3x3 stride 2 pad right/bottom");
+        check_conv(t, &r, (struct conv2d){.cin = 6, .cout = 3, .k = 1, .stride = 1, 0, 0, 0, 0}, n, 7, 5, "1x1");
+    }
     TH_CHECK(t, conv2d_out_size(32, 3, 2, 0, 1) == 16, "downsample output size");
 }
 
+/* Two images in the [C, n, hw] layout, each normalised on its own. */
 static void test_groupnorm(struct th *t) {
     struct dsr_rng r;
     rng_seed(&r, 12);
-    const int C = 8, hw = 13, G = 4;
-    float *x = random_buf(&r, (size_t)C * hw), *wt = random_buf(&r, C), *b = random_buf(&r, C);
-    for (int i = 0; i < C * hw; i++) x[i] = 3.0f + 2.0f * x[i]; /* offset mean: tests the centring */
-    float want[8 * 13], got[8 * 13];
+    enum { C = 8, HW = 13, G = 4, N = 2 };
+    float *x = random_buf(&r, (size_t)C * N * HW), *wt = random_buf(&r, C), *b = random_buf(&r, C);
+    for (int i = 0; i < C * N * HW; i++) x[i] = 3.0f + 2.0f * x[i] + (float)(i / HW % N); /* offset, per-image means */
+    float want[C * N * HW], got[C * N * HW], img[C * HW], ref[C * HW];
     for (int swish = 0; swish < 2; swish++) {
-        for (int g = 0; g < G; g++) {
-            int n = C / G * hw;
-            const float *xs = x + g * n;
-            double mean = 0, var = 0;
-            for (int i = 0; i < n; i++) mean += xs[i];
-            mean /= n;
-            for (int i = 0; i < n; i++) var += (xs[i] - mean) * (xs[i] - mean);
-            var /= n;
-            for (int i = 0; i < n; i++) {
-                int ch = g * (C / G) + i / hw;
-                double y = (xs[i] - mean) / sqrt(var + 1e-6) * wt[ch] + b[ch];
-                want[g * n + i] = (float)(swish ? y / (1 + exp(-y)) : y);
+        for (int i = 0; i < N; i++) {
+            image_of(img, x, C, N, i, HW);
+            for (int g = 0; g < G; g++) {
+                int n = C / G * HW;
+                const float *xs = img + g * n;
+                double mean = 0, var = 0;
+                for (int k = 0; k < n; k++) mean += xs[k];
+                mean /= n;
+                for (int k = 0; k < n; k++) var += (xs[k] - mean) * (xs[k] - mean);
+                var /= n;
+                for (int k = 0; k < n; k++) {
+                    int ch = g * (C / G) + k / HW;
+                    double y = (xs[k] - mean) / sqrt(var + 1e-6) * wt[ch] + b[ch];
+                    ref[g * n + k] = (float)(swish ? y / (1 + exp(-y)) : y);
+                }
             }
+            put_image(want, ref, C, N, i, HW);
         }
-        groupnorm_forward(got, x, wt, b, C, hw, G, 1e-6f, swish);
-        TH_CLOSE(t, swish ? "groupnorm+swish" : "groupnorm", got, want, (size_t)C * hw, 1e-5);
+        groupnorm_forward(got, x, wt, b, C, N, HW, G, 1e-6f, swish);
+        TH_CLOSE(t, swish ? "groupnorm+swish" : "groupnorm", got, want, (size_t)C * N * HW, 1e-5);
     }
     /* in place gives the same */
-    groupnorm_forward(x, x, wt, b, C, hw, G, 1e-6f, true);
-    TH_CLOSE(t, "groupnorm in place", x, want, (size_t)C * hw, 1e-5);
+    groupnorm_forward(x, x, wt, b, C, N, HW, G, 1e-6f, true);
+    TH_CLOSE(t, "groupnorm in place", x, want, (size_t)C * N * HW, 1e-5);
     free(x);
     free(wt);
     free(b);
