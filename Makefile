@@ -35,7 +35,9 @@ CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 # Include paths enforce the layering: core/ sees only core/ (headers named
 # by folder, "nn/ops.h"), proto/ also proto/, the rest everything.
 INCLUDES = -Icore -Iproto -Iserver
-LDLIBS  = $(PKG_LIBS) -lm -lpthread -fopenmp $(SANFLAGS)
+# libmvec: glibc's vector math (core/nn/vec_math.c), part of libc6 on x86-64.
+MVEC    = $(if $(filter x86_64,$(shell uname -m)),-lmvec)
+LDLIBS  = $(PKG_LIBS) $(MVEC) -lm -lpthread -fopenmp $(SANFLAGS)
 
 CORE_SRC  := $(wildcard core/*/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -375,7 +377,7 @@ $(FUZZ_OUT)/obj/%.o: %.c
 
 $(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ) | $(DEFAULT_MODEL_OBJ)
 	@$(if $(V),,printf '  LD    %s\n' $@)
-	$(Q)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -fopenmp -o $@ $^ $(DEFAULT_MODEL_OBJ) $(PKG_LIBS) -lm -lpthread
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -fopenmp -o $@ $^ $(DEFAULT_MODEL_OBJ) $(PKG_LIBS) $(MVEC) -lm -lpthread
 
 .PHONY: fuzz fuzz-smoke fuzz-deps
 fuzz-deps:

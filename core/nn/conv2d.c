@@ -1,4 +1,5 @@
 #include "nn/conv2d.h"
+#include "nn/vec_math.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -146,14 +147,8 @@ void groupnorm_forward(float *out, const float *in, const float *weight, const f
             const float shift = (float)(bias[ch] - mean * rstd * weight[ch]);
             const float *x = in + (size_t)ch * ch_stride + (size_t)img * plane;
             float *y = out + (size_t)ch * ch_stride + (size_t)img * plane;
-            if (swish) {
-                for (int i = 0; i < hw; i++) {
-                    float v = x[i] * scale + shift;
-                    y[i] = v / (1.0f + expf(-v));
-                }
-            } else {
-                for (int i = 0; i < hw; i++) y[i] = x[i] * scale + shift;
-            }
+            for (int i = 0; i < hw; i++) y[i] = x[i] * scale + shift;
+            if (swish) vec_silu(y, (size_t)hw);
         }
     }
 }

@@ -1,4 +1,5 @@
 #include "nn/ops.h"
+#include "nn/vec_math.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -124,9 +125,17 @@ void op_add_inplace(float *x, const float *y, size_t count) {
     for (size_t i = 0; i < count; i++) x[i] += y[i];
 }
 
+/* Chunks of this many elements per OpenMP task (a multiple of 8, so only the
+ * last chunk has a padded tail). */
+#define VEC_CHUNK 16384
+
 void op_gelu_erf_inplace(float *x, size_t count) {
+    size_t chunks = (count + VEC_CHUNK - 1) / VEC_CHUNK;
 #pragma omp parallel for if (count > 65536)
-    for (size_t i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    for (size_t c = 0; c < chunks; c++) {
+        size_t lo = c * VEC_CHUNK, n = count - lo < VEC_CHUNK ? count - lo : VEC_CHUNK;
+        vec_gelu_erf(x + lo, n);
+    }
 }
 
 float op_gelu_erf_grad(float x) {
