@@ -6,9 +6,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* glibc's libmvec AVX2 entry points (x86_64 vector ABI names). */
-__m256 _ZGVdN8v_erff(__m256 x);
-__m256 _ZGVdN8v_expf(__m256 x);
+/* glibc's libmvec AVX2 entry points (x86_64 vector ABI names); declared
+ * AVX2 so that __m256 passes in a ymm register (clang insists). */
+__attribute__((target("avx2"))) __m256 _ZGVdN8v_erff(__m256 x);
+__attribute__((target("avx2"))) __m256 _ZGVdN8v_expf(__m256 x);
 
 __attribute__((target("avx2,fma"))) static __m256 gelu8(__m256 v) {
     __m256 e = _ZGVdN8v_erff(_mm256_mul_ps(v, _mm256_set1_ps((float)M_SQRT1_2)));
