@@ -357,7 +357,8 @@ static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
         json_object_set_new(kinds, world_kind_name(k),
                             json_real(by_kind[k][1] ? (double)by_kind[k][0] / (double)by_kind[k][1] : 0.0));
     json_t *why = json_object();
-    for (int k = 0; k < WORLD_N_MISMATCH; k++) json_object_set_new(why, world_mismatch_name(k), json_integer(failures[k]));
+    for (int k = 0; k < WORLD_N_MISMATCH; k++)
+        json_object_set_new(why, world_mismatch_name(k), json_integer(failures[k]));
     json_t *r = json_pack("{s:f, s:I, s:o, s:o}", "agree", (double)agree / (double)o->n, "n", (json_int_t)o->n,
                           "by_kind", kinds, "failures", why);
     if (c->json) {
@@ -365,9 +366,10 @@ static int world_roundtrip_cmd(struct cli *c, const struct world_opts *o) {
     } else {
         fprintf(c->out, "VQ round trip: the grader accepts %ld of %ld decoded scenes (%.1f%%)\n", agree, o->n,
                 100.0 * (double)agree / (double)o->n);
-        fprintf(c->out, "failures: %ld object count, %ld colour, %ld shape, %ld spatial\n",
-                failures[WORLD_MISMATCH_COUNT], failures[WORLD_MISMATCH_COLOUR], failures[WORLD_MISMATCH_SHAPE],
-                failures[WORLD_MISMATCH_SPATIAL]);
+        fprintf(c->out, "failures:");
+        for (int k = 0; k < WORLD_N_MISMATCH; k++)
+            fprintf(c->out, "%s %ld %s", k ? "," : "", failures[k], world_mismatch_name(k));
+        fprintf(c->out, "\n");
     }
     json_decref(r);
     return CLI_EXIT_OK;

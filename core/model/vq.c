@@ -327,11 +327,6 @@ static int walk_model(struct vq_walk *w, struct vq_model *m, const struct vq_con
  * of dsr-shapes 69 ms of VQ encoding (bench/README.md). */
 #define VQ_BATCH_FLOATS ((size_t)4 * 1024 * 1024)
 #define VQ_MAX_BATCH 32
-/* The im2col scratch: 3×3 im2col needs 9× its input, capped here (8 MiB),
- * but always room for one output row.  A 32 MiB cap (6 of dsr-shapes'
- * first-level images per GEMM) made the 16-item /score's VQ encoding 2.8×
- * slower: the band no longer stays in cache between im2col and the GEMM. */
-#define VQ_COL_BATCH_FLOATS ((size_t)2 * 1024 * 1024)
 
 /* Largest tensor of one image anywhere in the network: at level i (side
  * S/2^i) it holds base·ch_mult[i] channels, the encoder's level input
@@ -436,7 +431,8 @@ static int work_alloc(const struct vq_model *m, int nb, struct vq_work *wk, stru
     const size_t P2 = (size_t)m->cfg.num_patches * m->cfg.num_patches, act = m->act_floats * (size_t)nb;
     memset(wk, 0, sizeof *wk);
     wk->nb = nb;
-    size_t col = 9 * act < VQ_COL_BATCH_FLOATS ? 9 * act : VQ_COL_BATCH_FLOATS;
+    /* a 3×3 im2col needs 9× its input: capped, but room for one output row */
+    size_t col = 9 * act < CONV2D_COL_BUDGET_FLOATS ? 9 * act : CONV2D_COL_BUDGET_FLOATS;
     wk->col_cap = max_size(col, 9 * m->widest_row);
     wk->x = malloc(act * sizeof(float));
     wk->a = malloc(act * sizeof(float));
@@ -584,8 +580,9 @@ static double inv_l2norm(const float *x, int dim, size_t stride) {
     return 1.0 / (n > 1e-12 ? n : 1e-12);
 }
 
-/* z [E, n_pos] (channel-major, n_pos = images × P²) → codes [n_pos].  Scores in double: squared
- * distance (HF's ‖z‖² + ‖e‖² − 2z·e, computed as Σ(z−e)²) or cosine. */
+/* z [E, n_pos] (channel-major, n_pos = images × P²) → codes [n_pos].
+ * Scores in double: squared distance (HF's ‖z‖² + ‖e‖² − 2z·e, computed as
+ * Σ(z−e)²) or cosine. */
 static void quantize(const struct vq_model *m, const float *z, int n_pos, enum vq_quantizer mode,
                      const double *inv_norms, int32_t *codes) {
     const int E = m->cfg.embed_dim, K = m->cfg.num_embeddings;

@@ -22,7 +22,9 @@
  * input channels on 384×384 would need 680 MB at once; conv2d_forward
  * instead fills the scratch one band of output rows at a time, and a band
  * that stays in cache between im2col and the GEMM is as fast as one big
- * buffer (measured: ~85 GFLOPS on 2 cores for 2M..16M floats). */
+ * buffer (measured: ~85 GFLOPS on 2 cores for 2M..16M floats).  Across
+ * images, more is slower: 32 MiB (6 of dsr-shapes' first-level images per
+ * GEMM) made its 16-item /score's VQ encoding 2.8× slower. */
 #define CONV2D_COL_BUDGET_FLOATS ((size_t)2 * 1024 * 1024)
 
 struct conv2d {

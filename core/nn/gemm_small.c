@@ -145,8 +145,9 @@ weight_block(float *out, const float *in, const float *w, const float *bias, int
  * many streams are in flight; more rows on AVX-512VL CPUs: the wide kernel
  * below; otherwise blocks of 4 weight rows against 2 inputs at a time (8
  * accumulators + the 4 loaded weight vectors fill the 16 AVX2 registers),
- * the block read from memory by the first pair and from L1 by the rest.  Meanwhile the next block is prefetched into L2 (cold
- * weights otherwise arrive at a fraction of the bandwidth, bench_linear).
+ * the block read from memory by the first pair and from L1 by the rest.
+ * Meanwhile the next block is prefetched into L2 (cold weights otherwise
+ * arrive at a fraction of the bandwidth, bench_linear).
  * Threads take contiguous ranges of blocks. */
 #define BF16_ROWS_ONE 8  /* weight rows per block for one input row */
 #define BF16_ROWS_MANY 4 /* ... for more, against BF16_INPUTS inputs at a time */
@@ -208,7 +209,6 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
  * in the same order as the pair kernel's lane j, so results are
  * bit-identical to it (test_gemm_small checks both against one scalar
  * model).  Measured in bench/README.md. */
-#define BF16_WIDE_MIN_ROWS 2
 #define BF16_WIDE_ROWS 4
 #define BF16_WIDE_INPUTS 3
 
@@ -271,7 +271,7 @@ wide_block(float *out, int out_dim, const uint16_t *w, const float *xs, const fl
 
 /* Weight rows per block for n inputs; wide: the AVX-512VL kernel is used. */
 static int bf16_block_rows(int n, int wide) {
-    return n == 1 ? BF16_ROWS_ONE : n >= BF16_WIDE_MIN_ROWS && wide ? BF16_WIDE_ROWS : BF16_ROWS_MANY;
+    return n == 1 ? BF16_ROWS_ONE : wide ? BF16_WIDE_ROWS : BF16_ROWS_MANY;
 }
 
 /* Weight rows [0, rows) of a thread's range against all n inputs. */
@@ -288,7 +288,7 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
             dot_block_bf16(out + r, out_dim, wr, xs, x, k, br, next, BF16_ROWS_ONE, 1);
             continue;
         }
-        if (n >= BF16_WIDE_MIN_ROWS && wide) {
+        if (wide) {
             wide_block(out + r, out_dim, wr, xs, x, n, k, br, next);
             continue;
         }
@@ -389,9 +389,9 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
  * stays within BF16_PANEL_FLOATS (16 MiB), so that most weights go to sgemm
  * in one call. */
 static int panel_rows(int out_dim, int in_dim) {
-    size_t fit = BF16_PANEL_FLOATS / (size_t)(in_dim > 0 ? in_dim : 1);
-    int rows = fit > (size_t)BF16_PANEL_ROWS ? (fit > (size_t)out_dim ? out_dim : (int)fit) : BF16_PANEL_ROWS;
-    return out_dim < rows ? out_dim : rows;
+    size_t rows = BF16_PANEL_FLOATS / (size_t)(in_dim > 0 ? in_dim : 1);
+    if (rows < BF16_PANEL_ROWS) rows = BF16_PANEL_ROWS;
+    return rows < (size_t)out_dim ? (int)rows : out_dim;
 }
 
 static void widen_panel(float *panel, const uint16_t *src, size_t count) {

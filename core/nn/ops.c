@@ -154,8 +154,6 @@ void op_swiglu_inplace(float *gate, const float *up, size_t count) {
     for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-/* Rotates each (i, i + half) pair by sign · angle; sign -1 is the transpose
- * (the backward pass of the forward rotation). */
 /* The rotation of pair i at position pos: HF's inv_freq = theta^(-2i/d) in
  * float32, the angle in double, cos and sin rounded to float. */
 static void rope_cos_sin(int pos, int i, int head_dim, float theta, float *c, float *s) {
@@ -176,6 +174,8 @@ static inline void rope_pair(float *row, int n_heads, int head_dim, int i, float
     }
 }
 
+/* Rotates each (i, i + half) pair by sign · angle; sign -1 is the transpose
+ * (the backward pass of the forward rotation). */
 static void rope_rotate(float *x, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
                         float sign) {
     int half = head_dim / 2;

@@ -396,26 +396,15 @@ bool world_check(const struct world_claim *c, const struct world_detection *det)
     return false;
 }
 
-static int cmp_int(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts both arrays of n keys (one per object) and compares them. */
-static bool same_keys(int *a, int *b, int n) {
-    qsort(a, (size_t)n, sizeof *a, cmp_int);
-    qsort(b, (size_t)n, sizeof *b, cmp_int);
-    return memcmp(a, b, (size_t)n * sizeof *a) == 0;
-}
-
 enum world_mismatch world_mismatch_of(const struct world_claim *c, const struct world_detection *det) {
     if (det->truncated || det->n_objects != c->n_objects) return WORLD_MISMATCH_COUNT;
-    int a[WORLD_MAX_OBJECTS], b[WORLD_MAX_OBJECTS], n = c->n_objects;
-    for (int i = 0; i < n; i++) {
-        a[i] = c->colour[i];
-        b[i] = det->obj[i].colour;
+    int colours[WORLD_N_COLOURS] = {0}; /* claimed minus detected, per colour */
+    for (int i = 0; i < c->n_objects; i++) {
+        colours[c->colour[i]]++;
+        colours[det->obj[i].colour]--;
     }
-    if (!same_keys(a, b, n)) return WORLD_MISMATCH_COLOUR;
+    for (int k = 0; k < WORLD_N_COLOURS; k++)
+        if (colours[k] != 0) return WORLD_MISMATCH_COLOUR;
     if (!types_match(c, det)) return WORLD_MISMATCH_SHAPE;
     return WORLD_MISMATCH_SPATIAL;
 }
