@@ -24,10 +24,9 @@ COPY --from=build /out/ /usr/local/bin/
 
 # Inside a container dsrd must listen on all interfaces to be reachable;
 # keys (DSR_API_KEY, DSR_ADMIN_KEY) come from the orchestrator's secrets.
-# OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning
-# against OpenBLAS's own thread pool (libgomp reads it at load time).
+# OMP_WAIT_POLICY stays libgomp's default: dsrd links OpenBLAS's OpenMP
+# build, whose GEMMs share the OpenMP team (README, Threading).
 ENV DSR_HOST=0.0.0.0 \
-    OMP_WAIT_POLICY=passive \
     DSR_PORT=8080 \
     DSR_CHECKPOINT_DIR=/checkpoints
 VOLUME ["/models", "/checkpoints"]

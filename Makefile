@@ -15,13 +15,23 @@ OPT      ?= -O2
 ARCH     ?=
 SANFLAGS ?=
 
-DEB_PACKAGES = build-essential pkg-config libopenblas-dev libjansson-dev \
+DEB_PACKAGES = build-essential pkg-config libopenblas-openmp-dev libjansson-dev \
                libmicrohttpd-dev libpng-dev libjpeg62-turbo-dev uuid-dev libpcre2-dev \
                libcurl4-openssl-dev libicu-dev python3 python3-yaml curl ca-certificates
 
 PKGS      = openblas jansson libpng libjpeg libpcre2-8 icu-uc
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# OpenBLAS's OpenMP build, whichever variant Debian's alternatives select:
+# its GEMMs then run on the same libgomp team as dsr's own loops (one pool
+# of threads on the cores, not two spinning against each other; measured in
+# bench/README.md "Threading"), found at run time through the rpath.
+COMMA := ,
+MULTIARCH  := $(shell $(CC) -print-multiarch 2>/dev/null)
+OPENBLAS_OMP_PC := /usr/lib/$(MULTIARCH)/openblas-openmp/pkgconfig
+PKG_CONFIG_BLAS := $(if $(wildcard $(OPENBLAS_OMP_PC)/openblas.pc),PKG_CONFIG_PATH=$(OPENBLAS_OMP_PC))
+OPENBLAS_LIBDIR := $(shell $(PKG_CONFIG_BLAS) pkg-config --variable=libdir openblas 2>/dev/null)
+PKG_CFLAGS := $(shell $(PKG_CONFIG_BLAS) pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG_BLAS) pkg-config --libs $(PKGS) 2>/dev/null) \
+              $(OPENBLAS_LIBDIR:%=-Wl$(COMMA)-rpath$(COMMA)%)
 # The daemon (HTTP, request ids) and the HTTP API tests (client).
 SERVER_PKGS = libmicrohttpd uuid
 SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
@@ -287,7 +297,7 @@ soak: deps
 # quick start's next commands use build/dsr.
 run: deps
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(DSRD) $(ARGS)
+	$(DSRD) $(ARGS)
 
 # Long-running checks kept out of the ASan run (e.g. the full Janus-Pro-1B shape).
 test-slow: all

@@ -9,7 +9,7 @@
  * sizes take turns within each round.  GFLOP/s
  * count the multiply-adds executed (block products, masked tiles of the
  * diagonal blocks included): forward 2 GEMMs per block and head, backward 5
- * (probabilities recomputed, dV, dP, dQ, dK).  Run with OMP_WAIT_POLICY=passive.
+ * (probabilities recomputed, dV, dP, dQ, dK).  OMP_WAIT_POLICY: see bench/README.md, Threading.
  *
  * Usage: bench_attention [--threads N] [--reps R] [--len N] [--heads H] [--kv-heads G] [--head-dim D] */
 #include <stdio.h>

@@ -13,7 +13,7 @@
  * BF16) per call;
  * GFLOP/s counts 2 · n · out_dim · in_dim.  Each cell is the best of --reps
  * consecutive timed calls after a pause and one warm-up call (the run least
- * disturbed by the rest of the system, as in bench_machine).  Run with OMP_WAIT_POLICY=passive.
+ * disturbed by the rest of the system, as in bench_machine).  OMP_WAIT_POLICY: see bench/README.md, Threading.
  *
  * Usage: bench_linear [--threads N] [--reps R] */
 #include <cblas.h>

@@ -67,8 +67,10 @@ def verdict(ok):
 
 
 def threading_policy(build, threads, tmp):
-    """OpenMP's spinning workers and OpenBLAS's pthread pool share the cores:
-    time a forward and a short caption decode under each wait policy."""
+    """Time a forward and a short caption decode under each OpenMP wait policy
+    (with OpenBLAS's OpenMP build one team runs GEMMs and loops, and spinning
+    between regions saves a wake-up each; with its pthreads build the two
+    pools would fight over the cores and passive won)."""
     out = {}
     for policy in ("passive", "default"):
         env = env_with(policy, threads)

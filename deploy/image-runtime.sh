@@ -6,7 +6,7 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 
-RUNTIME_PACKAGES="libopenblas0-pthread libjansson4 libmicrohttpd12 libpng16-16 libjpeg62-turbo \
+RUNTIME_PACKAGES="libopenblas0-openmp libjansson4 libmicrohttpd12 libpng16-16 libjpeg62-turbo \
 libuuid1 libpcre2-8-0 libicu72 libcurl4 libgomp1 curl ca-certificates"
 
 apt-get update -qq

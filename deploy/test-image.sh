@@ -149,7 +149,7 @@ cp "$build"/out/* "$run/usr/local/bin/"
 missing=$(for b in "$run"/usr/local/bin/*; do chroot "$run" ldd "/usr/local/bin/$(basename "$b")"; done 2>&1 | grep 'not found')
 [ -z "$missing" ] || echo "$missing"
 check "runtime libraries resolve (ldd: nothing 'not found')" "$([ -z "$missing" ]; echo $?)"
-! chroot "$run" dpkg-query -W gcc make libopenblas-dev >/dev/null 2>&1
+! chroot "$run" dpkg-query -W gcc make libopenblas-openmp-dev >/dev/null 2>&1
 check "runtime stage has no compiler or -dev packages" $?
 
 echo "== dsrd in the runtime root"

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "nn/ops.h"
 #include "train/checkpoint.h"
 #include "config.h"
 #include "log.h"
@@ -71,12 +72,23 @@ int main(int argc, char **argv) {
     }
     log_info(cfg.log_format, "dsrd listening on http://%s:%d, loading %s", cfg.host, srv.port,
              cfg.model_dir ? cfg.model_dir : "the embedded default model (builtin:shapes)");
-    /* libgomp reads this at load time, so it can only be advised, not set here */
-    const char *wait_policy = getenv("OMP_WAIT_POLICY");
-    if (!wait_policy || strcasecmp(wait_policy, "passive") != 0)
+    /* libgomp reads this at load time, so it can only be advised, not set
+     * here.  With OpenBLAS's pthreads build two pools share the cores and
+     * spinning OpenMP threads starve its GEMMs; with its OpenMP build (what
+     * the Makefile links) there is one team, and a passive one pays a
+     * futex wake for every parallel region (bench/README.md, Threading). */
+    const char *wait_policy = getenv("OMP_WAIT_POLICY"), *blas = dsr_blas_threading();
+    bool passive = wait_policy && strcasecmp(wait_policy, "passive") == 0;
+    log_info(cfg.log_format, "OpenBLAS threading: %s; OMP_WAIT_POLICY=%s", blas, wait_policy ? wait_policy : "(unset)");
+    if (strcmp(blas, "pthreads") == 0 && !passive)
         log_info(cfg.log_format,
-                 "warning: OMP_WAIT_POLICY is not 'passive'; spinning OpenMP threads slow OpenBLAS "
-                 "(decode steps up to 4x slower). Start dsrd with OMP_WAIT_POLICY=passive");
+                 "warning: OpenBLAS's pthreads build with spinning OpenMP threads (OMP_WAIT_POLICY is not 'passive') "
+                 "slows every GEMM (decode steps up to 4x slower). Start dsrd with OMP_WAIT_POLICY=passive, or "
+                 "build against OpenBLAS's OpenMP build (libopenblas-openmp-dev, as make does)");
+    else if (strcmp(blas, "OpenMP") == 0 && passive)
+        log_info(cfg.log_format,
+                 "note: OMP_WAIT_POLICY=passive costs this build ~15-20%% of /score throughput (every parallel "
+                 "region wakes sleeping threads); unset it unless other processes share these cores");
     int announced = 0;
     while (!g_stop) {
         usleep(50000);

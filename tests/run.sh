@@ -5,7 +5,8 @@
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 2
-# OpenMP threads must not spin against OpenBLAS's pool (see README).
+# Tests start several daemons at once (fleets, replicas): passive OpenMP
+# threads keep them from spinning against each other on the cores.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 total_pass=0 total_fail=0 crashed=0
 # C test binaries, then the Python tests of the PyTorch recipe code (Debian's

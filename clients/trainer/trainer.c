@@ -278,7 +278,7 @@ static int checkpoint_due(const struct train_run *r, long step_after) {
  * already applied it and its first answer is gone). */
 static int commit_update(struct train_run *r, json_t *req, long step_after, json_t **resp, struct dsr_err *err) {
     long want = r->st.policy_version; /* before the update */
-    int applied = 0, ckpt_done = !checkpoint_due(r, step_after);
+    int applied = 0, ckpt_done = !checkpoint_due(r, step_after), stale = 0;
     /* Named by step and update key: unique to this update, so runs sharing
      * a --checkpoint-dir never collide, and a checkpoint that already exists
      * under this name is this very update's (written before a crash). */
@@ -290,7 +290,9 @@ static int commit_update(struct train_run *r, json_t *req, long step_after, json
         long v;
         if (server_version(r, r->learner, &v, err) != 0) return -1;
         if (v == want) applied = 0; /* never applied, or lost with a restart */
-        if (v < want && reload_to(r, r->learner, v, want, err) != 0) return -1;
+        /* stale: its weights hold this update on an older base (even at v == want) */
+        if ((v < want || stale) && reload_to(r, r->learner, v, want, err) != 0) return -1;
+        stale = 0;
         if (v > want + 1)
             return dsr_errf(err, "learner is at policy_version %ld, beyond the run's %ld + 1: another trainer?", v,
                             want);
@@ -305,9 +307,18 @@ static int commit_update(struct train_run *r, json_t *req, long step_after, json
                 return call_fail(err, "POST /update", &e);
             }
             long got = dsr_policy_version(*resp);
+            if (got < want + 1) {
+                /* the learner restarted during the call (its retries) and
+                 * applied the update to older weights: reload the last
+                 * checkpoint (next round) and apply it again */
+                fprintf(r->progress, "%sthe learner answered /update with policy_version %ld, not %ld: it restarted; "
+                        "re-syncing\n", r->tty ? "\r\033[K" : "", got, want + 1);
+                stale = 1;
+                continue;
+            }
             if (got != want + 1)
-                return dsr_errf(err, "/update answered policy_version %ld, expected %ld (%s)", got, want + 1,
-                                got > want + 1 ? "applied twice" : "not applied");
+                return dsr_errf(err, "/update answered policy_version %ld, expected %ld (applied twice)", got,
+                                want + 1);
             applied = 1;
         }
         if (!ckpt_done) {

@@ -266,7 +266,7 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
             rc = -1;
             break;
         }
-        op_swiglu_inplace(s.gate, s.up, (size_t)T * I);
+        op_swiglu(s.gate, s.gate, s.up, (size_t)T * I);
         if (lm_project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, s.h, s.gate, T, s.lora_u, err)) {
             rc = -1;
             break;

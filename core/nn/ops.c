@@ -15,6 +15,14 @@ void dsr_set_threads(int n) {
 
 int dsr_get_threads(void) { return omp_get_max_threads(); }
 
+const char *dsr_blas_threading(void) {
+    switch (openblas_get_parallel()) {
+    case 0: return "sequential";
+    case 1: return "pthreads";
+    default: return "OpenMP";
+    }
+}
+
 /* Up to this many rows op_linear uses one sgemv per row (measured: sgemv ×2
  * beats sgemm's packing at 2 rows, loses at 4). */
 #define LINEAR_GEMV_MAX_ROWS 2
@@ -144,14 +152,23 @@ float op_gelu_erf_grad(float x) {
     return (float)(cdf + x * pdf);
 }
 
-void op_silu_inplace(float *x, size_t count) {
+void op_swiglu(float *out, const float *gate, const float *up, size_t count) {
+    size_t chunks = (count + VEC_CHUNK - 1) / VEC_CHUNK;
 #pragma omp parallel for if (count > 65536)
-    for (size_t i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    for (size_t c = 0; c < chunks; c++) {
+        size_t lo = c * VEC_CHUNK, n = count - lo < VEC_CHUNK ? count - lo : VEC_CHUNK;
+        vec_swiglu(out + lo, gate + lo, up + lo, n);
+    }
 }
 
-void op_swiglu_inplace(float *gate, const float *up, size_t count) {
+void op_swiglu_backward(const float *gate, const float *up, const float *d_act, float *dgate, float *dup,
+                        size_t count) {
+    size_t chunks = (count + VEC_CHUNK - 1) / VEC_CHUNK;
 #pragma omp parallel for if (count > 65536)
-    for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (size_t c = 0; c < chunks; c++) {
+        size_t lo = c * VEC_CHUNK, n = count - lo < VEC_CHUNK ? count - lo : VEC_CHUNK;
+        vec_swiglu_backward(gate + lo, up + lo, d_act + lo, dgate + lo, dup + lo, n);
+    }
 }
 
 /* The rotation of pair i at position pos: HF's inv_freq = theta^(-2i/d) in

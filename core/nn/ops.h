@@ -19,6 +19,10 @@
 /* Threads used by OpenBLAS and by the OpenMP loops (<= 0: all cores). */
 void dsr_set_threads(int n);
 int  dsr_get_threads(void);
+/* How the linked OpenBLAS runs its GEMMs in parallel: "OpenMP" (the build
+ * the Makefile links: one libgomp team for GEMMs and loops), "pthreads" (a
+ * second pool of its own) or "sequential".  Static string. */
+const char *dsr_blas_threading(void);
 
 /* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias[out_dim] if non-NULL). */
 void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim);
@@ -51,10 +55,13 @@ void op_add_inplace(float *x, const float *y, size_t count);
 /* Activations, in place over count elements. */
 void op_gelu_erf_inplace(float *x, size_t count); /* exact GELU: x·Φ(x) */
 float op_gelu_erf_grad(float x);                  /* its derivative: Φ(x) + x·φ(x) */
-void op_silu_inplace(float *x, size_t count);
 
-/* gate[i] = silu(gate[i]) * up[i] (Llama SwiGLU), over count elements. */
-void op_swiglu_inplace(float *gate, const float *up, size_t count);
+/* Llama's SwiGLU over count elements, split over the threads
+ * (core/nn/vec_math.h: vec_swiglu, vec_swiglu_backward): out = silu(gate)·up
+ * (out may be gate), and its backward (dgate may be d_act). */
+void op_swiglu(float *out, const float *gate, const float *up, size_t count);
+void op_swiglu_backward(const float *gate, const float *up, const float *d_act, float *dgate, float *dup,
+                        size_t count);
 
 /* Rotary position embedding, HF "rotate_half" pairing (i, i + head_dim/2),
  * applied in place to x[n_tokens, n_heads * head_dim]; positions[t] is the

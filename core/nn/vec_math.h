@@ -16,4 +16,15 @@ void vec_gelu_erf(float *x, size_t n);
 /* x[i] = x[i] / (1 + exp(−x[i])) (SiLU / swish). */
 void vec_silu(float *x, size_t n);
 
+/* SwiGLU, the Llama MLP's gating: out[i] = silu(gate[i])·up[i]; out may be
+ * gate itself.  Inference and training both call it, so a rollout's
+ * log-probs and the update's recomputed ones agree bit for bit. */
+void vec_swiglu(float *out, const float *gate, const float *up, size_t n);
+
+/* Its backward, given d_act = dL/d out: with s = sigmoid(gate),
+ *   dup   = d_act·gate·s
+ *   dgate = d_act·up·s·(1 + gate·(1 − s)).
+ * dgate may be d_act itself (overwritten in place). */
+void vec_swiglu_backward(const float *gate, const float *up, const float *d_act, float *dgate, float *dup, size_t n);
+
 #endif

@@ -101,9 +101,7 @@ int tl_forward(const struct lm_layer *ly, const struct text_config *t, const str
     if (lm_project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, a->gate, a->h2, T, a->lora_u[LORA_GATE], err) ||
         lm_project(ly, LORA_UP, ly->up_w, ly->up_b, t, a->up, a->h2, T, a->lora_u[LORA_UP], err))
         return -1;
-    size_t n = (size_t)T * M;
-#pragma omp parallel for if (n > 65536)
-    for (size_t i = 0; i < n; i++) a->act[i] = a->gate[i] / (1.0f + expf(-a->gate[i])) * a->up[i];
+    op_swiglu(a->act, a->gate, a->up, (size_t)T * M);
     if (lm_project(ly, LORA_DOWN, ly->down_w, ly->down_b, t, out, a->act, T, a->lora_u[LORA_DOWN], err)) return -1;
     op_add_inplace(out, a->x2, (size_t)T * C);
     return 0;
@@ -149,13 +147,7 @@ int tl_backward(const struct lm_layer *ly, const struct tl_grads *g, const struc
     if (project_backward(ly, g, LORA_DOWN, ly->down_w, g->down_w, g->down_b, t, a->act, dx, T, dgate, 0.0f, a, du,
                          err))
         return -1;
-    size_t ni = n * M;
-#pragma omp parallel for if (ni > 65536)
-    for (size_t i = 0; i < ni; i++) {
-        float z = a->gate[i], sig = 1.0f / (1.0f + expf(-z)), d_act = dgate[i];
-        dup[i] = d_act * z * sig;
-        dgate[i] = d_act * a->up[i] * sig * (1.0f + z * (1.0f - sig));
-    }
+    op_swiglu_backward(a->gate, a->up, dgate, dgate, dup, n * M);
     if (project_backward(ly, g, LORA_GATE, ly->gate_w, g->gate_w, g->gate_b, t, a->h2, dgate, T, dh, 0.0f, a, du,
                          err) ||
         project_backward(ly, g, LORA_UP, ly->up_w, g->up_w, g->up_b, t, a->h2, dup, T, dh, 1.0f, a, du, err))

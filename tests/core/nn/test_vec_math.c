@@ -1,7 +1,8 @@
-/* vec_gelu_erf and vec_silu (core/nn/vec_math.h) against their definitions
- * in double over [-12, 12] and at 0; lengths that leave a tail of every size;
- * an element's result does not depend on its position in the array (the
- * tail goes through the same vector path). */
+/* vec_gelu_erf, vec_silu and vec_swiglu (core/nn/vec_math.h) against their
+ * definitions in double over [-12, 12] and at 0; lengths that leave a tail of
+ * every size; an element's result does not depend on its position in the
+ * array (the tail goes through the same vector path).  vec_swiglu_backward
+ * against the derivative in double and central differences of vec_swiglu. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,56 @@ out:
     free(y);
 }
 
+/* up alternates 0.75 and -1.5, so a gate paired with the wrong up shows. */
+static float up_of(size_t i) { return i % 2 ? -1.5f : 0.75f; }
+static double swiglu_ref_at(double x, size_t i) { return silu_ref(x) * up_of(i); }
+
+static void test_swiglu(struct th *t) {
+    enum { n = 1003 };
+    float gate[n], up[n], out[n], alias[n], dgate[n], dup[n], d_act[n];
+    double worst = 0.0, worst_d = 0.0, worst_fd = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        gate[i] = -12.0f + 24.0f * (float)i / (n - 1);
+        up[i] = up_of(i);
+        d_act[i] = 0.5f - (float)(i % 7) / 7.0f;
+    }
+    vec_swiglu(out, gate, up, n);
+    memcpy(alias, gate, sizeof alias);
+    vec_swiglu(alias, alias, up, n);
+    TH_CHECK(t, memcmp(out, alias, sizeof out) == 0, "swiglu in place (out = gate) differs");
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs(out[i] - swiglu_ref_at(gate[i], i)) / (1.0 + fabs((double)gate[i]));
+        worst = err > worst ? err : worst;
+    }
+    TH_CHECK(t, worst <= 1e-6, "swiglu: worst error %.3g > 1e-6", worst);
+    for (size_t k = 1; k <= 17; k++) { /* every tail: same bits as the full pass */
+        float part[17];
+        vec_swiglu(part, gate + 500, up + 500, k);
+        TH_CHECK(t, memcmp(part, out + 500, k * sizeof *part) == 0, "swiglu: %zu-element tail differs", k);
+    }
+    vec_swiglu_backward(gate, up, d_act, dgate, dup, n);
+    for (size_t i = 0; i < n; i++) {
+        double z = gate[i], s = 1.0 / (1.0 + exp(-z));
+        double want_up = d_act[i] * z * s, want_gate = d_act[i] * up[i] * s * (1.0 + z * (1.0 - s));
+        double e = fmax(fabs(dup[i] - want_up), fabs(dgate[i] - want_gate)) / (1.0 + fabs(z));
+        worst_d = e > worst_d ? e : worst_d;
+        /* central differences of the float forward, in the gate and in up */
+        float h = 1e-2f, zp = gate[i] + h, zm = gate[i] - h, up_p = up[i] + h, up_m = up[i] - h, fp, fm, gp, gm;
+        vec_swiglu(&fp, &zp, &up[i], 1);
+        vec_swiglu(&fm, &zm, &up[i], 1);
+        vec_swiglu(&gp, &gate[i], &up_p, 1);
+        vec_swiglu(&gm, &gate[i], &up_m, 1);
+        double fd_gate = d_act[i] * ((double)fp - fm) / (2.0 * h), fd_up = d_act[i] * ((double)gp - gm) / (2.0 * h);
+        e = fmax(fabs(dgate[i] - fd_gate), fabs(dup[i] - fd_up)) / (1.0 + fabs(z));
+        worst_fd = e > worst_fd ? e : worst_fd;
+    }
+    TH_CHECK(t, worst_d <= 1e-6, "swiglu backward: worst error %.3g against the derivative > 1e-6", worst_d);
+    TH_CHECK(t, worst_fd <= 1e-3, "swiglu backward: worst error %.3g against central differences > 1e-3", worst_fd);
+    memcpy(alias, d_act, sizeof alias);
+    vec_swiglu_backward(gate, up, alias, alias, dup, n);
+    TH_CHECK(t, memcmp(alias, dgate, sizeof alias) == 0, "swiglu backward in place (dgate = d_act) differs");
+}
+
 static void test_gelu(struct th *t) { check(t, "gelu_erf", vec_gelu_erf, gelu_ref); }
 static void test_silu(struct th *t) { check(t, "silu", vec_silu, silu_ref); }
 
@@ -51,5 +102,6 @@ int main(void) {
     struct th t = {0};
     th_run(&t, "gelu_erf", test_gelu);
     th_run(&t, "silu", test_silu);
+    th_run(&t, "swiglu", test_swiglu);
     return th_finish(&t, "test_vec_math");
 }
