@@ -28,17 +28,49 @@ size_t conv2d_row_floats(const struct conv2d *c, int w) {
  * zero outside the image, for output rows r0 .. r0 + n_rows - 1 of one
  * image whose channel ci starts at in + ci·ch_stride; col's rows are
  * col_ld floats apart (several images' bands side by side).
- * Deliberately single-threaded: it alternates band by band with a threaded
- * sgemm, and OpenMP workers spin-waiting next to OpenBLAS's own threads cut
- * throughput 2-3× (measured); copying a cache-sized band is cheap anyway. */
+ * Split over the threads by taps: it alternates band by band with the sgemm,
+ * and with OpenBLAS's OpenMP build both run on the same team (with its
+ * pthreads build, OpenMP workers here spun against OpenBLAS's threads and
+ * cut throughput 2-3×, so this was single-threaded until 2026-12-02). */
+/* One tap of a stride-1 convolution whose output rows are as wide as its
+ * input's (w_out = w): dst[r·w + ox] = src[(iy0 + r)·w + ox + dx], zero
+ * outside the h×w plane.  Consecutive output rows then read consecutive
+ * input rows, so the valid rows are one copy (not one per row) and only the
+ * |dx| edge columns of each row need zeroing afterwards. */
+static void same_row_taps(const float *src, int h, int w, int iy0, int dx, int n_rows, float *dst) {
+    int r_lo = iy0 < 0 ? -iy0 : 0, r_hi = h - iy0 < n_rows ? h - iy0 : n_rows;
+    if (r_hi <= r_lo) {
+        memset(dst, 0, (size_t)n_rows * w * sizeof *dst);
+        return;
+    }
+    memset(dst, 0, (size_t)r_lo * w * sizeof *dst);
+    memset(dst + (size_t)r_hi * w, 0, (size_t)(n_rows - r_hi) * w * sizeof *dst);
+    /* the valid rows' block, shifted by dx; the elements it would take from
+     * before or after the plane are edge columns, zeroed below */
+    ptrdiff_t from = (ptrdiff_t)(iy0 + r_lo) * w + dx, to = (ptrdiff_t)(iy0 + r_hi) * w + dx;
+    ptrdiff_t lo = from < 0 ? 0 : from, hi = to > (ptrdiff_t)h * w ? (ptrdiff_t)h * w : to;
+    float *block = dst + (size_t)r_lo * w;
+    memcpy(block + (lo - from), src + lo, (size_t)(hi - lo) * sizeof *dst);
+    for (int r = 0; r < r_hi - r_lo; r++) {
+        float *row = block + (size_t)r * w;
+        for (int ox = 0; ox < -dx && ox < w; ox++) row[ox] = 0.0f;
+        for (int ox = w - dx < 0 ? 0 : w - dx; ox < w; ox++) row[ox] = 0.0f;
+    }
+}
+
 static void im2col_rows(const struct conv2d *c, const float *in, size_t ch_stride, int h, int w, int w_out, int r0,
                         int n_rows, float *col, size_t col_ld) {
     const int k = c->k, s = c->stride;
     const int n_taps = c->cin * k * k;
+#pragma omp parallel for schedule(static) if ((size_t)n_taps * n_rows * w_out >= 32768)
     for (int q = 0; q < n_taps; q++) {
         const int ci = q / (k * k), ky = (q / k) % k, kx = q % k;
         const float *src = in + (size_t)ci * ch_stride;
         float *dst = col + (size_t)q * col_ld;
+        if (s == 1 && w_out == w) {
+            same_row_taps(src, h, w, r0 - c->pad_top + ky, kx - c->pad_left, n_rows, dst);
+            continue;
+        }
         /* valid output columns: 0 <= ox·s - pad_left + kx < w */
         int ox_lo = 0;
         while (ox_lo < w_out && ox_lo * s - c->pad_left + kx < 0) ox_lo++;
@@ -121,6 +153,35 @@ void conv2d_forward(const struct conv2d *c, const float *in, int n, int h, int w
         }
 }
 
+/* Σ x[i] and Σ (x[i] − mean)² in double, over 8 interleaved partial sums:
+ * one running sum is bound by the latency of a double add (4 cycles an
+ * element); eight independent ones vectorise. */
+enum { STAT_LANES = 8 };
+static double plane_sum(const float *x, size_t n) {
+    double part[STAT_LANES] = {0};
+    size_t i = 0;
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+        for (int l = 0; l < STAT_LANES; l++) part[l] += x[i + l];
+    double s = 0.0;
+    for (; i < n; i++) s += x[i];
+    for (int l = 0; l < STAT_LANES; l++) s += part[l];
+    return s;
+}
+
+static double plane_sq_dev(const float *x, size_t n, double mean) {
+    double part[STAT_LANES] = {0};
+    size_t i = 0;
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+        for (int l = 0; l < STAT_LANES; l++) {
+            double d = x[i + l] - mean;
+            part[l] += d * d;
+        }
+    double s = 0.0;
+    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+    for (int l = 0; l < STAT_LANES; l++) s += part[l];
+    return s;
+}
+
 void groupnorm_forward(float *out, const float *in, const float *weight, const float *bias, int channels, int n,
                        int hw, int groups, float eps, bool swish) {
     const int per_group = channels / groups;
@@ -130,16 +191,11 @@ void groupnorm_forward(float *out, const float *in, const float *weight, const f
         const int img = task / groups, g = task % groups;
         const float *first = in + (size_t)g * per_group * ch_stride + (size_t)img * plane;
         double sum = 0.0;
-        for (int cc = 0; cc < per_group; cc++)
-            for (size_t i = 0; i < plane; i++) sum += first[(size_t)cc * ch_stride + i];
+        for (int cc = 0; cc < per_group; cc++) sum += plane_sum(first + (size_t)cc * ch_stride, plane);
         const double count = (double)per_group * (double)plane;
         const double mean = sum / count;
         double sq = 0.0;
-        for (int cc = 0; cc < per_group; cc++)
-            for (size_t i = 0; i < plane; i++) {
-                double d = first[(size_t)cc * ch_stride + i] - mean;
-                sq += d * d;
-            }
+        for (int cc = 0; cc < per_group; cc++) sq += plane_sq_dev(first + (size_t)cc * ch_stride, plane, mean);
         const double rstd = 1.0 / sqrt(sq / count + eps);
         for (int cc = 0; cc < per_group; cc++) {
             const int ch = g * per_group + cc;

@@ -18,14 +18,14 @@
 
 #include "nn/weight.h"
 
-/* im2col scratch (floats) worth allocating: 8 MB.  A 3×3 conv with 128
- * input channels on 384×384 would need 680 MB at once; conv2d_forward
- * instead fills the scratch one band of output rows at a time, and a band
- * that stays in cache between im2col and the GEMM is as fast as one big
- * buffer (measured: ~85 GFLOPS on 2 cores for 2M..16M floats).  Across
- * images, more is slower: 32 MiB (6 of dsr-shapes' first-level images per
- * GEMM) made its 16-item /score's VQ encoding 2.8× slower. */
-#define CONV2D_COL_BUDGET_FLOATS ((size_t)2 * 1024 * 1024)
+/* im2col scratch (floats) worth allocating: 1 MiB, this CPU's L2.  A 3×3
+ * conv with 128 input channels on 384×384 would need 680 MB at once;
+ * conv2d_forward instead fills the scratch one band of output rows at a
+ * time, and a band that stays in cache between im2col and the GEMM's
+ * packing beats a bigger one: dsr-shapes' VQ encoding of 8 images took
+ * 35-36 ms with 256K floats against 40-42 with 2M (alternated runs,
+ * 2026-12-02, OpenBLAS's OpenMP build), and 32 MiB was 2.8× slower still. */
+#define CONV2D_COL_BUDGET_FLOATS ((size_t)256 * 1024)
 
 struct conv2d {
     int cin, cout, k, stride;

@@ -238,7 +238,12 @@ double op_logsumexp(const float *x, int dim) {
     for (int j = 0; j < dim; j++) mx = x[j] > mx ? x[j] : mx;
     if (isinf(mx)) return mx;
     double s = 0;
-    for (int j = 0; j < dim; j++) s += expf(x[j] - mx);
+    float e[256];
+    for (int j = 0; j < dim; j += 256) {
+        int k = dim - j < 256 ? dim - j : 256;
+        vec_exp_shifted(e, x + j, mx, (size_t)k);
+        for (int i = 0; i < k; i++) s += e[i];
+    }
     return mx + log(s);
 }
 
@@ -258,7 +263,7 @@ void op_softmax_row(float *x, int dim) {
         for (int l = 0; l < 4; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
     for (; j < dim; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
     float mx = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
-    for (j = 0; j < dim; j++) x[j] = expf(x[j] - mx);
+    vec_exp_shifted(x, x, mx, (size_t)dim);
     double s[4] = {0, 0, 0, 0};
     for (j = 0; j + 4 <= dim; j += 4)
         for (int l = 0; l < 4; l++) s[l] += x[j + l];

@@ -57,6 +57,14 @@ __attribute__((target("avx2"))) static void store_n(float *p, __m256 v, size_t n
     memcpy(p, pad, n * sizeof *pad);
 }
 
+__attribute__((target("avx2,fma"))) static void exp_shifted8(float *out, const float *in, float shift, size_t n) {
+    const __m256 sh = _mm256_set1_ps(shift);
+    for (size_t i = 0; i < n; i += 8) {
+        size_t k = n - i < 8 ? n - i : 8;
+        store_n(out + i, _ZGVdN8v_expf(_mm256_sub_ps(load_n(in + i, k), sh)), k);
+    }
+}
+
 __attribute__((target("avx2,fma"))) static void swiglu8(float *out, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i += 8) {
         size_t k = n - i < 8 ? n - i : 8;
@@ -101,6 +109,16 @@ void vec_silu(float *x, size_t n) {
     }
 #endif
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void vec_exp_shifted(float *out, const float *in, float shift, size_t n) {
+#if defined(__x86_64__)
+    if (have_avx2()) {
+        exp_shifted8(out, in, shift, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) out[i] = expf(in[i] - shift);
 }
 
 void vec_swiglu(float *out, const float *gate, const float *up, size_t n) {

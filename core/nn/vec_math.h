@@ -16,6 +16,10 @@ void vec_gelu_erf(float *x, size_t n);
 /* x[i] = x[i] / (1 + exp(−x[i])) (SiLU / swish). */
 void vec_silu(float *x, size_t n);
 
+/* out[i] = exp(in[i] − shift) (softmax and log-sum-exp rows, shift = the
+ * row's maximum); out may be in. */
+void vec_exp_shifted(float *out, const float *in, float shift, size_t n);
+
 /* SwiGLU, the Llama MLP's gating: out[i] = silu(gate[i])·up[i]; out may be
  * gate itself.  Inference and training both call it, so a rollout's
  * log-probs and the update's recomputed ones agree bit for bit. */

@@ -112,6 +112,15 @@ static void test_conv(struct th *t) {
         check_conv(t, &r, (struct conv2d){.cin = 4, .cout = 6, .k = 3, .stride = 2, 0, 0, 1, 1}, n, 10, 10,
                    "3x3 stride 2 pad right/bottom");
         check_conv(t, &r, (struct conv2d){.cin = 6, .cout = 3, .k = 1, .stride = 1, 0, 0, 0, 0}, n, 7, 5, "1x1");
+        /* stride 1, output as wide as the input (im2col copies whole row
+         * blocks, then zeroes edge columns): wider kernels, one-sided
+         * padding, an image narrower than the kernel; and a valid conv */
+        check_conv(t, &r, (struct conv2d){.cin = 3, .cout = 4, .k = 5, .stride = 1, 2, 2, 2, 2}, n, 6, 7, "5x5 same");
+        check_conv(t, &r, (struct conv2d){.cin = 2, .cout = 3, .k = 3, .stride = 1, 2, 0, 0, 2}, n, 5, 6,
+                   "3x3 same, padded top/right");
+        check_conv(t, &r, (struct conv2d){.cin = 2, .cout = 2, .k = 3, .stride = 1, 1, 1, 1, 1}, n, 2, 1,
+                   "3x3 same on 2x1");
+        check_conv(t, &r, (struct conv2d){.cin = 2, .cout = 3, .k = 3, .stride = 1, 0, 0, 0, 0}, n, 6, 6, "3x3 valid");
     }
     TH_CHECK(t, conv2d_out_size(32, 3, 2, 0, 1) == 16, "downsample output size");
 }

@@ -1,5 +1,5 @@
-/* vec_gelu_erf, vec_silu and vec_swiglu (core/nn/vec_math.h) against their
- * definitions in double over [-12, 12] and at 0; lengths that leave a tail of
+/* vec_gelu_erf, vec_silu, vec_exp_shifted and vec_swiglu (core/nn/vec_math.h)
+ * against their definitions in double over [-12, 12] and at 0; lengths that leave a tail of
  * every size; an element's result does not depend on its position in the
  * array (the tail goes through the same vector path).  vec_swiglu_backward
  * against the derivative in double and central differences of vec_swiglu. */
@@ -95,7 +95,12 @@ static void test_swiglu(struct th *t) {
     TH_CHECK(t, memcmp(alias, dgate, sizeof alias) == 0, "swiglu backward in place (dgate = d_act) differs");
 }
 
+/* exp(x − 12) over [-12, 12]: softmax's range (every argument ≤ 0) */
+static void exp_shifted_12(float *x, size_t n) { vec_exp_shifted(x, x, 12.0f, n); }
+static double exp_shifted_12_ref(double x) { return exp(x - 12.0); }
+
 static void test_gelu(struct th *t) { check(t, "gelu_erf", vec_gelu_erf, gelu_ref); }
+static void test_exp(struct th *t) { check(t, "exp_shifted", exp_shifted_12, exp_shifted_12_ref); }
 static void test_silu(struct th *t) { check(t, "silu", vec_silu, silu_ref); }
 
 int main(void) {
@@ -103,5 +108,6 @@ int main(void) {
     th_run(&t, "gelu_erf", test_gelu);
     th_run(&t, "silu", test_silu);
     th_run(&t, "swiglu", test_swiglu);
+    th_run(&t, "exp_shifted", test_exp);
     return th_finish(&t, "test_vec_math");
 }
