@@ -153,35 +153,6 @@ void conv2d_forward(const struct conv2d *c, const float *in, int n, int h, int w
         }
 }
 
-/* Σ x[i] and Σ (x[i] − mean)² in double, over 8 interleaved partial sums:
- * one running sum is bound by the latency of a double add (4 cycles an
- * element); eight independent ones vectorise. */
-enum { STAT_LANES = 8 };
-static double plane_sum(const float *x, size_t n) {
-    double part[STAT_LANES] = {0};
-    size_t i = 0;
-    for (; i + STAT_LANES <= n; i += STAT_LANES)
-        for (int l = 0; l < STAT_LANES; l++) part[l] += x[i + l];
-    double s = 0.0;
-    for (; i < n; i++) s += x[i];
-    for (int l = 0; l < STAT_LANES; l++) s += part[l];
-    return s;
-}
-
-static double plane_sq_dev(const float *x, size_t n, double mean) {
-    double part[STAT_LANES] = {0};
-    size_t i = 0;
-    for (; i + STAT_LANES <= n; i += STAT_LANES)
-        for (int l = 0; l < STAT_LANES; l++) {
-            double d = x[i + l] - mean;
-            part[l] += d * d;
-        }
-    double s = 0.0;
-    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
-    for (int l = 0; l < STAT_LANES; l++) s += part[l];
-    return s;
-}
-
 void groupnorm_forward(float *out, const float *in, const float *weight, const float *bias, int channels, int n,
                        int hw, int groups, float eps, bool swish) {
     const int per_group = channels / groups;
@@ -191,11 +162,11 @@ void groupnorm_forward(float *out, const float *in, const float *weight, const f
         const int img = task / groups, g = task % groups;
         const float *first = in + (size_t)g * per_group * ch_stride + (size_t)img * plane;
         double sum = 0.0;
-        for (int cc = 0; cc < per_group; cc++) sum += plane_sum(first + (size_t)cc * ch_stride, plane);
+        for (int cc = 0; cc < per_group; cc++) sum += vec_sum(first + (size_t)cc * ch_stride, plane);
         const double count = (double)per_group * (double)plane;
         const double mean = sum / count;
         double sq = 0.0;
-        for (int cc = 0; cc < per_group; cc++) sq += plane_sq_dev(first + (size_t)cc * ch_stride, plane, mean);
+        for (int cc = 0; cc < per_group; cc++) sq += vec_sum_sq_dev(first + (size_t)cc * ch_stride, plane, mean);
         const double rstd = 1.0 / sqrt(sq / count + eps);
         for (int cc = 0; cc < per_group; cc++) {
             const int ch = g * per_group + cc;

@@ -81,8 +81,7 @@ void op_rmsnorm(float *out, const float *in, const float *weight, int n, int dim
     for (int i = 0; i < n; i++) {
         const float *x = in + (size_t)i * dim;
         float *y = out + (size_t)i * dim;
-        double ss = 0;
-        for (int j = 0; j < dim; j++) ss += (double)x[j] * x[j];
+        double ss = vec_sum_sq(x, (size_t)dim);
         float scale = (float)(1.0 / sqrt(ss / dim + eps));
         for (int j = 0; j < dim; j++) y[j] = x[j] * scale * weight[j];
     }
@@ -94,11 +93,8 @@ void op_rmsnorm_backward(const float *x, const float *w, const float *dy, int n,
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * dim, *dyr = dy + (size_t)r * dim;
         float *dxr = dx + (size_t)r * dim;
-        double ss = 0, gx = 0;
-        for (int j = 0; j < dim; j++) {
-            ss += (double)xr[j] * xr[j];
-            gx += (double)dyr[j] * w[j] * xr[j];
-        }
+        double ss = vec_sum_sq(xr, (size_t)dim), gx = 0;
+        for (int j = 0; j < dim; j++) gx += (double)dyr[j] * w[j] * xr[j];
         double rs = 1.0 / sqrt(ss / dim + eps);
         rstd[r] = (float)rs;
         float c = (float)(rs * rs * rs * gx / dim);
@@ -118,11 +114,8 @@ void op_layernorm(float *out, const float *in, const float *weight, const float 
     for (int i = 0; i < n; i++) {
         const float *x = in + (size_t)i * dim;
         float *y = out + (size_t)i * dim;
-        double mean = 0, var = 0;
-        for (int j = 0; j < dim; j++) mean += x[j];
-        mean /= dim;
-        for (int j = 0; j < dim; j++) var += (x[j] - mean) * (x[j] - mean);
-        var /= dim;
+        double mean = vec_sum(x, (size_t)dim) / dim;
+        double var = vec_sum_sq_dev(x, (size_t)dim, mean) / dim;
         float rstd = (float)(1.0 / sqrt(var + eps));
         for (int j = 0; j < dim; j++) y[j] = (float)(x[j] - mean) * rstd * weight[j] + bias[j];
     }

@@ -144,3 +144,58 @@ void vec_swiglu_backward(const float *gate, const float *up, const float *d_act,
         dgate[i] = d * up[i] * s * (1.0f + z * (1.0f - s));
     }
 }
+
+/* Partial sums per lane (8 lanes: two 4-double vectors on AVX2, a mul then
+ * an add, so both paths round alike), then the tail, then the lanes in
+ * order.  f(x) is x, x² or (x − mean)². */
+enum { SUM_LANES = 8 };
+enum sum_kind { SUM_PLAIN, SUM_SQ, SUM_SQ_DEV };
+
+static double term(float x, enum sum_kind kind, double mean) {
+    double d = kind == SUM_SQ_DEV ? x - mean : (double)x;
+    return kind == SUM_PLAIN ? d : d * d;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static double sum_avx2(const float *x, size_t n, enum sum_kind kind, double mean) {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd(), m = _mm256_set1_pd(mean);
+    size_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), b = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        if (kind == SUM_SQ_DEV) {
+            a = _mm256_sub_pd(a, m);
+            b = _mm256_sub_pd(b, m);
+        }
+        if (kind != SUM_PLAIN) {
+            a = _mm256_mul_pd(a, a);
+            b = _mm256_mul_pd(b, b);
+        }
+        lo = _mm256_add_pd(lo, a);
+        hi = _mm256_add_pd(hi, b);
+    }
+    double part[SUM_LANES], s = 0.0;
+    _mm256_storeu_pd(part, lo);
+    _mm256_storeu_pd(part + 4, hi);
+    for (; i < n; i++) s += term(x[i], kind, mean);
+    for (int l = 0; l < SUM_LANES; l++) s += part[l];
+    return s;
+}
+#endif
+
+static double sum_of(const float *x, size_t n, enum sum_kind kind, double mean) {
+#if defined(__x86_64__)
+    if (have_avx2()) return sum_avx2(x, n, kind, mean);
+#endif
+    double part[SUM_LANES] = {0}, s = 0.0;
+    size_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) part[l] += term(x[i + l], kind, mean);
+    for (; i < n; i++) s += term(x[i], kind, mean);
+    for (int l = 0; l < SUM_LANES; l++) s += part[l];
+    return s;
+}
+
+double vec_sum(const float *x, size_t n) { return sum_of(x, n, SUM_PLAIN, 0.0); }
+double vec_sum_sq(const float *x, size_t n) { return sum_of(x, n, SUM_SQ, 0.0); }
+double vec_sum_sq_dev(const float *x, size_t n, double mean) { return sum_of(x, n, SUM_SQ_DEV, mean); }

@@ -5,6 +5,10 @@
  * scalar libm.  libm's scalar erff costs ~13 ns an element on this machine,
  * libmvec's ~0.5 (bench/README.md).  Single-threaded: callers split the work.
  * Buffers are caller-owned; in place. */
+/* Also the sums behind the normalisations (RMSNorm, LayerNorm, GroupNorm):
+ * in double over 8 interleaved partial sums, since one running double sum is
+ * bound by the add's latency (4 cycles an element) and eight vectorise; the
+ * same order for every caller. */
 #ifndef DSR_VEC_MATH_H
 #define DSR_VEC_MATH_H
 
@@ -19,6 +23,11 @@ void vec_silu(float *x, size_t n);
 /* out[i] = exp(in[i] − shift) (softmax and log-sum-exp rows, shift = the
  * row's maximum); out may be in. */
 void vec_exp_shifted(float *out, const float *in, float shift, size_t n);
+
+/* Σ x[i], Σ x[i]² and Σ (x[i] − mean)², in double. */
+double vec_sum(const float *x, size_t n);
+double vec_sum_sq(const float *x, size_t n);
+double vec_sum_sq_dev(const float *x, size_t n, double mean);
 
 /* SwiGLU, the Llama MLP's gating: out[i] = silu(gate[i])·up[i]; out may be
  * gate itself.  Inference and training both call it, so a rollout's

@@ -458,6 +458,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lm-steps", type=int, default=None, help="override the preset's LM steps")
     ap.add_argument("--restart", choices=STAGES, help="redo this stage and the ones after it")
+    ap.add_argument("--stop-after", choices=STAGES, help="stop after this stage (e.g. vq: train and measure a VQ-VAE)")
+    ap.add_argument("--codebook", type=int, default=256, help="VQ codebook size (the shipped model: 256)")
     ap.add_argument("--snapshot-at", type=int, default=0, metavar="STEP",
                     help="also export the weights after LM step STEP to WORK/snapshot-STEP (the DSR experiment's "
                          "base checkpoint is `--lm-steps 1800 --snapshot-at 600`: the first recipe's schedule, a "
@@ -488,10 +490,12 @@ def main():
     if "data" not in done:
         stage_data(args.work, n_train)
         mark("data")
+    if args.stop_after in ("tokenizer", "data"):
+        return
     data = Dataset(os.path.join(args.work, "train"))
     vocab = len(json.load(open(os.path.join(args.work, "tokenizer.json")))["model"]["vocab"])
     h = data.head
-    cfg = jt.janus_config(vocab, h["bos"], h["eos"], h["pad"], h["image"])
+    cfg = jt.janus_config(vocab, h["bos"], h["eos"], h["pad"], h["image"], codebook=args.codebook)
     model = jt.Janus(cfg)
     # model-vq.pt: the seeded initial weights with the trained VQ (the LM
     # stage's start, so `--restart lm` starts from it); model.pt: after the LM
@@ -511,6 +515,8 @@ def main():
         rt = vq_roundtrip(model, cfg, args.work)
         mark("vq", {"roundtrip_val": rt})
         log(f"vq: the grader accepts {100 * rt['agree']:.1f}% of decoded validation scenes {rt['by_kind']}")
+    if args.stop_after == "vq":
+        return
     if "codes" not in done:
         vq = model.model.vqmodel
         codes = torch.zeros(len(data.items), 64, dtype=torch.long)
@@ -547,6 +553,8 @@ def main():
         if os.path.exists(ck):
             os.remove(ck)
         mark("lm", {"steps": lm_steps})
+    if args.stop_after in ("codes", "lm"):
+        return
     meta = {"name": name, "preset": args.preset, "seed": args.seed, "train_scenes": n_train,
             "train_seed": SPLIT_SEEDS["train"], "vq_steps": vq_steps, "lm_steps": lm_steps,
             "stages": done, "torch": torch.__version__, "threads": args.threads}

@@ -2,7 +2,8 @@
  * against their definitions in double over [-12, 12] and at 0; lengths that leave a tail of
  * every size; an element's result does not depend on its position in the
  * array (the tail goes through the same vector path).  vec_swiglu_backward
- * against the derivative in double and central differences of vec_swiglu. */
+ * against the derivative in double and central differences of vec_swiglu;
+ * vec_sum, vec_sum_sq and vec_sum_sq_dev against long double. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,26 @@ static void test_swiglu(struct th *t) {
 static void exp_shifted_12(float *x, size_t n) { vec_exp_shifted(x, x, 12.0f, n); }
 static double exp_shifted_12_ref(double x) { return exp(x - 12.0); }
 
+/* The normalisations' sums against long double, for every tail length. */
+static void test_sums(struct th *t) {
+    float x[67];
+    for (int i = 0; i < 67; i++) x[i] = (float)((i * 37) % 23) / 7.0f - 1.3f;
+    for (size_t n = 0; n <= 67; n++) {
+        long double s = 0, sq = 0, dev = 0, mean = 0.25L;
+        for (size_t i = 0; i < n; i++) {
+            s += x[i];
+            sq += (long double)x[i] * x[i];
+            dev += (x[i] - mean) * (x[i] - mean);
+        }
+        TH_CHECK(t, fabsl(vec_sum(x, n) - s) <= 1e-12L * (1 + fabsl(s)), "vec_sum of %zu: %.17g, want %.17Lg", n,
+                 vec_sum(x, n), s);
+        TH_CHECK(t, fabsl(vec_sum_sq(x, n) - sq) <= 1e-12L * (1 + sq), "vec_sum_sq of %zu: %.17g, want %.17Lg", n,
+                 vec_sum_sq(x, n), sq);
+        TH_CHECK(t, fabsl(vec_sum_sq_dev(x, n, 0.25) - dev) <= 1e-12L * (1 + dev),
+                 "vec_sum_sq_dev of %zu: %.17g, want %.17Lg", n, vec_sum_sq_dev(x, n, 0.25), dev);
+    }
+}
+
 static void test_gelu(struct th *t) { check(t, "gelu_erf", vec_gelu_erf, gelu_ref); }
 static void test_exp(struct th *t) { check(t, "exp_shifted", exp_shifted_12, exp_shifted_12_ref); }
 static void test_silu(struct th *t) { check(t, "silu", vec_silu, silu_ref); }
@@ -109,5 +130,6 @@ int main(void) {
     th_run(&t, "silu", test_silu);
     th_run(&t, "swiglu", test_swiglu);
     th_run(&t, "exp_shifted", test_exp);
+    th_run(&t, "sums", test_sums);
     return th_finish(&t, "test_vec_math");
 }
