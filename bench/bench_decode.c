@@ -53,11 +53,19 @@ static int time_prefill(const struct janus_model *m, const int32_t *ctx, int n, 
     float *rows = malloc((size_t)n_segs * n * C * sizeof(float));
     int rc = rows ? 0 : dsr_errf(err, "out of memory");
     struct lm_segment segs[2] = {{.slot = 0, .n = n}, {.slot = 1, .n = n}};
-    for (int s = 0; rc == 0 && s < n_segs; s++)
-        rc = tf_embed_context(m, ctx, n, image_embeds, n_image_rows, rows + (size_t)s * n * C, err);
-    double t0 = bench_now_s();
-    if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, n_segs, rows, rows, err);
-    *seconds = bench_now_s() - t0;
+    /* the best of two, the first cold: the sampler's own prefill runs warm
+     * (scratch mapped, BF16 panels widened before), and a cold time here
+     * would be subtracted from the total as if it were the decode's */
+    *seconds = 1e30;
+    for (int rep = 0; rc == 0 && rep < 2; rep++) {
+        for (int s = 0; s < n_segs; s++) kv_cache_reset_slot(&cache, s);
+        for (int s = 0; rc == 0 && s < n_segs; s++)
+            rc = tf_embed_context(m, ctx, n, image_embeds, n_image_rows, rows + (size_t)s * n * C, err);
+        double t0 = bench_now_s();
+        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, n_segs, rows, rows, err);
+        double dt = bench_now_s() - t0;
+        *seconds = dt < *seconds ? dt : *seconds;
+    }
     free(rows);
     kv_cache_free(&cache);
     return rc;
