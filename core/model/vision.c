@@ -235,26 +235,23 @@ static void unfold_patches(float *patches, const float *pixels, int n_images, co
 }
 
 /* out[T, D] = multi-head softmax(scale · Q Kᵀ) V for one image; q, k, v, out
- * are [T, D] with head h in columns [h·hd, (h+1)·hd).  All heads' scores are
- * formed before one parallel softmax so that BLAS and the OpenMP loop hand
- * the cores over twice per layer rather than twice per head. */
+ * are [T, D] with head h in columns [h·hd, (h+1)·hd); scores holds
+ * n_heads·T·T floats.  The heads are split over the OpenMP team, each
+ * thread running its heads' small GEMMs itself (OpenBLAS's OpenMP build runs
+ * single-threaded inside a parallel region): one fork per image instead of
+ * a threaded sgemm per head and product (dsr-shapes: 64 × 64 × 32 each). */
 static void attention_one_image(float *out, const float *q, const float *k, const float *v, float *scores, int T,
                                 int D, int n_heads) {
     int hd = D / n_heads;
     float scale = 1.0f / sqrtf((float)hd);
     size_t TT = (size_t)T * T;
+#pragma omp parallel for schedule(static)
     for (int h = 0; h < n_heads; h++) {
         size_t col = (size_t)h * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + col, D, k + col, D, 0.0f,
-                    scores + h * TT, T);
-    }
-    int n_rows = n_heads * T;
-#pragma omp parallel for
-    for (int i = 0; i < n_rows; i++) op_softmax_row(scores + (size_t)i * T, T);
-    for (int h = 0; h < n_heads; h++) {
-        size_t col = (size_t)h * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, scores + h * TT, T, v + col, D, 0.0f,
-                    out + col, D);
+        float *sc = scores + h * TT;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + col, D, k + col, D, 0.0f, sc, T);
+        for (int i = 0; i < T; i++) op_softmax_row(sc + (size_t)i * T, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, sc, T, v + col, D, 0.0f, out + col, D);
     }
 }
 
