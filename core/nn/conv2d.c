@@ -24,14 +24,6 @@ size_t conv2d_row_floats(const struct conv2d *c, int w) {
     return (size_t)c->cin * c->k * c->k * (size_t)w_out;
 }
 
-/* col[(ci·k + ky)·k + kx][(oy - r0)·w_out + ox] = in[ci][oy·s - pad_top + ky][ox·s - pad_left + kx],
- * zero outside the image, for output rows r0 .. r0 + n_rows - 1 of one
- * image whose channel ci starts at in + ci·ch_stride; col's rows are
- * col_ld floats apart (several images' bands side by side).
- * Split over the threads by taps: it alternates band by band with the sgemm,
- * and with OpenBLAS's OpenMP build both run on the same team (with its
- * pthreads build, OpenMP workers here spun against OpenBLAS's threads and
- * cut throughput 2-3×, so this was single-threaded until 2026-12-02). */
 /* One tap of a stride-1 convolution whose output rows are as wide as its
  * input's (w_out = w): dst[r·w + ox] = src[(iy0 + r)·w + ox + dx], zero
  * outside the h×w plane.  Consecutive output rows then read consecutive
@@ -58,6 +50,14 @@ static void same_row_taps(const float *src, int h, int w, int iy0, int dx, int n
     }
 }
 
+/* col[(ci·k + ky)·k + kx][(oy - r0)·w_out + ox] = in[ci][oy·s - pad_top + ky][ox·s - pad_left + kx],
+ * zero outside the image, for output rows r0 .. r0 + n_rows - 1 of one
+ * image whose channel ci starts at in + ci·ch_stride; col's rows are
+ * col_ld floats apart (several images' bands side by side).
+ * Split over the threads by taps: it alternates band by band with the sgemm,
+ * and with OpenBLAS's OpenMP build both run on the same team (with its
+ * pthreads build, OpenMP workers here spun against OpenBLAS's threads and
+ * cut throughput 2-3×, so this was single-threaded until 2026-12-02). */
 static void im2col_rows(const struct conv2d *c, const float *in, size_t ch_stride, int h, int w, int w_out, int r0,
                         int n_rows, float *col, size_t col_ld) {
     const int k = c->k, s = c->stride;

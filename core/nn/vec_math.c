@@ -21,25 +21,6 @@ __attribute__((target("avx2,fma"))) static __m256 silu8(__m256 v) {
     return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
-/* f over x[0, n): whole vectors, then the tail through one zero-padded
- * vector.  (f is called through a pointer: it calls into libmvec anyway.) */
-__attribute__((target("avx2,fma"))) static void apply8(float *x, size_t n, __m256 (*f)(__m256)) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));
-    if (i < n) {
-        float pad[8] = {0};
-        memcpy(pad, x + i, (n - i) * sizeof *pad);
-        _mm256_storeu_ps(pad, f(_mm256_loadu_ps(pad)));
-        memcpy(x + i, pad, (n - i) * sizeof *pad);
-    }
-}
-
-/* The sigmoid of 8 lanes: 1 / (1 + exp(−v)). */
-__attribute__((target("avx2,fma"))) static __m256 sigmoid8(__m256 v) {
-    __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_setzero_ps(), v));
-    return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
-
 /* Loads up to 8 floats (the tail zero-padded) and stores them back. */
 __attribute__((target("avx2"))) static __m256 load_n(const float *p, size_t n) {
     if (n >= 8) return _mm256_loadu_ps(p);
@@ -55,6 +36,21 @@ __attribute__((target("avx2"))) static void store_n(float *p, __m256 v, size_t n
     float pad[8];
     _mm256_storeu_ps(pad, v);
     memcpy(p, pad, n * sizeof *pad);
+}
+
+/* f over x[0, n) in place, 8 at a time, the tail zero-padded.  (f is called
+ * through a pointer: it calls into libmvec anyway.) */
+__attribute__((target("avx2,fma"))) static void apply8(float *x, size_t n, __m256 (*f)(__m256)) {
+    for (size_t i = 0; i < n; i += 8) {
+        size_t k = n - i < 8 ? n - i : 8;
+        store_n(x + i, f(load_n(x + i, k)), k);
+    }
+}
+
+/* The sigmoid of 8 lanes: 1 / (1 + exp(−v)). */
+__attribute__((target("avx2,fma"))) static __m256 sigmoid8(__m256 v) {
+    __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
 __attribute__((target("avx2,fma"))) static void exp_shifted8(float *out, const float *in, float shift, size_t n) {

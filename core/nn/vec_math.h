@@ -1,14 +1,13 @@
-/* Elementwise activations over float32 arrays through glibc's vector math
- * library (libmvec, its AVX2 variants: ≤ 4 ulp from the exact function), 8
- * lanes at a time, the tail padded into a vector too, so every element takes
- * the same path whatever its position; on CPUs without AVX2 (and off x86-64)
- * scalar libm.  libm's scalar erff costs ~13 ns an element on this machine,
- * libmvec's ~0.5 (bench/README.md).  Single-threaded: callers split the work.
- * Buffers are caller-owned; in place. */
-/* Also the sums behind the normalisations (RMSNorm, LayerNorm, GroupNorm):
- * in double over 8 interleaved partial sums, since one running double sum is
- * bound by the add's latency (4 cycles an element) and eight vectorise; the
- * same order for every caller. */
+/* Elementwise math over float32 arrays through glibc's vector math library
+ * (libmvec, its AVX2 variants: ≤ 4 ulp from the exact function), 8 lanes at
+ * a time, the tail padded into a vector too, so every element takes the same
+ * path whatever its position; on CPUs without AVX2 (and off x86-64) scalar
+ * libm.  libm's scalar erff costs ~13 ns an element on this machine,
+ * libmvec's ~0.5 (bench/README.md).  Also the sums behind the normalisations
+ * (RMSNorm, LayerNorm, GroupNorm): in double over 8 interleaved partial sums,
+ * since one running double sum is bound by the add's latency (4 cycles an
+ * element) and eight vectorise; the same order for every caller.
+ * Single-threaded: callers split the work.  Buffers are caller-owned. */
 #ifndef DSR_VEC_MATH_H
 #define DSR_VEC_MATH_H
 
