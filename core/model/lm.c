@@ -217,6 +217,19 @@ int lm_project(const struct lm_layer *ly, enum lora_target target, struct weight
     return 0;
 }
 
+/* lm_project of several targets on one input (q/k/v, gate/up): the base
+ * products as a group (one parallel region in a decode step), then each
+ * target's adapter. */
+static int project_group(const struct lm_layer *ly, const struct gemm_small_job *jobs, const enum lora_target *targets,
+                         int count, const struct text_config *t, const float *in, int T, float *u,
+                         struct dsr_err *err) {
+    if (op_linear_group(jobs, count, in, T, t->hidden_size, err)) return -1;
+    for (int j = 0; j < count; j++)
+        if (lora_present(&ly->lora[targets[j]]))
+            lora_forward(jobs[j].out, in, &ly->lora[targets[j]], T, t->hidden_size, jobs[j].out_dim, u);
+    return 0;
+}
+
 int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
                const float *embeds, float *hidden, struct dsr_err *err) {
     const struct text_config *t = &m->cfg;
@@ -227,7 +240,7 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
     struct lm_scratch s = {0};
     if (scratch_alloc(&s, t, m->lora_rank, T, err)) return -1;
     int C = t->hidden_size, I = t->intermediate_size;
-    int KV = t->n_kv_heads * t->head_dim;
+    int Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
 
     for (int sg = 0, row = 0; sg < n_segs; sg++)
         for (int i = 0; i < segs[sg].n; i++) s.pos[row++] = cache->len[segs[sg].slot] + i;
@@ -239,9 +252,9 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         const struct lm_layer *ly = &m->layers[l];
         /* attention block */
         op_rmsnorm(s.h, s.x, ly->attn_norm, T, C, t->rms_norm_eps);
-        if (lm_project(ly, LORA_Q, ly->q_w, ly->q_b, t, s.q, s.h, T, s.lora_u, err) ||
-            lm_project(ly, LORA_K, ly->k_w, ly->k_b, t, s.k, s.h, T, s.lora_u, err) ||
-            lm_project(ly, LORA_V, ly->v_w, ly->v_b, t, s.v, s.h, T, s.lora_u, err)) {
+        const struct gemm_small_job qkv[] = {{s.q, ly->q_w, ly->q_b, Q}, {s.k, ly->k_w, ly->k_b, KV},
+                                              {s.v, ly->v_w, ly->v_b, KV}};
+        if (project_group(ly, qkv, (const enum lora_target[]){LORA_Q, LORA_K, LORA_V}, 3, t, s.h, T, s.lora_u, err)) {
             rc = -1;
             break;
         }
@@ -261,8 +274,8 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
         op_add_inplace(s.x, s.h, (size_t)T * C);
         /* MLP block */
         op_rmsnorm(s.h, s.x, ly->mlp_norm, T, C, t->rms_norm_eps);
-        if (lm_project(ly, LORA_GATE, ly->gate_w, ly->gate_b, t, s.gate, s.h, T, s.lora_u, err) ||
-            lm_project(ly, LORA_UP, ly->up_w, ly->up_b, t, s.up, s.h, T, s.lora_u, err)) {
+        const struct gemm_small_job gate_up[] = {{s.gate, ly->gate_w, ly->gate_b, I}, {s.up, ly->up_w, ly->up_b, I}};
+        if (project_group(ly, gate_up, (const enum lora_target[]){LORA_GATE, LORA_UP}, 2, t, s.h, T, s.lora_u, err)) {
             rc = -1;
             break;
         }

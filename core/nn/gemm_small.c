@@ -125,7 +125,7 @@ weight_block(float *out, const float *in, const float *w, const float *bias, int
     }
 }
 
-/* linear_bf16_small: a few input rows against BF16 weights (decode steps):
+/* The BF16 kernels: a few input rows against BF16 weights (decode steps):
  * memory-bound, so the widening must cost no shuffles.  32 bits of a BF16
  * row hold elements 2i (low half) and 2i+1 (high half); a shift left by 16
  * makes the low one a float32 and masking off the low half makes the high
@@ -306,51 +306,64 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
                            x + (size_t)c * k, k, bias ? bias + r : NULL, NULL, 1, 1);
 }
 
-/* out[n, out_dim] = in[n, in_dim] · widen(weight)ᵀ (+ bias); wide: use the
- * AVX-512VL kernel for n ≥ 2; -1 when the split inputs cannot be allocated. */
-static int linear_bf16_small(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
-                             int out_dim, int wide) {
-    int k16 = in_dim & ~15;
-    int B = bf16_block_rows(n, wide);
-    int n_blocks = (out_dim + B - 1) / B;
-    int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
-    int threads = parallel ? omp_get_max_threads() : 1;
-    float *xs = malloc(((size_t)n * k16 + 1) * sizeof *xs);
-    if (!xs) return -1;
-    for (int i = 0; i < n; i++)
-        for (int b = 0; b < k16; b += 16)
-            for (int e = 0; e < 8; e++) {
-                xs[(size_t)i * k16 + b + e] = in[(size_t)i * in_dim + b + 2 * e];
-                xs[(size_t)i * k16 + b + 8 + e] = in[(size_t)i * in_dim + b + 2 * e + 1];
-            }
-#pragma omp parallel num_threads(threads)
-    {
-        /* contiguous ranges of whole blocks, so each thread streams its own slice */
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int b0 = (int)((long long)n_blocks * t / nt), b1 = (int)((long long)n_blocks * (t + 1) / nt);
-        int o0 = b0 * B, o1 = b1 * B < out_dim ? b1 * B : out_dim;
-        if (o1 > o0)
-            rows_bf16(out + o0, out_dim, weight + (size_t)o0 * in_dim, xs, in, n, in_dim, bias ? bias + o0 : NULL,
-                      o1 - o0, wide);
-    }
-    free(xs);
-    return 0;
-}
-
-/* Threads split the output rows into contiguous ranges of whole blocks, so
- * each streams its own slice of W once. */
-static void linear_avx2(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
-                        int out_dim) {
-    int n_blocks = (out_dim + BLOCK_OUT - 1) / BLOCK_OUT;
-    int parallel = (long long)out_dim * in_dim >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int b = 0; b < n_blocks; b++) {
-        int o = b * BLOCK_OUT;
+/* Output rows [o0, o1) of a float32 weight against all n inputs, in blocks
+ * of BLOCK_OUT from o0 (o0 a multiple of BLOCK_OUT). */
+static void rows_f32(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
+                     int out_dim, int o0, int o1) {
+    for (int o = o0; o < o1; o += BLOCK_OUT) {
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
         weight_block(out + o, in, weight + (size_t)o * in_dim, bias ? bias + o : NULL, n, in_dim, out_dim, rows,
                      next_rows);
     }
+}
+
+/* Every job's product on the SIMD kernels in one parallel region.  Each
+ * thread takes a contiguous range of whole blocks of every job's output rows
+ * (so it streams its own slice of each weight once) and goes on to the next
+ * job without waiting: one fork-join for the group.  A block's result does
+ * not depend on which thread computes it, so the split changes no bits.
+ * BF16 jobs share the input split into even and odd elements (xs).  -1 when
+ * xs cannot be allocated, nothing computed. */
+static int group_simd(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim, int wide) {
+    int k16 = in_dim & ~15;
+    long long weights = 0;
+    int any_bf16 = 0;
+    for (int j = 0; j < count; j++) {
+        weights += (long long)jobs[j].out_dim * in_dim;
+        any_bf16 |= jobs[j].weight.bf16 != NULL;
+    }
+    float *xs = NULL;
+    if (any_bf16) {
+        xs = malloc(((size_t)n * k16 + 1) * sizeof *xs);
+        if (!xs) return -1;
+        for (int i = 0; i < n; i++)
+            for (int b = 0; b < k16; b += 16)
+                for (int e = 0; e < 8; e++) {
+                    xs[(size_t)i * k16 + b + e] = in[(size_t)i * in_dim + b + 2 * e];
+                    xs[(size_t)i * k16 + b + 8 + e] = in[(size_t)i * in_dim + b + 2 * e + 1];
+                }
+    }
+    int threads = weights >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS ? omp_get_max_threads() : 1;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int j = 0; j < count; j++) {
+            const struct gemm_small_job *jb = &jobs[j];
+            int B = jb->weight.bf16 ? bf16_block_rows(n, wide) : BLOCK_OUT;
+            int n_blocks = (jb->out_dim + B - 1) / B;
+            int b0 = (int)((long long)n_blocks * t / nt), b1 = (int)((long long)n_blocks * (t + 1) / nt);
+            int o0 = b0 * B, o1 = b1 * B < jb->out_dim ? b1 * B : jb->out_dim;
+            if (o1 <= o0) continue;
+            if (jb->weight.bf16)
+                rows_bf16(jb->out + o0, jb->out_dim, jb->weight.bf16 + (size_t)o0 * in_dim, xs, in, n, in_dim,
+                          jb->bias ? jb->bias + o0 : NULL, o1 - o0, wide);
+            else
+                rows_f32(jb->out, in, jb->weight.f32, jb->bias, n, in_dim, jb->out_dim, o0, o1);
+        }
+    }
+    free(xs);
+    return 0;
 }
 
 #else
@@ -364,8 +377,8 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
     if (n <= 0 || out_dim <= 0) return;
 #if defined(__x86_64__)
     if (use_simd && gemm_small_simd_supported()) {
-        linear_avx2(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim);
-        return;
+        struct gemm_small_job job = {.out = out, .weight = {.f32 = weight}, .bias = bias, .out_dim = out_dim};
+        if (group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, 0) == 0) return; /* float32 only: cannot fail */
     }
 #else
     (void)use_simd;
@@ -419,13 +432,31 @@ static int linear_bf16_panels(float *out, const float *in, const uint16_t *weigh
     return 0;
 }
 
+int gemm_small_group(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim) {
+    if (n <= 0 || count <= 0) return 0;
+#if defined(__x86_64__)
+    if (gemm_small_simd_supported()) return group_simd(jobs, count, in, n, in_dim < 0 ? 0 : in_dim,
+                                                       __builtin_cpu_supports("avx512vl"));
+#endif
+    for (int j = 0; j < count; j++) {
+        const struct gemm_small_job *jb = &jobs[j];
+        if (jb->weight.bf16) {
+            if (gemm_bf16_run(jb->out, in, jb->weight.bf16, jb->bias, n, in_dim, jb->out_dim, 1)) return -1;
+        } else {
+            gemm_small_run(jb->out, in, jb->weight.f32, jb->bias, n, in_dim, jb->out_dim, 1);
+        }
+    }
+    return 0;
+}
+
 int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
                   int out_dim, int use_simd) {
     if (n <= 0 || out_dim <= 0) return 0;
 #if defined(__x86_64__)
     if (use_simd && n <= GEMM_BF16_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
         int wide = use_simd != GEMM_BF16_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
-        return linear_bf16_small(out, in, weight, bias, n, in_dim < 0 ? 0 : in_dim, out_dim, wide);
+        struct gemm_small_job job = {.out = out, .weight = {.bf16 = weight}, .bias = bias, .out_dim = out_dim};
+        return group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, wide);
     }
 #else
     (void)use_simd;

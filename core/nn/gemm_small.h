@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+#include "nn/weight.h"
+
 /* On AVX2+FMA CPUs op_linear sends 2..GEMM_SMALL_MAX_ROWS rows here (one row
  * goes to sgemv, more rows to sgemm; without AVX2 it keeps sgemv for 2 rows).  Measured with bench/bench_linear (bench/README.md):
  * at 32 rows this kernel is faster than sgemm at every decode shape, at 64
@@ -56,7 +58,7 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
  *     decode steps reading BF16 straight from memory (half the bytes of
  *     float32), splitting each 16-weight load into even and odd elements
  *     with a shift and a mask (no shuffles), in the summation order
- *     documented at linear_bf16_small (gemm_small.c): the same for every n
+ *     documented at the BF16 kernels (gemm_small.c): the same for every n
  *     and every kernel, not gemm_small's (float rounding apart); from 2 rows
  *     on an AVX-512VL CPU a kernel that widens once for 3 inputs (its 32
  *     registers), unless use_simd is GEMM_BF16_AVX2_ONLY; -1 when the
@@ -67,6 +69,23 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
 #define GEMM_BF16_AVX2_ONLY 2
 int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
                   int out_dim, int use_simd);
+
+/* One product of a group sharing its input: out[n, out_dim] = in ·
+ * weightᵀ (+ bias), weight float32 or BF16 ([out_dim, in_dim]). */
+struct gemm_small_job {
+    float *out;
+    struct weight weight;
+    const float *bias; /* [out_dim] or NULL */
+    int out_dim;
+};
+
+/* Products that share an input (a decode step's q/k/v, gate/up) in one
+ * parallel region: each job's result is bit-identical to gemm_small_run /
+ * gemm_bf16_run with use_simd = 1 on its own (same kernels, same order), at
+ * one fork-join for the group instead of one per product.  Without the AVX2
+ * kernel the jobs run one by one on the portable paths.  Returns 0, or -1
+ * when scratch cannot be allocated (outputs then unspecified). */
+int gemm_small_group(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim);
 
 /* The input gradient through a BF16 weight [out_dim, in_dim] (the
  * backward of gemm_bf16_run): din[n, in_dim] = beta·din + dy[n, out_dim] ·

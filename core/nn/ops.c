@@ -63,6 +63,27 @@ int op_linear_w(float *out, const float *in, struct weight weight, const float *
     return 0;
 }
 
+/* Whether op_linear_w sends n rows through this weight to a small-batch
+ * kernel (the dispatch above and in gemm_bf16_run). */
+static bool takes_small_kernel(struct weight w, int n) {
+    if (!gemm_small_simd_supported()) return false;
+    return w.bf16 ? n <= GEMM_BF16_SMALL_MAX_ROWS : n >= 2 && n <= GEMM_SMALL_MAX_ROWS;
+}
+
+int op_linear_group(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim,
+                    struct dsr_err *err) {
+    bool small = true;
+    for (int j = 0; j < count; j++) small = small && takes_small_kernel(jobs[j].weight, n);
+    if (small) {
+        if (gemm_small_group(jobs, count, in, n, in_dim))
+            return dsr_errf(err, "out of memory splitting %d input rows for BF16 weights", n);
+        return 0;
+    }
+    for (int j = 0; j < count; j++)
+        if (op_linear_w(jobs[j].out, in, jobs[j].weight, jobs[j].bias, n, in_dim, jobs[j].out_dim, err)) return -1;
+    return 0;
+}
+
 int op_linear_w_backward_input(float *din, const float *dy, struct weight weight, int n, int in_dim, int out_dim,
                                float beta, struct dsr_err *err) {
     if (n <= 0 || in_dim <= 0) return 0;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "nn/gemm_small.h"
 #include "nn/weight.h"
 
 /* Threads used by OpenBLAS and by the OpenMP loops (<= 0: all cores). */
@@ -32,6 +33,13 @@ void op_linear(float *out, const float *in, const float *weight, const float *bi
  * -1 (err says so) when that fails, 0 otherwise. */
 int op_linear_w(float *out, const float *in, struct weight weight, const float *bias, int n, int in_dim, int out_dim,
                 struct dsr_err *err);
+
+/* op_linear_w of several weights on one input (q/k/v, gate/up): the same
+ * results; when every product would take a small-batch kernel (a decode
+ * step), they run in one parallel region (gemm_small_group), otherwise one
+ * after another.  -1 (err says so) when scratch cannot be allocated. */
+int op_linear_group(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim,
+                    struct dsr_err *err);
 
 /* Its input gradient: din[n, in_dim] = beta·din + dy[n, out_dim] · weight
  * (the weight's own gradient is not computed: frozen weights need none).

@@ -234,7 +234,7 @@ static float documented_dot(const float *x, const float *w, const float *bias, i
     return s;
 }
 
-/* gemm_bf16_run's small-batch order (gemm_small.c, linear_bf16_small): per
+/* gemm_bf16_run's small-batch order (gemm_small.c, the BF16 kernels): per
  * 16-element block, lane j takes element 2j then 2j+1; then the lanes as
  * above.  The same for every batch size. */
 static float documented_dot_bf16(const float *x, const float *w, const float *bias, int k) {
@@ -393,6 +393,61 @@ static void test_bf16_backward_input(struct th *t) {
     }
 }
 
+/* op_linear_group against op_linear_w one weight at a time, bit for bit:
+ * float32 and BF16 weights mixed in one group, output sizes that split
+ * unevenly into blocks and threads, batch sizes inside the small kernels'
+ * ranges (one parallel region) and outside them (one product after
+ * another), on 1 and 2 threads; nothing written past any output. */
+static void test_group(struct th *t) {
+    struct dsr_rng r;
+    rng_seed(&r, 29);
+    enum { JOBS = 3 };
+    const int out_dims[JOBS] = {203, 66, 66}, in_dim = 261;
+    const int ns[] = {1, 2, 3, 7, 32, 33, 64, 65};
+    struct problem p[JOBS] = {{0}};
+    uint16_t *w16[JOBS] = {0};
+    int ok = 1;
+    for (int j = 0; j < JOBS; j++) {
+        ok &= problem_init(&p[j], &r, 65, in_dim, out_dims[j], j != 1, j == 2) == 0;
+        if (ok && j != 0) ok &= (w16[j] = round_to_bf16(&p[j])) != NULL; /* job 0 stays float32 */
+    }
+    int threads = dsr_get_threads();
+    for (size_t a = 0; ok && a < sizeof ns / sizeof ns[0]; a++)
+        for (int nt = 1; nt <= 2; nt++) {
+            int n = ns[a];
+            dsr_set_threads(nt);
+            float *got[JOBS] = {0}, *want[JOBS] = {0};
+            struct gemm_small_job jobs[JOBS];
+            for (int j = 0; j < JOBS; j++) {
+                p[j].n = n; /* the first n of the 65 input rows (all problems share none: any input works) */
+                got[j] = out_alloc(&p[j]), want[j] = out_alloc(&p[j]);
+                struct weight w = j == 0 ? (struct weight){.f32 = p[j].weight} : (struct weight){.bf16 = w16[j]};
+                jobs[j] = (struct gemm_small_job){got[j], w, p[j].bias, out_dims[j]};
+                if (got[j] && want[j])
+                    TH_CHECK(t, op_linear_w(want[j], p[0].in, w, p[j].bias, n, in_dim, out_dims[j], NULL) == 0,
+                             "op_linear_w failed");
+            }
+            if (TH_CHECK(t, got[0] && got[1] && got[2] && want[0] && want[1] && want[2], "out of memory") &&
+                TH_CHECK(t, op_linear_group(jobs, JOBS, p[0].in, n, in_dim, NULL) == 0, "op_linear_group failed"))
+                for (int j = 0; j < JOBS; j++) {
+                    TH_CHECK(t, memcmp(got[j], want[j], (size_t)n * out_dims[j] * sizeof(float)) == 0,
+                             "group job %d (n=%d, %d threads) differs from op_linear_w", j, n, nt);
+                    TH_CHECK(t, guards_intact(&p[j], got[j]), "group job %d (n=%d) wrote past its output", j, n);
+                }
+            for (int j = 0; j < JOBS; j++) {
+                free(got[j]);
+                free(want[j]);
+            }
+        }
+    dsr_set_threads(threads);
+    TH_CHECK(t, ok, "out of memory");
+    for (int j = 0; j < JOBS; j++) {
+        free(w16[j] ? w16[j] - 1 : NULL);
+        p[j].n = 65;
+        problem_free(&p[j]);
+    }
+}
+
 static void test_empty(struct th *t) {
     float in[4] = {1, 2, 3, 4}, w[4] = {1, 1, 1, 1}, bias[1] = {5}, out[2] = {SENTINEL, SENTINEL};
     for (int simd = 0; simd < 2; simd++) {
@@ -411,6 +466,7 @@ int main(void) {
     th_run(&t, "op_linear_dispatch", test_op_linear_dispatch);
     th_run(&t, "thread_independent", test_thread_independent);
     th_run(&t, "documented_order", test_documented_order);
+    th_run(&t, "group", test_group);
     th_run(&t, "empty", test_empty);
     th_run(&t, "bf16", test_bf16);
     th_run(&t, "bf16_backward_input", test_bf16_backward_input);
