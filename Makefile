@@ -355,7 +355,7 @@ ship-default-model: deps
 
 # The DSR experiment (experiments/dsr-shapes/README.md): the whole matrix
 # from the committed base checkpoint (resumable), or a CI-sized smoke run.
-.PHONY: experiment experiment-smoke
+.PHONY: experiment experiment-from-default experiment-smoke
 EXPERIMENT_DEB_PACKAGES = python3-matplotlib
 EXPERIMENT_ARGS ?= --select-lr 1e-5,3e-5,1e-4
 experiment:
@@ -364,9 +364,22 @@ experiment:
 	python3 experiments/dsr-shapes/run.py $(EXPERIMENT_ARGS)
 	/usr/bin/python3 experiments/dsr-shapes/report.py
 
-experiment-smoke: deps
+# The same matrix from the shipped default (experiments/dsr-shapes/RESULTS.md,
+# second study), then one longer GRPO-dual run whose step is chosen on
+# validation (longer.py).
+experiment-from-default:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
+	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --out $(BUILD)/experiment-default $(EXPERIMENT_ARGS)
+	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-default --dest experiments/dsr-shapes/from-default --no-weights
+	/usr/bin/python3 experiments/dsr-shapes/longer.py --base models/shapes/dsr-shapes --matrix $(BUILD)/experiment-default --out $(BUILD)/experiment-longer
+
+experiment-smoke:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	python3 experiments/dsr-shapes/run.py --smoke
+	/usr/bin/python3 experiments/dsr-shapes/longer.py --base experiments/dsr-shapes/base \
+	    --matrix $(BUILD)/experiment-smoke --out $(BUILD)/experiment-longer-smoke --steps 2 --every 1 --n-select 8
 
 # libFuzzer builds (clang; Debian's clang package) in build/libfuzzer: every
 # object of libdsr, libdsrproto and the idempotency records, instrumented.

@@ -2,7 +2,7 @@
 """RESULTS.md tables and PNG plots from the experiment's results.json and the
 runs' train.jsonl logs (run.py writes both).
 
-    experiments/dsr-shapes/report.py [--out build/experiment] [--dest experiments/dsr-shapes]
+    experiments/dsr-shapes/report.py [--out build/experiment] [--dest experiments/dsr-shapes] [--no-weights]
 
 Plots (one line per run and seed): validation generation and understanding
 scores, mean self-reward per direction, self-reward accuracy, and KL to the
@@ -161,12 +161,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "experiment"))
     ap.add_argument("--dest", default=HERE)
+    ap.add_argument("--no-weights", action="store_true",
+                    help="do not copy the final GRPO-dual seed-0 weights (17 MB) into --dest")
     args = ap.parse_args()
     results = json.load(open(os.path.join(args.out, "results.json")))
     deltas(results)
     # the final GRPO-dual checkpoint of seed 0, weights as evaluated (float32), without optimizer state
     final = os.path.join(args.out, "runs", "grpo_dual-seed0", "checkpoints", "final")
-    if os.path.isdir(final):
+    if os.path.isdir(final) and not args.no_weights:
         keep = os.path.join(args.dest, "grpo-dual-seed0")
         os.makedirs(keep, exist_ok=True)
         for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json",

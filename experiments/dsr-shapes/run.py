@@ -118,8 +118,9 @@ def eval_cmd(n_val):
             f"--split val -n {n_val} --no-sampled --json-line --quiet")
 
 
-def train(name, seed, args, base, data, out, threads, tag=""):
-    """One RL run; returns (run dir, the daemon still holding the trained weights)."""
+def train(name, seed, args, base, data, out, threads, tag="", extra=()):
+    """One RL run (extra: more dsr-train arguments); returns (run dir, the
+    daemon still holding the trained weights)."""
     run_dir = os.path.join(out, "runs", f"{name}-seed{seed}" + (f"-{tag}" if tag else ""))
     os.makedirs(run_dir, exist_ok=True)
     d = Daemon(base, run_dir, threads)
@@ -129,7 +130,7 @@ def train(name, seed, args, base, data, out, threads, tag=""):
            str(args.batch), "--batch-prompts", str(args.batch), "--lr", str(args.lr), "--seed", str(seed),
            "--log", os.path.join(run_dir, "train.jsonl"), "--state", os.path.join(run_dir, "train.state"),
            "--eval-every", str(args.eval_every), "--eval-cmd", eval_cmd(args.n_val), "--max-tokens", "24",
-           "--temperature", "1"] + RUNS[name]
+           "--temperature", "1"] + RUNS[name] + list(extra)
     if "command" in RUNS[name]:
         cmd += ["--reward-cmd", f"{os.path.join(ROOT, 'build', 'dsr')} world grade --batch"]
     with open(os.path.join(run_dir, "dsr-train.out"), "w") as f:
