@@ -131,6 +131,8 @@ def train(name, seed, args, base, data, out, threads, tag="", extra=()):
            "--log", os.path.join(run_dir, "train.jsonl"), "--state", os.path.join(run_dir, "train.state"),
            "--eval-every", str(args.eval_every), "--eval-cmd", eval_cmd(args.n_val), "--max-tokens", "24",
            "--temperature", "1"] + RUNS[name] + list(extra)
+    if getattr(args, "rollout_cfg", None) is not None:
+        cmd += ["--cfg-scale", str(args.rollout_cfg)]
     if "command" in RUNS[name]:
         cmd += ["--reward-cmd", f"{os.path.join(ROOT, 'build', 'dsr')} world grade --batch"]
     with open(os.path.join(run_dir, "dsr-train.out"), "w") as f:
@@ -234,6 +236,8 @@ def main():
                     help="steps of each lr candidate (default --steps: a shorter run chose an lr that helped at step "
                          "30 and hurt by step 80)")
     ap.add_argument("--n-select", type=int, default=128, help="validation scenes for the lr choice")
+    ap.add_argument("--rollout-cfg", type=float,
+                    help="CFG scale of the training rollouts (default: dsr-train's, 5; dsrd serves the model's own)")
     ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--n-val", type=int, default=64, help="validation scenes per eval hook")
     ap.add_argument("-n", type=int, default=500, help="test scenes and prompts")
@@ -255,7 +259,7 @@ def main():
         json.dump(results, open(results_path, "w"), indent=1)
     results.setdefault("settings", {}).update({"lr": args.lr, "steps": args.steps, "group_size": args.group_size,
                                                "batch": args.batch, "eval_every": args.eval_every,
-                                               "n_val": args.n_val})
+                                               "n_val": args.n_val, "rollout_cfg": 5.0 if args.rollout_cfg is None else args.rollout_cfg})
     work = os.path.join(args.out, "test-scenes")
     os.makedirs(work, exist_ok=True)
     scenes, dropped = ev.heldout_scenes(work, args.n, 60000)
