@@ -27,12 +27,19 @@ const char *dsr_blas_threading(void) {
  * beats sgemm's packing at 2 rows, loses at 4). */
 #define LINEAR_GEMV_MAX_ROWS 2
 
+/* Whether op_linear_w sends n rows through this weight to a small-batch
+ * kernel (op_linear's dispatch below, gemm_bf16_run's). */
+static bool takes_small_kernel(struct weight w, int n) {
+    if (!gemm_small_simd_supported()) return false;
+    return w.bf16 ? n <= GEMM_BF16_SMALL_MAX_ROWS : n >= 2 && n <= GEMM_SMALL_MAX_ROWS;
+}
+
 void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim) {
     if (n <= 0 || out_dim <= 0) return;
     /* 2..GEMM_SMALL_MAX_ROWS rows (batched decode steps), AVX2 CPUs: the
      * small-batch kernel reads the weight once for all rows without packing
      * it; it beats sgemv ×2 at 2 rows and sgemm up to 32 (bench_linear). */
-    if (n >= 2 && n <= GEMM_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
+    if (takes_small_kernel((struct weight){.f32 = weight}, n)) {
         gemm_small(out, in, weight, bias, n, in_dim, out_dim);
         return;
     }
@@ -61,13 +68,6 @@ int op_linear_w(float *out, const float *in, struct weight weight, const float *
     if (gemm_bf16_run(out, in, weight.bf16, bias, n, in_dim, out_dim, 1))
         return dsr_errf(err, "out of memory widening a BF16 weight [%d, %d] for %d rows", out_dim, in_dim, n);
     return 0;
-}
-
-/* Whether op_linear_w sends n rows through this weight to a small-batch
- * kernel (the dispatch above and in gemm_bf16_run). */
-static bool takes_small_kernel(struct weight w, int n) {
-    if (!gemm_small_simd_supported()) return false;
-    return w.bf16 ? n <= GEMM_BF16_SMALL_MAX_ROWS : n >= 2 && n <= GEMM_SMALL_MAX_ROWS;
 }
 
 int op_linear_group(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim,

@@ -81,7 +81,8 @@ def main():
     if args.lr is not None:
         settings["lr"] = args.lr
     targs = argparse.Namespace(steps=args.steps, group_size=settings["group_size"], batch=settings["batch"],
-                               lr=settings["lr"], eval_every=args.every, n_val=64)
+                               lr=settings["lr"], eval_every=args.every, n_val=64,
+                               rollout_cfg=settings.get("rollout_cfg"))
     os.makedirs(args.out, exist_ok=True)
     data = run.prepare_data(args.matrix)
 

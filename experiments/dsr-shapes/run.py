@@ -131,7 +131,7 @@ def train(name, seed, args, base, data, out, threads, tag="", extra=()):
            "--log", os.path.join(run_dir, "train.jsonl"), "--state", os.path.join(run_dir, "train.state"),
            "--eval-every", str(args.eval_every), "--eval-cmd", eval_cmd(args.n_val), "--max-tokens", "24",
            "--temperature", "1"] + RUNS[name] + list(extra)
-    if getattr(args, "rollout_cfg", None) is not None:
+    if args.rollout_cfg is not None:
         cmd += ["--cfg-scale", str(args.rollout_cfg)]
     if "command" in RUNS[name]:
         cmd += ["--reward-cmd", f"{os.path.join(ROOT, 'build', 'dsr')} world grade --batch"]
@@ -259,7 +259,8 @@ def main():
         json.dump(results, open(results_path, "w"), indent=1)
     results.setdefault("settings", {}).update({"lr": args.lr, "steps": args.steps, "group_size": args.group_size,
                                                "batch": args.batch, "eval_every": args.eval_every,
-                                               "n_val": args.n_val, "rollout_cfg": 5.0 if args.rollout_cfg is None else args.rollout_cfg})
+                                               "n_val": args.n_val,
+                                               "rollout_cfg": 5.0 if args.rollout_cfg is None else args.rollout_cfg})
     work = os.path.join(args.out, "test-scenes")
     os.makedirs(work, exist_ok=True)
     scenes, dropped = ev.heldout_scenes(work, args.n, 60000)
