@@ -20,9 +20,13 @@
 
 /* Output rows (weight rows) and input rows per register block: 4 × 3
  * accumulators plus the 4 weight vectors fill the 16 AVX2 registers; the input
- * vectors come in as FMA memory operands. */
+ * vectors come in as FMA memory operands.  AVX-512VL CPUs have 32 ymm
+ * registers: 4 × 6 accumulators, the 4 weight vectors and an input vector,
+ * so each weight block is re-read half as often and each FMA needs fewer
+ * loads (the vectors stay 256-bit: the same lanes, the same results). */
 #define BLOCK_OUT 4
 #define BLOCK_IN 3
+#define BLOCK_IN_WIDE 6
 
 /* Portable path: bias broadcast, then sgemm accumulating on top of it. */
 static void linear_sgemm(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
@@ -48,17 +52,17 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m
 }
 
 /* out[c * out_dim + r] = x[c] · w[r] (+ bias[r]) for r < R weight rows and
- * c < C input rows, each row k elements long.  R and C are compile-time
- * constants at every call site, so the accumulator arrays live in
- * registers.  With `prefetch`, step j (k index j) also prefetches the lines at
+ * c < C input rows (x[c] at x + c · ldx), each row k elements long.  R and C
+ * are compile-time constants at every call site, so the accumulator arrays
+ * live in registers.  With `prefetch`, step j (k index j) also prefetches the lines at
  * prefetch + j · pf_rate / 65536 elements and 64 bytes further into L2. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-dot_block(float *out, int out_dim, const float *w, const float *x, int k, const float *bias, const float *prefetch,
-          size_t pf_rate, int R, int C) {
-    __m256 acc[BLOCK_OUT][BLOCK_IN];
+dot_block(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
+          const float *prefetch, size_t pf_rate, int R, int C) {
+    __m256 acc[BLOCK_OUT][BLOCK_IN_WIDE];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     int k8 = k & ~7;
     for (int j = 0; j < k8; j += 8) {
@@ -70,18 +74,18 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
         __m256 wv[BLOCK_OUT];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(w + (size_t)r * k + j);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int c = 0; c < C; c++) {
-            __m256 xv = _mm256_loadu_ps(x + (size_t)c * k + j);
+            __m256 xv = _mm256_loadu_ps(x + (size_t)c * ldx + j);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int c = 0; c < C; c++) {
-            const float *xc = x + (size_t)c * k;
+            const float *xc = x + (size_t)c * ldx;
             float s = hsum8(acc[r][c]);
             for (int j = k8; j < k; j++) s += w[(size_t)r * k + j] * xc[j];
             if (bias) s += bias[r];
@@ -89,41 +93,74 @@ dot_block(float *out, int out_dim, const float *w, const float *x, int k, const 
         }
 }
 
-/* One block of rows ≤ BLOCK_OUT weight rows against all n inputs, BLOCK_IN at
- * a time: the weight block is read from memory by the first group and from
- * cache by the rest.  out, w and bias point at the block's first row.
+/* dot_block with a run-time input count c ≤ C_max (both compile-time
+ * constants after inlining into the kernels below). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+dot_block_cols(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
+               const float *prefetch, size_t pf_rate, int R, int cols) {
+    switch (cols) {
+    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 6); break;
+    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 5); break;
+    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 4); break;
+    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 3); break;
+    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 2); break;
+    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 1); break;
+    }
+}
+
+/* One block of rows ≤ BLOCK_OUT weight rows against all n inputs, block_in
+ * at a time: the weight block is read from memory by the first group and
+ * from cache by the rest.  out, w and bias point at the block's first row.
  *
  * Meanwhile the next block (BLOCK_OUT · in_dim contiguous floats) is
  * prefetched into L2, spread evenly over all the groups: group g covers the
  * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
  * Prefetching it all during the first group, as an earlier version did, left
  * memory idle while the other groups computed (bench/README.md). */
-__attribute__((target("avx2,fma"), noinline)) static void
-weight_block(float *out, const float *in, const float *w, const float *bias, int n, int in_dim, int out_dim, int rows,
-             int next_rows) {
-    int groups = (n + BLOCK_IN - 1) / BLOCK_IN;
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+weight_block_body(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
+                  int out_dim, int rows, int next_rows, int block_in) {
+    int groups = (n + block_in - 1) / block_in;
     size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* elements */
     size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
-    for (int i = 0, g = 0; i < n; i += BLOCK_IN, g++) {
-        int cols = n - i < BLOCK_IN ? n - i : BLOCK_IN;
+    for (int i = 0, g = 0; i < n; i += block_in, g++) {
+        int cols = n - i < block_in ? n - i : block_in;
         float *o = out + (size_t)i * out_dim;
-        const float *x = in + (size_t)i * in_dim;
+        const float *x = in + (size_t)i * ldx;
         const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
         if (rows == BLOCK_OUT) {
-            if (cols == 3) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 3);
-            else if (cols == 2) dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 2);
-            else dot_block(o, out_dim, w, x, in_dim, bias, pf, pf_rate, BLOCK_OUT, 1);
+            dot_block_cols(o, out_dim, w, x, ldx, in_dim, bias, pf, pf_rate, BLOCK_OUT, cols);
         } else {
-            for (int r = 0; r < rows; r++) {
-                const float *wr = w + (size_t)r * in_dim;
-                const float *br = bias ? bias + r : NULL;
-                if (cols == 3) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 3);
-                else if (cols == 2) dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 2);
-                else dot_block(o + r, out_dim, wr, x, in_dim, br, NULL, 0, 1, 1);
-            }
+            for (int r = 0; r < rows; r++)
+                dot_block_cols(o + r, out_dim, w + (size_t)r * in_dim, x, ldx, in_dim, bias ? bias + r : NULL, NULL,
+                               0, 1, cols);
         }
     }
 }
+
+__attribute__((target("avx2,fma"), noinline)) static void weight_block(float *out, const float *in, size_t ldx,
+                                                                        const float *w, const float *bias, int n,
+                                                                        int in_dim, int out_dim, int rows,
+                                                                        int next_rows) {
+    weight_block_body(out, in, ldx, w, bias, n, in_dim, out_dim, rows, next_rows, BLOCK_IN);
+}
+
+__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void
+weight_block_wide(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
+                  int out_dim, int rows, int next_rows) {
+    weight_block_body(out, in, ldx, w, bias, n, in_dim, out_dim, rows, next_rows, BLOCK_IN_WIDE);
+}
+
+/* Input rows are re-read from L1 for every weight block, next to the
+ * block's weight rows.  Rows whose byte stride is a multiple of 4 KiB (1024
+ * floats: Janus-sized hidden states) fall into the same L1 set and evict
+ * each other (6 inputs + 4 weight rows > 8 ways), so the kernels read a copy
+ * whose rows are 64 bytes further apart (bench/README.md).  Floats of
+ * padding per row: */
+#define INPUT_ROW_PAD 16
+
+/* Row stride (floats) of the BF16 kernels' split input copy xs. */
+static inline size_t xs_stride(int k) { return (size_t)(k & ~15) + INPUT_ROW_PAD; }
 
 /* The BF16 kernels: a few input rows against BF16 weights (decode steps):
  * memory-bound, so the widening must cost no shuffles.  32 bits of a BF16
@@ -168,6 +205,7 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
                const float *bias, const uint16_t *next, int R, int C) {
     const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
     int k16 = k & ~15;
+    size_t lds = xs_stride(k);
     __m256 acc[BF16_ROWS_ONE][BF16_INPUTS];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -182,7 +220,7 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
         for (int r = 0; r < R; r++) v[r] = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * k + j));
 #pragma GCC unroll 2
         for (int c = 0; c < C; c++) {
-            __m256 xe = _mm256_loadu_ps(xs + (size_t)c * k16 + j), xo = _mm256_loadu_ps(xs + (size_t)c * k16 + j + 8);
+            __m256 xe = _mm256_loadu_ps(xs + (size_t)c * lds + j), xo = _mm256_loadu_ps(xs + (size_t)c * lds + j + 8);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
                 acc[r][c] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v[r], 16)), xe, acc[r][c]);
@@ -217,6 +255,7 @@ dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs,
                     const float *bias, const uint16_t *next, int C) {
     const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
     int k16 = k & ~15;
+    size_t lds = xs_stride(k);
     __m256 acc[BF16_WIDE_ROWS][BF16_WIDE_INPUTS];
 #pragma GCC unroll 4
     for (int r = 0; r < BF16_WIDE_ROWS; r++)
@@ -236,7 +275,7 @@ dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs,
         }
 #pragma GCC unroll 3
         for (int c = 0; c < C; c++) {
-            const float *xc = xs + (size_t)c * k16 + j;
+            const float *xc = xs + (size_t)c * lds + j;
 #pragma GCC unroll 4
             for (int r = 0; r < BF16_WIDE_ROWS; r++) {
                 acc[r][c] = _mm256_fmadd_ps(e[r], _mm256_loadu_ps(xc), acc[r][c]);
@@ -256,10 +295,10 @@ dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs,
 __attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void
 wide_block(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int n, int k,
            const float *bias, const uint16_t *next) {
-    int k16 = k & ~15;
+    size_t lds = xs_stride(k);
     for (int i = 0; i < n; i += BF16_WIDE_INPUTS) {
         float *o = out + (size_t)i * out_dim;
-        const float *xsi = xs + (size_t)i * k16, *xi = x + (size_t)i * k;
+        const float *xsi = xs + (size_t)i * lds, *xi = x + (size_t)i * k;
         const uint16_t *pf = i == 0 ? next : NULL;
         switch (n - i < BF16_WIDE_INPUTS ? n - i : BF16_WIDE_INPUTS) {
         case 3: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 3); break;
@@ -278,7 +317,7 @@ static int bf16_block_rows(int n, int wide) {
 __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, int out_dim, const uint16_t *w,
                                                                      const float *xs, const float *x, int n, int k,
                                                                      const float *bias, int rows, int wide) {
-    int k16 = k & ~15;
+    size_t lds = xs_stride(k);
     int B = bf16_block_rows(n, wide);
     int r = 0;
     for (; r + B <= rows; r += B) {
@@ -294,7 +333,7 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
         }
         for (int c = 0; c < n; c += BF16_INPUTS) {
             float *o = out + (size_t)c * out_dim + r;
-            const float *xsc = xs + (size_t)c * k16, *xc = x + (size_t)c * k;
+            const float *xsc = xs + (size_t)c * lds, *xc = x + (size_t)c * k;
             const uint16_t *pf = c == 0 ? next : NULL;
             if (n - c >= 2) dot_block_bf16(o, out_dim, wr, xsc, xc, k, br, pf, BF16_ROWS_MANY, 2);
             else dot_block_bf16(o, out_dim, wr, xsc, xc, k, br, pf, BF16_ROWS_MANY, 1);
@@ -302,19 +341,21 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
     }
     for (; r < rows; r++)
         for (int c = 0; c < n; c++)
-            dot_block_bf16(out + (size_t)c * out_dim + r, out_dim, w + (size_t)r * k, xs + (size_t)c * k16,
+            dot_block_bf16(out + (size_t)c * out_dim + r, out_dim, w + (size_t)r * k, xs + (size_t)c * lds,
                            x + (size_t)c * k, k, bias ? bias + r : NULL, NULL, 1, 1);
 }
 
-/* Output rows [o0, o1) of a float32 weight against all n inputs, in blocks
- * of BLOCK_OUT from o0 (o0 a multiple of BLOCK_OUT). */
-static void rows_f32(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
-                     int out_dim, int o0, int o1) {
+/* Output rows [o0, o1) of a float32 weight against all n inputs (row i at
+ * in + i · ldx), in blocks of BLOCK_OUT from o0 (o0 a multiple of
+ * BLOCK_OUT); wide: the AVX-512VL kernel. */
+static void rows_f32(float *out, const float *in, size_t ldx, const float *weight, const float *bias, int n,
+                     int in_dim, int out_dim, int o0, int o1, int wide) {
     for (int o = o0; o < o1; o += BLOCK_OUT) {
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
-        weight_block(out + o, in, weight + (size_t)o * in_dim, bias ? bias + o : NULL, n, in_dim, out_dim, rows,
-                     next_rows);
+        const float *w = weight + (size_t)o * in_dim, *b = bias ? bias + o : NULL;
+        if (wide) weight_block_wide(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows);
+        else weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows);
     }
 }
 
@@ -323,25 +364,40 @@ static void rows_f32(float *out, const float *in, const float *weight, const flo
  * (so it streams its own slice of each weight once) and goes on to the next
  * job without waiting: one fork-join for the group.  A block's result does
  * not depend on which thread computes it, so the split changes no bits.
- * BF16 jobs share the input split into even and odd elements (xs).  -1 when
- * xs cannot be allocated, nothing computed. */
+ * BF16 jobs share the input split into even and odd elements (xs), float32
+ * jobs a copy with padded rows (xp; when that cannot be allocated they read
+ * `in` itself: slower, same bits).  -1 when xs cannot be allocated, nothing
+ * computed. */
 static int group_simd(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim, int wide) {
     int k16 = in_dim & ~15;
     long long weights = 0;
-    int any_bf16 = 0;
+    int any_bf16 = 0, any_f32 = 0;
     for (int j = 0; j < count; j++) {
         weights += (long long)jobs[j].out_dim * in_dim;
         any_bf16 |= jobs[j].weight.bf16 != NULL;
+        any_f32 |= jobs[j].weight.bf16 == NULL;
+    }
+    size_t ldx = (size_t)in_dim;
+    const float *x = in;
+    float *xp = NULL;
+    if (any_f32 && n > 1 && (xp = malloc((size_t)n * (in_dim + INPUT_ROW_PAD) * sizeof *xp))) {
+        ldx = (size_t)in_dim + INPUT_ROW_PAD;
+        for (int i = 0; i < n; i++) memcpy(xp + (size_t)i * ldx, in + (size_t)i * in_dim, (size_t)in_dim * sizeof *xp);
+        x = xp;
     }
     float *xs = NULL;
     if (any_bf16) {
-        xs = malloc(((size_t)n * k16 + 1) * sizeof *xs);
-        if (!xs) return -1;
+        size_t lds = xs_stride(in_dim);
+        xs = malloc((size_t)n * lds * sizeof *xs);
+        if (!xs) {
+            free(xp);
+            return -1;
+        }
         for (int i = 0; i < n; i++)
             for (int b = 0; b < k16; b += 16)
                 for (int e = 0; e < 8; e++) {
-                    xs[(size_t)i * k16 + b + e] = in[(size_t)i * in_dim + b + 2 * e];
-                    xs[(size_t)i * k16 + b + 8 + e] = in[(size_t)i * in_dim + b + 2 * e + 1];
+                    xs[(size_t)i * lds + b + e] = in[(size_t)i * in_dim + b + 2 * e];
+                    xs[(size_t)i * lds + b + 8 + e] = in[(size_t)i * in_dim + b + 2 * e + 1];
                 }
     }
     int threads = weights >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS ? omp_get_max_threads() : 1;
@@ -359,10 +415,11 @@ static int group_simd(const struct gemm_small_job *jobs, int count, const float 
                 rows_bf16(jb->out + o0, jb->out_dim, jb->weight.bf16 + (size_t)o0 * in_dim, xs, in, n, in_dim,
                           jb->bias ? jb->bias + o0 : NULL, o1 - o0, wide);
             else
-                rows_f32(jb->out, in, jb->weight.f32, jb->bias, n, in_dim, jb->out_dim, o0, o1);
+                rows_f32(jb->out, x, ldx, jb->weight.f32, jb->bias, n, in_dim, jb->out_dim, o0, o1, wide);
         }
     }
     free(xs);
+    free(xp);
     return 0;
 }
 
@@ -377,8 +434,9 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
     if (n <= 0 || out_dim <= 0) return;
 #if defined(__x86_64__)
     if (use_simd && gemm_small_simd_supported()) {
+        int wide = use_simd != GEMM_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
         struct gemm_small_job job = {.out = out, .weight = {.f32 = weight}, .bias = bias, .out_dim = out_dim};
-        if (group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, 0) == 0) return; /* float32 only: cannot fail */
+        if (group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, wide) == 0) return; /* float32 only: cannot fail */
     }
 #else
     (void)use_simd;
@@ -454,7 +512,7 @@ int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const flo
     if (n <= 0 || out_dim <= 0) return 0;
 #if defined(__x86_64__)
     if (use_simd && n <= GEMM_BF16_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
-        int wide = use_simd != GEMM_BF16_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
+        int wide = use_simd != GEMM_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
         struct gemm_small_job job = {.out = out, .weight = {.bf16 = weight}, .bias = bias, .out_dim = out_dim};
         return group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, wide);
     }

@@ -5,8 +5,9 @@
  * its row-major layout, while the n input rows stay in cache: each thread owns
  * a contiguous range of output rows, and for every block of 4 weight rows it
  * computes the dot products with all n inputs (3 at a time, 12 AVX2
- * accumulators) before moving on, so the block is fetched from memory once and
- * re-read from L1/L2 for the other inputs.
+ * accumulators; 6 at a time in AVX-512VL's 32 registers) before moving on, so
+ * the block is fetched from memory once and re-read from L1/L2 for the other
+ * inputs.
  *
  * Summation order (SIMD path), for out[i][o]:
  *   lane j (0..7) accumulates in[i][k]·W[o][k] for k ≡ j (mod 8), k < in_dim
@@ -41,10 +42,15 @@
 /* Nonzero when this CPU runs the AVX2+FMA kernel (x86-64 with both features). */
 int gemm_small_simd_supported(void);
 
+/* use_simd value for the kernels below: the AVX2 kernels even on an
+ * AVX-512VL CPU (tests compare the two). */
+#define GEMM_AVX2_ONLY 2
+
 /* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias).
- * use_simd nonzero: the AVX2+FMA kernel when the CPU supports it; zero, or
- * an unsupported CPU: the portable path (cblas_sgemm).  Any n, in_dim,
- * out_dim ≥ 0 are valid (nothing is written when n or out_dim is 0).
+ * use_simd nonzero: the AVX2+FMA kernel when the CPU supports it (its
+ * AVX-512VL variant, same results, unless use_simd is GEMM_AVX2_ONLY);
+ * zero, or an unsupported CPU: the portable path (cblas_sgemm).  Any n,
+ * in_dim, out_dim ≥ 0 are valid (nothing is written when n or out_dim is 0).
  * Call from outside OpenMP parallel regions for the threaded path. */
 void gemm_small_run(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
                     int out_dim, int use_simd);
@@ -61,12 +67,11 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
  *     documented at the BF16 kernels (gemm_small.c): the same for every n
  *     and every kernel, not gemm_small's (float rounding apart); from 2 rows
  *     on an AVX-512VL CPU a kernel that widens once for 3 inputs (its 32
- *     registers), unless use_simd is GEMM_BF16_AVX2_ONLY; -1 when the
+ *     registers), unless use_simd is GEMM_AVX2_ONLY; -1 when the
  *     n·in_dim-float scratch cannot be allocated;
  *   otherwise: panels of rows widened into a float32 buffer for sgemm
  *     (allocated per call; -1 when that allocation fails, out untouched
  *     except for finished panels). */
-#define GEMM_BF16_AVX2_ONLY 2
 int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const float *bias, int n, int in_dim,
                   int out_dim, int use_simd);
 

@@ -260,7 +260,7 @@ static void test_documented_order(struct th *t) {
     if (!gemm_small_simd_supported()) return;
     struct dsr_rng r;
     rng_seed(&r, 16);
-    const int ns[] = {2, 4, 5, 8, 16, 32};
+    const int ns[] = {2, 4, 5, 6, 7, 8, 11, 16, 31, 32};
     const int ins[] = {7, 8, 13, 1024, 2819};
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++) {
@@ -270,8 +270,10 @@ static void test_documented_order(struct th *t) {
                 return;
             }
             float *out = out_alloc(&p);
-            if (TH_CHECK(t, out != NULL, "out of memory")) {
-                gemm_small_run(out, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim, 1);
+            /* 1: the best kernel for this CPU (AVX-512VL: 6 inputs a block),
+             * GEMM_AVX2_ONLY: the 3-input one */
+            for (int use_simd = 1; out && use_simd <= GEMM_AVX2_ONLY; use_simd++) {
+                gemm_small_run(out, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim, use_simd);
                 int same = 1;
                 for (int i = 0; i < p.n; i++)
                     for (int o = 0; o < p.out_dim; o++) {
@@ -279,8 +281,12 @@ static void test_documented_order(struct th *t) {
                                                     p.bias + o, p.in_dim);
                         if (memcmp(&want, &out[(size_t)i * p.out_dim + o], sizeof want) != 0) same = 0;
                     }
-                TH_CHECK(t, same, "n=%d in=%d: result differs from the documented summation order", p.n, p.in_dim);
+                TH_CHECK(t, same, "n=%d in=%d use_simd=%d: result differs from the documented summation order", p.n,
+                         p.in_dim, use_simd);
+                TH_CHECK(t, guards_intact(&p, out), "n=%d in=%d use_simd=%d: wrote past the output", p.n, p.in_dim,
+                         use_simd);
             }
+            TH_CHECK(t, out != NULL, "out of memory");
             free(out);
             problem_free(&p);
         }
@@ -309,9 +315,9 @@ static void check_bf16(struct th *t, struct dsr_rng *r, int n, int in_dim, int o
     if (!TH_CHECK(t, problem_init(&p, r, n, in_dim, out_dim, has_bias, 1) == 0 && (w = round_to_bf16(&p)),
                   "out of memory"))
         goto out;
-    /* 0 portable, 1 the best kernel for this CPU, GEMM_BF16_AVX2_ONLY the
+    /* 0 portable, 1 the best kernel for this CPU, GEMM_AVX2_ONLY the
      * AVX2 kernels that CPUs without AVX-512VL run */
-    for (int use_simd = 0; use_simd <= GEMM_BF16_AVX2_ONLY; use_simd++) {
+    for (int use_simd = 0; use_simd <= GEMM_AVX2_ONLY; use_simd++) {
         char what[96];
         snprintf(what, sizeof what, "bf16 %s n=%d in=%d out=%d bias=%d",
                  use_simd == 0 ? "portable" : use_simd == 1 ? "simd" : "avx2-only", n, in_dim, out_dim, has_bias);
