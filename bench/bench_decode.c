@@ -18,10 +18,12 @@
  *
  * Usage: bench_decode [--threads N] [--groups 1,8,16] [--caption-tokens N]
  *                     [--what caption|image|both] [--patches N] [--json FILE]
- *                     [--weights-dtype f32|bf16]
+ *                     [--weights-dtype f32|bf16] [--kv-dtype f32|bf16]
  *   --weights-dtype  how the weight matrices are held (model/params.h); with
  *              bf16 the step's weight bytes count them at 2 bytes (the norm
  *              vectors, float32, are < 0.1% of them and counted at 2 too)
+ *   --kv-dtype the rollouts' KV cache (nn/kv_cache.h, dsrd --kv-dtype); with
+ *              bf16 the step's KV bytes count 2 bytes an element
  *   --patches  image grid side for the image runs (default 24: 576 codes);
  *              smaller grids bound the run time (fewer, shorter steps) */
 #include <jansson.h>
@@ -45,11 +47,11 @@
 
 /* Seconds of one prefill forward of n_segs copies of an n-token context. */
 static int time_prefill(const struct janus_model *m, const int32_t *ctx, int n, const float *image_embeds,
-                        int n_image_rows, int n_segs, double *seconds, struct dsr_err *err) {
+                        int n_image_rows, int n_segs, enum kv_dtype kv, double *seconds, struct dsr_err *err) {
     const struct text_config *t = &m->cfg.text;
     size_t C = (size_t)t->hidden_size;
     struct kv_cache cache;
-    if (kv_cache_init(&cache, n_segs, t->n_layers, n, t->n_kv_heads, t->head_dim, err)) return -1;
+    if (kv_cache_init(&cache, n_segs, t->n_layers, n, t->n_kv_heads, t->head_dim, kv, err)) return -1;
     float *rows = malloc((size_t)n_segs * n * C * sizeof(float));
     int rc = rows ? 0 : dsr_errf(err, "out of memory");
     struct lm_segment segs[2] = {{.slot = 0, .n = n}, {.slot = 1, .n = n}};
@@ -114,10 +116,11 @@ static double mean_step_flops(const struct text_config *t, int rows, double head
 }
 
 static int bench_caption(const struct janus_model *m, int G, int max_tokens, const int32_t *ctx, int n_ctx,
-                         const float *image_embeds, int n_image_rows, struct decode_result *r, struct dsr_err *err) {
+                         const float *image_embeds, int n_image_rows, enum kv_dtype kv, struct decode_result *r,
+                         struct dsr_err *err) {
     memset(r, 0, sizeof *r);
-    if (time_prefill(m, ctx, n_ctx, image_embeds, n_image_rows, 1, &r->prefill_s, err)) return -1;
-    struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11};
+    if (time_prefill(m, ctx, n_ctx, image_embeds, n_image_rows, 1, kv, &r->prefill_s, err)) return -1;
+    struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11, .kv_dtype = kv};
     struct text_group out;
     double t0 = bench_now_s();
     if (sample_text_group(m, ctx, n_ctx, image_embeds, n_image_rows, G, max_tokens, &p, &out, err)) return -1;
@@ -136,11 +139,11 @@ static int bench_caption(const struct janus_model *m, int G, int max_tokens, con
     return 0;
 }
 
-static int bench_image(const struct janus_model *m, int G, const int32_t *ctx, int n_ctx, struct decode_result *r,
-                       struct dsr_err *err) {
+static int bench_image(const struct janus_model *m, int G, const int32_t *ctx, int n_ctx, enum kv_dtype kv,
+                       struct decode_result *r, struct dsr_err *err) {
     memset(r, 0, sizeof *r);
-    if (time_prefill(m, ctx, n_ctx, NULL, 0, 2, &r->prefill_s, err)) return -1;
-    struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11};
+    if (time_prefill(m, ctx, n_ctx, NULL, 0, 2, kv, &r->prefill_s, err)) return -1;
+    struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11, .kv_dtype = kv};
     struct image_group out;
     double t0 = bench_now_s();
     if (sample_image_group(m, ctx, n_ctx, G, 5.0f, &p, &out, err)) return -1;
@@ -172,11 +175,13 @@ static int parse_groups(const char *s, int *groups) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_decode [--threads N] [--groups 1,8,16] [--caption-tokens N] "
-                    "[--what caption|image|both] [--patches N] [--json FILE] [--weights-dtype f32|bf16]\n");
+                    "[--what caption|image|both] [--patches N] [--json FILE] [--weights-dtype f32|bf16] "
+                    "[--kv-dtype f32|bf16]\n");
 }
 
 int main(int argc, char **argv) {
     enum janus_weights weights = JANUS_WEIGHTS_F32;
+    enum kv_dtype kv = KV_F32;
     long threads = 0, caption_tokens = 32, patches = 24;
     int groups[MAX_GROUPS] = {1, 8, 16}, n_groups = 3;
     const char *json_path = NULL, *what = "both";
@@ -203,6 +208,13 @@ int main(int argc, char **argv) {
                 return 2;
             }
             weights = strcmp(v, "bf16") == 0 ? JANUS_WEIGHTS_BF16 : JANUS_WEIGHTS_F32;
+        } else if (i + 1 < argc && strcmp(argv[i], "--kv-dtype") == 0) {
+            const char *v = argv[++i];
+            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
+                usage();
+                return 2;
+            }
+            kv = strcmp(v, "bf16") == 0 ? KV_BF16 : KV_F32;
         } else {
             usage();
             return 2;
@@ -243,26 +255,30 @@ int main(int argc, char **argv) {
     for (int i = 1; i < GEN_CONTEXT - 1; i++) gen_ctx[i] = 3 + (int32_t)(rng_next_u64(&rng) % 30000);
     gen_ctx[GEN_CONTEXT - 1] = MID_BOI;
 
-    double weight_scale = weights == JANUS_WEIGHTS_BF16 ? 0.5 : 1.0;
+    double weight_scale = weights == JANUS_WEIGHTS_BF16 ? 0.5 : 1.0, kv_scale = kv == KV_BF16 ? 0.5 : 1.0;
     json_t *root = json_object(), *arr = json_array();
     json_object_set_new(root, "threads", json_integer(dsr_get_threads()));
     json_object_set_new(root, "image_codes", json_integer(patches * patches));
     json_object_set_new(root, "weights_dtype", json_string(weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32"));
-    printf("bench_decode: mid-size Janus, %d threads, %s weights\n", dsr_get_threads(),
-           weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32");
+    json_object_set_new(root, "kv_dtype", json_string(kv == KV_BF16 ? "bf16" : "f32"));
+    printf("bench_decode: mid-size Janus, %d threads, %s weights, %s KV cache\n", dsr_get_threads(),
+           weights == JANUS_WEIGHTS_BF16 ? "bf16" : "f32", kv == KV_BF16 ? "bf16" : "f32");
     printf("%-8s %3s %5s %6s %8s %8s %9s %10s %10s %9s %9s\n", "what", "G", "rows", "steps", "total s", "prefill",
            "step ms", "tokens/s", "decode t/s", "W MB", "KV MB");
     int rc = 0;
     for (int i = 0; rc == 0 && do_caption && i < n_groups; i++) {
         struct decode_result r;
-        rc = bench_caption(&m, groups[i], (int)caption_tokens, und_ctx, n_img + UND_TEXT, embeds, n_img, &r, &err);
+        rc = bench_caption(&m, groups[i], (int)caption_tokens, und_ctx, n_img + UND_TEXT, embeds, n_img, kv, &r,
+                           &err);
         r.weight_bytes *= weight_scale;
+        r.kv_bytes_mean *= kv_scale;
         if (rc == 0) put(arr, "caption", groups[i], &r);
     }
     for (int i = 0; rc == 0 && do_image && i < n_groups; i++) {
         struct decode_result r;
-        rc = bench_image(&m, groups[i], gen_ctx, GEN_CONTEXT, &r, &err);
+        rc = bench_image(&m, groups[i], gen_ctx, GEN_CONTEXT, kv, &r, &err);
         r.weight_bytes *= weight_scale;
+        r.kv_bytes_mean *= kv_scale;
         if (rc == 0) put(arr, "image", groups[i], &r);
     }
     if (rc) fprintf(stderr, "bench_decode: %s\n", err.msg);

@@ -116,15 +116,14 @@ def forward(build, env, tmp, peak, dump, weights="f32"):
     return f
 
 
-def decode(build, env, tmp, bandwidth, peak, patches, weights="f32"):
-    path = os.path.join(tmp, f"decode-{weights}.json")
+def decode(build, env, tmp, bandwidth, peak, patches, weights="f32", kv="f32", groups="1,8,16"):
+    path = os.path.join(tmp, f"decode-{weights}-{kv}.json")
     # 96 caption tokens: the prefill (timed apart and subtracted) is then a
     # smaller share of the total, and its noise of the step time
-    _, p = run([f"{build}/bench/bench_decode", "--groups", "1,8,16", "--patches", str(patches), "--caption-tokens", "96",
-                "--json", path,
-                "--weights-dtype", weights], env)
+    _, p = run([f"{build}/bench/bench_decode", "--groups", groups, "--patches", str(patches), "--caption-tokens", "96",
+                "--json", path, "--weights-dtype", weights, "--kv-dtype", kv], env)
     if p.returncode:
-        return {"skipped": f"bench_decode --weights-dtype {weights} failed"}
+        return {"skipped": f"bench_decode --weights-dtype {weights} --kv-dtype {kv} failed"}
     d = read_json(path)
     for r in d["runs"]:
         # the least time a step can take: its bytes at the measured bandwidth
@@ -341,9 +340,12 @@ def summarize(res):
                      f"{100 * c['fraction_of_sgemm_peak']:.0f}% of peak", f">= {100 * FWD_PEAK_FRACTION:.0f}%",
                      verdict(ok) if c["rows"] >= 256 else ""))
     d16 = res.get("decode_bf16", {})
-    for r in d.get("runs", []) + d16.get("runs", []):
+    d16kv = res.get("decode_bf16_kv", {})
+    for r in d.get("runs", []) + d16.get("runs", []) + d16kv.get("runs", []):
         ok = r["fraction_of_bandwidth_ceiling"] >= DECODE_CEILING_FRACTION
-        rows.append((f"{r['what']} decode G={r['G']}" + (" (bf16 weights)" if r in d16.get("runs", []) else ""),
+        label = (" (bf16 weights)" if r in d16.get("runs", []) else
+                 " (bf16 weights + KV)" if r in d16kv.get("runs", []) else "")
+        rows.append((f"{r['what']} decode G={r['G']}" + label,
                      f"{r['decode_tokens_per_s']:.1f} tok/s, step {1e3 * r['step_s']:.0f} ms "
                      f"({(r['weight_bytes_per_step'] + r['kv_bytes_per_step']) / r['step_s'] / 1e9:.1f} GB/s) vs ceiling "
                      f"{1e3 * r['ceiling_step_s']:.0f} ms = {100 * r['fraction_of_bandwidth_ceiling']:.0f}%"
@@ -482,6 +484,9 @@ def main():
         res["decode"] = decode(args.build, env, tmp, bw, peak, args.patches) if bw else {"skipped": "no bandwidth"}
         res["decode_bf16"] = (decode(args.build, env, tmp, bw, peak, args.patches, "bf16") if bw
                               else {"skipped": "no bandwidth"})
+        # the rollout phase of an RL step with everything BF16 (dsrd --weights-dtype bf16 --kv-dtype bf16)
+        res["decode_bf16_kv"] = (decode(args.build, env, tmp, bw, peak, args.patches, "bf16", "bf16", "8,16") if bw
+                                 else {"skipped": "no bandwidth"})
         res["update"] = update(args.build, env, tmp, peak) if peak else {"skipped": "no sgemm peak"}
         res["http"] = http(args.build, env)
         res["default_model"] = default_model(args.build, env, tmp)

@@ -125,9 +125,10 @@ json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_
     if (o && m->measured) json_object_set(o, "measured", (json_t *)m->measured);
     if (o)
         json_object_set_new(o, "memory",
-                            json_pack("{s:s,s:I,s:I}", "weights_dtype", m->weights_dtype, "weights_bytes",
+                            json_pack("{s:s,s:I,s:I,s:s}", "weights_dtype", m->weights_dtype, "weights_bytes",
                                       (json_int_t)m->weights_bytes, "optimizer_bytes",
-                                      (json_int_t)m->optimizer_bytes));
+                                      (json_int_t)m->optimizer_bytes, "kv_cache_dtype",
+                                      m->kv_cache_dtype ? m->kv_cache_dtype : "float32"));
     if (o) json_object_set_new(o, "lora", encode_lora(m));
     return o ? stamp(o, st) : NULL;
 }

@@ -69,6 +69,7 @@ struct proto_model_info {
     const char *weights_dtype;          /* "bf16" | "float32" | "mixed" (frozen BF16, trainable float32) */
     long long weights_bytes;            /* resident bytes of the weights */
     long long optimizer_bytes;          /* gradients + AdamW moments (0 before the first /update) */
+    const char *kv_cache_dtype;         /* rollouts' KV cache: "float32" | "bf16" (--kv-dtype) */
     int lora_rank;                      /* 0: no adapters ("lora": null) */
     double lora_alpha;
     const char *lora_targets;           /* comma-separated projection names */

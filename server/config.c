@@ -9,7 +9,7 @@
 
 /* OPT_FLAG: command line only (--help, --routes); OPT_BOOL: a switch on the
  * command line, 1/true/0/false in its environment variable. */
-enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT, OPT_WEIGHTS, OPT_FLOAT };
+enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_BOOL, OPT_LOGFMT, OPT_QUANT, OPT_WEIGHTS, OPT_KV, OPT_FLOAT };
 
 struct opt {
     const char *name; /* flag without "--"; env var DSR_<NAME> */
@@ -47,6 +47,10 @@ static const struct opt OPTS[] = {
      "how weight matrices are held in memory: bf16 (half the memory, faster decode; a full /update widens the "
      "trainable ones to float32 once, frozen ones stay bf16), f32, or auto: bf16 when the checkpoint's are and "
      "the model takes >= 1 GiB as float32 (default auto; compute is float32 either way)"},
+    {"kv-dtype", OPT_KV,
+     "element type of the rollouts' KV cache: f32, or bf16 (half its memory and of the bytes each decode step "
+     "reads from it; keys and values rounded to BF16, so sampled tokens' logprobs differ from /logprobs' by that "
+     "rounding) (default f32; scoring always keeps float32)"},
     {"lora-rank", OPT_INT, "train LoRA adapters of this rank instead of the weights (default 0: full training): "
                            "/update trains only the adapters (AdamW state only for them), the base stays frozen "
                            "(BF16 when held so), /checkpoint writes a PEFT adapter directory"},
@@ -97,6 +101,7 @@ static const char *metavar(const struct opt *o) {
     case OPT_LOGFMT: return " text|json";
     case OPT_QUANT: return " l2|euclidean";
     case OPT_WEIGHTS: return " auto|bf16|f32";
+    case OPT_KV: return " f32|bf16";
     case OPT_FLOAT: return " X";
     case OPT_STR: break;
     }
@@ -228,6 +233,13 @@ static int apply(struct dsrd_config *c, const struct opt *o, const char *v, FILE
             fprintf(err_out, "dsrd: --weights-dtype must be auto, bf16 or f32\n");
             return -1;
         }
+    } else if (o->kind == OPT_KV) {
+        if (!strcmp(v, "f32")) c->kv_dtype = KV_F32;
+        else if (!strcmp(v, "bf16")) c->kv_dtype = KV_BF16;
+        else {
+            fprintf(err_out, "dsrd: --kv-dtype must be f32 or bf16\n");
+            return -1;
+        }
     }
     return 0;
 }
@@ -267,6 +279,7 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->queue_depth = 64;
     c->quantizer = VQ_QUANT_L2;
     c->weights = JANUS_WEIGHTS_AUTO;
+    c->kv_dtype = KV_F32;
     c->lora = (struct lora_config){.rank = 0, .alpha = LORA_DEFAULT_ALPHA, .targets = LORA_ALL_TARGETS};
     c->boi_id = c->eoi_id = -1;
     c->rollout_cache_count = 4096;

@@ -11,6 +11,7 @@
 #include "janus/template.h"
 #include "model/janus_model.h"
 #include "model/vq.h"
+#include "nn/kv_cache.h"
 
 enum log_format { LOG_TEXT, LOG_JSON };
 
@@ -34,6 +35,7 @@ struct dsrd_config {
     enum log_format log_format;
     enum vq_quantizer quantizer;
     enum janus_weights weights; /* --weights-dtype */
+    enum kv_dtype kv_dtype;     /* --kv-dtype: the rollouts' KV cache */
     struct lora_config lora;     /* --lora-rank/--lora-alpha/--lora-targets (rank 0: full training) */
     bool lora_alpha_given, lora_targets_given; /* set explicitly (an --adapter's must then agree) */
     const char *adapter;         /* --adapter: a PEFT LoRA directory loaded at start, or NULL */

@@ -160,6 +160,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         .weights_dtype = worker_weights_dtype(atomic_load(&s->worker.weights_dtype)),
         .weights_bytes = atomic_load(&s->worker.weights_bytes),
         .optimizer_bytes = atomic_load(&s->worker.optimizer_bytes),
+        .kv_cache_dtype = kv_dtype_name(s->cfg->kv_dtype),
         .lora_rank = lora->rank, .lora_alpha = lora->alpha, .lora_targets = targets, .adapter = s->cfg->adapter,
     };
     struct proto_stamp st = {rt->name, atomic_load(&s->worker.policy_version)};

@@ -219,8 +219,12 @@ static int prep_rollout(struct server *s, const struct proto_rollout_req *r, str
     q->n = r->n;
     q->max_tokens = r->max_tokens;
     q->cfg_scale = r->cfg_scale;
-    q->sp = (struct sampling_params){r->temperature, r->top_k, r->top_p,
-                                     r->has_seed ? r->seed : atomic_fetch_add(&s->seed_counter, 0x9E3779B97F4A7C15ull)};
+    q->sp = (struct sampling_params){
+        .temperature = r->temperature,
+        .top_k = r->top_k,
+        .top_p = r->top_p,
+        .seed = r->has_seed ? r->seed : atomic_fetch_add(&s->seed_counter, 0x9E3779B97F4A7C15ull),
+        .kv_dtype = s->cfg->kv_dtype};
     q->score = r->score;
     q->decode_pixels = r->return_png;
     bool has_image = r->image.kind != PROTO_IMAGE_NONE;

@@ -101,7 +101,7 @@ static int decode(const struct janus_model *m, int n) {
     struct kv_cache cache;
     struct dsr_err err;
     int prompt = 16, C = t->hidden_size, V = t->vocab_size;
-    if (kv_cache_init(&cache, 1, t->n_layers, prompt + n, t->n_kv_heads, t->head_dim, &err)) {
+    if (kv_cache_init(&cache, 1, t->n_layers, prompt + n, t->n_kv_heads, t->head_dim, KV_F32, &err)) {
         fprintf(stderr, "decode: %s\n", err.msg);
         return -1;
     }

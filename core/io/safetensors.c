@@ -285,13 +285,7 @@ const char *st_meta_get(const struct st_file *f, const char *key) {
 
 float st_bf16_to_f32(uint16_t h) { return bf16_to_f32(h); }
 
-uint16_t st_f32_to_bf16(float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40); /* quiet NaN */
-    uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
-    return (uint16_t)((bits + rounding) >> 16);
-}
+uint16_t st_f32_to_bf16(float f) { return f32_to_bf16(f); }
 
 float st_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;

@@ -214,7 +214,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     if (!out->tokens || !out->logprobs || !out->lengths || !rows || !logits)
         rc = dsr_errf(err, "out of memory for a group of %d × %d tokens", G, max_tokens);
     if (rc == 0) rc = scratch_pool_init(&pool, V, err);
-    if (rc == 0) rc = kv_cache_init(&cache, G, t->n_layers, n_context + max_tokens, t->n_kv_heads, t->head_dim, err);
+    if (rc == 0) rc = kv_cache_init(&cache, G, t->n_layers, n_context + max_tokens, t->n_kv_heads, t->head_dim, p->kv_dtype, err);
     seed_streams(rngs, G, p->seed);
 
     /* shared prefill: one forward of the context, every slot reads its cache as a shared prefix */
@@ -296,7 +296,7 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
         rc = dsr_errf(err, "out of memory for a group of %d images", G);
     if (rc == 0) rc = scratch_pool_init(&pool, K, err);
     /* slots: 2g = conditional row of sample g, 2g + 1 = its unconditional row */
-    if (rc == 0) rc = kv_cache_init(&cache, 2 * G, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim, err);
+    if (rc == 0) rc = kv_cache_init(&cache, 2 * G, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim, p->kv_dtype, err);
     seed_streams(rngs, G, p->seed);
 
     for (int i = 0; rc == 0 && i < n_context; i++)

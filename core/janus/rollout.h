@@ -26,6 +26,7 @@
 #include "base/error.h"
 #include "model/janus_model.h"
 #include "base/rng.h"
+#include "nn/kv_cache.h"
 
 #define SAMPLER_MAX_GROUP 64
 
@@ -34,6 +35,7 @@ struct sampling_params {
     int top_k;         /* 0: off */
     float top_p;       /* 1: off */
     uint64_t seed;
+    enum kv_dtype kv_dtype; /* the rollout's KV cache (nn/kv_cache.h); KV_F32 when zeroed */
 };
 
 struct sample_candidate {

@@ -82,7 +82,7 @@ int tf_logprobs(const struct janus_model *m, const struct tf_item *items, int n_
         total_targets += (size_t)it->n_target;
     }
     struct kv_cache cache;
-    if (kv_cache_init(&cache, n_items, m->cfg.text.n_layers, max_len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim,
+    if (kv_cache_init(&cache, n_items, m->cfg.text.n_layers, max_len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32,
                       err))
         return -1;
     float *rows = malloc(total_rows * C * sizeof(float));

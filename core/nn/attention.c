@@ -33,11 +33,15 @@ static int attend_gemm(const float *q, const struct kv_cache *cache, int slot, i
     int q_stride = n_heads * head_dim;
     int group = n_heads / n_kv_heads;
     float scale = 1.0f / sqrtf((float)head_dim);
-    float *scores = malloc((size_t)n * (size_t)L * sizeof(float));
+    /* a BF16 cache's keys and values are widened into kv (2 · L · head_dim) */
+    size_t kv_floats = cache->dtype == KV_BF16 ? 2 * (size_t)L * head_dim : 0;
+    float *scores = malloc(((size_t)n * (size_t)L + kv_floats) * sizeof(float));
     if (!scores) return dsr_errf(err, "attention: out of memory for %d×%d scores", n, L);
+    float *kv = scores + (size_t)n * L;
     for (int h = 0; h < n_heads; h++) {
         int kvh = h / group;
-        const float *K = kv_cache_k(cache, slot, layer, kvh), *V = kv_cache_v(cache, slot, layer, kvh);
+        const float *K = kv_cache_rows(cache, KV_KEYS, slot, layer, kvh, 0, L, kv);
+        const float *V = kv_cache_rows(cache, KV_VALUES, slot, layer, kvh, 0, L, kv + (size_t)L * head_dim);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L, head_dim, scale, q + h * head_dim, q_stride, K,
                     head_dim, 0.0f, scores, L);
         causal_softmax_rows(scores, n, L, start);

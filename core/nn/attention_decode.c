@@ -25,6 +25,7 @@ struct dec_scratch {
     float *q_cols; /* [hd, R] the same, transposed: the prefix loop vectorises over rows */
     float *scores; /* [R, max_len] */
     float *acc;    /* [R, hd] weighted values */
+    float *kv;     /* [max_len, hd] a BF16 cache's keys or values, widened */
 };
 
 /* The 8 lane sums of one dot product, in a fixed order. */
@@ -159,28 +160,32 @@ attend_group_head(const struct dec_group *g, const struct dec_row *rows, const f
             w->q_cols[(size_t)d * R + r] = v;
         }
     }
-    const float *Kp = kv_cache_k(c, g->root, layer, kvh), *Vp = kv_cache_v(c, g->root, layer, kvh);
-
     /* scores: the shared prefix by blocks of 8 rows (each key read once per
-     * block), the rows left over one by one; then each row's own positions */
+     * block), the rows left over one by one; then each row's own positions.
+     * Each kv_cache_rows call may reuse w->kv: the rows it returned before
+     * are no longer read. */
+    const float *Kp = kv_cache_rows(c, KV_KEYS, g->root, layer, kvh, 0, P, w->kv);
     int r8 = R & ~7;
     for (int r0 = 0; r0 < r8; r0 += 8) rows8_dot(w->q_cols, R, r0, Kp, P, hd, w->scores, max_len);
     for (int r = r8; r < R; r++)
         keys_dot(w->q_rows + (size_t)r * hd, Kp, 0, P, hd, w->scores + (size_t)r * max_len);
     for (int r = 0; r < R; r++) {
-        const float *K = kv_cache_k(c, rw[r].slot, layer, kvh);
+        int own = rw[r].len - P; /* positions P .. len-1, from the row's slot */
+        const float *K = kv_cache_rows(c, KV_KEYS, rw[r].slot, layer, kvh, P, rw[r].len, w->kv);
         float *s = w->scores + (size_t)r * max_len;
-        keys_dot(w->q_rows + (size_t)r * hd, K, P, rw[r].len, hd, s);
+        keys_dot(w->q_rows + (size_t)r * hd, K, 0, own, hd, s + P);
         op_softmax_row(s, rw[r].len);
     }
 
     /* values: the prefix's rows once for all R rows, then own positions */
     memset(w->acc, 0, (size_t)R * hd * sizeof(float));
+    const float *Vp = kv_cache_rows(c, KV_VALUES, g->root, layer, kvh, 0, P, w->kv);
     rows_pv(w->acc, R, w->scores, max_len, Vp, 0, P, hd);
     for (int r = 0; r < R; r++) {
-        const float *V = kv_cache_v(c, rw[r].slot, layer, kvh);
+        int own = rw[r].len - P;
+        const float *V = kv_cache_rows(c, KV_VALUES, rw[r].slot, layer, kvh, P, rw[r].len, w->kv);
         float *a = w->acc + (size_t)r * hd;
-        rows_pv(a, 1, w->scores + (size_t)r * max_len, max_len, V, P, rw[r].len, hd);
+        rows_pv(a, 1, w->scores + (size_t)r * max_len + P, max_len, V, 0, own, hd);
         memcpy(out + (size_t)rw[r].row * q_stride + (size_t)h * hd, a, (size_t)hd * sizeof(float));
     }
 }
@@ -239,7 +244,8 @@ int attention_decode(const float *q, const struct kv_cache *cache, int layer, co
         if (rows[i].len > max_len) max_len = rows[i].len;
 
     size_t R = (size_t)max_rows, hd = (size_t)head_dim;
-    size_t per_thread = 3 * R * hd + R * (size_t)max_len;
+    size_t kv_floats = cache->dtype == KV_BF16 ? (size_t)max_len * hd : 0;
+    size_t per_thread = 3 * R * hd + R * (size_t)max_len + kv_floats;
     int n_threads = omp_get_max_threads();
     float *block = malloc((size_t)n_threads * per_thread * sizeof(float));
     if (!block) {
@@ -257,7 +263,8 @@ int attention_decode(const float *q, const struct kv_cache *cache, int layer, co
         struct dec_scratch w = {.q_rows = base,
                                 .q_cols = base + R * hd,
                                 .acc = base + 2 * R * hd,
-                                .scores = base + 3 * R * hd};
+                                .scores = base + 3 * R * hd,
+                                .kv = base + 3 * R * hd + R * (size_t)max_len};
         int gi = item / n_heads, h = item % n_heads;
         attend_group_head(&groups[gi], rows, q, q_stride, cache, layer, h, h / group, head_dim, scale, max_len, &w,
                           out);

@@ -307,7 +307,7 @@ static void test_rollout_greedy_caption_matches_core(struct th *t) {
         m.cfg.boi_token_id = 259;
         float *embeds = malloc(64 * 64 * sizeof *embeds);
         struct text_group g = {0};
-        struct sampling_params sp = {0, 0, 1, 0};
+        struct sampling_params sp = {.temperature = 0, .top_k = 0, .top_p = 1, .seed = 0};
         if (TH_CHECK(t, janus_embeds_from_codes(&m, codes, embeds, &err) == 0 &&
                             sample_text_group(&m, prompt, (int)np, embeds, 64, 1, 8, &sp, &g, &err) == 0,
                      "core: %s", err.msg)) {

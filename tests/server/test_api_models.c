@@ -9,7 +9,8 @@
  *     model has no tokenizer;
  *   - --weights-dtype bf16: /model's memory fields, log-probs as a
  *     float32-held daemon's on the same rounded weights, widening on the
- *     first /update. */
+ *     first /update; with --kv-dtype bf16 /model says so and a CFG
+ *     /rollout runs on the BF16 KV cache. */
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
@@ -235,7 +236,7 @@ static json_t *model_memory(struct dsrd_proc *p) {
 static void test_bf16_weights(struct th *t) {
     struct models_test *a = (struct models_test *)t;
     const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--checkpoint-dir", a->root,
-                          "--weights-dtype", "bf16", NULL};
+                          "--weights-dtype", "bf16", "--kv-dtype", "bf16", NULL};
     struct dsrd_proc p;
     if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd --weights-dtype bf16 starts (log %s)", p.log_path))
         return;
@@ -245,7 +246,18 @@ static void test_bf16_weights(struct th *t) {
     TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "bf16") == 0 && bytes > 0 &&
                     json_integer_value(json_object_get(m, "optimizer_bytes")) == 0,
              "/model memory: %s", memory_text(m, text, sizeof text));
+    const char *kv = json_string_value(json_object_get(m, "kv_cache_dtype"));
+    TH_CHECK(t, kv && !strcmp(kv, "bf16"), "/model memory.kv_cache_dtype %s (--kv-dtype bf16)", kv ? kv : "missing");
     json_decref(m);
+    struct http_resp roll;
+    http_post_json(&p, "/rollout",
+                   json_pack("{s:s,s:{s:[i,i,i,i]},s:i,s:f}", "task", "generation", "context", "tokens", 256, 30, 31,
+                             259, "n", 2, "cfg_scale", 3.0),
+                   NULL, &roll);
+    json_t *rolls = json_object_get(roll.json, "rollouts");
+    TH_CHECK(t, roll.status == 200 && json_array_size(rolls) == 2, "/rollout on a BF16 KV cache: %ld %s", roll.status,
+             roll.body ? roll.body : "");
+    http_resp_free(&roll);
     double got[16], want[16];
     size_t n_got = 0, n_want = 0;
     TH_CHECK(t, logprobs(&p, got, 16, &n_got) == 0, "/logprobs on bf16 weights");
@@ -287,7 +299,8 @@ static void test_bf16_weights(struct th *t) {
     if (!TH_CHECK(t, dsrd_start(&p, a->argv0, f32_args) == 0, "dsrd on the checkpoint starts (log %s)", p.log_path))
         return;
     m = model_memory(&p);
-    TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "float32") == 0,
+    TH_CHECK(t, m && strcmp(json_string_value(json_object_get(m, "weights_dtype")), "float32") == 0 &&
+                    !strcmp(json_string_value(json_object_get(m, "kv_cache_dtype")), "float32"),
              "float32-held: %s", memory_text(m, text, sizeof text));
     json_decref(m);
     if (TH_CHECK(t, logprobs(&p, want, 16, &n_want) == 0, "/logprobs on float32 weights")) {

@@ -81,7 +81,7 @@ static void test_help_value_kinds(struct th *t) {
     free(out);
 }
 
-/* Bad --lora-* values stop dsrd before it loads anything, naming the flag. */
+/* Bad --lora-* and --kv-dtype values stop dsrd before it loads anything, naming the flag. */
 static void test_lora_flag_errors(struct th *t) {
     struct api_test *a = (struct api_test *)t;
     static const struct {
@@ -92,6 +92,7 @@ static void test_lora_flag_errors(struct th *t) {
         {"--lora-alpha 0", "--lora-alpha: '0' must be a number in (0, 1e6]"},
         {"--lora-targets q_proj,qkv", "--lora-targets: unknown target \"qkv\" (valid: q_proj, k_proj"},
         {"--lora-targets ''", "--lora-targets: no targets given"},
+        {"--kv-dtype fp8", "--kv-dtype must be f32 or bf16"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = 0;

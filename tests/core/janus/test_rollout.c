@@ -72,6 +72,45 @@ static void test_image_logprobs_match_teacher_forcing(struct th *t) {
     janus_model_free(&m);
 }
 
+/* Largest |rollout log-prob − teacher-forced log-prob| of an image group
+ * sampled with the given KV cache (G = 3, CFG 3, temperature 1, seed 11). */
+static int image_lp_gap(struct th *t, const struct janus_model *m, enum kv_dtype kv, double *gap) {
+    int32_t prompt[5] = {256, 30, 31, 32, FIXTURE_BOI};
+    struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1, .seed = 11, .kv_dtype = kv};
+    struct image_group g;
+    struct dsr_err err;
+    if (!TH_CHECK(t, sample_image_group(m, prompt, 5, 3, 3.0f, &p, &g, &err) == 0, "sample: %s", err.msg)) return -1;
+    struct tf_item items[3];
+    for (int s = 0; s < 3; s++)
+        items[s] = (struct tf_item){.context = prompt, .n_context = 5, .kind = TF_TARGET_CODES,
+                                    .target = g.codes + (size_t)s * g.n_codes, .n_target = g.n_codes};
+    size_t n = (size_t)3 * g.n_codes;
+    float *lp = malloc(n * sizeof(float));
+    int rc = lp && tf_logprobs(m, items, 3, lp, &err) == 0 ? 0 : -1;
+    *gap = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) *gap = fmax(*gap, fabs((double)g.logprobs[i] - lp[i]));
+    TH_CHECK(t, rc == 0, "tf: %s", err.msg);
+    free(lp);
+    image_group_free(&g);
+    return rc;
+}
+
+/* A BF16 KV cache (--kv-dtype bf16) rounds the keys and values the rollout
+ * attends to: its log-probs leave the float32 teacher-forced ones by that
+ * rounding (well above the float32 cache's float noise, well below a wrong
+ * token's), and scoring is untouched (teacher forcing keeps float32). */
+static void test_bf16_kv_cache(struct th *t) {
+    struct janus_model m;
+    if (load_model(t, &m)) return;
+    double gap_f32, gap_bf16;
+    if (image_lp_gap(t, &m, KV_F32, &gap_f32) == 0 && image_lp_gap(t, &m, KV_BF16, &gap_bf16) == 0) {
+        TH_CHECK(t, gap_f32 <= 1e-4, "float32 cache: rollout vs teacher forcing %g", gap_f32);
+        TH_CHECK(t, gap_bf16 > 10 * gap_f32 && gap_bf16 > 1e-5 && gap_bf16 < 5e-2,
+                 "BF16 cache: rollout vs teacher forcing %g (float32 cache: %g)", gap_bf16, gap_f32);
+    }
+    janus_model_free(&m);
+}
+
 static void test_text_logprobs_match_teacher_forcing(struct th *t) {
     struct janus_model m;
     if (load_model(t, &m)) return;
@@ -260,6 +299,7 @@ int main(void) {
     th_run(&t, "image_logprobs_match_teacher_forcing", test_image_logprobs_match_teacher_forcing);
     th_run(&t, "text_logprobs_match_teacher_forcing", test_text_logprobs_match_teacher_forcing);
     th_run(&t, "reproducible", test_reproducible);
+    th_run(&t, "bf16_kv_cache", test_bf16_kv_cache);
     th_run(&t, "sampling_distribution", test_sampling_distribution);
     th_run(&t, "top_k_top_p_match_full_sort", test_top_k_top_p_match_full_sort);
     return th_finish(&t, "test_rollout");

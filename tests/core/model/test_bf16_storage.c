@@ -45,7 +45,7 @@ static int logits_by_steps(const struct janus_model *m, const int32_t *ids, int 
                            struct dsr_err *err) {
     int C = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
     struct kv_cache cache;
-    if (kv_cache_init(&cache, 1, m->cfg.text.n_layers, len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, err))
+    if (kv_cache_init(&cache, 1, m->cfg.text.n_layers, len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32, err))
         return -1;
     float *rows = malloc((size_t)len * C * sizeof *rows);
     int rc = rows ? 0 : dsr_errf(err, "out of memory");

@@ -18,7 +18,7 @@ static int full_logits(const struct janus_model *m, const int32_t *ids, int n_se
                        struct dsr_err *err) {
     int C = m->cfg.text.hidden_size;
     struct kv_cache cache;
-    if (kv_cache_init(&cache, n_seq, m->cfg.text.n_layers, len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, err))
+    if (kv_cache_init(&cache, n_seq, m->cfg.text.n_layers, len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32, err))
         return -1;
     float *rows = malloc((size_t)n_seq * len * C * sizeof(float));
     struct lm_segment segs[8];
@@ -103,7 +103,7 @@ static void test_gen_logits_and_reward(struct th *t) {
     float *rows = malloc((size_t)len * C * sizeof(float));
     float *logits = malloc(nl * sizeof(float));
     struct kv_cache cache;
-    int rc = kv_cache_init(&cache, 1, m->cfg.text.n_layers, len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, &err);
+    int rc = kv_cache_init(&cache, 1, m->cfg.text.n_layers, len, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32, &err);
     struct lm_segment seg = {.slot = 0, .n = len};
     if (rc == 0) rc = tf_embed_item(m, &it, rows, &err);
     if (rc == 0) rc = lm_forward(&m->lm, &cache, &seg, 1, rows, rows, &err);
@@ -137,7 +137,7 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
     int rc = full_logits(m, ids, 2, 12, full, &err);
     struct kv_cache cache;
     if (rc == 0)
-        rc = kv_cache_init(&cache, 2, m->cfg.text.n_layers, 12, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, &err);
+        rc = kv_cache_init(&cache, 2, m->cfg.text.n_layers, 12, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32, &err);
     float rows[2 * 64 * 12], hidden[2 * 64 * 12];
     /* prefill: 5 tokens of sequence 0 (gemm attention path), 1 of sequence 1 */
     struct lm_segment pre[2] = {{.slot = 0, .n = 5}, {.slot = 1, .n = 1}};
@@ -200,12 +200,12 @@ static void test_shared_prefix_decode_matches_full(struct th *t) {
     int rc = full_logits(m, seqs, 4, SHARED_LEN, full, &err);
     struct kv_cache cache = {0};
     if (rc == 0)
-        rc = kv_cache_init(&cache, 4, m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads, m->cfg.text.head_dim,
+        rc = kv_cache_init(&cache, 4, m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32,
                            &err);
     /* poison the storage (all-ones bytes are NaN): reading a sharer's own
      * pages below its prefix must show */
     if (rc == 0) {
-        size_t bytes = kv_cache_bytes(4, m->cfg.text.n_layers, SHARED_LEN, cache.kv_dim) / 2;
+        size_t bytes = kv_cache_bytes(4, m->cfg.text.n_layers, SHARED_LEN, cache.kv_dim, KV_F32) / 2;
         memset(cache.k, 0xff, bytes);
         memset(cache.v, 0xff, bytes);
     }

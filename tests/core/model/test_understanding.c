@@ -49,7 +49,7 @@ static void test_und_logits(struct th *t) {
     float *rows = malloc(n * C * sizeof(float)), *logits = malloc(nl * sizeof(float));
     struct kv_cache cache;
     struct dsr_err err;
-    int rc = kv_cache_init(&cache, 1, m->cfg.text.n_layers, (int)n, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, &err);
+    int rc = kv_cache_init(&cache, 1, m->cfg.text.n_layers, (int)n, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32, &err);
     struct lm_segment seg = {.slot = 0, .n = (int)n};
     if (rc == 0) rc = tf_embed_context(m, ids, (int)n, fx.embeds, N, rows, &err);
     if (rc == 0) rc = lm_forward(&m->lm, &cache, &seg, 1, rows, rows, &err);
