@@ -78,6 +78,7 @@ const float *kv_cache_rows(const struct kv_cache *c, enum kv_part part, int slot
     if (c->dtype == KV_F32) return (part == KV_KEYS ? c->k : c->v) + off;
     const uint16_t *src = (part == KV_KEYS ? c->k16 : c->v16) + off;
     size_t count = (size_t)(j1 - j0) * hd;
+#pragma omp simd
     for (size_t i = 0; i < count; i++) buf[i] = bf16_to_f32(src[i]);
     return buf;
 }

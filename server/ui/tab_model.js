@@ -13,7 +13,8 @@ function training_rows(m) {
   const mem = m.memory || {};
   const l = m.lora;
   const rows = [['weights held as', mem.weights_dtype], ['weights', bytes(mem.weights_bytes || 0)],
-    ['optimizer state', mem.optimizer_bytes ? bytes(mem.optimizer_bytes) : 'none yet (allocated by the first /update)']];
+    ['optimizer state', mem.optimizer_bytes ? bytes(mem.optimizer_bytes) : 'none yet (allocated by the first /update)'],
+    ['rollout KV cache', mem.kv_cache_dtype || 'float32']];
   if (!l) return rows.concat([['/update trains', 'every weight but the vision tower and VQ-VAE']]);
   return rows.concat([['/update trains', `LoRA adapters, rank ${l.rank}, alpha ${fmt(l.alpha)} (scale ${fmt(l.scale)})`],
     ['adapted projections', l.targets.join(', ')], ['adapter loaded', l.adapter || 'none (fresh: B = 0)']]);

@@ -232,7 +232,8 @@ def main() -> int:
         b.wait_for("document.querySelectorAll('#model-view table').length >= 7", 10, "the model tables")
         text = b.eval("document.getElementById('model-view').textContent")
         for want in (model["name"], str(model["num_image_tokens"]), str(model["codebook_size"]), "gen_context",
-                     "weights held as" + model["memory"]["weights_dtype"], "/update trains"):
+                     "weights held as" + model["memory"]["weights_dtype"],
+                     "rollout KV cache" + model["memory"]["kv_cache_dtype"], "/update trains"):
             assert want in text, "Model tab lacks %r" % want
         shot("model")
 
