@@ -20,7 +20,7 @@
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
  *           safetensors for bench/torch_peer.py (the cross-check)
  *   --lora-rank R  the model with LoRA adapters of rank R (alpha 2R) on the
- *           seven LM projections, B random (not zero: every adapter then
+ *           seven LM projections and the generation head's two, B random (not zero: every adapter then
  *           gets a gradient); with --dump, also dsr's adapter gradients of
  *           the GRPO loss torch_peer.py checks them against (a caption
  *           sample and an image sample, both after the generation context;
@@ -234,7 +234,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_forward: --dump writes float32 weights; use --weights-dtype f32\n");
         return 2;
     }
-    struct lora_config lora = {.rank = (int)lora_rank, .alpha = 2.0f * (float)lora_rank, .targets = LORA_ALL_TARGETS};
+    struct lora_config lora = {.rank = (int)lora_rank, .alpha = 2.0f * (float)lora_rank,
+                               .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS};
     if (janus_model_init_random(&cfg, 1, weights, lora_rank ? &lora : NULL, &m, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.msg);
         return 1;

@@ -276,7 +276,7 @@ int main(int argc, char **argv) {
     if (lora_rank) {
         struct janus_model lm;
         struct trainer ltr;
-        struct lora_config lc = {.rank = lora_rank, .alpha = 2.0f * (float)lora_rank, .targets = LORA_ALL_TARGETS};
+        struct lora_config lc = {.rank = lora_rank, .alpha = 2.0f * (float)lora_rank, .targets = LORA_LM_TARGETS};
         if (janus_model_init_random(&cfg, 1, JANUS_WEIGHTS_F32, &lc, &lm, &err) ||
             trainer_init(&ltr, &lm, (size_t)budget_mib << 20, &err)) {
             fprintf(stderr, "bench_update: %s\n", err.msg);

@@ -14,7 +14,8 @@ generation aligner and head), and
     completions (advantages +1 / -1, old log-probs = detached, clipped ratio,
     per-sequence token mean), gradients for every weight; and an AdamW step;
   * when the dump holds LoRA adapters (`bench_forward --lora-rank R`): the
-    forward adds scale·(x·Aᵀ)·Bᵀ to each adapted projection, and dsr's
+    forward adds scale·(x·Aᵀ)·Bᵀ to each adapted linear (the LM's
+    projections and the generation head's two), and dsr's
     adapter gradients of the GRPO loss over a caption and an image sample
     (both after the generation context) are checked against torch autograd
     (max error relative to each tensor's largest |gradient|; must be <= 1e-3).
@@ -59,8 +60,9 @@ class Peer:
         return {n: t for n, t in self.w.items() if ".lora_" in n and not n.startswith("dsr.")}
 
     def proj(self, h, module):
-        """module's linear (e.g. "model.language_model.layers.0.self_attn.q_proj"), plus its adapter if any."""
-        y = F.linear(h, self.w[module + ".weight"])
+        """module's linear (e.g. "model.language_model.layers.0.self_attn.q_proj"), with its bias and adapter if
+        any."""
+        y = F.linear(h, self.w[module + ".weight"], self.w.get(module + ".bias"))
         a = self.w.get(module + ".lora_A.weight")
         if a is not None:
             y = y + self.lora_scale * F.linear(F.linear(h, a), self.w[module + ".lora_B.weight"])
@@ -126,9 +128,8 @@ class Peer:
     def head_logprobs(self, kind, hidden, target):
         w = self.w
         if kind == "codes":
-            h = F.gelu(F.linear(hidden, w["model.generation_head.proj_out.weight"],
-                                w["model.generation_head.proj_out.bias"]))
-            logits = F.linear(h, w["model.generation_head.vision_head.weight"], w["model.generation_head.vision_head.bias"])
+            h = F.gelu(self.proj(hidden, "model.generation_head.proj_out"))
+            logits = self.proj(h, "model.generation_head.vision_head")
         else:
             logits = F.linear(hidden, w["lm_head.weight"])
         return logits.log_softmax(-1).gather(-1, target[:, None])[:, 0]

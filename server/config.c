@@ -55,8 +55,9 @@ static const struct opt OPTS[] = {
                            "/update trains only the adapters (AdamW state only for them), the base stays frozen "
                            "(BF16 when held so), /checkpoint writes a PEFT adapter directory"},
     {"lora-alpha", OPT_FLOAT, "LoRA scaling numerator: adapters add (alpha / rank)·x·Aᵀ·Bᵀ (default 8, PEFT's)"},
-    {"lora-targets", OPT_STR, "language-model projections to adapt, comma-separated among q_proj, k_proj, v_proj, "
-                              "o_proj, gate_proj, up_proj, down_proj, or all (default all)"},
+    {"lora-targets", OPT_STR, "linears to adapt, comma-separated among the language model's q_proj, k_proj, "
+                              "v_proj, o_proj, gate_proj, up_proj, down_proj (all = these seven, the default) and "
+                              "the generation head's generation_head.proj_out, generation_head.vision_head"},
     {"adapter", OPT_STR, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded on "
                          "top of --model at start; its r, lora_alpha and target_modules set --lora-* (given flags "
                          "must agree)"},
@@ -280,7 +281,7 @@ int dsrd_config_parse(int argc, char **argv, struct dsrd_config *c, FILE *err_ou
     c->quantizer = VQ_QUANT_L2;
     c->weights = JANUS_WEIGHTS_AUTO;
     c->kv_dtype = KV_F32;
-    c->lora = (struct lora_config){.rank = 0, .alpha = LORA_DEFAULT_ALPHA, .targets = LORA_ALL_TARGETS};
+    c->lora = (struct lora_config){.rank = 0, .alpha = LORA_DEFAULT_ALPHA, .targets = LORA_LM_TARGETS};
     c->boi_id = c->eoi_id = -1;
     c->rollout_cache_count = 4096;
     c->rollout_cache_bytes = (size_t)1 << 30;

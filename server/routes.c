@@ -131,7 +131,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
     if (!rt) return;
     const struct janus_config *c = &rt->model.cfg;
     const struct janus_template *t = &rt->tpl;
-    char targets[128];
+    char targets[256];
     const struct lora_config *lora = &rt->model.lora;
     lora_format_targets(lora->targets, ",", targets, sizeof targets);
     struct proto_model_info m = {

@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
     enum janus_weights weights = JANUS_WEIGHTS_F32;
     int n_tokens = 600, threads = 0, seven = 0, n_decode = 0, n_und = 2, n_gen = 2;
     long budget = 4096;
-    struct lora_config lora = {.rank = 0, .alpha = 32.0f, .targets = LORA_ALL_TARGETS};
+    struct lora_config lora = {.rank = 0, .alpha = 32.0f, .targets = LORA_LM_TARGETS};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = v != NULL;

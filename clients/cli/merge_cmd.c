@@ -119,7 +119,7 @@ int cmd_merge(struct cli *c, int argc, char **argv) {
         fprintf(c->err, "dsr merge: %s\n", e.msg);
         return CLI_EXIT_FAIL;
     }
-    char targets[128];
+    char targets[256];
     lora_format_targets(lora.targets, ",", targets, sizeof targets);
     fprintf(c->out, "merged %s (r=%d, alpha=%g, %s) into %s: wrote %s\n", adapter, lora.rank, (double)lora.alpha,
             targets, model, out);

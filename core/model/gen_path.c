@@ -5,7 +5,21 @@
 
 #include "nn/ops.h"
 
-int gen_declare(const struct janus_config *c, bool trainable, struct param_table *pt, struct dsr_err *err) {
+#define HEAD_PREFIX "model.generation_head"
+
+static bool adapts(const struct lora_config *lora, enum lora_target t) {
+    return lora && lora->rank > 0 && (lora->targets & (1u << t));
+}
+
+void gen_target_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim) {
+    const struct vq_config *q = &c->vq;
+    *in_dim = target == LORA_GEN_PROJ_OUT ? q->image_token_embed_dim : q->projection_dim;
+    *out_dim = target == LORA_GEN_PROJ_OUT ? q->projection_dim : q->num_embeddings;
+}
+
+int gen_declare(const struct janus_config *c, const struct lora_config *lora, struct param_table *pt,
+                struct dsr_err *err) {
+    const bool trainable = !lora || lora->rank == 0; /* with adapters, only they train */
     const struct vq_config *q = &c->vq;
     int64_t K = q->num_embeddings, E = q->embed_dim, W = q->projection_dim, H = q->image_token_embed_dim;
     if (pt_declare_matrix(pt, trainable, K, E, err, "model.generation_embeddings.weight") ||
@@ -20,10 +34,30 @@ int gen_declare(const struct janus_config *c, bool trainable, struct param_table
         if (pt_declare(pt, trainable, 2, (int64_t[]){W, W}, err, "model.generation_aligner.hidden_layers.%d.weight", i) ||
             pt_declare(pt, trainable, 1, (int64_t[]){W}, err, "model.generation_aligner.hidden_layers.%d.bias", i))
             return -1;
+    for (enum lora_target t = LORA_GEN_PROJ_OUT; t <= LORA_GEN_VISION_HEAD; t++) {
+        if (!adapts(lora, t)) continue;
+        int in, out;
+        gen_target_dims(c, t, &in, &out);
+        if (pt_declare_adapter(pt, lora->rank, in, err, "%s.lora_A.weight", lora_target_module(t)) ||
+            pt_declare_adapter(pt, out, lora->rank, err, "%s.lora_B.weight", lora_target_module(t)))
+            return -1;
+    }
     return 0;
 }
 
-int gen_bind(const struct janus_config *c, const struct param_table *pt, struct gen_path *g, struct dsr_err *err) {
+static struct lora bind_adapter(const struct lora_config *lora, enum lora_target t, const struct param_table *pt,
+                                int *ok) {
+    if (!adapts(lora, t)) return (struct lora){0};
+    struct lora l = {.a = pt_get(pt, "%s.lora_A.weight", lora_target_module(t)),
+                     .b = pt_get(pt, "%s.lora_B.weight", lora_target_module(t)),
+                     .rank = lora->rank,
+                     .scale = lora->alpha / (float)lora->rank};
+    *ok = *ok && l.a && l.b;
+    return l;
+}
+
+int gen_bind(const struct janus_config *c, const struct lora_config *lora, const struct param_table *pt,
+             struct gen_path *g, struct dsr_err *err) {
     memset(g, 0, sizeof *g);
     const struct vq_config *q = &c->vq;
     g->codebook_size = q->num_embeddings;
@@ -51,6 +85,8 @@ int gen_bind(const struct janus_config *c, const struct param_table *pt, struct 
         g->hidden_b[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.bias", i);
         ok = ok && g->hidden_w[i] && g->hidden_b[i];
     }
+    g->proj_lora = bind_adapter(lora, LORA_GEN_PROJ_OUT, pt, &ok);
+    g->head_lora = bind_adapter(lora, LORA_GEN_VISION_HEAD, pt, &ok);
     if (!ok) {
         gen_release(g);
         return dsr_errf(err, "generation path parameters were not declared");
@@ -96,13 +132,18 @@ int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float
 }
 
 int gen_head_logits(const struct gen_path *g, const float *hidden, int n, float *logits, struct dsr_err *err) {
-    float *mid = malloc((size_t)n * (size_t)g->width * sizeof(float) + 1);
+    int r = g->proj_lora.rank > g->head_lora.rank ? g->proj_lora.rank : g->head_lora.rank;
+    float *mid = malloc(((size_t)n * g->width + (size_t)n * r) * sizeof(float) + 1);
     if (!mid) return dsr_errf(err, "out of memory in generation head");
+    float *u = mid + (size_t)n * g->width; /* [n, r] adapter scratch */
     int rc = op_linear_w(mid, hidden, g->proj_w, g->proj_b, n, g->lm_hidden, g->width, err);
     if (rc == 0) {
+        if (lora_present(&g->proj_lora)) lora_forward(mid, hidden, &g->proj_lora, n, g->lm_hidden, g->width, u);
         op_gelu_erf_inplace(mid, (size_t)n * g->width);
         rc = op_linear_w(logits, mid, g->head_w, g->head_b, n, g->width, g->codebook_size, err);
     }
+    if (rc == 0 && lora_present(&g->head_lora))
+        lora_forward(logits, mid, &g->head_lora, n, g->width, g->codebook_size, u);
     free(mid);
     return rc;
 }

@@ -22,7 +22,7 @@ static int declare_all(struct janus_model *m, enum janus_weights weights, const 
                        struct dsr_err *err) {
     pt_init(&m->params);
     bool base_trains = m->lora.rank == 0;
-    if (lm_declare(&m->cfg, m->tied, &m->lora, &m->params, err) || gen_declare(&m->cfg, base_trains, &m->params, err) ||
+    if (lm_declare(&m->cfg, m->tied, &m->lora, &m->params, err) || gen_declare(&m->cfg, &m->lora, &m->params, err) ||
         vision_declare(&m->cfg, base_trains, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
         return -1;
     pt_set_bf16(&m->params, want_bf16(weights, set, &m->params));
@@ -31,10 +31,15 @@ static int declare_all(struct janus_model *m, enum janus_weights weights, const 
 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->lora, &m->params, &m->lm, err)) return -1;
-    if (gen_bind(&m->cfg, &m->params, &m->gen, err)) return -1;
+    if (gen_bind(&m->cfg, &m->lora, &m->params, &m->gen, err)) return -1;
     if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
     if (vq_bind(&m->cfg, &m->params, &m->vq, err)) return -1;
     return 0;
+}
+
+void janus_lora_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim) {
+    if (lora_target_in_lm(target)) lm_target_dims(&c->text, target, in_dim, out_dim);
+    else gen_target_dims(c, target, in_dim, out_dim);
 }
 
 /* Takes the adapter settings after checking them against the config. */
@@ -45,7 +50,7 @@ static int set_lora(struct janus_model *m, const struct lora_config *lora, struc
     for (int k = 0; k < LORA_N_TARGETS; k++) {
         if (!(lora->targets & (1u << k))) continue;
         int in, out;
-        lm_target_dims(&m->cfg.text, (enum lora_target)k, &in, &out);
+        janus_lora_dims(&m->cfg, (enum lora_target)k, &in, &out);
         smallest = in < smallest ? in : smallest;
         smallest = out < smallest ? out : smallest;
     }

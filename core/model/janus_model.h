@@ -48,6 +48,9 @@ struct janus_model {
  * model computes exactly what the base does) seeded by JANUS_LORA_SEED. */
 #define JANUS_LORA_SEED 20250607u
 
+/* An adapted linear's [in, out] dimensions (any enum lora_target). */
+void janus_lora_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim);
+
 /* dir/config.json + dir/model.safetensors (or the sharded index), and
  * dir/preprocessor_config.json when present. */
 int janus_model_load_dir(const char *dir, enum janus_weights weights, const struct lora_config *lora, struct janus_model *m, struct dsr_err *err);

@@ -21,7 +21,7 @@ static bool has_lora(const struct lora_config *lora) { return lora && lora->rank
 static int declare_adapters(const struct text_config *t, const struct lora_config *lora, struct param_table *pt,
                             struct dsr_err *err) {
     for (int l = 0; l < t->n_layers; l++)
-        for (int k = 0; k < LORA_N_TARGETS; k++) {
+        for (int k = 0; k < LORA_N_LM_TARGETS; k++) {
             if (!(lora->targets & (1u << k))) continue;
             int in, out;
             lm_target_dims(t, (enum lora_target)k, &in, &out);
@@ -122,7 +122,7 @@ int lm_bind(const struct janus_config *c, bool tied, const struct lora_config *l
             if (items[i].matrix) *items[i].matrix = w;
             else *items[i].vector = w.f32;
         }
-        for (int k = 0; has_lora(lora) && k < LORA_N_TARGETS; k++) {
+        for (int k = 0; has_lora(lora) && k < LORA_N_LM_TARGETS; k++) {
             if (!(lora->targets & (1u << k))) continue;
             const char *mod = lora_target_module((enum lora_target)k);
             snprintf(name, sizeof name, LM_PREFIX ".layers.%d.%s.lora_A.weight", l, mod);

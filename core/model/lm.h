@@ -32,7 +32,7 @@ struct lm_layer {
     const float *mlp_norm;                    /* [C] */
     struct weight gate_w, up_w, down_w;       /* [I, C], [I, C], [C, I] */
     const float *gate_b, *up_b, *down_b;      /* NULL unless mlp_bias */
-    struct lora lora[LORA_N_TARGETS];         /* adapters by enum lora_target (.a NULL: none) */
+    struct lora lora[LORA_N_LM_TARGETS];         /* adapters by enum lora_target (.a NULL: none) */
 };
 
 struct lm_model {

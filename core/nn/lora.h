@@ -6,9 +6,11 @@
  * uniform in ±1/√in).  Adapters are float32 and trainable; the base weight
  * stays frozen in whatever storage it has (nn/weight.h).
  *
- * Targets are the language model's seven projections, named as PEFT's
- * target_modules names them.  Kernels are caller-buffered and do not
- * allocate; A and B belong to the param table (model/params.h). */
+ * Targets are the language model's seven projections (per decoder layer)
+ * and, optionally, the generation head's two linears, named as PEFT's
+ * target_modules would name them unambiguously.  Kernels are
+ * caller-buffered and do not allocate; A and B belong to the param table
+ * (model/params.h). */
 #ifndef DSR_LORA_H
 #define DSR_LORA_H
 
@@ -16,9 +18,16 @@
 
 #include "base/error.h"
 
-enum lora_target { LORA_Q, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, LORA_N_TARGETS };
+enum lora_target {
+    LORA_Q, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, /* in every decoder layer */
+    LORA_N_LM_TARGETS,
+    LORA_GEN_PROJ_OUT = LORA_N_LM_TARGETS, /* model.generation_head.proj_out [width, lm_hidden] */
+    LORA_GEN_VISION_HEAD,                  /* model.generation_head.vision_head [codebook, width] */
+    LORA_N_TARGETS
+};
 
-#define LORA_ALL_TARGETS ((1u << LORA_N_TARGETS) - 1)
+#define LORA_LM_TARGETS ((1u << LORA_N_LM_TARGETS) - 1) /* the default, and what "all" names */
+#define LORA_GEN_TARGETS ((1u << LORA_GEN_PROJ_OUT) | (1u << LORA_GEN_VISION_HEAD))
 #define LORA_MAX_RANK 1024
 #define LORA_DEFAULT_ALPHA 8.0f /* PEFT's LoraConfig default */
 
@@ -26,16 +35,26 @@ enum lora_target { LORA_Q, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN
 struct lora_config {
     int rank;
     float alpha;
-    unsigned targets; /* bit (1 << enum lora_target) per adapted projection */
+    unsigned targets; /* bit (1 << enum lora_target) per adapted linear */
 };
 
-/* "q_proj", "k_proj", ... "down_proj" (PEFT target_modules names). */
-const char *lora_target_name(enum lora_target t);
-/* The module path inside a decoder layer: "self_attn.q_proj", "mlp.down_proj". */
-const char *lora_target_module(enum lora_target t);
+static inline bool lora_target_in_lm(enum lora_target t) { return t < LORA_N_LM_TARGETS; }
 
-/* Parses a comma-separated list of target names ("all" = every one) into a
- * bit set; the error names an unknown entry and lists the valid ones. */
+/* "q_proj" ... "down_proj", "generation_head.proj_out",
+ * "generation_head.vision_head": the names --lora-targets and a
+ * target_modules list take (the head's are dotted because a bare "proj_out"
+ * would also match the VQ-VAE's attention blocks). */
+const char *lora_target_name(enum lora_target t);
+/* The module path: inside a decoder layer for the language model's
+ * ("self_attn.q_proj", "mlp.down_proj"); the whole path for the head's
+ * ("model.generation_head.proj_out"). */
+const char *lora_target_module(enum lora_target t);
+/* The module's own (last) name: "q_proj", "proj_out", "vision_head". */
+const char *lora_target_leaf(enum lora_target t);
+
+/* Parses a comma-separated list of target names ("all" = the language
+ * model's seven projections) into a bit set; the error names an unknown
+ * entry and lists the valid ones. */
 int lora_parse_targets(const char *csv, unsigned *targets, struct dsr_err *err);
 /* Writes the target names joined by sep into buf (truncated to cap). */
 void lora_format_targets(unsigned targets, const char *sep, char *buf, int cap);
@@ -61,7 +80,7 @@ void lora_forward(float *out, const float *x, const struct lora *l, int n, int i
 /* Backward, given dy[n, out] and the forward's x and u:
  *   gb[out, r] += scale · dyᵀ·u;   du[n, r] = scale · dy·B;
  *   ga[r, in]  += duᵀ·x;           dx[n, in] += du·A.
- * du is caller scratch [n, r]. */
+ * A NULL ga, gb or dx skips that product.  du is caller scratch [n, r]. */
 void lora_backward(const float *x, const float *u, const float *dy, const struct lora *l, int n, int in_dim,
                    int out_dim, float *ga, float *gb, float *dx, float *du);
 

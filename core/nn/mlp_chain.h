@@ -4,9 +4,14 @@
  * generation aligner (fc1, hidden_layers) and the generation head
  * (proj_out → GELU → vision_head).
  *
+ * A linear may carry a LoRA adapter (nn/lora.h): its output gains
+ * scale·(x·Aᵀ)·Bᵀ and the backward adds the adapter's gradients.
+ *
  * Activations: the forward keeps each linear's output before the GELU,
- * acts = [n, dims[0]] ++ [n, dims[1]] ++ … (n · Σ dims floats, caller-owned);
- * the last block is the chain's output.  The backward recomputes the GELU
+ * acts = [n, dims[0]] ++ [n, dims[1]] ++ … then, per adapted linear, its
+ * [n, rank] adapter input u, then [n, max rank] of backward scratch
+ * (mlp_chain_act_floats, caller-owned); the first blocks' last is the
+ * chain's output.  The backward recomputes the GELU
  * outputs from them.  Gradients accumulate (+=) into gw/gb, which point into
  * the trainer's gradient arena (NULL pointers: that layer's gradient is not
  * wanted, e.g. a forward-only reference pass never calls the backward). */
@@ -16,6 +21,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "nn/lora.h"
 #include "nn/weight.h"
 
 #define MLP_CHAIN_MAX 16
@@ -27,6 +33,8 @@ struct mlp_chain {
     struct weight w[MLP_CHAIN_MAX];             /* [dims[i], dims[i-1] or in_dim], float32 or BF16 */
     const float *b[MLP_CHAIN_MAX];              /* [dims[i]] */
     float *gw[MLP_CHAIN_MAX], *gb[MLP_CHAIN_MAX]; /* gradients, same shapes (NULL: frozen, w may be BF16) */
+    struct lora lora[MLP_CHAIN_MAX];            /* adapter of each linear (.a NULL: none) */
+    float *ga[MLP_CHAIN_MAX], *gbl[MLP_CHAIN_MAX]; /* its A and B gradients (needed by the backward) */
 };
 
 /* Floats of the acts buffer for n rows. */

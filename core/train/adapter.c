@@ -19,10 +19,19 @@ bool adapter_dir_exists(const char *dir) {
 }
 
 char *adapter_config_json(const struct lora_config *lora, const char *base, struct dsr_err *err) {
-    char names[128], regex[256];
-    lora_format_targets(lora->targets, "|", names, sizeof names);
+    char names[256], regex[512] = "";
+    int len = 0;
+    lora_format_targets(lora->targets & LORA_LM_TARGETS, "|", names, sizeof names);
     /* PEFT full-matches a string target_modules against each module's path */
-    snprintf(regex, sizeof regex, "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\.(%s)", names);
+    if (lora->targets & LORA_LM_TARGETS)
+        len = snprintf(regex, sizeof regex, "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\.(%s)", names);
+    if (lora->targets & LORA_GEN_TARGETS) {
+        int both = (lora->targets & LORA_GEN_TARGETS) == LORA_GEN_TARGETS;
+        const char *one = lora_target_leaf(lora->targets & (1u << LORA_GEN_PROJ_OUT) ? LORA_GEN_PROJ_OUT
+                                                                                     : LORA_GEN_VISION_HEAD);
+        snprintf(regex + len, sizeof regex - (size_t)len, "%smodel\\.generation_head\\.%s", len ? "|" : "",
+                 both ? "(proj_out|vision_head)" : one);
+    }
     json_t *o = json_pack("{s:s, s:s?, s:s, s:i, s:f, s:s, s:f, s:s, s:b, s:b, s:b, s:b, s:n, s:n, s:{}, s:{}}",
                           "peft_type", "LORA", "base_model_name_or_path", base, "task_type", "CAUSAL_LM", "r",
                           lora->rank, "lora_alpha", (double)lora->alpha, "target_modules", regex, "lora_dropout", 0.0,
@@ -40,16 +49,21 @@ char *adapter_config_json(const struct lora_config *lora, const char *base, stru
 }
 
 /* The targets a target_modules value names: each of the seven projection
- * names found in it (a list entry, or inside a regular expression); any
- * other module is refused. */
+ * names found in it (a list entry, or inside a regular expression), and
+ * the generation head's linears where the expression names
+ * generation_head; any other module is refused. */
 static int targets_of(json_t *tm, unsigned *targets, struct dsr_err *err) {
     *targets = 0;
     if (json_is_string(tm)) {
         const char *s = json_string_value(tm);
-        for (int k = 0; k < LORA_N_TARGETS; k++)
+        for (int k = 0; k < LORA_N_LM_TARGETS; k++)
             if (strstr(s, lora_target_name((enum lora_target)k))) *targets |= 1u << k;
-        if (strstr(s, "vision") || strstr(s, "aligner") || strstr(s, "generation"))
-            return dsr_errf(err, "target_modules: \"%s\" adapts modules outside the language model", s);
+        for (enum lora_target k = LORA_GEN_PROJ_OUT; k <= LORA_GEN_VISION_HEAD && strstr(s, "generation_head"); k++)
+            if (strstr(s, lora_target_leaf(k))) *targets |= 1u << k;
+        if (strstr(s, "vision_model") || strstr(s, "aligner") || strstr(s, "embeddings") || strstr(s, "vqmodel") ||
+            strstr(s, "lm_head"))
+            return dsr_errf(err, "target_modules: \"%s\" adapts modules dsr does not (the language model's "
+                                 "projections and the generation head only)", s);
     } else if (json_is_array(tm)) {
         size_t i;
         json_t *v;
@@ -57,14 +71,14 @@ static int targets_of(json_t *tm, unsigned *targets, struct dsr_err *err) {
             const char *name = json_string_value(v);
             unsigned one = 0;
             if (!name || lora_parse_targets(name, &one, err))
-                return dsr_errf(err, "target_modules[%zu]: \"%s\" is not a language-model projection dsr adapts",
-                                i, name ? name : "(not a string)");
+                return dsr_errf(err, "target_modules[%zu]: \"%s\" is not a module dsr adapts", i,
+                                name ? name : "(not a string)");
             *targets |= one;
         }
     } else {
         return dsr_errf(err, "target_modules: must be a list of module names or a regular expression");
     }
-    if (!*targets) return dsr_errf(err, "target_modules: names none of the language model's projections");
+    if (!*targets) return dsr_errf(err, "target_modules: names none of the modules dsr adapts");
     return 0;
 }
 
@@ -110,7 +124,7 @@ int adapter_config_read(const char *dir, struct lora_config *lora, char *base, s
 }
 
 int adapter_config_check(const struct lora_config *have, const struct lora_config *want, struct dsr_err *err) {
-    char a[128], b[128];
+    char a[256], b[256];
     if (have->rank != want->rank)
         return dsr_errf(err, "adapter rank r=%d, the model's adapters have rank %d", have->rank, want->rank);
     if (have->alpha != want->alpha)
@@ -123,13 +137,46 @@ int adapter_config_check(const struct lora_config *have, const struct lora_confi
     return 0;
 }
 
-/* The adapter tensor of layer l, target k, factor "A" or "B", checked
- * against its shape. */
-static const struct st_tensor *factor(const struct st_set *set, int l, enum lora_target k, char which,
-                                      int64_t rows, int64_t cols, struct dsr_err *err) {
+/* One adapted linear of a model: its module path and shape. */
+struct site {
+    char module[160];
+    int in, out;
+};
+
+/* The adapted linears lora implies for c, layer by layer then the head's
+ * (malloc'ed; *n of them). */
+static struct site *sites_of(const struct janus_config *c, const struct lora_config *lora, int *n,
+                             struct dsr_err *err) {
+    int cap = c->text.n_layers * LORA_N_LM_TARGETS + 2, count = 0;
+    struct site *s = calloc((size_t)cap, sizeof *s);
+    if (!s) {
+        dsr_errf(err, "out of memory");
+        return NULL;
+    }
+    for (int l = 0; l < c->text.n_layers; l++)
+        for (int k = 0; k < LORA_N_LM_TARGETS; k++)
+            if (lora->targets & (1u << k)) {
+                snprintf(s[count].module, sizeof s[count].module, LM_MODULES ".%d.%s", l,
+                         lora_target_module((enum lora_target)k));
+                janus_lora_dims(c, (enum lora_target)k, &s[count].in, &s[count].out);
+                count++;
+            }
+    for (enum lora_target k = LORA_GEN_PROJ_OUT; k <= LORA_GEN_VISION_HEAD; k++)
+        if (lora->targets & (1u << k)) {
+            snprintf(s[count].module, sizeof s[count].module, "%s", lora_target_module(k));
+            janus_lora_dims(c, k, &s[count].in, &s[count].out);
+            count++;
+        }
+    *n = count;
+    return s;
+}
+
+/* The adapter tensor of a module, factor "A" or "B", checked against its
+ * shape. */
+static const struct st_tensor *factor(const struct st_set *set, const char *module, char which, int64_t rows,
+                                      int64_t cols, struct dsr_err *err) {
     char name[256];
-    snprintf(name, sizeof name, ADAPTER_TENSOR_PREFIX LM_MODULES ".%d.%s.lora_%c.weight", l, lora_target_module(k),
-             which);
+    snprintf(name, sizeof name, ADAPTER_TENSOR_PREFIX "%s.lora_%c.weight", module, which);
     const struct st_tensor *t = st_set_find(set, name);
     if (!t) {
         dsr_errf(err, "adapter is missing tensor %s", name);
@@ -149,6 +196,23 @@ static const struct st_tensor *factor(const struct st_set *set, int l, enum lora
     return t;
 }
 
+/* W += s·B·A, row by row in double, stored back in W's own storage. */
+static void fold(struct weight w, const float *a, const float *b, int r, int in, int out, float s, float *row) {
+    for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) {
+            double acc = 0;
+            for (int q = 0; q < r; q++) acc += (double)b[(size_t)o * r + q] * a[(size_t)q * in + i];
+            row[i] = (float)(s * acc);
+        }
+        size_t off = (size_t)o * in;
+        if (w.f32)
+            for (int i = 0; i < in; i++) ((float *)w.f32)[off + i] += row[i];
+        else
+            for (int i = 0; i < in; i++)
+                ((uint16_t *)w.bf16)[off + i] = st_f32_to_bf16(bf16_to_f32(w.bf16[off + i]) + row[i]);
+    }
+}
+
 int adapter_merge(struct janus_model *base, const char *dir, struct dsr_err *err) {
     if (base->lora.rank) return dsr_errf(err, "merge: the base model has adapters of its own");
     struct lora_config lora;
@@ -157,60 +221,39 @@ int adapter_merge(struct janus_model *base, const char *dir, struct dsr_err *err
     snprintf(path, sizeof path, "%s/" ADAPTER_WEIGHTS_FILE, dir);
     struct st_set set;
     if (st_set_open_file(path, &set, err)) return -1;
-    const struct text_config *t = &base->cfg.text;
-    int r = lora.rank, rc = 0;
-    size_t expected = 0;
+    int r = lora.rank, rc = 0, n_sites = 0;
+    struct site *sites = sites_of(&base->cfg, &lora, &n_sites, err);
+    if (!sites) rc = -1;
     /* every factor present and shaped before anything changes */
-    for (int l = 0; l < t->n_layers && rc == 0; l++)
-        for (int k = 0; k < LORA_N_TARGETS && rc == 0; k++) {
-            if (!(lora.targets & (1u << k))) continue;
-            int in, out;
-            lm_target_dims(t, (enum lora_target)k, &in, &out);
-            if (!factor(&set, l, (enum lora_target)k, 'A', r, in, err) ||
-                !factor(&set, l, (enum lora_target)k, 'B', out, r, err))
-                rc = -1;
-            expected += 2;
-        }
-    size_t present = 0;
+    for (int i = 0; i < n_sites && rc == 0; i++)
+        if (!factor(&set, sites[i].module, 'A', r, sites[i].in, err) ||
+            !factor(&set, sites[i].module, 'B', sites[i].out, r, err))
+            rc = -1;
+    size_t present = 0, expected = 2 * (size_t)n_sites;
     for (size_t f = 0; f < set.n_files; f++) present += set.files[f]->n_tensors;
     if (rc == 0 && present != expected)
         rc = dsr_errf(err, "adapter holds %zu tensors, its config implies %zu (other modules or layers?)", present,
                       expected);
     float *a = NULL, *b = NULL, *row = NULL;
-    for (int l = 0; l < t->n_layers && rc == 0; l++)
-        for (int k = 0; k < LORA_N_TARGETS && rc == 0; k++) {
-            if (!(lora.targets & (1u << k))) continue;
-            int in, out;
-            lm_target_dims(t, (enum lora_target)k, &in, &out);
-            a = realloc(a, (size_t)r * in * sizeof *a);
-            b = realloc(b, (size_t)out * r * sizeof *b);
-            row = realloc(row, (size_t)in * sizeof *row);
-            if (!a || !b || !row) {
-                rc = dsr_errf(err, "out of memory merging the adapter");
-                break;
-            }
-            rc = st_to_f32(factor(&set, l, (enum lora_target)k, 'A', r, in, err), a, err) ||
-                 st_to_f32(factor(&set, l, (enum lora_target)k, 'B', out, r, err), b, err);
-            struct weight w = pt_get_weight(&base->params, LM_MODULES ".%d.%s.weight", l,
-                                            lora_target_module((enum lora_target)k));
-            float s = lora.alpha / (float)r;
-            for (int o = 0; o < out && rc == 0; o++) {
-                for (int i = 0; i < in; i++) {
-                    double acc = 0;
-                    for (int q = 0; q < r; q++) acc += (double)b[(size_t)o * r + q] * a[(size_t)q * in + i];
-                    row[i] = (float)(s * acc);
-                }
-                size_t off = (size_t)o * in;
-                if (w.f32)
-                    for (int i = 0; i < in; i++) ((float *)w.f32)[off + i] += row[i];
-                else
-                    for (int i = 0; i < in; i++)
-                        ((uint16_t *)w.bf16)[off + i] = st_f32_to_bf16(bf16_to_f32(w.bf16[off + i]) + row[i]);
-            }
+    for (int i = 0; i < n_sites && rc == 0; i++) {
+        const struct site *st = &sites[i];
+        a = realloc(a, (size_t)r * st->in * sizeof *a);
+        b = realloc(b, (size_t)st->out * r * sizeof *b);
+        row = realloc(row, (size_t)st->in * sizeof *row);
+        if (!a || !b || !row) {
+            rc = dsr_errf(err, "out of memory merging the adapter");
+            break;
         }
+        rc = st_to_f32(factor(&set, st->module, 'A', r, st->in, err), a, err) ||
+             st_to_f32(factor(&set, st->module, 'B', st->out, r, err), b, err);
+        if (rc == 0)
+            fold(pt_get_weight(&base->params, "%s.weight", st->module), a, b, r, st->in, st->out,
+                 lora.alpha / (float)r, row);
+    }
     free(a);
     free(b);
     free(row);
+    free(sites);
     st_set_close(&set);
     return rc ? dsr_err_prefix(err, "adapter %s", dir) : 0;
 }

@@ -20,7 +20,7 @@
 size_t tl_acts_floats(const struct text_config *t, int lora_rank) {
     size_t C = (size_t)t->hidden_size, Q = (size_t)t->n_heads * t->head_dim;
     size_t KV = (size_t)t->n_kv_heads * t->head_dim, M = (size_t)t->intermediate_size;
-    return 3 * C + 2 * Q + 2 * KV + 3 * M + LORA_N_TARGETS * (size_t)lora_rank;
+    return 3 * C + 2 * Q + 2 * KV + 3 * M + LORA_N_LM_TARGETS * (size_t)lora_rank;
 }
 
 size_t tl_work_floats(const struct text_config *t, int lora_rank) {
@@ -45,7 +45,7 @@ void tl_acts_carve(struct tl_acts *a, float *block, const struct text_config *t,
     a->gate = a->h2 + n * C;
     a->up = a->gate + n * M;
     a->act = a->up + n * M;
-    for (int k = 0; k < LORA_N_TARGETS; k++)
+    for (int k = 0; k < LORA_N_LM_TARGETS; k++)
         a->lora_u[k] = lora_rank ? a->act + n * M + (size_t)k * n * (size_t)lora_rank : NULL;
 }
 

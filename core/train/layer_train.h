@@ -26,7 +26,7 @@ struct tl_segs {
  * lora_u[k] is adapter k's x·Aᵀ [T, rank] (NULL without adapters). */
 struct tl_acts {
     float *h1, *q, *k, *v, *att, *x2, *h2, *gate, *up, *act;
-    float *lora_u[LORA_N_TARGETS];
+    float *lora_u[LORA_N_LM_TARGETS];
 };
 
 /* Gradient tensors of one layer, same shapes as struct lm_layer (NULL when
@@ -36,7 +36,7 @@ struct tl_acts {
 struct tl_grads {
     float *attn_norm, *q_w, *k_w, *v_w, *o_w, *q_b, *k_b, *v_b, *o_b;
     float *mlp_norm, *gate_w, *up_w, *down_w, *gate_b, *up_b, *down_b;
-    float *lora_a[LORA_N_TARGETS], *lora_b[LORA_N_TARGETS]; /* adapter gradients, by enum lora_target */
+    float *lora_a[LORA_N_LM_TARGETS], *lora_b[LORA_N_LM_TARGETS]; /* adapter gradients, by enum lora_target */
 };
 
 /* lora_rank: the adapters' rank, 0 without. */

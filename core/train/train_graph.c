@@ -124,9 +124,13 @@ static void gen_head_chain(const struct janus_model *m, float *grad, struct mlp_
     ch->b[0] = gp->proj_b;
     ch->w[1] = gp->head_w;
     ch->b[1] = gp->head_b;
+    ch->lora[0] = gp->proj_lora;
+    ch->lora[1] = gp->head_lora;
     for (int i = 0; i < 2; i++) {
         ch->gw[i] = grad_of(m, grad, ch->w[i].f32);
         ch->gb[i] = grad_of(m, grad, ch->b[i]);
+        ch->ga[i] = grad_of(m, grad, ch->lora[i].a);
+        ch->gbl[i] = grad_of(m, grad, ch->lora[i].b);
     }
 }
 
@@ -489,7 +493,7 @@ static struct tl_grads layer_grads(const struct janus_model *m, float *grad, con
         .down_w = grad_of(m, grad, ly->down_w.f32),    .gate_b = grad_of(m, grad, ly->gate_b),
         .up_b = grad_of(m, grad, ly->up_b),            .down_b = grad_of(m, grad, ly->down_b),
     };
-    for (int k = 0; k < LORA_N_TARGETS; k++) {
+    for (int k = 0; k < LORA_N_LM_TARGETS; k++) {
         g.lora_a[k] = grad_of(m, grad, ly->lora[k].a);
         g.lora_b[k] = grad_of(m, grad, ly->lora[k].b);
     }

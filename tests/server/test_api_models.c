@@ -352,36 +352,40 @@ static int failed_load_message(struct models_test *a, const char *const *args, c
 static void test_lora(struct th *t) {
     struct models_test *a = (struct models_test *)t;
     const char *args[] = {"--model", TINY, "--boi-id", "259", "--eoi-id", "260", "--checkpoint-dir", a->root,
-                          "--lora-rank", "4", "--lora-targets", "q_proj,v_proj,down_proj", NULL};
+                          "--lora-rank", "4", "--lora-targets", "q_proj,v_proj,down_proj,generation_head.vision_head", NULL};
     struct dsrd_proc p;
     if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd --lora-rank 4 starts (log %s)", p.log_path)) return;
     json_t *l = model_lora(&p);
     json_t *tg = json_object_get(l, "targets");
     TH_CHECK(t, l && json_integer_value(json_object_get(l, "rank")) == 4 &&
                     json_number_value(json_object_get(l, "alpha")) == 8.0 &&
-                    json_number_value(json_object_get(l, "scale")) == 2.0 && json_array_size(tg) == 3 &&
-                    !strcmp(json_string_value(json_array_get(tg, 2)), "down_proj"),
+                    json_number_value(json_object_get(l, "scale")) == 2.0 && json_array_size(tg) == 4 &&
+                    !strcmp(json_string_value(json_array_get(tg, 2)), "down_proj") &&
+                    !strcmp(json_string_value(json_array_get(tg, 3)), "generation_head.vision_head"),
              "/model lora");
     json_decref(l);
     struct http_resp r;
     http_call(&p, "GET", "/model", NULL, 0, NULL, NULL, &r);
-    /* per layer: q 4·(64+64) + v 4·(64+32) + down 4·(128+64) = 1664; 2 layers */
-    TH_CHECK(t, json_integer_value(json_object_get(json_object_get(r.json, "parameters"), "trainable")) == 3328,
+    /* per layer: q 4·(64+64) + v 4·(64+32) + down 4·(128+64) = 1664; 2 layers; the head's vision_head
+     * 4·(64+96) = 640 */
+    TH_CHECK(t, json_integer_value(json_object_get(json_object_get(r.json, "parameters"), "trainable")) == 3968,
              "trainable parameters are the adapters': %s", r.body ? r.body : "");
     http_resp_free(&r);
     double base[16], trained[16], other[16];
     size_t n = 0;
     TH_CHECK(t, logprobs(&p, base, 16, &n) == 0, "/logprobs");
     http_post_json(&p, "/update",
-                   json_pack("{s:[{s:s,s:{s:[i,i,i]},s:{s:[i,i]},s:f}],s:{s:f}}", "samples", "task", "understanding",
-                             "context", "tokens", 256, 10, 11, "completion", "tokens", 12, 13, "advantage", 1.0,
-                             "hyper", "lr", 0.05),
+                   json_pack("{s:[{s:s,s:{s:[i,i,i]},s:{s:[i,i]},s:f},{s:s,s:{s:[i,i,i]},s:{s:[i,i,i]},s:f}],"
+                             "s:{s:f}}",
+                             "samples", "task", "understanding", "context", "tokens", 256, 10, 11, "completion",
+                             "tokens", 12, 13, "advantage", 1.0, "task", "generation", "context", "tokens", 256, 40,
+                             259, "completion", "codes", 7, 8, 9, "advantage", 1.0, "hyper", "lr", 0.05),
                    NULL, &r);
     TH_CHECK(t, r.status == 200, "/update: %ld %s", r.status, r.body ? r.body : "");
     http_resp_free(&r);
     json_t *m = model_memory(&p);
-    /* AdamW state for 3328 adapter floats: gradient + 2 moments */
-    TH_CHECK(t, m && json_integer_value(json_object_get(m, "optimizer_bytes")) < 3 * 3328 * 4 + 4096,
+    /* AdamW state for 3968 adapter floats: gradient + 2 moments */
+    TH_CHECK(t, m && json_integer_value(json_object_get(m, "optimizer_bytes")) < 3 * 3968 * 4 + 4096,
              "optimizer state only for the adapters");
     json_decref(m);
     TH_CHECK(t, logprobs(&p, trained, 16, &n) == 0 && trained[3] != base[3], "the update moved the log-probs");
@@ -410,7 +414,7 @@ static void test_lora(struct th *t) {
                  "--adapter serves the trained log-probs exactly");
         l = model_lora(&p);
         TH_CHECK(t, l && json_integer_value(json_object_get(l, "rank")) == 4 &&
-                        json_array_size(json_object_get(l, "targets")) == 3 &&
+                        json_array_size(json_object_get(l, "targets")) == 4 &&
                         strstr(json_string_value(json_object_get(l, "adapter")), "lora-1"),
                  "/model lora from the adapter's config");
         json_decref(l);

@@ -274,7 +274,7 @@ static void test_partials(struct th *t) {
     remove_tree(scratch);
 }
 
-static const struct lora_config LORA4 = {.rank = 4, .alpha = 16.0f, .targets = LORA_ALL_TARGETS};
+static const struct lora_config LORA4 = {.rank = 4, .alpha = 16.0f, .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS};
 
 static void test_adapter_roundtrip(struct th *t) {
     char scratch[64], dir[128], path[256];
@@ -304,14 +304,19 @@ static void test_adapter_roundtrip(struct th *t) {
                  "adapter_config.json fields");
         const char *tm = json_string_value(json_object_get(cfg, "target_modules"));
         TH_CHECK(t, tm && !strcmp(tm, "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\."
-                                      "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"),
+                                      "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+                                      "|model\\.generation_head\\.(proj_out|vision_head)"),
                  "target_modules %s", tm ? tm : "(none)");
         json_decref(cfg);
     }
     snprintf(path, sizeof path, "%s/" ADAPTER_WEIGHTS_FILE, dir);
     struct st_file *f = NULL;
     if (TH_CHECK(t, st_open(path, &f, &err) == 0, "%s", err.msg)) {
-        TH_CHECK(t, f->n_tensors == 28, "%zu tensors (want 2 layers × 7 projections × A, B)", f->n_tensors);
+        TH_CHECK(t, f->n_tensors == 32, "%zu tensors (want (2 layers × 7 projections + 2 head linears) × A, B)",
+                 f->n_tensors);
+        const struct st_tensor *h = st_find(f, "base_model.model.model.generation_head.vision_head.lora_B.weight");
+        TH_CHECK(t, h && h->dtype == ST_F32 && h->shape[0] == 96 && h->shape[1] == 4, "PEFT name and shape of "
+                 "vision_head's B");
         const struct st_tensor *q = st_find(f, "base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_A.weight");
         TH_CHECK(t, q && q->dtype == ST_F32 && q->shape[0] == 4 && q->shape[1] == 64, "PEFT name and shape of q_proj's A");
         st_close(f);
@@ -423,6 +428,66 @@ static void test_adapter_rejects(struct th *t) {
     remove_tree(scratch);
 }
 
+/* adapter_config.json as PEFT writes it in its several forms: what dsr
+ * adapts is read back, anything else is refused naming the field. */
+static void test_adapter_config_forms(struct th *t) {
+    char scratch[64], path[160];
+    make_scratch(scratch, sizeof scratch);
+    if (!TH_CHECK(t, scratch[0], "mkdtemp failed")) return;
+    struct dsr_err err;
+    /* what dsr writes reads back as the same settings */
+    struct lora_config head_only = {.rank = 8, .alpha = 16, .targets = 1u << LORA_GEN_VISION_HEAD}, back;
+    const struct lora_config *written[] = {&LORA4, &head_only};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = adapter_config_json(written[i], "base", &err);
+        snprintf(path, sizeof path, "%s/" ADAPTER_CONFIG_FILE, scratch);
+        FILE *f = fopen(path, "w");
+        if (!TH_CHECK(t, text && f, "write config")) {
+            free(text);
+            if (f) fclose(f);
+            continue;
+        }
+        fputs(text, f);
+        fclose(f);
+        free(text);
+        TH_CHECK(t, adapter_config_read(scratch, &back, NULL, 0, &err) == 0 && back.rank == written[i]->rank &&
+                        back.alpha == written[i]->alpha && back.targets == written[i]->targets,
+                 "config %zu: read back 0x%x (want 0x%x): %s", i, back.targets, written[i]->targets, err.msg);
+    }
+    const struct {
+        const char *extra; /* fields after peft_type, r and lora_alpha */
+        unsigned targets;  /* 0: refused */
+        const char *needle;
+    } cases[] = {
+        {"\"target_modules\": [\"q_proj\", \"v_proj\"]", (1u << LORA_Q) | (1u << LORA_V), NULL},
+        {"\"target_modules\": [\"down_proj\", \"generation_head.proj_out\"]",
+         (1u << LORA_DOWN) | (1u << LORA_GEN_PROJ_OUT), NULL},
+        {"\"target_modules\": \"model\\\\.generation_head\\\\.vision_head\"", 1u << LORA_GEN_VISION_HEAD, NULL},
+        {"\"target_modules\": [\"proj_out\"]", 0, "target_modules[0]: \"proj_out\" is not a module dsr adapts"},
+        {"\"target_modules\": \"model\\\\.vision_model\\\\..*\\\\.q_proj\"", 0, "adapts modules dsr does not"},
+        {"\"target_modules\": [\"q_proj\"], \"use_dora\": true", 0, "use_dora"},
+        {"\"target_modules\": [\"q_proj\"], \"bias\": \"all\"", 0, "bias"},
+        {"\"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"lm_head\"]", 0, "modules_to_save"},
+        {"\"target_modules\": 7", 0, "target_modules: must be a list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(path, sizeof path, "%s/" ADAPTER_CONFIG_FILE, scratch);
+        FILE *f = fopen(path, "w");
+        if (!TH_CHECK(t, f != NULL, "write config")) continue;
+        fprintf(f, "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, %s}", cases[i].extra);
+        fclose(f);
+        struct lora_config got;
+        int rc = adapter_config_read(scratch, &got, NULL, 0, &err);
+        if (cases[i].targets)
+            TH_CHECK(t, rc == 0 && got.targets == cases[i].targets, "case %zu: rc %d targets 0x%x (want 0x%x): %s",
+                     i, rc, rc ? 0 : got.targets, cases[i].targets, rc ? err.msg : "");
+        else
+            TH_CHECK(t, rc != 0 && strstr(err.msg, cases[i].needle), "case %zu: rc %d, '%s' (want '%s')", i, rc,
+                     rc ? err.msg : "", cases[i].needle);
+    }
+    remove_tree(scratch);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "config_roundtrip", test_config_roundtrip);
@@ -432,5 +497,6 @@ int main(void) {
     th_run(&t, "partials", test_partials);
     th_run(&t, "adapter_roundtrip", test_adapter_roundtrip);
     th_run(&t, "adapter_rejects", test_adapter_rejects);
+    th_run(&t, "adapter_config_forms", test_adapter_config_forms);
     return th_finish(&t, "test_checkpoint");
 }

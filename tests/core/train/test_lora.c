@@ -1,4 +1,6 @@
 /* LoRA adapters (nn/lora.h) in the model and the trainer:
+ * (adapting the language model's seven projections and the generation
+ * head's two linears):
  *   - with B = 0 the adapted model computes exactly what the base does;
  *   - adapter gradients against the chain rule through a merged model: for
  *     W' = W + s·B·A, dL/dB = s·G·Aᵀ and dL/dA = s·Bᵀ·G where G = dL/dW' is
@@ -22,7 +24,36 @@
 
 #define TINY "tests/fixtures/janus-tiny"
 
-static const struct lora_config LORA4 = {.rank = 4, .alpha = 8.0f, .targets = LORA_ALL_TARGETS};
+static const struct lora_config LORA4 = {.rank = 4, .alpha = 8.0f, .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS};
+
+/* One adapted linear of a model: its module path, adapter and shape. */
+struct site {
+    char module[160];
+    const struct lora *lo;
+    int in, out;
+};
+
+/* Every adapted linear of m, layer by layer then the generation head's. */
+static int sites_of(const struct janus_model *m, struct site *out, int cap) {
+    int n = 0;
+    for (int l = 0; l < m->cfg.text.n_layers; l++)
+        for (int k = 0; k < LORA_N_LM_TARGETS && n < cap; k++) {
+            if (!(m->lora.targets & (1u << k))) continue;
+            snprintf(out[n].module, sizeof out[n].module, "model.language_model.layers.%d.%s", l,
+                     lora_target_module((enum lora_target)k));
+            out[n].lo = &m->lm.layers[l].lora[k];
+            janus_lora_dims(&m->cfg, (enum lora_target)k, &out[n].in, &out[n].out);
+            n++;
+        }
+    for (enum lora_target k = LORA_GEN_PROJ_OUT; k <= LORA_GEN_VISION_HEAD && n < cap; k++) {
+        if (!(m->lora.targets & (1u << k))) continue;
+        snprintf(out[n].module, sizeof out[n].module, "%s", lora_target_module(k));
+        out[n].lo = k == LORA_GEN_PROJ_OUT ? &m->gen.proj_lora : &m->gen.head_lora;
+        janus_lora_dims(&m->cfg, k, &out[n].in, &out[n].out);
+        n++;
+    }
+    return n;
+}
 
 /* A caption and an image completion, with reference log-probs (β > 0). */
 struct batch {
@@ -103,11 +134,13 @@ static void test_zero_b_is_base(struct th *t) {
         janus_model_free(&base);
         return;
     }
-    /* per layer Σ r·(in + out) over the 7 projections: 4·(128+96+96+128+192+192+192) */
-    TH_CHECK(t, pt_count(&ad.params, true) == 2 * 4096 && pt_count_adapters(&ad.params) == 2 * 4096,
-             "trainable %zu, adapters %zu (want 8192: only adapters train)", pt_count(&ad.params, true),
-             pt_count_adapters(&ad.params));
-    TH_CHECK(t, pt_count(&ad.params, false) == pt_count(&base.params, false) + 8192, "parameter count");
+    /* per layer Σ r·(in + out) over the 7 projections: 4·(128+96+96+128+192+192+192) = 4096; the head's
+     * proj_out 4·(64+64) and vision_head 4·(64+96) */
+    const size_t want = 2 * 4096 + 512 + 640;
+    TH_CHECK(t, pt_count(&ad.params, true) == want && pt_count_adapters(&ad.params) == want,
+             "trainable %zu, adapters %zu (want %zu: only adapters train)", pt_count(&ad.params, true),
+             pt_count_adapters(&ad.params), want);
+    TH_CHECK(t, pt_count(&ad.params, false) == pt_count(&base.params, false) + want, "parameter count");
     struct batch b;
     build_batch(&b);
     float lp_base[17], lp_ad[17];
@@ -128,23 +161,21 @@ static void test_zero_b_is_base(struct th *t) {
 
 /* W += s·B·A for every adapter of ad, into the float32 full model full. */
 static void merge_into(struct janus_model *full, const struct janus_model *ad) {
-    const struct text_config *tc = &ad->cfg.text;
     float s = ad->lora.alpha / (float)ad->lora.rank;
     int r = ad->lora.rank;
-    for (int l = 0; l < tc->n_layers; l++)
-        for (int k = 0; k < LORA_N_TARGETS; k++) {
-            const struct lora *lo = &ad->lm.layers[l].lora[k];
-            int in, out;
-            lm_target_dims(tc, (enum lora_target)k, &in, &out);
-            float *w = pt_get(&full->params, "model.language_model.layers.%d.%s.weight", l,
-                              lora_target_module((enum lora_target)k));
-            for (int o = 0; o < out; o++)
-                for (int i = 0; i < in; i++) {
-                    double acc = 0;
-                    for (int q = 0; q < r; q++) acc += (double)lo->b[o * r + q] * lo->a[q * in + i];
-                    w[(size_t)o * in + i] = (float)(w[(size_t)o * in + i] + s * acc);
-                }
-        }
+    struct site sites[64];
+    int n = sites_of(ad, sites, 64);
+    for (int j = 0; j < n; j++) {
+        const struct lora *lo = sites[j].lo;
+        int in = sites[j].in, out = sites[j].out;
+        float *w = pt_get(&full->params, "%s.weight", sites[j].module);
+        for (int o = 0; o < out; o++)
+            for (int i = 0; i < in; i++) {
+                double acc = 0;
+                for (int q = 0; q < r; q++) acc += (double)lo->b[o * r + q] * lo->a[q * in + i];
+                w[(size_t)o * in + i] = (float)(w[(size_t)o * in + i] + s * acc);
+            }
+    }
 }
 
 static void test_chain_rule_and_merge(struct th *t) {
@@ -170,50 +201,50 @@ static void test_chain_rule_and_merge(struct th *t) {
         trainer_free(&tf);
         goto out;
     }
-    const struct text_config *tc = &ad.cfg.text;
     float s = ad.lora.alpha / (float)ad.lora.rank;
     int r = ad.lora.rank;
     double worst = 0;
-    for (int l = 0; l < tc->n_layers; l++)
-        for (int k = 0; k < LORA_N_TARGETS; k++) {
-            const struct lora *lo = &ad.lm.layers[l].lora[k];
-            const char *mod = lora_target_module((enum lora_target)k);
-            int in, out;
-            lm_target_dims(tc, (enum lora_target)k, &in, &out);
-            char name[160];
-            snprintf(name, sizeof name, "model.language_model.layers.%d.%s.weight", l, mod);
-            const struct param *pw = pt_find(&full.params, name);
-            snprintf(name, sizeof name, "model.language_model.layers.%d.%s.lora_A.weight", l, mod);
-            const struct param *pa = pt_find(&ad.params, name);
-            snprintf(name, sizeof name, "model.language_model.layers.%d.%s.lora_B.weight", l, mod);
-            const struct param *pb = pt_find(&ad.params, name);
-            if (!TH_CHECK(t, pw && pa && pb, "layer %d %s: tensors missing", l, mod)) continue;
-            const float *G = tf.grad + pw->offset, *gA = ta.grad + pa->offset, *gB = ta.grad + pb->offset;
-            float *wantA = malloc((size_t)r * in * sizeof(float)), *wantB = malloc((size_t)out * r * sizeof(float));
-            for (int q = 0; q < r; q++) /* dL/dA = s·Bᵀ·G */
-                for (int i = 0; i < in; i++) {
-                    double acc = 0;
-                    for (int o = 0; o < out; o++) acc += (double)lo->b[o * r + q] * G[(size_t)o * in + i];
-                    wantA[q * in + i] = (float)(s * acc);
-                }
-            for (int o = 0; o < out; o++) /* dL/dB = s·G·Aᵀ */
-                for (int q = 0; q < r; q++) {
-                    double acc = 0;
-                    for (int i = 0; i < in; i++) acc += (double)G[(size_t)o * in + i] * lo->a[q * in + i];
-                    wantB[o * r + q] = (float)(s * acc);
-                }
-            snprintf(name, sizeof name, "layer %d %s lora_A gradient", l, mod);
-            TH_CLOSE(t, name, gA, wantA, (size_t)r * in, 1e-4);
-            snprintf(name, sizeof name, "layer %d %s lora_B gradient", l, mod);
-            TH_CLOSE(t, name, gB, wantB, (size_t)out * r, 1e-4);
-            double mx = 0, d = 0;
-            for (int j = 0; j < r * in; j++) mx = fmax(mx, fabs(wantA[j])), d = fmax(d, fabs(gA[j] - wantA[j]));
-            worst = fmax(worst, d / mx);
-            TH_CHECK(t, mx > 0, "layer %d %s: lora_A gradient is zero", l, mod);
-            free(wantA);
-            free(wantB);
-        }
-    printf("  chain rule: 28 adapters, worst lora_A error %.2e of the tensor's max\n", worst);
+    struct site sites[64];
+    int n_sites = sites_of(&ad, sites, 64);
+    for (int j = 0; j < n_sites; j++) {
+        const struct lora *lo = sites[j].lo;
+        const char *mod = sites[j].module;
+        int in = sites[j].in, out = sites[j].out;
+        char name[200];
+        snprintf(name, sizeof name, "%.160s.weight", mod);
+        const struct param *pw = pt_find(&full.params, name);
+        snprintf(name, sizeof name, "%.160s.lora_A.weight", mod);
+        const struct param *pa = pt_find(&ad.params, name);
+        snprintf(name, sizeof name, "%.160s.lora_B.weight", mod);
+        const struct param *pb = pt_find(&ad.params, name);
+        if (!TH_CHECK(t, pw && pa && pb && lo->a, "%s: tensors missing", mod)) continue;
+        const float *G = tf.grad + pw->offset, *gA = ta.grad + pa->offset, *gB = ta.grad + pb->offset;
+        float *wantA = malloc((size_t)r * in * sizeof(float)), *wantB = malloc((size_t)out * r * sizeof(float));
+        for (int q = 0; q < r; q++) /* dL/dA = s·Bᵀ·G */
+            for (int i = 0; i < in; i++) {
+                double acc = 0;
+                for (int o = 0; o < out; o++) acc += (double)lo->b[o * r + q] * G[(size_t)o * in + i];
+                wantA[q * in + i] = (float)(s * acc);
+            }
+        for (int o = 0; o < out; o++) /* dL/dB = s·G·Aᵀ */
+            for (int q = 0; q < r; q++) {
+                double acc = 0;
+                for (int i = 0; i < in; i++) acc += (double)G[(size_t)o * in + i] * lo->a[q * in + i];
+                wantB[o * r + q] = (float)(s * acc);
+            }
+        snprintf(name, sizeof name, "%.160s lora_A gradient", mod);
+        TH_CLOSE(t, name, gA, wantA, (size_t)r * in, 1e-4);
+        snprintf(name, sizeof name, "%.160s lora_B gradient", mod);
+        TH_CLOSE(t, name, gB, wantB, (size_t)out * r, 1e-4);
+        double mx = 0, d = 0;
+        for (int q = 0; q < r * in; q++) mx = fmax(mx, fabs(wantA[q])), d = fmax(d, fabs(gA[q] - wantA[q]));
+        worst = fmax(worst, d / mx);
+        TH_CHECK(t, mx > 0, "%s: lora_A gradient is zero", mod);
+        free(wantA);
+        free(wantB);
+    }
+    TH_CHECK(t, n_sites == 16, "%d adapted linears (want 2 layers × 7 + 2)", n_sites);
+    printf("  chain rule: 16 adapted linears, worst lora_A error %.2e of the tensor's max\n", worst);
     trainer_free(&tf);
     trainer_free(&ta);
 out:
@@ -248,7 +279,9 @@ static void test_finite_differences(struct th *t) {
                            "model.language_model.layers.0.mlp.gate_proj.lora_B.weight",
                            "model.language_model.layers.1.mlp.up_proj.lora_A.weight",
                            "model.language_model.layers.0.mlp.down_proj.lora_A.weight",
-                           "model.language_model.layers.1.mlp.down_proj.lora_B.weight"};
+                           "model.language_model.layers.1.mlp.down_proj.lora_B.weight",
+                           "model.generation_head.proj_out.lora_A.weight",
+                           "model.generation_head.vision_head.lora_B.weight"};
     const double eps = 1e-3;
     double worst = 0;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
@@ -271,7 +304,7 @@ static void test_finite_differences(struct th *t) {
                      g[pick[q]]);
         }
     }
-    printf("  finite differences: 8 adapters × 2 elements, worst error %.2e of the tensor's max gradient\n", worst);
+    printf("  finite differences: 10 adapters × 2 elements, worst error %.2e of the tensor's max gradient\n", worst);
     trainer_free(&tr);
     trainer_free(&probe);
 out:
@@ -345,7 +378,7 @@ static void test_update_moves_only_adapters(struct th *t) {
             else moved_a += moved > 0;
         }
         /* B starts at 0, so A's gradient is 0 in the first step (dL/dA = s·Bᵀ·G); B's is not */
-        TH_CHECK(t, moved_b == 14 && moved_a == 0, "first step moved %zu of 14 B and %zu of 14 A factors", moved_b,
+        TH_CHECK(t, moved_b == 16 && moved_a == 0, "first step moved %zu of 16 B and %zu of 16 A factors", moved_b,
                  moved_a);
         trainer_free(&tr);
     }
@@ -363,10 +396,10 @@ static void test_bad_settings(struct th *t) {
         struct lora_config lora;
         const char *needle;
     } cases[] = {
-        {{.rank = -1, .alpha = 8, .targets = LORA_ALL_TARGETS}, "lora rank"},
-        {{.rank = 33, .alpha = 8, .targets = LORA_ALL_TARGETS}, "lora rank: 33 is outside [1, 32]"},
-        {{.rank = 4, .alpha = 0, .targets = LORA_ALL_TARGETS}, "lora alpha"},
-        {{.rank = 4, .alpha = NAN, .targets = LORA_ALL_TARGETS}, "lora alpha"},
+        {{.rank = -1, .alpha = 8, .targets = LORA_LM_TARGETS}, "lora rank"},
+        {{.rank = 33, .alpha = 8, .targets = LORA_LM_TARGETS}, "lora rank: 33 is outside [1, 32]"},
+        {{.rank = 4, .alpha = 0, .targets = LORA_LM_TARGETS}, "lora alpha"},
+        {{.rank = 4, .alpha = NAN, .targets = LORA_LM_TARGETS}, "lora alpha"},
         {{.rank = 4, .alpha = 8, .targets = 0}, "lora targets"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -385,7 +418,7 @@ static void test_bad_settings(struct th *t) {
     TH_CHECK(t, lora_parse_targets("q_proj, v_proj,down_proj", &targets, &err) == 0 &&
                     targets == ((1u << LORA_Q) | (1u << LORA_V) | (1u << LORA_DOWN)),
              "parse: %s (0x%x)", err.msg, targets);
-    TH_CHECK(t, lora_parse_targets("all", &targets, &err) == 0 && targets == LORA_ALL_TARGETS, "all");
+    TH_CHECK(t, lora_parse_targets("all", &targets, &err) == 0 && targets == LORA_LM_TARGETS, "all");
     TH_CHECK(t, lora_parse_targets("q_proj,qkv", &targets, &err) != 0 && strstr(err.msg, "\"qkv\""),
              "an unknown target is named: %s", err.msg);
     TH_CHECK(t, lora_parse_targets("", &targets, &err) != 0, "an empty list is refused");
