@@ -94,7 +94,7 @@ def attention(q, k, v, causal):
     scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
     if causal:
         T = q.shape[-2]
-        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
     return torch.matmul(scores.softmax(-1), v)
 
 
@@ -156,7 +156,7 @@ class LlamaModel(nn.Module):
         self.theta, self.head_dim = rope["rope_theta"], t["head_dim"]
 
     def forward(self, x):  # x [B, T, C] input rows -> final-norm hidden [B, T, C]
-        cos, sin = rope_tables(x.shape[1], self.head_dim, self.theta)
+        cos, sin = (t.to(x.device) for t in rope_tables(x.shape[1], self.head_dim, self.theta))
         for layer in self.layers:
             x = layer(x, cos, sin)
         return self.norm(x)

@@ -234,16 +234,18 @@ int adapter_merge(struct janus_model *base, const char *dir, struct dsr_err *err
     if (rc == 0 && present != expected)
         rc = dsr_errf(err, "adapter holds %zu tensors, its config implies %zu (other modules or layers?)", present,
                       expected);
-    float *a = NULL, *b = NULL, *row = NULL;
+    /* buffers for the largest site */
+    size_t max_a = 0, max_b = 0, max_in = 0;
+    for (int i = 0; i < n_sites; i++) {
+        max_a = (size_t)r * sites[i].in > max_a ? (size_t)r * sites[i].in : max_a;
+        max_b = (size_t)sites[i].out * r > max_b ? (size_t)sites[i].out * r : max_b;
+        max_in = (size_t)sites[i].in > max_in ? (size_t)sites[i].in : max_in;
+    }
+    float *a = malloc(max_a * sizeof *a + 1), *b = malloc(max_b * sizeof *b + 1);
+    float *row = malloc(max_in * sizeof *row + 1);
+    if (rc == 0 && (!a || !b || !row)) rc = dsr_errf(err, "out of memory merging the adapter");
     for (int i = 0; i < n_sites && rc == 0; i++) {
         const struct site *st = &sites[i];
-        a = realloc(a, (size_t)r * st->in * sizeof *a);
-        b = realloc(b, (size_t)st->out * r * sizeof *b);
-        row = realloc(row, (size_t)st->in * sizeof *row);
-        if (!a || !b || !row) {
-            rc = dsr_errf(err, "out of memory merging the adapter");
-            break;
-        }
         rc = st_to_f32(factor(&set, st->module, 'A', r, st->in, err), a, err) ||
              st_to_f32(factor(&set, st->module, 'B', st->out, r, err), b, err);
         if (rc == 0)

@@ -226,9 +226,10 @@ class Dataset:
             self.items = [json.loads(line) for line in f]
         n = len(self.items)
         self.rgb = np.fromfile(prefix + ".rgb", dtype=np.uint8).reshape(n, 64, 64, 3)
+        self.device = torch.device("cpu")  # where pixels() puts its batches (the model's device)
 
     def pixels(self, idx):  # uint8 HWC -> [-1, 1] NCHW, as dsr's preprocessing (mean = std = 0.5)
-        x = torch.from_numpy(self.rgb[idx]).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(self.rgb[idx]).to(self.device).permute(0, 3, 1, 2).float()
         return x / 127.5 - 1.0
 
 
@@ -241,7 +242,7 @@ PALETTE = torch.tensor([[16, 16, 16], [230, 50, 50], [50, 190, 70], [60, 110, 24
 def palette_labels(pixels):
     """[-1, 1] images -> nearest world colour per pixel (a proxy of the detector's view)."""
     rgb = ((pixels.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1)
-    return torch.cdist(rgb.reshape(-1, 3), PALETTE).argmin(-1).view(rgb.shape[:3])
+    return torch.cdist(rgb.reshape(-1, 3), PALETTE.to(rgb.device)).argmin(-1).view(rgb.shape[:3])
 
 
 PALETTE_PM1 = PALETTE / 127.5 - 1.0  # the palette in the model's [-1, 1] space
@@ -251,7 +252,7 @@ def palette_loss(y, x, tau=0.05):
     """Cross-entropy of each decoded pixel's nearness to the palette against the
     true pixel's colour: what the detector sees, so edges and the 3-px gaps
     between objects come out as clean colour classes, not blends."""
-    d = ((y.permute(0, 2, 3, 1)[..., None, :] - PALETTE_PM1) ** 2).sum(-1)  # [B, S, S, 7]
+    d = ((y.permute(0, 2, 3, 1)[..., None, :] - PALETTE_PM1.to(y.device)) ** 2).sum(-1)  # [B, S, S, 7]
     return F.cross_entropy((-d / tau).reshape(-1, PALETTE_PM1.shape[0]), palette_labels(x).reshape(-1))
 
 
@@ -266,7 +267,7 @@ def vq_train(model, data, phases, seed, resume_path, batch=32):
     k, dim = vq.quantize.embedding.weight.shape
     first = 0
     if os.path.exists(resume_path):
-        r = torch.load(resume_path)
+        r = torch.load(resume_path, map_location="cpu")
         vq.load_state_dict(r["vq"])
         first = r["phases_done"]
         log(f"vq: resuming after phase {first}")
@@ -283,7 +284,7 @@ def vq_train(model, data, phases, seed, resume_path, batch=32):
                 z = F.normalize(vq.latents(data.pixels(idx)).permute(0, 2, 3, 1).reshape(-1, dim), dim=-1)
                 vq.quantize.embedding.weight.copy_(z[torch.randperm(z.shape[0], generator=gen)[:k]])
         opt = torch.optim.Adam(vq.parameters(), lr=lr)
-        usage = torch.zeros(k)
+        usage = torch.zeros(k, device=data.device)
         for step in range(steps):
             for g in opt.param_groups:
                 g["lr"] = lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -342,7 +343,7 @@ def und_batch(model, data, idx, pad):
     head = data.head
     ctx = head["und_context"]
     seqs = [ctx + data.items[i]["target"] for i in idx]
-    ids = pad_batch(seqs, pad)
+    ids = pad_batch(seqs, pad).to(data.device)
     rows = model.und_rows(ids, data.pixels(idx))
     n_ctx = len(ctx)
     tgt = ids[:, n_ctx:]
@@ -367,18 +368,18 @@ def gen_batch(model, data, codes, idx, gen, p_uncond=0.1):
         if torch.rand((), generator=gen) < p_uncond:
             ctx = uncond(ctx, head)
         ctxs.append(ctx)
-    ids = pad_batch(ctxs, head["pad"])
-    c = codes[idx]  # [B, 64]
+    ids = pad_batch(ctxs, head["pad"]).to(data.device)
+    c = codes[idx].to(data.device)  # [B, 64]
     rows = torch.cat([model.token_rows(ids), model.code_rows(c[:, :-1])], 1)
     # causal: a row's padding after its context only shifts where its codes sit
     B, L = ids.shape
-    lens = torch.tensor([len(x) for x in ctxs])
+    lens = torch.tensor([len(x) for x in ctxs], device=data.device)
     rows_fixed = []
     for r in range(B):  # move each row's codes to follow its own context
         n = lens[r].item()
         rows_fixed.append(torch.cat([rows[r, :n], rows[r, L:], rows[r, n:L]], 0))
     hidden = model.hidden(torch.stack(rows_fixed))
-    pos = lens[:, None] - 1 + torch.arange(64)[None, :]
+    pos = lens[:, None] - 1 + torch.arange(64, device=data.device)[None, :]
     h = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1]))
     return F.cross_entropy(model.code_logits(h).flatten(0, 1), c.flatten())
 
@@ -419,7 +420,7 @@ def export(model, cfg, work, out, name, meta):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    sd = {k: v for k, v in model.state_dict().items()}
+    sd = {k: v.cpu() for k, v in model.state_dict().items()}
     jt.write_safetensors(os.path.join(out, "model.safetensors"), sd, bf16=True,
                          metadata={"format": "pt", "name": name})
     shutil.copy(os.path.join(work, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
@@ -456,6 +457,11 @@ def main():
     ap.add_argument("--name", default=None, help="model name (default dsr-shapes-PRESET)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for the vq/codes/lm stages (default cpu; e.g. cuda). Data sampling and the "
+                         "seeded initial weights are drawn on the CPU either way, so the runs see the same batches")
+    ap.add_argument("--no-roundtrip", action="store_true",
+                    help="skip the VQ round-trip check (it needs dsr's build; measure later with `dsr world roundtrip`)")
     ap.add_argument("--lm-steps", type=int, default=None, help="override the preset's LM steps")
     ap.add_argument("--restart", choices=STAGES, help="redo this stage and the ones after it")
     ap.add_argument("--stop-after", choices=STAGES, help="stop after this stage (e.g. vq: train and measure a VQ-VAE)")
@@ -507,19 +513,24 @@ def main():
     state_vq = os.path.join(args.work, "model-vq.pt")
     state = os.path.join(args.work, "model.pt")
     if "lm" in done and os.path.exists(state):
-        model.load_state_dict(torch.load(state))
+        model.load_state_dict(torch.load(state, map_location="cpu"))
     elif os.path.exists(state_vq):
-        model.load_state_dict(torch.load(state_vq))
+        model.load_state_dict(torch.load(state_vq, map_location="cpu"))
     elif "vq" in done:  # a work dir from before model-vq.pt: the seeded init + the trained VQ
-        model.model.vqmodel.load_state_dict(torch.load(os.path.join(args.work, "vq-resume.pt"))["vq"])
+        model.model.vqmodel.load_state_dict(torch.load(os.path.join(args.work, "vq-resume.pt"), map_location="cpu")["vq"])
         torch.save(model.state_dict(), state_vq)
+    model.to(args.device)
+    data.device = torch.device(args.device)
 
     if "vq" not in done:
         vq_train(model, data, vq_steps, args.seed, os.path.join(args.work, "vq-resume.pt"))
         torch.save(model.state_dict(), state_vq)
-        rt = vq_roundtrip(model, cfg, args.work)
-        mark("vq", {"roundtrip_val": rt})
-        log(f"vq: the grader accepts {100 * rt['agree']:.1f}% of decoded validation scenes {rt['by_kind']}")
+        if args.no_roundtrip:
+            mark("vq", {"roundtrip_val": None})
+        else:
+            rt = vq_roundtrip(model, cfg, args.work)
+            mark("vq", {"roundtrip_val": rt})
+            log(f"vq: the grader accepts {100 * rt['agree']:.1f}% of decoded validation scenes {rt['by_kind']}")
     if args.stop_after == "vq":
         return
     if "codes" not in done:
@@ -529,16 +540,16 @@ def main():
         with torch.no_grad():
             for b, s in enumerate(range(0, len(data.items), 32)):
                 idx = np.arange(s, min(s + 32, len(data.items)))
-                codes[idx] = vq.encode(data.pixels(idx))
+                codes[idx] = vq.encode(data.pixels(idx)).cpu()
                 prog.step(b)
         torch.save(codes, os.path.join(args.work, "codes.pt"))
         mark("codes", {"distinct_codes": int(codes.unique().numel())})
-    codes = torch.load(os.path.join(args.work, "codes.pt"))
+    codes = torch.load(os.path.join(args.work, "codes.pt"), map_location="cpu")
     if "lm" not in done:
         ck = os.path.join(args.work, "lm-resume.pt")
         start, opt_state = 0, None
         if os.path.exists(ck):
-            r = torch.load(ck)
+            r = torch.load(ck, map_location="cpu")
             model.load_state_dict(r["model"])
             start, opt_state = r["step"], r["opt"]
             log(f"lm: resuming at step {start}")
@@ -562,7 +573,7 @@ def main():
         return
     meta = {"name": name, "preset": args.preset, "seed": args.seed, "train_scenes": n_train,
             "train_seed": SPLIT_SEEDS["train"], "vq_steps": vq_steps, "lm_steps": lm_steps,
-            "stages": done, "torch": torch.__version__, "threads": args.threads}
+            "stages": done, "torch": torch.__version__, "threads": args.threads, "device": args.device}
     export(model, cfg, args.work, out, name, meta)
     mark("export", {"out": out})
     log(f"done in {(time.time() - t_start) / 60:.1f} min (this invocation)")
