@@ -56,8 +56,9 @@ static const struct opt OPTS[] = {
                            "(BF16 when held so), /checkpoint writes a PEFT adapter directory"},
     {"lora-alpha", OPT_FLOAT, "LoRA scaling numerator: adapters add (alpha / rank)·x·Aᵀ·Bᵀ (default 8, PEFT's)"},
     {"lora-targets", OPT_STR, "linears to adapt, comma-separated among the language model's q_proj, k_proj, "
-                              "v_proj, o_proj, gate_proj, up_proj, down_proj (all = these seven, the default) and "
-                              "the generation head's generation_head.proj_out, generation_head.vision_head"},
+                              "v_proj, o_proj, gate_proj, up_proj, down_proj (all = these seven, the default), "
+                              "the generation head's generation_head.proj_out, generation_head.vision_head, and "
+                              "aligner / generation_aligner (every linear of that MLP)"},
     {"adapter", OPT_STR, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded on "
                          "top of --model at start; its r, lora_alpha and target_modules set --lora-* (given flags "
                          "must agree)"},

@@ -1,20 +1,13 @@
 #include "model/gen_path.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/ops.h"
 
-#define HEAD_PREFIX "model.generation_head"
-
 static bool adapts(const struct lora_config *lora, enum lora_target t) {
     return lora && lora->rank > 0 && (lora->targets & (1u << t));
-}
-
-void gen_target_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim) {
-    const struct vq_config *q = &c->vq;
-    *in_dim = target == LORA_GEN_PROJ_OUT ? q->image_token_embed_dim : q->projection_dim;
-    *out_dim = target == LORA_GEN_PROJ_OUT ? q->projection_dim : q->num_embeddings;
 }
 
 int gen_declare(const struct janus_config *c, const struct lora_config *lora, struct param_table *pt,
@@ -34,25 +27,16 @@ int gen_declare(const struct janus_config *c, const struct lora_config *lora, st
         if (pt_declare(pt, trainable, 2, (int64_t[]){W, W}, err, "model.generation_aligner.hidden_layers.%d.weight", i) ||
             pt_declare(pt, trainable, 1, (int64_t[]){W}, err, "model.generation_aligner.hidden_layers.%d.bias", i))
             return -1;
-    for (enum lora_target t = LORA_GEN_PROJ_OUT; t <= LORA_GEN_VISION_HEAD; t++) {
-        if (!adapts(lora, t)) continue;
-        int in, out;
-        gen_target_dims(c, t, &in, &out);
-        if (pt_declare_adapter(pt, lora->rank, in, err, "%s.lora_A.weight", lora_target_module(t)) ||
-            pt_declare_adapter(pt, out, lora->rank, err, "%s.lora_B.weight", lora_target_module(t)))
-            return -1;
-    }
     return 0;
 }
 
+/* lora's adapter of target t at module (zero when t is not adapted); *ok
+ * turns false when it should be there and is not. */
 static struct lora bind_adapter(const struct lora_config *lora, enum lora_target t, const struct param_table *pt,
-                                int *ok) {
+                                const char *module, int *ok) {
     if (!adapts(lora, t)) return (struct lora){0};
-    struct lora l = {.a = pt_get(pt, "%s.lora_A.weight", lora_target_module(t)),
-                     .b = pt_get(pt, "%s.lora_B.weight", lora_target_module(t)),
-                     .rank = lora->rank,
-                     .scale = lora->alpha / (float)lora->rank};
-    *ok = *ok && l.a && l.b;
+    struct lora l = pt_get_lora(pt, lora, module);
+    *ok = *ok && lora_present(&l);
     return l;
 }
 
@@ -74,7 +58,8 @@ int gen_bind(const struct janus_config *c, const struct lora_config *lora, const
     g->head_b = pt_get(pt, "model.generation_head.vision_head.bias");
     g->hidden_w = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->hidden_w);
     g->hidden_b = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->hidden_b);
-    if (!g->hidden_w || !g->hidden_b) {
+    g->aligner_lora = calloc((size_t)g->n_hidden_layers + 1, sizeof *g->aligner_lora);
+    if (!g->hidden_w || !g->hidden_b || !g->aligner_lora) {
         gen_release(g);
         return dsr_errf(err, "out of memory");
     }
@@ -85,8 +70,14 @@ int gen_bind(const struct janus_config *c, const struct lora_config *lora, const
         g->hidden_b[i] = pt_get(pt, "model.generation_aligner.hidden_layers.%d.bias", i);
         ok = ok && g->hidden_w[i] && g->hidden_b[i];
     }
-    g->proj_lora = bind_adapter(lora, LORA_GEN_PROJ_OUT, pt, &ok);
-    g->head_lora = bind_adapter(lora, LORA_GEN_VISION_HEAD, pt, &ok);
+    g->proj_lora = bind_adapter(lora, LORA_GEN_PROJ_OUT, pt, lora_target_module(LORA_GEN_PROJ_OUT), &ok);
+    g->head_lora = bind_adapter(lora, LORA_GEN_VISION_HEAD, pt, lora_target_module(LORA_GEN_VISION_HEAD), &ok);
+    for (int i = 0; i <= g->n_hidden_layers; i++) {
+        char mod[DSR_PARAM_NAME_MAX];
+        if (i == 0) snprintf(mod, sizeof mod, "model.generation_aligner.fc1");
+        else snprintf(mod, sizeof mod, "model.generation_aligner.hidden_layers.%d", i - 1);
+        g->aligner_lora[i] = bind_adapter(lora, LORA_GEN_ALIGNER, pt, mod, &ok);
+    }
     if (!ok) {
         gen_release(g);
         return dsr_errf(err, "generation path parameters were not declared");
@@ -97,8 +88,10 @@ int gen_bind(const struct janus_config *c, const struct lora_config *lora, const
 void gen_release(struct gen_path *g) {
     free(g->hidden_w);
     free(g->hidden_b);
+    free(g->aligner_lora);
     g->hidden_w = NULL;
     g->hidden_b = NULL;
+    g->aligner_lora = NULL;
 }
 
 int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float *out, struct dsr_err *err) {
@@ -106,8 +99,8 @@ int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float
         if (codes[i] < 0 || codes[i] >= g->codebook_size)
             return dsr_errf(err, "image code %d at position %d is outside the codebook [0, %d)", codes[i], i,
                             g->codebook_size);
-    size_t W = (size_t)g->width, E = (size_t)g->embed_dim;
-    float *emb = malloc((size_t)n * E * sizeof(float) + 1);
+    size_t W = (size_t)g->width, E = (size_t)g->embed_dim, r = (size_t)g->aligner_lora[0].rank;
+    float *emb = malloc(((size_t)n * E + (size_t)n * r) * sizeof(float) + 1); /* then [n, r] adapter scratch */
     float *tmp = malloc((size_t)n * W * sizeof(float) + 1);
     if (!emb || !tmp) {
         free(emb);
@@ -118,10 +111,14 @@ int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float
     /* fc1, then (GELU → hidden layer) for each hidden layer; the result lands in out */
     float *cur = g->n_hidden_layers % 2 ? tmp : out;
     float *next = g->n_hidden_layers % 2 ? out : tmp;
+    float *u = emb + (size_t)n * E;
     op_linear(cur, emb, g->fc1_w, g->fc1_b, n, (int)E, (int)W);
+    if (lora_present(&g->aligner_lora[0])) lora_forward(cur, emb, &g->aligner_lora[0], n, (int)E, (int)W, u);
     for (int i = 0; i < g->n_hidden_layers; i++) {
         op_gelu_erf_inplace(cur, (size_t)n * W);
         op_linear(next, cur, g->hidden_w[i], g->hidden_b[i], n, (int)W, (int)W);
+        if (lora_present(&g->aligner_lora[i + 1]))
+            lora_forward(next, cur, &g->aligner_lora[i + 1], n, (int)W, (int)W, u);
         float *swap = cur;
         cur = next;
         next = swap;

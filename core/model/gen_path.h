@@ -29,23 +29,25 @@ struct gen_path {
     struct weight head_w;                    /* [K, width]; BF16 storage possible */
     const float *head_b;                     /* [K] */
     struct lora proj_lora, head_lora;        /* optional adapters of proj_out / vision_head (.a NULL: none) */
+    struct lora *aligner_lora;               /* [1 + n_hidden_layers]: fc1's, then each hidden layer's */
 };
 
 /* The generation head target's [in, out] dimensions (LORA_GEN_PROJ_OUT:
  * [lm_hidden, width]; LORA_GEN_VISION_HEAD: [width, codebook]). */
 void gen_target_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim);
 
-/* lora NULL or rank 0: every tensor trainable.  With adapters all are
- * frozen, plus trainable lora_A/lora_B factors for the head targets lora
- * names ("model.generation_head.proj_out.lora_A.weight", ...). */
+/* lora NULL or rank 0: every tensor trainable; with adapters all are
+ * frozen.  gen_bind binds the adapters lora names for the head and the
+ * generation aligner ("model.generation_head.proj_out.lora_A.weight", ...;
+ * declared by janus_model). */
 int  gen_declare(const struct janus_config *c, const struct lora_config *lora, struct param_table *pt,
                  struct dsr_err *err);
 int  gen_bind(const struct janus_config *c, const struct lora_config *lora, const struct param_table *pt,
               struct gen_path *out, struct dsr_err *err);
 void gen_release(struct gen_path *g);
 
-/* out[n, lm_hidden] = aligner(embeddings[codes]); fails on a code outside
- * the codebook.  scratch-free: uses out and a temporary of n·width floats. */
+/* out[n, lm_hidden] = aligner(embeddings[codes]), adapters included; fails
+ * on a code outside the codebook.  Allocates its temporaries. */
 int gen_embed_codes(const struct gen_path *g, const int32_t *codes, int n, float *out, struct dsr_err *err);
 
 /* logits[n, K] = head(hidden[n, lm_hidden]), adapters included. */

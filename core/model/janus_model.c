@@ -1,5 +1,6 @@
 #include "model/janus_model.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ static bool want_bf16(enum janus_weights weights, const struct st_set *set, cons
     return t && t->dtype == ST_BF16 && pt_count(pt, false) * sizeof(float) >= JANUS_AUTO_BF16_MIN_BYTES;
 }
 
+static int declare_adapters(struct janus_model *m, struct dsr_err *err);
+
 /* Declares every component's tensors and allocates the arenas, matrices
  * as `weights` and the checkpoint (set, or NULL for random weights) say. */
 static int declare_all(struct janus_model *m, enum janus_weights weights, const struct st_set *set,
@@ -23,7 +26,8 @@ static int declare_all(struct janus_model *m, enum janus_weights weights, const 
     pt_init(&m->params);
     bool base_trains = m->lora.rank == 0;
     if (lm_declare(&m->cfg, m->tied, &m->lora, &m->params, err) || gen_declare(&m->cfg, &m->lora, &m->params, err) ||
-        vision_declare(&m->cfg, base_trains, &m->params, err) || vq_declare(&m->cfg, &m->params, err))
+        vision_declare(&m->cfg, base_trains, &m->params, err) || vq_declare(&m->cfg, &m->params, err) ||
+        declare_adapters(m, err))
         return -1;
     pt_set_bf16(&m->params, want_bf16(weights, set, &m->params));
     return pt_alloc(&m->params, err);
@@ -32,28 +36,89 @@ static int declare_all(struct janus_model *m, enum janus_weights weights, const 
 static int bind_all(struct janus_model *m, struct dsr_err *err) {
     if (lm_bind(&m->cfg, m->tied, &m->lora, &m->params, &m->lm, err)) return -1;
     if (gen_bind(&m->cfg, &m->lora, &m->params, &m->gen, err)) return -1;
-    if (vision_bind(&m->cfg, &m->params, &m->vision, err)) return -1;
+    if (vision_bind(&m->cfg, &m->lora, &m->params, &m->vision, err)) return -1;
     if (vq_bind(&m->cfg, &m->params, &m->vq, err)) return -1;
     return 0;
 }
 
-void janus_lora_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim) {
-    if (lora_target_in_lm(target)) lm_target_dims(&c->text, target, in_dim, out_dim);
-    else gen_target_dims(c, target, in_dim, out_dim);
+/* Appends a site when there is room; returns the new count. */
+static int add_site(struct lora_site *out, int cap, int n, enum lora_target t, int in, int dim_out,
+                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int add_site(struct lora_site *out, int cap, int n, enum lora_target t, int in, int dim_out,
+                    const char *fmt, ...) {
+    if (n < cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(out[n].module, sizeof out[n].module, fmt, ap);
+        va_end(ap);
+        out[n].target = t;
+        out[n].in_dim = in;
+        out[n].out_dim = dim_out;
+    }
+    return n + 1;
+}
+
+int janus_lora_sites(const struct janus_config *c, unsigned targets, struct lora_site *out, int cap) {
+    int n = 0, in, o;
+    for (int l = 0; l < c->text.n_layers; l++)
+        for (int k = 0; k < LORA_N_LM_TARGETS; k++) {
+            if (!(targets & (1u << k))) continue;
+            lm_target_dims(&c->text, (enum lora_target)k, &in, &o);
+            n = add_site(out, cap, n, (enum lora_target)k, in, o, "model.language_model.layers.%d.%s", l,
+                         lora_target_module((enum lora_target)k));
+        }
+    const struct vq_config *q = &c->vq;
+    const struct vision_config *v = &c->vision;
+    if (targets & (1u << LORA_GEN_PROJ_OUT))
+        n = add_site(out, cap, n, LORA_GEN_PROJ_OUT, q->image_token_embed_dim, q->projection_dim, "%s",
+                     lora_target_module(LORA_GEN_PROJ_OUT));
+    if (targets & (1u << LORA_GEN_VISION_HEAD))
+        n = add_site(out, cap, n, LORA_GEN_VISION_HEAD, q->projection_dim, q->num_embeddings, "%s",
+                     lora_target_module(LORA_GEN_VISION_HEAD));
+    /* aligners: fc1 [in → width], then depth-1 hidden layers [width → width] */
+    const struct {
+        enum lora_target t;
+        int in, width, n_hidden;
+    } mlps[] = {{LORA_UND_ALIGNER, v->hidden_size, v->projection_dim, v->depth - 1},
+                {LORA_GEN_ALIGNER, q->embed_dim, q->projection_dim, q->num_hidden_layers - 1}};
+    for (int j = 0; j < 2; j++) {
+        if (!(targets & (1u << mlps[j].t))) continue;
+        const char *mod = lora_target_module(mlps[j].t);
+        n = add_site(out, cap, n, mlps[j].t, mlps[j].in, mlps[j].width, "%s.fc1", mod);
+        for (int i = 0; i < mlps[j].n_hidden; i++)
+            n = add_site(out, cap, n, mlps[j].t, mlps[j].width, mlps[j].width, "%s.hidden_layers.%d", mod, i);
+    }
+    return n;
+}
+
+/* Declares every adapter factor (trainable, after the base tensors). */
+static int declare_adapters(struct janus_model *m, struct dsr_err *err) {
+    if (m->lora.rank == 0) return 0;
+    int n = janus_lora_sites(&m->cfg, m->lora.targets, NULL, 0);
+    struct lora_site *sites = malloc((size_t)n * sizeof *sites + 1);
+    if (!sites) return dsr_errf(err, "out of memory");
+    janus_lora_sites(&m->cfg, m->lora.targets, sites, n);
+    int rc = 0, r = m->lora.rank;
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = pt_declare_adapter(&m->params, r, sites[i].in_dim, err, "%s.lora_A.weight", sites[i].module) ||
+             pt_declare_adapter(&m->params, sites[i].out_dim, r, err, "%s.lora_B.weight", sites[i].module);
+    free(sites);
+    return rc;
 }
 
 /* Takes the adapter settings after checking them against the config. */
 static int set_lora(struct janus_model *m, const struct lora_config *lora, struct dsr_err *err) {
     memset(&m->lora, 0, sizeof m->lora);
     if (!lora || lora->rank == 0) return 0;
-    int smallest = 1 << 30;
-    for (int k = 0; k < LORA_N_TARGETS; k++) {
-        if (!(lora->targets & (1u << k))) continue;
-        int in, out;
-        janus_lora_dims(&m->cfg, (enum lora_target)k, &in, &out);
-        smallest = in < smallest ? in : smallest;
-        smallest = out < smallest ? out : smallest;
+    int n = janus_lora_sites(&m->cfg, lora->targets & LORA_EVERY_TARGET, NULL, 0), smallest = 1 << 30;
+    struct lora_site *sites = malloc((size_t)n * sizeof *sites + 1);
+    if (!sites) return dsr_errf(err, "out of memory");
+    janus_lora_sites(&m->cfg, lora->targets & LORA_EVERY_TARGET, sites, n);
+    for (int i = 0; i < n; i++) {
+        smallest = sites[i].in_dim < smallest ? sites[i].in_dim : smallest;
+        smallest = sites[i].out_dim < smallest ? sites[i].out_dim : smallest;
     }
+    free(sites);
     if (lora_config_validate(lora, smallest, err)) return -1;
     m->lora = *lora;
     return 0;

@@ -48,8 +48,20 @@ struct janus_model {
  * model computes exactly what the base does) seeded by JANUS_LORA_SEED. */
 #define JANUS_LORA_SEED 20250607u
 
-/* An adapted linear's [in, out] dimensions (any enum lora_target). */
-void janus_lora_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim);
+/* One adapted linear: its HF module path (its weight is path + ".weight",
+ * its adapter path + ".lora_A.weight" / ".lora_B.weight") and shape. */
+struct lora_site {
+    char module[DSR_PARAM_NAME_MAX];
+    enum lora_target target;
+    int in_dim, out_dim;
+};
+
+/* The linears `targets` (bits of enum lora_target) adapts in c: decoder
+ * layer by layer, then the generation head's, then each aligner's (fc1,
+ * hidden_layers.0, ...), the order adapters are declared and initialised
+ * in.  Fills at most cap entries of out (may be NULL with cap 0) and
+ * returns how many there are. */
+int janus_lora_sites(const struct janus_config *c, unsigned targets, struct lora_site *out, int cap);
 
 /* dir/config.json + dir/model.safetensors (or the sharded index), and
  * dir/preprocessor_config.json when present. */

@@ -18,21 +18,6 @@ void lm_target_dims(const struct text_config *t, enum lora_target target, int *i
 
 static bool has_lora(const struct lora_config *lora) { return lora && lora->rank > 0; }
 
-static int declare_adapters(const struct text_config *t, const struct lora_config *lora, struct param_table *pt,
-                            struct dsr_err *err) {
-    for (int l = 0; l < t->n_layers; l++)
-        for (int k = 0; k < LORA_N_LM_TARGETS; k++) {
-            if (!(lora->targets & (1u << k))) continue;
-            int in, out;
-            lm_target_dims(t, (enum lora_target)k, &in, &out);
-            const char *mod = lora_target_module((enum lora_target)k);
-            if (pt_declare_adapter(pt, lora->rank, in, err, LM_PREFIX ".layers.%d.%s.lora_A.weight", l, mod) ||
-                pt_declare_adapter(pt, out, lora->rank, err, LM_PREFIX ".layers.%d.%s.lora_B.weight", l, mod))
-                return -1;
-        }
-    return 0;
-}
-
 int lm_declare(const struct janus_config *c, bool tied, const struct lora_config *lora, struct param_table *pt,
                struct dsr_err *err) {
     const struct text_config *t = &c->text;
@@ -66,7 +51,7 @@ int lm_declare(const struct janus_config *c, bool tied, const struct lora_config
                             pt_declare(pt, tr, 1, (int64_t[]){C}, err, L, l, "mlp.down_proj.bias")))
             return -1;
     }
-    return tr ? 0 : declare_adapters(t, lora, pt, err);
+    return 0;
 }
 
 static struct weight need(const struct param_table *pt, const char *name, struct dsr_err *err, int *missing) {

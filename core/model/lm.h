@@ -50,9 +50,9 @@ struct lm_model {
 void lm_target_dims(const struct text_config *t, enum lora_target target, int *in_dim, int *out_dim);
 
 /* Declares the LM tensors: all trainable, or, with adapters (lora non-NULL,
- * rank > 0), all frozen plus trainable lora_A/lora_B factors named
- * "<projection>.lora_A.weight" for each targeted projection of every layer.
- * lm_head is declared unless tied. */
+ * rank > 0), all frozen (the adapter factors, "<projection>.lora_A.weight"
+ * for each targeted projection of every layer, are declared by janus_model
+ * and bound by lm_bind).  lm_head is declared unless tied. */
 int  lm_declare(const struct janus_config *c, bool tied, const struct lora_config *lora, struct param_table *pt,
                 struct dsr_err *err);
 int  lm_bind(const struct janus_config *c, bool tied, const struct lora_config *lora, const struct param_table *pt,

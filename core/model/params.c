@@ -191,6 +191,15 @@ struct weight pt_get_weight(const struct param_table *pt, const char *fmt, ...) 
     return p ? pt_weight(pt, p) : (struct weight){0};
 }
 
+struct lora pt_get_lora(const struct param_table *pt, const struct lora_config *lora, const char *module) {
+    if (!lora || lora->rank <= 0) return (struct lora){0};
+    struct lora l = {.a = pt_get(pt, "%s.lora_A.weight", module),
+                     .b = pt_get(pt, "%s.lora_B.weight", module),
+                     .rank = lora->rank,
+                     .scale = lora->alpha / (float)lora->rank};
+    return l.a && l.b ? l : (struct lora){0};
+}
+
 static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
     size_t used = (size_t)snprintf(buf, len, "[");
     for (int d = 0; d < ndim && used < len; d++)

@@ -40,6 +40,7 @@
 
 #include "base/error.h"
 #include "io/safetensors_dir.h"
+#include "nn/lora.h"
 #include "nn/weight.h"
 
 #define DSR_PARAM_NAME_MAX 128
@@ -114,6 +115,11 @@ float *pt_get(const struct param_table *pt, const char *fmt, ...) __attribute__(
 /* The tensor named by fmt as pt_weight gives it; both views NULL when not
  * declared. */
 struct weight pt_get_weight(const struct param_table *pt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The adapter of the linear at module path `module` (its factors
+ * module + ".lora_A.weight" / ".lora_B.weight") with lora's rank and scale;
+ * all zero (not adapted) when lora is NULL, has rank 0 or the factors are
+ * not declared. */
+struct lora pt_get_lora(const struct param_table *pt, const struct lora_config *lora, const char *module);
 
 /* Makes every trainable tensor float32: a new trainable arena with a slot
  * for each (the float32-held layout), the float32 ones copied, the BF16 ones

@@ -118,8 +118,8 @@ static int bind_layer_weight(const struct param_table *pt, struct weight *dst, i
     return 0;
 }
 
-int vision_bind(const struct janus_config *c, const struct param_table *pt, struct vision_model **out,
-                struct dsr_err *err) {
+int vision_bind(const struct janus_config *c, const struct lora_config *lora, const struct param_table *pt,
+                struct vision_model **out, struct dsr_err *err) {
     const struct vision_config *v = &c->vision;
     *out = NULL;
     struct vision_model *vm = calloc(1, sizeof *vm);
@@ -131,7 +131,8 @@ int vision_bind(const struct janus_config *c, const struct param_table *pt, stru
     /* calloc(0) may return NULL: allocate at least one slot. */
     vm->aligner_hidden_w = calloc((size_t)(n_hidden > 0 ? n_hidden : 1), sizeof *vm->aligner_hidden_w);
     vm->aligner_hidden_b = calloc((size_t)(n_hidden > 0 ? n_hidden : 1), sizeof *vm->aligner_hidden_b);
-    if (!vm->layers || !vm->aligner_hidden_w || !vm->aligner_hidden_b) {
+    vm->aligner_lora = calloc((size_t)n_hidden + 1, sizeof *vm->aligner_lora);
+    if (!vm->layers || !vm->aligner_hidden_w || !vm->aligner_hidden_b || !vm->aligner_lora) {
         vision_free(vm);
         return dsr_errf(err, "vision: out of memory");
     }
@@ -167,6 +168,14 @@ int vision_bind(const struct janus_config *c, const struct param_table *pt, stru
         snprintf(name, sizeof name, ALIGNER ".hidden_layers.%d.bias", i);
         if (!rc) rc = bind(pt, &vm->aligner_hidden_b[i], name, err);
     }
+    bool adapted = lora && lora->rank > 0 && (lora->targets & (1u << LORA_UND_ALIGNER));
+    for (int i = 0; !rc && adapted && i <= n_hidden; i++) {
+        char mod[DSR_PARAM_NAME_MAX];
+        if (i == 0) snprintf(mod, sizeof mod, ALIGNER ".fc1");
+        else snprintf(mod, sizeof mod, ALIGNER ".hidden_layers.%d", i - 1);
+        vm->aligner_lora[i] = pt_get_lora(pt, lora, mod);
+        if (!lora_present(&vm->aligner_lora[i])) rc = dsr_errf(err, "missing adapter of %s", mod);
+    }
     if (rc) {
         vision_free(vm);
         return -1;
@@ -180,6 +189,7 @@ void vision_free(struct vision_model *vm) {
     free(vm->layers);
     free(vm->aligner_hidden_w);
     free(vm->aligner_hidden_b);
+    free(vm->aligner_lora);
     free(vm);
 }
 
@@ -317,20 +327,23 @@ int vision_tower_forward(const struct vision_model *vm, const float *pixels, int
 
 int vision_aligner_forward(const struct vision_model *vm, const float *features, int n_rows, float *embeds,
                            struct dsr_err *err) {
-    int D = vm->cfg.hidden_size, P = vm->lm_hidden, n_hidden = vm->cfg.depth - 1;
+    int D = vm->cfg.hidden_size, P = vm->lm_hidden, n_hidden = vm->cfg.depth - 1, r = vm->aligner_lora[0].rank;
     if (n_rows < 1) return dsr_errf(err, "vision aligner: n_rows %d must be positive", n_rows);
-    op_linear(embeds, features, vm->aligner_fc1_w, vm->aligner_fc1_b, n_rows, D, P);
-    if (n_hidden == 0) return 0;
-
-    /* GEMM output may not alias its input: ping-pong through one buffer. */
+    /* GEMM output may not alias its input: ping-pong through one buffer;
+     * then [n_rows, r] of adapter scratch */
     size_t n = (size_t)n_rows * P;
-    float *tmp = malloc(n * sizeof(float));
+    float *tmp = malloc((n + (size_t)n_rows * r) * sizeof(float) + 1);
     if (!tmp) return dsr_errf(err, "vision aligner: out of memory for %d rows", n_rows);
+    float *u = tmp + n;
+    op_linear(embeds, features, vm->aligner_fc1_w, vm->aligner_fc1_b, n_rows, D, P);
+    if (lora_present(&vm->aligner_lora[0])) lora_forward(embeds, features, &vm->aligner_lora[0], n_rows, D, P, u);
     for (int i = 0; i < n_hidden; i++) {
         /* Activation precedes each hidden layer; the last layer has none. */
         op_gelu_erf_inplace(embeds, n);
         memcpy(tmp, embeds, n * sizeof(float));
         op_linear(embeds, tmp, vm->aligner_hidden_w[i], vm->aligner_hidden_b[i], n_rows, P, P);
+        if (lora_present(&vm->aligner_lora[i + 1]))
+            lora_forward(embeds, tmp, &vm->aligner_lora[i + 1], n_rows, P, P, u);
     }
     free(tmp);
     return 0;

@@ -37,14 +37,16 @@ struct vision_model {
     /* aligner: fc1 [proj, hidden] then depth-1 hidden layers [proj, proj] */
     const float *aligner_fc1_w, *aligner_fc1_b;
     const float **aligner_hidden_w, **aligner_hidden_b;
+    struct lora *aligner_lora; /* [depth]: fc1's adapter, then each hidden layer's (.a NULL: none) */
 };
 
 /* Declares the tower's tensors (frozen) and the aligner's (trainable). */
 /* The tower is frozen; the aligner trains unless aligner_trainable is false
  * (LoRA: only adapters train). */
 int vision_declare(const struct janus_config *c, bool aligner_trainable, struct param_table *pt, struct dsr_err *err);
-int vision_bind(const struct janus_config *c, const struct param_table *pt, struct vision_model **out,
-                struct dsr_err *err);
+/* lora (may be NULL): binds the aligner's adapters when it targets LORA_UND_ALIGNER. */
+int vision_bind(const struct janus_config *c, const struct lora_config *lora, const struct param_table *pt,
+                struct vision_model **out, struct dsr_err *err);
 void vision_free(struct vision_model *vm);
 
 /* pixels [n_images, C, S, S] (already normalised) → features

@@ -7,10 +7,11 @@
 
 static const char *const TARGET_NAMES[LORA_N_TARGETS] = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-    "generation_head.proj_out", "generation_head.vision_head"};
+    "generation_head.proj_out", "generation_head.vision_head", "aligner", "generation_aligner"};
 static const char *const TARGET_MODULES[LORA_N_TARGETS] = {
     "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
-    "mlp.down_proj", "model.generation_head.proj_out", "model.generation_head.vision_head"};
+    "mlp.down_proj", "model.generation_head.proj_out", "model.generation_head.vision_head", "model.aligner",
+    "model.generation_aligner"};
 
 const char *lora_target_name(enum lora_target t) { return TARGET_NAMES[t]; }
 const char *lora_target_module(enum lora_target t) { return TARGET_MODULES[t]; }
@@ -47,7 +48,7 @@ int lora_parse_targets(const char *csv, unsigned *targets, struct dsr_err *err) 
             if (strlen(TARGET_NAMES[i]) == len && strncmp(p, TARGET_NAMES[i], len) == 0) found = i;
         if (found < 0) {
             char valid[256];
-            lora_format_targets(LORA_LM_TARGETS | LORA_GEN_TARGETS, ", ", valid, sizeof valid);
+            lora_format_targets(LORA_EVERY_TARGET, ", ", valid, sizeof valid);
             return dsr_errf(err, "unknown target \"%.*s\" (valid: %s; all = the seven language-model projections)",
                             (int)(len > 64 ? 64 : len), p, valid);
         }
@@ -65,7 +66,7 @@ int lora_config_validate(const struct lora_config *c, int smallest_dim, struct d
         return dsr_errf(err, "lora rank: %d is outside [1, %d] (the smallest adapted dimension is %d)", c->rank,
                         max_rank, smallest_dim);
     if (!isfinite(c->alpha) || c->alpha <= 0) return dsr_errf(err, "lora alpha: must be a finite number > 0");
-    if (!c->targets || (c->targets & ~(LORA_LM_TARGETS | LORA_GEN_TARGETS))) return dsr_errf(err, "lora targets: empty or unknown");
+    if (!c->targets || (c->targets & ~LORA_EVERY_TARGET)) return dsr_errf(err, "lora targets: empty or unknown");
     return 0;
 }
 

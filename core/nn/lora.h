@@ -7,8 +7,8 @@
  * stays frozen in whatever storage it has (nn/weight.h).
  *
  * Targets are the language model's seven projections (per decoder layer)
- * and, optionally, the generation head's two linears, named as PEFT's
- * target_modules would name them unambiguously.  Kernels are
+ * and, optionally, the generation head's two linears and every linear of
+ * either aligner MLP.  Kernels are
  * caller-buffered and do not allocate; A and B belong to the param table
  * (model/params.h). */
 #ifndef DSR_LORA_H
@@ -23,11 +23,15 @@ enum lora_target {
     LORA_N_LM_TARGETS,
     LORA_GEN_PROJ_OUT = LORA_N_LM_TARGETS, /* model.generation_head.proj_out [width, lm_hidden] */
     LORA_GEN_VISION_HEAD,                  /* model.generation_head.vision_head [codebook, width] */
+    LORA_UND_ALIGNER,                      /* model.aligner: fc1 and every hidden_layers.i */
+    LORA_GEN_ALIGNER,                      /* model.generation_aligner: fc1 and every hidden_layers.i */
     LORA_N_TARGETS
 };
 
 #define LORA_LM_TARGETS ((1u << LORA_N_LM_TARGETS) - 1) /* the default, and what "all" names */
 #define LORA_GEN_TARGETS ((1u << LORA_GEN_PROJ_OUT) | (1u << LORA_GEN_VISION_HEAD))
+#define LORA_ALIGNER_TARGETS ((1u << LORA_UND_ALIGNER) | (1u << LORA_GEN_ALIGNER))
+#define LORA_EVERY_TARGET ((1u << LORA_N_TARGETS) - 1)
 #define LORA_MAX_RANK 1024
 #define LORA_DEFAULT_ALPHA 8.0f /* PEFT's LoraConfig default */
 
@@ -41,15 +45,18 @@ struct lora_config {
 static inline bool lora_target_in_lm(enum lora_target t) { return t < LORA_N_LM_TARGETS; }
 
 /* "q_proj" ... "down_proj", "generation_head.proj_out",
- * "generation_head.vision_head": the names --lora-targets and a
- * target_modules list take (the head's are dotted because a bare "proj_out"
- * would also match the VQ-VAE's attention blocks). */
+ * "generation_head.vision_head", "aligner", "generation_aligner": the names
+ * --lora-targets and a target_modules list take (the head's are dotted
+ * because a bare "proj_out" would also match the VQ-VAE's attention blocks;
+ * an aligner's name stands for all of its linears). */
 const char *lora_target_name(enum lora_target t);
 /* The module path: inside a decoder layer for the language model's
- * ("self_attn.q_proj", "mlp.down_proj"); the whole path for the head's
- * ("model.generation_head.proj_out"). */
+ * ("self_attn.q_proj", "mlp.down_proj"); the whole path otherwise
+ * ("model.generation_head.proj_out", "model.aligner": an aligner's linears
+ * are its fc1 and hidden_layers.i). */
 const char *lora_target_module(enum lora_target t);
-/* The module's own (last) name: "q_proj", "proj_out", "vision_head". */
+/* The module's own (last) name: "q_proj", "proj_out", "vision_head",
+ * "aligner", "generation_aligner". */
 const char *lora_target_leaf(enum lora_target t);
 
 /* Parses a comma-separated list of target names ("all" = the language

@@ -19,19 +19,25 @@ bool adapter_dir_exists(const char *dir) {
 }
 
 char *adapter_config_json(const struct lora_config *lora, const char *base, struct dsr_err *err) {
-    char names[256], regex[512] = "";
-    int len = 0;
-    lora_format_targets(lora->targets & LORA_LM_TARGETS, "|", names, sizeof names);
-    /* PEFT full-matches a string target_modules against each module's path */
-    if (lora->targets & LORA_LM_TARGETS)
-        len = snprintf(regex, sizeof regex, "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\.(%s)", names);
+    char names[256], regex[768] = "";
+    size_t len = 0;
+    /* PEFT full-matches a string target_modules against each module's path: one alternative per part */
+    if (lora->targets & LORA_LM_TARGETS) {
+        lora_format_targets(lora->targets & LORA_LM_TARGETS, "|", names, sizeof names);
+        len += (size_t)snprintf(regex + len, sizeof regex - len,
+                                "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\.(%s)", names);
+    }
     if (lora->targets & LORA_GEN_TARGETS) {
         int both = (lora->targets & LORA_GEN_TARGETS) == LORA_GEN_TARGETS;
         const char *one = lora_target_leaf(lora->targets & (1u << LORA_GEN_PROJ_OUT) ? LORA_GEN_PROJ_OUT
                                                                                      : LORA_GEN_VISION_HEAD);
-        snprintf(regex + len, sizeof regex - (size_t)len, "%smodel\\.generation_head\\.%s", len ? "|" : "",
-                 both ? "(proj_out|vision_head)" : one);
+        len += (size_t)snprintf(regex + len, sizeof regex - len, "%smodel\\.generation_head\\.%s", len ? "|" : "",
+                                both ? "(proj_out|vision_head)" : one);
     }
+    for (enum lora_target k = LORA_UND_ALIGNER; k <= LORA_GEN_ALIGNER; k++)
+        if (lora->targets & (1u << k))
+            len += (size_t)snprintf(regex + len, sizeof regex - len, "%smodel\\.%s\\.(fc1|hidden_layers\\.\\d+)",
+                                    len ? "|" : "", lora_target_leaf(k));
     json_t *o = json_pack("{s:s, s:s?, s:s, s:i, s:f, s:s, s:f, s:s, s:b, s:b, s:b, s:b, s:n, s:n, s:{}, s:{}}",
                           "peft_type", "LORA", "base_model_name_or_path", base, "task_type", "CAUSAL_LM", "r",
                           lora->rank, "lora_alpha", (double)lora->alpha, "target_modules", regex, "lora_dropout", 0.0,
@@ -48,10 +54,18 @@ char *adapter_config_json(const struct lora_config *lora, const char *base, stru
     return text;
 }
 
+/* Whether s names the understanding aligner: "aligner" not as the tail of
+ * "generation_aligner". */
+static bool names_und_aligner(const char *s) {
+    for (const char *p = strstr(s, "aligner"); p; p = strstr(p + 1, "aligner"))
+        if (p == s || p[-1] != '_') return true;
+    return false;
+}
+
 /* The targets a target_modules value names: each of the seven projection
- * names found in it (a list entry, or inside a regular expression), and
- * the generation head's linears where the expression names
- * generation_head; any other module is refused. */
+ * names found in it (a list entry, or inside a regular expression), the
+ * generation head's linears where the expression names generation_head,
+ * and either aligner; any other module is refused. */
 static int targets_of(json_t *tm, unsigned *targets, struct dsr_err *err) {
     *targets = 0;
     if (json_is_string(tm)) {
@@ -60,10 +74,11 @@ static int targets_of(json_t *tm, unsigned *targets, struct dsr_err *err) {
             if (strstr(s, lora_target_name((enum lora_target)k))) *targets |= 1u << k;
         for (enum lora_target k = LORA_GEN_PROJ_OUT; k <= LORA_GEN_VISION_HEAD && strstr(s, "generation_head"); k++)
             if (strstr(s, lora_target_leaf(k))) *targets |= 1u << k;
-        if (strstr(s, "vision_model") || strstr(s, "aligner") || strstr(s, "embeddings") || strstr(s, "vqmodel") ||
-            strstr(s, "lm_head"))
+        if (strstr(s, "generation_aligner")) *targets |= 1u << LORA_GEN_ALIGNER;
+        if (names_und_aligner(s)) *targets |= 1u << LORA_UND_ALIGNER;
+        if (strstr(s, "vision_model") || strstr(s, "embeddings") || strstr(s, "vqmodel") || strstr(s, "lm_head"))
             return dsr_errf(err, "target_modules: \"%s\" adapts modules dsr does not (the language model's "
-                                 "projections and the generation head only)", s);
+                                 "projections, the generation head and the aligners only)", s);
     } else if (json_is_array(tm)) {
         size_t i;
         json_t *v;
@@ -137,40 +152,6 @@ int adapter_config_check(const struct lora_config *have, const struct lora_confi
     return 0;
 }
 
-/* One adapted linear of a model: its module path and shape. */
-struct site {
-    char module[160];
-    int in, out;
-};
-
-/* The adapted linears lora implies for c, layer by layer then the head's
- * (malloc'ed; *n of them). */
-static struct site *sites_of(const struct janus_config *c, const struct lora_config *lora, int *n,
-                             struct dsr_err *err) {
-    int cap = c->text.n_layers * LORA_N_LM_TARGETS + 2, count = 0;
-    struct site *s = calloc((size_t)cap, sizeof *s);
-    if (!s) {
-        dsr_errf(err, "out of memory");
-        return NULL;
-    }
-    for (int l = 0; l < c->text.n_layers; l++)
-        for (int k = 0; k < LORA_N_LM_TARGETS; k++)
-            if (lora->targets & (1u << k)) {
-                snprintf(s[count].module, sizeof s[count].module, LM_MODULES ".%d.%s", l,
-                         lora_target_module((enum lora_target)k));
-                janus_lora_dims(c, (enum lora_target)k, &s[count].in, &s[count].out);
-                count++;
-            }
-    for (enum lora_target k = LORA_GEN_PROJ_OUT; k <= LORA_GEN_VISION_HEAD; k++)
-        if (lora->targets & (1u << k)) {
-            snprintf(s[count].module, sizeof s[count].module, "%s", lora_target_module(k));
-            janus_lora_dims(c, k, &s[count].in, &s[count].out);
-            count++;
-        }
-    *n = count;
-    return s;
-}
-
 /* The adapter tensor of a module, factor "A" or "B", checked against its
  * shape. */
 static const struct st_tensor *factor(const struct st_set *set, const char *module, char which, int64_t rows,
@@ -221,13 +202,14 @@ int adapter_merge(struct janus_model *base, const char *dir, struct dsr_err *err
     snprintf(path, sizeof path, "%s/" ADAPTER_WEIGHTS_FILE, dir);
     struct st_set set;
     if (st_set_open_file(path, &set, err)) return -1;
-    int r = lora.rank, rc = 0, n_sites = 0;
-    struct site *sites = sites_of(&base->cfg, &lora, &n_sites, err);
-    if (!sites) rc = -1;
+    int r = lora.rank, rc = 0, n_sites = janus_lora_sites(&base->cfg, lora.targets, NULL, 0);
+    struct lora_site *sites = malloc((size_t)n_sites * sizeof *sites + 1);
+    if (!sites) rc = dsr_errf(err, "out of memory");
+    else janus_lora_sites(&base->cfg, lora.targets, sites, n_sites);
     /* every factor present and shaped before anything changes */
     for (int i = 0; i < n_sites && rc == 0; i++)
-        if (!factor(&set, sites[i].module, 'A', r, sites[i].in, err) ||
-            !factor(&set, sites[i].module, 'B', sites[i].out, r, err))
+        if (!factor(&set, sites[i].module, 'A', r, sites[i].in_dim, err) ||
+            !factor(&set, sites[i].module, 'B', sites[i].out_dim, r, err))
             rc = -1;
     size_t present = 0, expected = 2 * (size_t)n_sites;
     for (size_t f = 0; f < set.n_files; f++) present += set.files[f]->n_tensors;
@@ -237,19 +219,19 @@ int adapter_merge(struct janus_model *base, const char *dir, struct dsr_err *err
     /* buffers for the largest site */
     size_t max_a = 0, max_b = 0, max_in = 0;
     for (int i = 0; i < n_sites; i++) {
-        max_a = (size_t)r * sites[i].in > max_a ? (size_t)r * sites[i].in : max_a;
-        max_b = (size_t)sites[i].out * r > max_b ? (size_t)sites[i].out * r : max_b;
-        max_in = (size_t)sites[i].in > max_in ? (size_t)sites[i].in : max_in;
+        max_a = (size_t)r * sites[i].in_dim > max_a ? (size_t)r * sites[i].in_dim : max_a;
+        max_b = (size_t)sites[i].out_dim * r > max_b ? (size_t)sites[i].out_dim * r : max_b;
+        max_in = (size_t)sites[i].in_dim > max_in ? (size_t)sites[i].in_dim : max_in;
     }
     float *a = malloc(max_a * sizeof *a + 1), *b = malloc(max_b * sizeof *b + 1);
     float *row = malloc(max_in * sizeof *row + 1);
     if (rc == 0 && (!a || !b || !row)) rc = dsr_errf(err, "out of memory merging the adapter");
     for (int i = 0; i < n_sites && rc == 0; i++) {
-        const struct site *st = &sites[i];
-        rc = st_to_f32(factor(&set, st->module, 'A', r, st->in, err), a, err) ||
-             st_to_f32(factor(&set, st->module, 'B', st->out, r, err), b, err);
+        const struct lora_site *st = &sites[i];
+        rc = st_to_f32(factor(&set, st->module, 'A', r, st->in_dim, err), a, err) ||
+             st_to_f32(factor(&set, st->module, 'B', st->out_dim, r, err), b, err);
         if (rc == 0)
-            fold(pt_get_weight(&base->params, "%s.weight", st->module), a, b, r, st->in, st->out,
+            fold(pt_get_weight(&base->params, "%s.weight", st->module), a, b, r, st->in_dim, st->out_dim,
                  lora.alpha / (float)r, row);
     }
     free(a);

@@ -62,7 +62,7 @@ static int ref_view(const struct trainer *tr, const struct janus_model *m, struc
     view->vision = NULL;
     if (lm_bind(&view->cfg, view->tied, &view->lora, &view->params, &view->lm, err) ||
         gen_bind(&view->cfg, &view->lora, &view->params, &view->gen, err) ||
-        vision_bind(&view->cfg, &view->params, &view->vision, err)) {
+        vision_bind(&view->cfg, &view->lora, &view->params, &view->vision, err)) {
         ref_view_release(view);
         return -1;
     }

@@ -92,6 +92,9 @@ static int und_aligner_chain(const struct janus_model *m, float *grad, struct ml
         ch->b[i] = i ? vm->aligner_hidden_b[i - 1] : vm->aligner_fc1_b;
         ch->gw[i] = grad_of(m, grad, ch->w[i].f32);
         ch->gb[i] = grad_of(m, grad, ch->b[i]);
+        ch->lora[i] = vm->aligner_lora[i];
+        ch->ga[i] = grad_of(m, grad, ch->lora[i].a);
+        ch->gbl[i] = grad_of(m, grad, ch->lora[i].b);
     }
     return 0;
 }
@@ -109,6 +112,9 @@ static int gen_aligner_chain(const struct janus_model *m, float *grad, struct ml
         ch->b[i] = i ? gp->hidden_b[i - 1] : gp->fc1_b;
         ch->gw[i] = grad_of(m, grad, ch->w[i].f32);
         ch->gb[i] = grad_of(m, grad, ch->b[i]);
+        ch->lora[i] = gp->aligner_lora[i];
+        ch->ga[i] = grad_of(m, grad, ch->lora[i].a);
+        ch->gbl[i] = grad_of(m, grad, ch->lora[i].b);
     }
     return 0;
 }
@@ -246,23 +252,22 @@ static int embed_pass(struct train_graph *g, float *rows, const float *d_rows, f
             if (refs[r].src == ROW_TOKEN) weight_copy_row(dst, m->lm.embed_tokens, (size_t)refs[r].index, C);
             else memcpy(dst, (refs[r].src == ROW_IMAGE ? img_rows : code_rows) + (size_t)refs[r].index * C, C * sizeof(float));
         }
-    } else if (rc == 0 && m->lora.rank == 0) { /* with LoRA nothing below the decoder trains */
+    } else if (rc == 0 && (m->lora.rank == 0 || (m->lora.targets & LORA_ALIGNER_TARGETS))) {
+        /* (with LoRA only aligner adapters below the decoder train) */
         float *g_embed = grad_of(m, grad, m->lm.embed_tokens.f32);
         for (int r = 0; r < g->T; r++) {
             const float *d = d_rows + (size_t)r * C;
-            float *dst = refs[r].src == ROW_IMAGE  ? img_rows + (size_t)refs[r].index * C
-                         : refs[r].src == ROW_CODE ? code_rows + (size_t)refs[r].index * C
-                                                   : g_embed + (size_t)refs[r].index * C;
-            if (refs[r].src == ROW_TOKEN)
-                for (size_t j = 0; j < C; j++) dst[j] += d[j];
-            else
-                memcpy(dst, d, C * sizeof(float));
+            size_t at = (size_t)refs[r].index * C;
+            if (refs[r].src != ROW_TOKEN)
+                memcpy((refs[r].src == ROW_IMAGE ? img_rows : code_rows) + at, d, C * sizeof(float));
+            else if (g_embed) /* NULL: frozen under LoRA */
+                for (size_t j = 0; j < C; j++) g_embed[at + j] += d[j];
         }
         /* image rows: the features are constants, so no input gradient */
-        rc = chain_run(&und, feat, n_img, NULL, img_rows, NULL, err);
-        if (rc == 0) rc = chain_run(&gen, code_emb, n_code, NULL, code_rows, d_emb, err);
         float *g_codebook = grad_of(m, grad, m->gen.embeddings.f32);
-        for (int i = 0; i < n_code && rc == 0; i++)
+        rc = chain_run(&und, feat, n_img, NULL, img_rows, NULL, err);
+        if (rc == 0) rc = chain_run(&gen, code_emb, n_code, NULL, code_rows, g_codebook ? d_emb : NULL, err);
+        for (int i = 0; i < n_code && rc == 0 && g_codebook; i++)
             for (size_t j = 0; j < E; j++) g_codebook[(size_t)codes[i] * E + j] += d_emb[(size_t)i * E + j];
     }
     free(refs);

@@ -49,7 +49,7 @@ static int tiny_load(struct th *t, struct tiny *m) {
     rc = pt_load(&m->pt, &set, &err);
     st_set_close(&set);
     if (!TH_CHECK(t, rc == 0, "load: %s", err.msg)) return -1;
-    rc = vision_bind(&m->cfg, &m->pt, &m->vm, &err);
+    rc = vision_bind(&m->cfg, NULL, &m->pt, &m->vm, &err);
     if (!TH_CHECK(t, rc == 0, "bind: %s", err.msg)) return -1;
     return 0;
 }
@@ -152,7 +152,7 @@ static void test_errors(struct th *t) {
     struct dsr_err err = {{0}};
     janus_config_defaults(&c);
     pt_init(&empty);
-    int rc = vision_bind(&c, &empty, &vm, &err);
+    int rc = vision_bind(&c, NULL, &empty, &vm, &err);
     TH_CHECK(t, rc != 0 && vm == NULL && strstr(err.msg, "patch_embedding"), "bind on empty table: %s", err.msg);
     pt_free(&empty);
 }
@@ -188,7 +188,7 @@ static void test_janus_pro_timing(struct th *t) {
     int rc = vision_declare(&c, true, &pt, &err) || pt_alloc(&pt, &err);
     if (TH_CHECK(t, rc == 0, "declare/alloc: %s", err.msg)) {
         pt_init_random(&pt, 1234);
-        rc = vision_bind(&c, &pt, &vm, &err);
+        rc = vision_bind(&c, NULL, &pt, &vm, &err);
         TH_CHECK(t, rc == 0, "bind: %s", err.msg);
     }
     if (rc == 0) {

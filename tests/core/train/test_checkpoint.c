@@ -274,7 +274,7 @@ static void test_partials(struct th *t) {
     remove_tree(scratch);
 }
 
-static const struct lora_config LORA4 = {.rank = 4, .alpha = 16.0f, .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS};
+static const struct lora_config LORA4 = {.rank = 4, .alpha = 16.0f, .targets = LORA_EVERY_TARGET};
 
 static void test_adapter_roundtrip(struct th *t) {
     char scratch[64], dir[128], path[256];
@@ -305,15 +305,21 @@ static void test_adapter_roundtrip(struct th *t) {
         const char *tm = json_string_value(json_object_get(cfg, "target_modules"));
         TH_CHECK(t, tm && !strcmp(tm, "model\\.language_model\\.layers\\.\\d+\\.(self_attn|mlp)\\."
                                       "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-                                      "|model\\.generation_head\\.(proj_out|vision_head)"),
+                                      "|model\\.generation_head\\.(proj_out|vision_head)"
+                                      "|model\\.aligner\\.(fc1|hidden_layers\\.\\d+)"
+                                      "|model\\.generation_aligner\\.(fc1|hidden_layers\\.\\d+)"),
                  "target_modules %s", tm ? tm : "(none)");
         json_decref(cfg);
     }
     snprintf(path, sizeof path, "%s/" ADAPTER_WEIGHTS_FILE, dir);
     struct st_file *f = NULL;
     if (TH_CHECK(t, st_open(path, &f, &err) == 0, "%s", err.msg)) {
-        TH_CHECK(t, f->n_tensors == 32, "%zu tensors (want (2 layers × 7 projections + 2 head linears) × A, B)",
+        TH_CHECK(t, f->n_tensors == 40,
+                 "%zu tensors (want (2 layers × 7 projections + 2 head linears + 2 × 2 aligner linears) × A, B)",
                  f->n_tensors);
+        const struct st_tensor *al = st_find(f, "base_model.model.model.generation_aligner.fc1.lora_A.weight");
+        TH_CHECK(t, al && al->shape[0] == 4 && al->shape[1] == 8, "PEFT name and shape of the generation aligner "
+                 "fc1's A");
         const struct st_tensor *h = st_find(f, "base_model.model.model.generation_head.vision_head.lora_B.weight");
         TH_CHECK(t, h && h->dtype == ST_F32 && h->shape[0] == 96 && h->shape[1] == 4, "PEFT name and shape of "
                  "vision_head's B");
@@ -463,6 +469,9 @@ static void test_adapter_config_forms(struct th *t) {
         {"\"target_modules\": [\"down_proj\", \"generation_head.proj_out\"]",
          (1u << LORA_DOWN) | (1u << LORA_GEN_PROJ_OUT), NULL},
         {"\"target_modules\": \"model\\\\.generation_head\\\\.vision_head\"", 1u << LORA_GEN_VISION_HEAD, NULL},
+        {"\"target_modules\": \"model\\\\.aligner\\\\.(fc1|hidden_layers\\\\.\\\\d+)\"", 1u << LORA_UND_ALIGNER,
+         NULL},
+        {"\"target_modules\": [\"generation_aligner\", \"q_proj\"]", (1u << LORA_GEN_ALIGNER) | (1u << LORA_Q), NULL},
         {"\"target_modules\": [\"proj_out\"]", 0, "target_modules[0]: \"proj_out\" is not a module dsr adapts"},
         {"\"target_modules\": \"model\\\\.vision_model\\\\..*\\\\.q_proj\"", 0, "adapts modules dsr does not"},
         {"\"target_modules\": [\"q_proj\"], \"use_dora\": true", 0, "use_dora"},

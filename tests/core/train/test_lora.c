@@ -1,6 +1,6 @@
 /* LoRA adapters (nn/lora.h) in the model and the trainer:
- * (adapting the language model's seven projections and the generation
- * head's two linears):
+ * (adapting the language model's seven projections, the generation head's
+ * two linears and both aligners' linears):
  *   - with B = 0 the adapted model computes exactly what the base does;
  *   - adapter gradients against the chain rule through a merged model: for
  *     W' = W + s·B·A, dL/dB = s·G·Aᵀ and dL/dA = s·Bᵀ·G where G = dL/dW' is
@@ -24,43 +24,39 @@
 
 #define TINY "tests/fixtures/janus-tiny"
 
-static const struct lora_config LORA4 = {.rank = 4, .alpha = 8.0f, .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS};
+static const struct lora_config LORA4 = {.rank = 4, .alpha = 8.0f, .targets = LORA_EVERY_TARGET};
 
 /* One adapted linear of a model: its module path, adapter and shape. */
 struct site {
-    char module[160];
-    const struct lora *lo;
+    char module[DSR_PARAM_NAME_MAX];
+    struct lora lo;
     int in, out;
 };
 
-/* Every adapted linear of m, layer by layer then the generation head's. */
+/* Every adapted linear of m (janus_lora_sites' order). */
 static int sites_of(const struct janus_model *m, struct site *out, int cap) {
-    int n = 0;
-    for (int l = 0; l < m->cfg.text.n_layers; l++)
-        for (int k = 0; k < LORA_N_LM_TARGETS && n < cap; k++) {
-            if (!(m->lora.targets & (1u << k))) continue;
-            snprintf(out[n].module, sizeof out[n].module, "model.language_model.layers.%d.%s", l,
-                     lora_target_module((enum lora_target)k));
-            out[n].lo = &m->lm.layers[l].lora[k];
-            janus_lora_dims(&m->cfg, (enum lora_target)k, &out[n].in, &out[n].out);
-            n++;
-        }
-    for (enum lora_target k = LORA_GEN_PROJ_OUT; k <= LORA_GEN_VISION_HEAD && n < cap; k++) {
-        if (!(m->lora.targets & (1u << k))) continue;
-        snprintf(out[n].module, sizeof out[n].module, "%s", lora_target_module(k));
-        out[n].lo = k == LORA_GEN_PROJ_OUT ? &m->gen.proj_lora : &m->gen.head_lora;
-        janus_lora_dims(&m->cfg, k, &out[n].in, &out[n].out);
-        n++;
+    struct lora_site ls[64];
+    int n = janus_lora_sites(&m->cfg, m->lora.targets, ls, 64);
+    for (int i = 0; i < n && i < cap; i++) {
+        memcpy(out[i].module, ls[i].module, sizeof out[i].module);
+        out[i].lo = pt_get_lora(&m->params, &m->lora, ls[i].module);
+        out[i].in = ls[i].in_dim;
+        out[i].out = ls[i].out_dim;
     }
-    return n;
+    return n < cap ? n : cap;
 }
 
-/* A caption and an image completion, with reference log-probs (β > 0). */
+/* A caption, an image completion and a caption of an image (64
+ * placeholders filled from vision features, so the understanding aligner
+ * is on the path), with reference log-probs (β > 0). */
+#define N_IMG 64
+#define N_LP (5 + 12 + 4) /* log-probs of the three items */
 struct batch {
-    int32_t tctx[6], tcomp[5], gctx[5], codes[12];
-    float old_t[5], ref_t[5], old_g[12], ref_g[12];
-    struct train_sample s[2];
-    struct tf_item items[2];
+    int32_t tctx[6], tcomp[5], gctx[5], codes[12], ictx[N_IMG + 3], icomp[4];
+    float old_t[5], ref_t[5], old_g[12], ref_g[12], old_i[4], ref_i[4];
+    float feat[N_IMG * 32]; /* tower output [64, vision hidden 32] */
+    struct train_sample s[3];
+    struct tf_item items[3];
 };
 
 static void build_batch(struct batch *b) {
@@ -88,6 +84,37 @@ static void build_batch(struct batch *b) {
                                    .target = b->tcomp, .n_target = 5};
     b->items[1] = (struct tf_item){.context = b->gctx, .n_context = 5, .kind = TF_TARGET_CODES,
                                    .target = b->codes, .n_target = 12};
+    struct dsr_rng rng;
+    rng_seed(&rng, 11);
+    for (int i = 0; i < N_IMG * 32; i++) b->feat[i] = (float)(2 * rng_uniform(&rng) - 1);
+    b->ictx[0] = 256;
+    for (int i = 0; i < N_IMG; i++) b->ictx[1 + i] = 261; /* image_token_id */
+    b->ictx[N_IMG + 1] = 40;
+    b->ictx[N_IMG + 2] = 41;
+    const int32_t icomp[4] = {50, 70, 60, 257};
+    memcpy(b->icomp, icomp, sizeof icomp);
+    for (int i = 0; i < 4; i++) {
+        b->old_i[i] = -5.5f + 0.1f * (float)i;
+        b->ref_i[i] = -5.6f + 0.05f * (float)i;
+    }
+    b->s[2] = (struct train_sample){.kind = TF_TARGET_TOKENS, .context = b->ictx, .n_context = N_IMG + 3,
+                                    .vision_features = b->feat, .n_feature_rows = N_IMG, .completion = b->icomp,
+                                    .n_completion = 4, .advantage = 0.6f, .old_logprobs = b->old_i,
+                                    .ref_logprobs = b->ref_i};
+    b->items[2] = (struct tf_item){.context = b->ictx, .n_context = N_IMG + 3, .kind = TF_TARGET_TOKENS,
+                                   .target = b->icomp, .n_target = 4};
+}
+
+/* m's log-probs of the batch's three items; the image rows through m's own aligner. */
+static int batch_logprobs(const struct janus_model *m, struct batch *b, float *lp, struct dsr_err *err) {
+    float *embeds = malloc((size_t)N_IMG * m->cfg.text.hidden_size * sizeof(float));
+    int rc = embeds ? vision_aligner_forward(m->vision, b->feat, N_IMG, embeds, err) : -1;
+    b->items[2].image_embeds = embeds;
+    b->items[2].n_image_rows = N_IMG;
+    if (rc == 0) rc = tf_logprobs(m, b->items, 3, lp, err);
+    b->items[2].image_embeds = NULL;
+    free(embeds);
+    return rc;
 }
 
 /* A smooth objective (no clipping kinks) with a KL term. */
@@ -119,7 +146,7 @@ static int grads(struct th *t, struct janus_model *m, const struct batch *b, str
     struct train_stats st;
     struct grpo_hyper h = SMOOTH;
     if (!TH_CHECK(t, trainer_init(tr, m, 0, &err) == 0, "trainer: %s", err.msg)) return -1;
-    if (!TH_CHECK(t, trainer_grpo_backward(tr, m, b->s, 2, &h, &st, &err) == 0, "backward: %s", err.msg)) {
+    if (!TH_CHECK(t, trainer_grpo_backward(tr, m, b->s, 3, &h, &st, &err) == 0, "backward: %s", err.msg)) {
         trainer_free(tr);
         return -1;
     }
@@ -135,17 +162,18 @@ static void test_zero_b_is_base(struct th *t) {
         return;
     }
     /* per layer Σ r·(in + out) over the 7 projections: 4·(128+96+96+128+192+192+192) = 4096; the head's
-     * proj_out 4·(64+64) and vision_head 4·(64+96) */
-    const size_t want = 2 * 4096 + 512 + 640;
+     * proj_out 4·(64+64) and vision_head 4·(64+96); the aligners' fc1 4·(32+64) (understanding) and
+     * 4·(8+64) (generation), and one hidden layer each 4·(64+64) */
+    const size_t want = 2 * 4096 + 512 + 640 + 384 + 512 + 288 + 512;
     TH_CHECK(t, pt_count(&ad.params, true) == want && pt_count_adapters(&ad.params) == want,
              "trainable %zu, adapters %zu (want %zu: only adapters train)", pt_count(&ad.params, true),
              pt_count_adapters(&ad.params), want);
     TH_CHECK(t, pt_count(&ad.params, false) == pt_count(&base.params, false) + want, "parameter count");
     struct batch b;
     build_batch(&b);
-    float lp_base[17], lp_ad[17];
+    float lp_base[N_LP], lp_ad[N_LP];
     struct dsr_err err;
-    TH_CHECK(t, tf_logprobs(&base, b.items, 2, lp_base, &err) == 0 && tf_logprobs(&ad, b.items, 2, lp_ad, &err) == 0,
+    TH_CHECK(t, batch_logprobs(&base, &b, lp_base, &err) == 0 && batch_logprobs(&ad, &b, lp_ad, &err) == 0,
              "logprobs: %s", err.msg);
     TH_CHECK(t, memcmp(lp_base, lp_ad, sizeof lp_base) == 0, "B = 0: log-probs differ from the base model's");
     struct trainer tb, ta;
@@ -166,7 +194,7 @@ static void merge_into(struct janus_model *full, const struct janus_model *ad) {
     struct site sites[64];
     int n = sites_of(ad, sites, 64);
     for (int j = 0; j < n; j++) {
-        const struct lora *lo = sites[j].lo;
+        const struct lora *lo = &sites[j].lo;
         int in = sites[j].in, out = sites[j].out;
         float *w = pt_get(&full->params, "%s.weight", sites[j].module);
         for (int o = 0; o < out; o++)
@@ -189,11 +217,11 @@ static void test_chain_rule_and_merge(struct th *t) {
     merge_into(&full, &ad);
     struct batch b;
     build_batch(&b);
-    float lp_full[17], lp_ad[17];
+    float lp_full[N_LP], lp_ad[N_LP];
     struct dsr_err err;
-    TH_CHECK(t, tf_logprobs(&full, b.items, 2, lp_full, &err) == 0 && tf_logprobs(&ad, b.items, 2, lp_ad, &err) == 0,
+    TH_CHECK(t, batch_logprobs(&full, &b, lp_full, &err) == 0 && batch_logprobs(&ad, &b, lp_ad, &err) == 0,
              "logprobs: %s", err.msg);
-    TH_CLOSE(t, "merged model's log-probs vs the adapted model's", lp_ad, lp_full, 17, 1e-5);
+    TH_CLOSE(t, "merged model's log-probs vs the adapted model's", lp_ad, lp_full, N_LP, 1e-5);
 
     struct trainer tf, ta;
     if (grads(t, &full, &b, &tf, NULL)) goto out;
@@ -207,7 +235,7 @@ static void test_chain_rule_and_merge(struct th *t) {
     struct site sites[64];
     int n_sites = sites_of(&ad, sites, 64);
     for (int j = 0; j < n_sites; j++) {
-        const struct lora *lo = sites[j].lo;
+        const struct lora *lo = &sites[j].lo;
         const char *mod = sites[j].module;
         int in = sites[j].in, out = sites[j].out;
         char name[200];
@@ -243,8 +271,8 @@ static void test_chain_rule_and_merge(struct th *t) {
         free(wantA);
         free(wantB);
     }
-    TH_CHECK(t, n_sites == 16, "%d adapted linears (want 2 layers × 7 + 2)", n_sites);
-    printf("  chain rule: 16 adapted linears, worst lora_A error %.2e of the tensor's max\n", worst);
+    TH_CHECK(t, n_sites == 20, "%d adapted linears (want 2 layers × 7 + 2 + 2 × 2)", n_sites);
+    printf("  chain rule: 20 adapted linears, worst lora_A error %.2e of the tensor's max\n", worst);
     trainer_free(&tf);
     trainer_free(&ta);
 out:
@@ -256,7 +284,7 @@ static double loss_of(struct janus_model *m, struct trainer *tr, const struct ba
     struct train_stats st;
     struct dsr_err err;
     struct grpo_hyper h = SMOOTH;
-    return trainer_grpo_backward(tr, m, b->s, 2, &h, &st, &err) ? NAN : st.loss;
+    return trainer_grpo_backward(tr, m, b->s, 3, &h, &st, &err) ? NAN : st.loss;
 }
 
 static void test_finite_differences(struct th *t) {
@@ -281,7 +309,11 @@ static void test_finite_differences(struct th *t) {
                            "model.language_model.layers.0.mlp.down_proj.lora_A.weight",
                            "model.language_model.layers.1.mlp.down_proj.lora_B.weight",
                            "model.generation_head.proj_out.lora_A.weight",
-                           "model.generation_head.vision_head.lora_B.weight"};
+                           "model.generation_head.vision_head.lora_B.weight",
+                           "model.aligner.fc1.lora_A.weight",
+                           "model.aligner.hidden_layers.0.lora_B.weight",
+                           "model.generation_aligner.fc1.lora_B.weight",
+                           "model.generation_aligner.hidden_layers.0.lora_A.weight"};
     const double eps = 1e-3;
     double worst = 0;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
@@ -304,7 +336,7 @@ static void test_finite_differences(struct th *t) {
                      g[pick[q]]);
         }
     }
-    printf("  finite differences: 10 adapters × 2 elements, worst error %.2e of the tensor's max gradient\n", worst);
+    printf("  finite differences: 14 adapters × 2 elements, worst error %.2e of the tensor's max gradient\n", worst);
     trainer_free(&tr);
     trainer_free(&probe);
 out:
@@ -327,11 +359,11 @@ static void test_bf16_base(struct th *t) {
     randomize_b(&bf16, 5);
     struct batch b;
     build_batch(&b);
-    float lp_a[17], lp_b[17];
+    float lp_a[N_LP], lp_b[N_LP];
     struct dsr_err err;
-    TH_CHECK(t, tf_logprobs(&f32, b.items, 2, lp_a, &err) == 0 && tf_logprobs(&bf16, b.items, 2, lp_b, &err) == 0,
+    TH_CHECK(t, batch_logprobs(&f32, &b, lp_a, &err) == 0 && batch_logprobs(&bf16, &b, lp_b, &err) == 0,
              "logprobs: %s", err.msg);
-    TH_CLOSE(t, "BF16-held log-probs", lp_b, lp_a, 17, 1e-5);
+    TH_CLOSE(t, "BF16-held log-probs", lp_b, lp_a, N_LP, 1e-5);
     struct trainer ta, tb;
     if (grads(t, &f32, &b, &ta, NULL) == 0) {
         if (grads(t, &bf16, &b, &tb, NULL) == 0) {
@@ -378,7 +410,7 @@ static void test_update_moves_only_adapters(struct th *t) {
             else moved_a += moved > 0;
         }
         /* B starts at 0, so A's gradient is 0 in the first step (dL/dA = s·Bᵀ·G); B's is not */
-        TH_CHECK(t, moved_b == 16 && moved_a == 0, "first step moved %zu of 16 B and %zu of 16 A factors", moved_b,
+        TH_CHECK(t, moved_b == 20 && moved_a == 0, "first step moved %zu of 20 B and %zu of 20 A factors", moved_b,
                  moved_a);
         trainer_free(&tr);
     }
