@@ -5,7 +5,9 @@
 
 1. chooses the served CFG scale on validation prompts (seed 2, never the
    test split): the scale with the best sampled generation score is written
-   to the checkpoint's generation_config.json as guidance_scale;
+   to the checkpoint's generation_config.json as guidance_scale (a sweep
+   already in the checkpoint, cfg-sweep-val.json over the same prompts and
+   scales, is reused);
 2. copies the checkpoint into models/shapes/dsr-shapes/ (with the sweep, as
    cfg-sweep-val.json) and rebuilds dsrd, which embeds it;
 3. measures the embedded default through the API on the 500 held-out test
@@ -57,8 +59,14 @@ def main():
         sys.exit(f"ship: {ck} lacks {', '.join(missing)} (run make default-model first)")
     build()
     sweep_path = os.path.join(ck, "cfg-sweep-val.json")
-    evaluate("--model", ck, "--split", "val", "-n", str(args.n_val), "--cfg-sweep", args.cfg_sweep, "--out",
-             sweep_path, "--quiet")
+    scales = sorted(float(x) for x in args.cfg_sweep.split(","))
+    done = json.load(open(sweep_path)) if os.path.exists(sweep_path) else {}
+    if done.get("split") == "val" and done.get("n") == args.n_val and \
+            sorted(float(x) for x in done.get("sweep", {})) == scales:
+        log(f"reusing {sweep_path} (the same {args.n_val} validation prompts and scales)")
+    else:
+        evaluate("--model", ck, "--split", "val", "-n", str(args.n_val), "--cfg-sweep", args.cfg_sweep, "--out",
+                 sweep_path, "--quiet")
     best = json.load(open(sweep_path))["best"]
     gen_path = os.path.join(ck, "generation_config.json")
     gen = json.load(open(gen_path))
