@@ -333,7 +333,7 @@ bench: deps
 	python3 bench/run_bench.py --build $(BUILD) --out bench/results.json
 
 # The default model (models/shapes/README.md).  default-model trains it from
-# scratch with PyTorch (about 2.2 h on 2 cores; RECIPE_ARGS="--lm-steps 1800 --snapshot-at 600"
+# scratch with PyTorch (about 2.3 h on 2 cores; RECIPE_ARGS="--codebook 256 --vq-scale 1 --lm-steps 1800 --snapshot-at 600"
 # also exports the DSR experiment's start point); eval-default scores the embedded
 # default through dsrd's API (EVAL_ARGS="--model DIR" for another).
 .PHONY: default-model eval-default ship-default-model

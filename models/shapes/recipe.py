@@ -465,9 +465,10 @@ def main():
     ap.add_argument("--lm-steps", type=int, default=None, help="override the preset's LM steps")
     ap.add_argument("--restart", choices=STAGES, help="redo this stage and the ones after it")
     ap.add_argument("--stop-after", choices=STAGES, help="stop after this stage (e.g. vq: train and measure a VQ-VAE)")
-    ap.add_argument("--codebook", type=int, default=256, help="VQ codebook size (the shipped model: 256)")
-    ap.add_argument("--vq-scale", type=float, default=1.0, metavar="X",
-                    help="multiply the VQ phases' step counts by X (the shipped model: 1)")
+    ap.add_argument("--codebook", type=int, default=1024,
+                    help="VQ codebook size (the shipped model: 1024; the DSR experiment's base: 256)")
+    ap.add_argument("--vq-scale", type=float, default=2.0, metavar="X",
+                    help="multiply the VQ phases' step counts by X (the shipped model: 2; the DSR experiment's base: 1)")
     ap.add_argument("--snapshot-at", type=int, default=0, metavar="STEP",
                     help="also export the weights after LM step STEP to WORK/snapshot-STEP (the DSR experiment's "
                          "base checkpoint is `--lm-steps 1800 --snapshot-at 600`: the first recipe's schedule, a "
@@ -478,7 +479,7 @@ def main():
         ap.error("--vq-scale must be > 0")
     vq_steps = [(max(1, round(n * args.vq_scale)), lr, w) for n, lr, w in vq_steps]
     lm_steps = args.lm_steps or lm_steps
-    name = args.name or f"dsr-shapes-{args.preset}"
+    name = args.name or (f"dsr-shapes-vq{args.codebook}" if args.preset == "full" else f"dsr-shapes-{args.preset}")
     out = args.out or os.path.join(args.work, "checkpoint")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
