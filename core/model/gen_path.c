@@ -74,8 +74,7 @@ int gen_bind(const struct janus_config *c, const struct lora_config *lora, const
     g->head_lora = bind_adapter(lora, LORA_GEN_VISION_HEAD, pt, lora_target_module(LORA_GEN_VISION_HEAD), &ok);
     for (int i = 0; i <= g->n_hidden_layers; i++) {
         char mod[DSR_PARAM_NAME_MAX];
-        if (i == 0) snprintf(mod, sizeof mod, "model.generation_aligner.fc1");
-        else snprintf(mod, sizeof mod, "model.generation_aligner.hidden_layers.%d", i - 1);
+        lora_aligner_module(LORA_GEN_ALIGNER, i, mod, sizeof mod);
         g->aligner_lora[i] = bind_adapter(lora, LORA_GEN_ALIGNER, pt, mod, &ok);
     }
     if (!ok) {

@@ -32,10 +32,6 @@ struct gen_path {
     struct lora *aligner_lora;               /* [1 + n_hidden_layers]: fc1's, then each hidden layer's */
 };
 
-/* The generation head target's [in, out] dimensions (LORA_GEN_PROJ_OUT:
- * [lm_hidden, width]; LORA_GEN_VISION_HEAD: [width, codebook]). */
-void gen_target_dims(const struct janus_config *c, enum lora_target target, int *in_dim, int *out_dim);
-
 /* lora NULL or rank 0: every tensor trainable; with adapters all are
  * frozen.  gen_bind binds the adapters lora names for the head and the
  * generation aligner ("model.generation_head.proj_out.lora_A.weight", ...;

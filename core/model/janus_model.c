@@ -83,10 +83,11 @@ int janus_lora_sites(const struct janus_config *c, unsigned targets, struct lora
                 {LORA_GEN_ALIGNER, q->embed_dim, q->projection_dim, q->num_hidden_layers - 1}};
     for (int j = 0; j < 2; j++) {
         if (!(targets & (1u << mlps[j].t))) continue;
-        const char *mod = lora_target_module(mlps[j].t);
-        n = add_site(out, cap, n, mlps[j].t, mlps[j].in, mlps[j].width, "%s.fc1", mod);
-        for (int i = 0; i < mlps[j].n_hidden; i++)
-            n = add_site(out, cap, n, mlps[j].t, mlps[j].width, mlps[j].width, "%s.hidden_layers.%d", mod, i);
+        for (int i = 0; i <= mlps[j].n_hidden; i++) {
+            char mod[DSR_PARAM_NAME_MAX];
+            lora_aligner_module(mlps[j].t, i, mod, sizeof mod);
+            n = add_site(out, cap, n, mlps[j].t, i ? mlps[j].width : mlps[j].in, mlps[j].width, "%s", mod);
+        }
     }
     return n;
 }

@@ -171,8 +171,7 @@ int vision_bind(const struct janus_config *c, const struct lora_config *lora, co
     bool adapted = lora && lora->rank > 0 && (lora->targets & (1u << LORA_UND_ALIGNER));
     for (int i = 0; !rc && adapted && i <= n_hidden; i++) {
         char mod[DSR_PARAM_NAME_MAX];
-        if (i == 0) snprintf(mod, sizeof mod, ALIGNER ".fc1");
-        else snprintf(mod, sizeof mod, ALIGNER ".hidden_layers.%d", i - 1);
+        lora_aligner_module(LORA_UND_ALIGNER, i, mod, sizeof mod);
         vm->aligner_lora[i] = pt_get_lora(pt, lora, mod);
         if (!lora_present(&vm->aligner_lora[i])) rc = dsr_errf(err, "missing adapter of %s", mod);
     }

@@ -20,6 +20,11 @@ const char *lora_target_leaf(enum lora_target t) {
     return dot ? dot + 1 : TARGET_NAMES[t];
 }
 
+void lora_aligner_module(enum lora_target t, int i, char *buf, size_t cap) {
+    if (i == 0) snprintf(buf, cap, "%s.fc1", TARGET_MODULES[t]);
+    else snprintf(buf, cap, "%s.hidden_layers.%d", TARGET_MODULES[t], i - 1);
+}
+
 void lora_format_targets(unsigned targets, const char *sep, char *buf, int cap) {
     int len = 0;
     if (cap > 0) buf[0] = 0;

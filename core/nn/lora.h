@@ -8,13 +8,13 @@
  *
  * Targets are the language model's seven projections (per decoder layer)
  * and, optionally, the generation head's two linears and every linear of
- * either aligner MLP.  Kernels are
- * caller-buffered and do not allocate; A and B belong to the param table
- * (model/params.h). */
+ * either aligner MLP.  Kernels are caller-buffered and do not allocate; A
+ * and B belong to the param table (model/params.h). */
 #ifndef DSR_LORA_H
 #define DSR_LORA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/error.h"
 
@@ -42,8 +42,6 @@ struct lora_config {
     unsigned targets; /* bit (1 << enum lora_target) per adapted linear */
 };
 
-static inline bool lora_target_in_lm(enum lora_target t) { return t < LORA_N_LM_TARGETS; }
-
 /* "q_proj" ... "down_proj", "generation_head.proj_out",
  * "generation_head.vision_head", "aligner", "generation_aligner": the names
  * --lora-targets and a target_modules list take (the head's are dotted
@@ -58,6 +56,11 @@ const char *lora_target_module(enum lora_target t);
 /* The module's own (last) name: "q_proj", "proj_out", "vision_head",
  * "aligner", "generation_aligner". */
 const char *lora_target_leaf(enum lora_target t);
+
+/* The module path of an aligner target's (LORA_UND_ALIGNER,
+ * LORA_GEN_ALIGNER) linear i: "model.aligner.fc1" for 0, then
+ * "model.aligner.hidden_layers.<i-1>". */
+void lora_aligner_module(enum lora_target t, int i, char *buf, size_t cap);
 
 /* Parses a comma-separated list of target names ("all" = the language
  * model's seven projections) into a bit set; the error names an unknown
