@@ -364,13 +364,13 @@ experiment:
 	python3 experiments/dsr-shapes/run.py $(EXPERIMENT_ARGS)
 	/usr/bin/python3 experiments/dsr-shapes/report.py
 
-# The same matrix from the shipped default (experiments/dsr-shapes/RESULTS.md,
-# second study), then one longer GRPO-dual run whose step is chosen on
+# The same matrix from the shipped default, its rollouts at the served CFG
+# (experiments/dsr-shapes/RESULTS.md, third study), then one longer GRPO-dual run whose step is chosen on
 # validation (longer.py).
 experiment-from-default:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
-	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --out $(BUILD)/experiment-default $(EXPERIMENT_ARGS)
+	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --out $(BUILD)/experiment-default $(EXPERIMENT_ARGS)
 	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-default --dest experiments/dsr-shapes/from-default --no-weights
 	/usr/bin/python3 experiments/dsr-shapes/longer.py --base models/shapes/dsr-shapes --matrix $(BUILD)/experiment-default --out $(BUILD)/experiment-longer
 

@@ -284,9 +284,13 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
     out->codes = calloc((size_t)G * N, sizeof *out->codes);
     out->logprobs = calloc((size_t)G * N, sizeof *out->logprobs);
     out->first_guided = calloc((size_t)K, sizeof *out->first_guided);
+    /* B rows per sample: conditional and unconditional, or at CFG 1 only the
+     * conditional one (u + 1·(c − u) is c: the unconditional branch would be
+     * half the decode work for nothing). */
+    int B = cfg_scale == 1.0f ? 1 : 2;
     int32_t *uncond = malloc((size_t)n_context * sizeof *uncond);
-    float *rows = malloc((size_t)(2 * n_context > 2 * G ? 2 * n_context : 2 * G) * C * sizeof(float));
-    float *logits = malloc((size_t)2 * G * K * sizeof(float));
+    float *rows = malloc((size_t)B * (n_context > G ? n_context : G) * C * sizeof(float));
+    float *logits = malloc((size_t)B * G * K * sizeof(float));
     struct kv_cache cache = {0};
     struct scratch_pool pool = {0};
     struct dsr_rng rngs[SAMPLER_MAX_GROUP];
@@ -295,50 +299,51 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
     if (!out->codes || !out->logprobs || !out->first_guided || !uncond || !rows || !logits)
         rc = dsr_errf(err, "out of memory for a group of %d images", G);
     if (rc == 0) rc = scratch_pool_init(&pool, K, err);
-    /* slots: 2g = conditional row of sample g, 2g + 1 = its unconditional row */
-    if (rc == 0) rc = kv_cache_init(&cache, 2 * G, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim, p->kv_dtype, err);
+    /* slots: B·g = conditional row of sample g, B·g + 1 = its unconditional row */
+    if (rc == 0) rc = kv_cache_init(&cache, B * G, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim, p->kv_dtype, err);
     seed_streams(rngs, G, p->seed);
 
     for (int i = 0; rc == 0 && i < n_context; i++)
         uncond[i] = (context[i] == t->bos_token_id || context[i] == m->cfg.boi_token_id) ? context[i]
                                                                                        : t->pad_token_id;
     if (rc == 0) rc = tf_embed_context(m, context, n_context, NULL, 0, rows, err);
-    if (rc == 0) rc = tf_embed_context(m, uncond, n_context, NULL, 0, rows + (size_t)n_context * C, err);
+    if (rc == 0 && B == 2) rc = tf_embed_context(m, uncond, n_context, NULL, 0, rows + (size_t)n_context * C, err);
     if (rc == 0) {
         struct lm_segment pre[2] = {{.slot = 0, .n = n_context}, {.slot = 1, .n = n_context}};
-        rc = lm_forward(&m->lm, &cache, pre, 2, rows, rows, err);
+        rc = lm_forward(&m->lm, &cache, pre, B, rows, rows, err);
     }
     if (rc == 0) {
         /* last context row of each branch → head; copy to every sample */
-        memcpy(rows + C, rows + (size_t)(2 * n_context - 1) * C, (size_t)C * sizeof(float));
+        if (B == 2) memcpy(rows + C, rows + (size_t)(2 * n_context - 1) * C, (size_t)C * sizeof(float));
         memcpy(rows, rows + (size_t)(n_context - 1) * C, (size_t)C * sizeof(float));
-        rc = gen_head_logits(&m->gen, rows, 2, logits, err);
+        rc = gen_head_logits(&m->gen, rows, B, logits, err);
         for (int g = 1; rc == 0 && g < G; g++) {
-            rc = kv_cache_share_prefix(&cache, 2 * g, 0, err);
-            if (rc == 0) rc = kv_cache_share_prefix(&cache, 2 * g + 1, 1, err);
-            memcpy(logits + (size_t)2 * g * K, logits, (size_t)2 * K * sizeof(float));
+            for (int b = 0; rc == 0 && b < B; b++) rc = kv_cache_share_prefix(&cache, B * g + b, b, err);
+            memcpy(logits + (size_t)B * g * K, logits, (size_t)B * K * sizeof(float));
         }
     }
     for (int step = 0; rc == 0 && step < N; step++) {
         int32_t codes[2 * SAMPLER_MAX_GROUP];
 #pragma omp parallel for schedule(static) if (G > 1)
         for (int g = 0; g < G; g++) {
-            const float *c = logits + (size_t)2 * g * K, *u = c + K;
+            const float *c = logits + (size_t)B * g * K, *u = c + K;
             int th = omp_get_thread_num();
             float *guided = pool.work + (size_t)th * K;
-            for (int k = 0; k < K; k++) guided[k] = u[k] + cfg_scale * (c[k] - u[k]);
+            if (B == 1) memcpy(guided, c, (size_t)K * sizeof(float));
+            else for (int k = 0; k < K; k++) guided[k] = u[k] + cfg_scale * (c[k] - u[k]);
             if (step == 0 && g == 0) memcpy(out->first_guided, guided, (size_t)K * sizeof(float));
             int code = sample_token(guided, K, p, &rngs[g], &pool.s[th]);
             out->codes[(size_t)g * N + step] = code;
             out->logprobs[(size_t)g * N + step] = logprob_of(c, K, code);
-            codes[2 * g] = codes[2 * g + 1] = code;
-            segs[2 * g] = (struct lm_segment){.slot = 2 * g, .n = 1};
-            segs[2 * g + 1] = (struct lm_segment){.slot = 2 * g + 1, .n = 1};
+            for (int b = 0; b < B; b++) {
+                codes[B * g + b] = code;
+                segs[B * g + b] = (struct lm_segment){.slot = B * g + b, .n = 1};
+            }
         }
         if (step + 1 == N) break;
-        rc = gen_embed_codes(&m->gen, codes, 2 * G, rows, err);
-        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, 2 * G, rows, rows, err);
-        if (rc == 0) rc = gen_head_logits(&m->gen, rows, 2 * G, logits, err);
+        rc = gen_embed_codes(&m->gen, codes, B * G, rows, err);
+        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, B * G, rows, rows, err);
+        if (rc == 0) rc = gen_head_logits(&m->gen, rows, B * G, logits, err);
     }
     free(uncond);
     free(rows);

@@ -217,6 +217,16 @@ def aggregate(results, names):
                                      for d, key in KEYS.items()}
 
 
+def rollout_cfg(value, base):
+    """--rollout-cfg: None (dsr-train's default), a number, or 'served' (the scale dsrd serves the base at)."""
+    if value is None:
+        return None
+    if value == "served":
+        with open(os.path.join(base, "generation_config.json")) as f:
+            return float(json.load(f)["guidance_scale"])
+    return float(value)
+
+
 def main():
     ap = argparse.ArgumentParser(description="The DSR experiment on the shapes world.")
     ap.add_argument("--base", default=os.path.join(ROOT, "experiments", "dsr-shapes", "base"),
@@ -236,8 +246,9 @@ def main():
                     help="steps of each lr candidate (default --steps: a shorter run chose an lr that helped at step "
                          "30 and hurt by step 80)")
     ap.add_argument("--n-select", type=int, default=128, help="validation scenes for the lr choice")
-    ap.add_argument("--rollout-cfg", type=float,
-                    help="CFG scale of the training rollouts (default: dsr-train's, 5; dsrd serves the model's own)")
+    ap.add_argument("--rollout-cfg",
+                    help="CFG scale of the training rollouts: a number, or 'served' for the base's own "
+                         "(generation_config.json guidance_scale); default dsr-train's, 5")
     ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--n-val", type=int, default=64, help="validation scenes per eval hook")
     ap.add_argument("-n", type=int, default=500, help="test scenes and prompts")
@@ -250,6 +261,7 @@ def main():
         args.select_steps, args.n_select = 1, 8
         args.select_lr = "1e-5,1e-4"
         args.out = os.path.join(ROOT, "build", "experiment-smoke")
+    args.rollout_cfg = rollout_cfg(args.rollout_cfg, args.base)
     os.makedirs(args.out, exist_ok=True)
     results_path = os.path.join(args.out, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {"runs": {}, "per_seed": {}}

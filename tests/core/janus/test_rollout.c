@@ -72,6 +72,49 @@ static void test_image_logprobs_match_teacher_forcing(struct th *t) {
     janus_model_free(&m);
 }
 
+/* CFG 1 runs the conditional rows only.  Against the two-branch path one
+ * float step above 1 (guided logits within ~1e-7 of the conditional ones):
+ * the same seeded samples, greedy and at temperature 1, and the policy
+ * log-probs of both equal teacher forcing. */
+static void test_cfg_one_skips_unconditional_branch(struct th *t) {
+    struct janus_model m;
+    if (load_model(t, &m)) return;
+    int32_t prompt[5] = {256, 30, 31, 32, FIXTURE_BOI};
+    float scales[2] = {1.0f, nextafterf(1.0f, 2.0f)};
+    for (int greedy = 0; greedy < 2; greedy++) {
+        struct sampling_params p = {.temperature = greedy ? 0.0f : 1.0f, .top_k = 0, .top_p = 1, .seed = 5};
+        struct image_group g[2];
+        struct dsr_err err;
+        int ok = 1;
+        for (int i = 0; i < 2 && ok; i++)
+            ok = TH_CHECK(t, sample_image_group(&m, prompt, 5, 4, scales[i], &p, &g[i], &err) == 0, "sample: %s",
+                          err.msg);
+        if (!ok) break;
+        size_t n = (size_t)4 * g[0].n_codes;
+        int differ = 0;
+        for (size_t i = 0; i < n; i++) differ += g[0].codes[i] != g[1].codes[i];
+        TH_CHECK(t, differ == 0, "%s: %d of %zu codes differ between CFG 1 and 1 + ulp", greedy ? "greedy" : "sampled",
+                 differ, n);
+        TH_CLOSE(t, "CFG 1 log-probs vs 1 + ulp", g[0].logprobs, g[1].logprobs, n, 1e-4);
+        TH_CLOSE(t, "CFG 1 first guided logits vs 1 + ulp", g[0].first_guided, g[1].first_guided,
+                 (size_t)m.gen.codebook_size, 1e-4);
+        struct tf_item items[4];
+        for (int s = 0; s < 4; s++)
+            items[s] = (struct tf_item){.context = prompt, .n_context = 5, .kind = TF_TARGET_CODES,
+                                        .target = g[0].codes + (size_t)s * g[0].n_codes, .n_target = g[0].n_codes};
+        float *lp = malloc(n * sizeof(float));
+        if (TH_CHECK(t, lp && tf_logprobs(&m, items, 4, lp, &err) == 0, "tf: %s", err.msg))
+            TH_CLOSE(t, "CFG 1 policy log-probs vs teacher forcing", g[0].logprobs, lp, n, 1e-4);
+        if (!greedy)
+            TH_CHECK(t, memcmp(g[0].codes, g[0].codes + g[0].n_codes, (size_t)g[0].n_codes * sizeof(int32_t)) != 0,
+                     "two samples at temperature 1 are identical");
+        free(lp);
+        image_group_free(&g[0]);
+        image_group_free(&g[1]);
+    }
+    janus_model_free(&m);
+}
+
 /* Largest |rollout log-prob − teacher-forced log-prob| of an image group
  * sampled with the given KV cache (G = 3, CFG 3, temperature 1, seed 11). */
 static int image_lp_gap(struct th *t, const struct janus_model *m, enum kv_dtype kv, double *gap) {
@@ -297,6 +340,7 @@ int main(void) {
     struct th t = {0};
     th_run(&t, "greedy_image_matches_fixture", test_greedy_image_matches_fixture);
     th_run(&t, "image_logprobs_match_teacher_forcing", test_image_logprobs_match_teacher_forcing);
+    th_run(&t, "cfg_one_skips_unconditional_branch", test_cfg_one_skips_unconditional_branch);
     th_run(&t, "text_logprobs_match_teacher_forcing", test_text_logprobs_match_teacher_forcing);
     th_run(&t, "reproducible", test_reproducible);
     th_run(&t, "bf16_kv_cache", test_bf16_kv_cache);
