@@ -20,7 +20,8 @@
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
  *           safetensors for bench/torch_peer.py (the cross-check)
  *   --lora-rank R  the model with LoRA adapters of rank R (alpha 2R) on the
- *           seven LM projections and the generation head's two, B random (not zero: every adapter then
+ *           seven LM projections, the generation head's two and the generation
+ *           aligner's linears, B random (not zero: every adapter then
  *           gets a gradient); with --dump, also dsr's adapter gradients of
  *           the GRPO loss torch_peer.py checks them against (a caption
  *           sample and an image sample, both after the generation context;
@@ -235,7 +236,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct lora_config lora = {.rank = (int)lora_rank, .alpha = 2.0f * (float)lora_rank,
-                               .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS};
+                               .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS | (1u << LORA_GEN_ALIGNER)};
     if (janus_model_init_random(&cfg, 1, weights, lora_rank ? &lora : NULL, &m, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.msg);
         return 1;

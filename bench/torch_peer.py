@@ -15,7 +15,7 @@ generation aligner and head), and
     per-sequence token mean), gradients for every weight; and an AdamW step;
   * when the dump holds LoRA adapters (`bench_forward --lora-rank R`): the
     forward adds scale·(x·Aᵀ)·Bᵀ to each adapted linear (the LM's
-    projections and the generation head's two), and dsr's
+    projections, the generation head's two and the generation aligner's), and dsr's
     adapter gradients of the GRPO loss over a caption and an image sample
     (both after the generation context) are checked against torch autograd
     (max error relative to each tensor's largest |gradient|; must be <= 1e-3).
@@ -105,11 +105,9 @@ class Peer:
 
     def embed_codes(self, codes):
         w = self.w
-        x = F.linear(w["model.generation_embeddings.weight"][codes], w["model.generation_aligner.fc1.weight"],
-                     w["model.generation_aligner.fc1.bias"])
+        x = self.proj(w["model.generation_embeddings.weight"][codes], "model.generation_aligner.fc1")
         for i in range(self.n_aligner_hidden):
-            p = f"model.generation_aligner.hidden_layers.{i}."
-            x = F.linear(F.gelu(x), w[p + "weight"], w[p + "bias"])
+            x = self.proj(F.gelu(x), f"model.generation_aligner.hidden_layers.{i}")
         return x
 
     def embed_context(self, ids, image_embeds):
