@@ -164,6 +164,7 @@ def main():
     ap.add_argument("--no-weights", action="store_true",
                     help="do not copy the final GRPO-dual seed-0 weights (17 MB) into --dest")
     args = ap.parse_args()
+    os.makedirs(args.dest, exist_ok=True)
     results = json.load(open(os.path.join(args.out, "results.json")))
     deltas(results)
     # the final GRPO-dual checkpoint of seed 0, weights as evaluated (float32), without optimizer state
