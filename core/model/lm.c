@@ -1,5 +1,6 @@
 #include "model/lm.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,8 +216,11 @@ static int project_group(const struct lm_layer *ly, const struct gemm_small_job 
     return 0;
 }
 
-int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
-               const float *embeds, float *hidden, struct dsr_err *err) {
+/* lm_forward of one team: every thread of the current team on each product
+ * in turn (one team alone: all threads; inside lm_forward_teams: the
+ * calling thread). */
+static int forward_rows(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
+                        const float *embeds, float *hidden, struct dsr_err *err) {
     const struct text_config *t = &m->cfg;
     int T;
     if (check_segments(cache, segs, n_segs, &T, err)) return -1;
@@ -277,4 +281,60 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
     }
     free(s.block);
     return rc;
+}
+
+int lm_forward_teams(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
+                     const float *embeds, float *hidden, int teams, struct dsr_err *err) {
+    int T;
+    if (check_segments(cache, segs, n_segs, &T, err)) return -1;
+    if (teams > n_segs) teams = n_segs;
+    if (teams <= 1) return forward_rows(m, cache, segs, n_segs, embeds, hidden, err);
+    int C = m->cfg.hidden_size, failed = -1;
+    struct dsr_err team_err[LM_MAX_TEAMS];
+    if (teams > LM_MAX_TEAMS) teams = LM_MAX_TEAMS;
+    /* Team k takes segments [s0, s1) and their rows, contiguous; the split
+     * balances rows.  Teams touch distinct slots (check_segments), so their
+     * cache writes never meet, and a shared prefix is only read. */
+#pragma omp parallel num_threads(teams)
+    {
+        int k = omp_get_thread_num(), nk = omp_get_num_threads();
+        int s0 = 0, s1 = 0, r0 = 0;
+        for (int s = 0, r = 0; s < n_segs; r += segs[s].n, s++) {
+            int owner = (int)((long long)r * nk / T);
+            if (owner < k) s0 = s + 1, r0 = r + segs[s].n;
+            if (owner <= k) s1 = s + 1;
+        }
+        if (s1 > s0 && forward_rows(m, cache, segs + s0, s1 - s0, embeds + (size_t)r0 * C, hidden + (size_t)r0 * C,
+                                    &team_err[k]) != 0) {
+#pragma omp critical(lm_teams_err)
+            if (failed < 0 || k < failed) failed = k;
+        }
+    }
+    if (failed >= 0) {
+        *err = team_err[failed];
+        return -1;
+    }
+    return 0;
+}
+
+/* Teams for one step: a decode step (one row per segment) of a model with
+ * BF16 projection weights, with at least LM_TEAM_MIN_ROWS rows per thread,
+ * runs as one team per thread; anything else, or a caller already inside a
+ * parallel region (or with nested parallelism on, which would
+ * oversubscribe), as one team.  Float32 weights stay one team: each team
+ * streams the weights itself, and at twice the bytes that ate the gain
+ * (bench/README.md, Decode teams). */
+static int step_teams(const struct lm_model *m, const struct lm_segment *segs, int n_segs) {
+    if (m->cfg.n_layers < 1 || !m->layers[0].q_w.bf16) return 1;
+    if (omp_in_parallel() || omp_get_max_active_levels() > 1) return 1;
+    for (int s = 0; s < n_segs; s++)
+        if (segs[s].n != 1) return 1;
+    int teams = omp_get_max_threads();
+    if (teams > n_segs / LM_TEAM_MIN_ROWS) teams = n_segs / LM_TEAM_MIN_ROWS;
+    return teams < 1 ? 1 : teams;
+}
+
+int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
+               const float *embeds, float *hidden, struct dsr_err *err) {
+    return lm_forward_teams(m, cache, segs, n_segs, embeds, hidden, step_teams(m, segs, n_segs), err);
 }

@@ -69,6 +69,21 @@ int lm_embed_tokens(const struct lm_model *m, const int32_t *ids, int n, float *
 int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
                const float *embeds, float *hidden, struct dsr_err *err);
 
+/* lm_forward split by segments into `teams` independent teams, one thread
+ * each, rows balanced (1: one team with every thread on each product).
+ * Why: a decode step's rows are independent through the whole stack, so
+ * per-thread teams need no barrier between the layers' products and one
+ * team's bandwidth-bound attention overlaps the other's compute-bound
+ * projections, at the price of each team streaming the weights itself.
+ * lm_forward uses it for decode steps (one row per segment) of at least
+ * LM_TEAM_MIN_ROWS rows per thread when the projections are BF16.  Results differ from one team's in
+ * rounding only (a product's rows are summed alike; decode attention blocks
+ * rows by 8). */
+#define LM_TEAM_MIN_ROWS 8
+#define LM_MAX_TEAMS 64
+int lm_forward_teams(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
+                     const float *embeds, float *hidden, int teams, struct dsr_err *err);
+
 /* One projection of a layer: out[T, out] = in[T, in] · wᵀ (+ b), plus the
  * target's adapter term when the layer has one (its x·Aᵀ left in u,
  * [T, rank], for a backward). */

@@ -150,6 +150,48 @@ static void test_gen_head_and_vision_match_f32(struct th *t) {
     janus_model_free(&f);
 }
 
+/* hidden[16, C] after a 3-token prefill of 16 slots and two decode steps
+ * of one row each: 16 rows, so lm_forward runs a BF16-held model's steps as
+ * per-thread teams (model/lm.h) on a machine with 2+ threads. */
+#define TEAM_SLOTS 16
+static int batched_decode(const struct janus_model *m, float *hidden, struct dsr_err *err) {
+    const struct text_config *tc = &m->cfg.text;
+    int C = tc->hidden_size;
+    struct kv_cache cache;
+    if (kv_cache_init(&cache, TEAM_SLOTS, tc->n_layers, 5, tc->n_kv_heads, tc->head_dim, KV_F32, err)) return -1;
+    float *rows = malloc((size_t)3 * TEAM_SLOTS * C * sizeof *rows);
+    int32_t ids[3 * TEAM_SLOTS];
+    struct lm_segment segs[TEAM_SLOTS];
+    int rc = rows ? 0 : dsr_errf(err, "out of memory");
+    for (int step = 0; rc == 0 && step < 3; step++) {
+        int n = step == 0 ? 3 : 1;
+        for (int k = 0; k < TEAM_SLOTS; k++) {
+            segs[k] = (struct lm_segment){.slot = k, .n = n};
+            for (int i = 0; i < n; i++) ids[k * n + i] = (7 + 13 * k + 5 * step + i) % tc->vocab_size;
+        }
+        rc = lm_embed_tokens(&m->lm, ids, n * TEAM_SLOTS, rows, err);
+        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, TEAM_SLOTS, rows, rows, err);
+    }
+    if (rc == 0) memcpy(hidden, rows, (size_t)TEAM_SLOTS * C * sizeof *rows);
+    free(rows);
+    kv_cache_free(&cache);
+    return rc;
+}
+
+static void test_batched_decode_matches_f32(struct th *t) {
+    struct janus_model b, f;
+    if (load_pair(t, &b, &f)) return;
+    size_t n = (size_t)TEAM_SLOTS * b.cfg.text.hidden_size;
+    float *hb = malloc(n * sizeof *hb), *hf = malloc(n * sizeof *hf);
+    struct dsr_err err;
+    if (TH_CHECK(t, batched_decode(&b, hb, &err) == 0, "bf16: %s", err.msg) &&
+        TH_CHECK(t, batched_decode(&f, hf, &err) == 0, "f32: %s", err.msg))
+        TH_CLOSE(t, "16-row decode, BF16-held vs float32-held", hb, hf, n, 1e-5);
+    free(hb), free(hf);
+    janus_model_free(&b);
+    janus_model_free(&f);
+}
+
 static void test_auto_and_bytes(struct th *t) {
     struct janus_model a, f32file, b, autob;
     if (load(t, BF16_WEIGHTS, JANUS_WEIGHTS_BF16, &a)) return;
@@ -231,6 +273,7 @@ int main(void) {
     struct th t = {0};
     th_run(&t, "lm_matches_hf_and_f32", test_lm_matches_hf_and_f32);
     th_run(&t, "gen_head_and_vision_match_f32", test_gen_head_and_vision_match_f32);
+    th_run(&t, "batched_decode_matches_f32", test_batched_decode_matches_f32);
     th_run(&t, "auto_and_bytes", test_auto_and_bytes);
     th_run(&t, "promote", test_promote);
     return th_finish(&t, "test_bf16_storage");

@@ -182,7 +182,9 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
  * loops alike (a group of 12 rows takes both). */
 #define SHARED_PREFIX 9
 #define SHARED_LEN 17
-static void test_shared_prefix_decode_matches_full(struct th *t) {
+/* teams 0: lm_forward's own choice; otherwise lm_forward_teams with that
+ * many (each step's segments split between them, prefill chunks included) */
+static void shared_prefix_decode(struct th *t, int teams) {
     struct tiny_fixture fx;
     if (tiny_fixture_load(t, &fx)) return;
     const struct janus_model *m = &fx.model;
@@ -231,7 +233,9 @@ static void test_shared_prefix_decode_matches_full(struct th *t) {
             for (int i = 0; i < plan[k][st]; i++) step_ids[T++] = seqs[k * SHARED_LEN + pos[k] + i];
         }
         rc = lm_embed_tokens(&m->lm, step_ids, T, rows, &err);
-        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, ns, rows, rows, &err);
+        if (rc == 0)
+            rc = teams ? lm_forward_teams(&m->lm, &cache, segs, ns, rows, rows, teams, &err)
+                       : lm_forward(&m->lm, &cache, segs, ns, rows, rows, &err);
         for (int s = 0, r = 0; s < ns && rc == 0; r += segs[s++].n) {
             int k = segs[s].slot;
             TH_CHECK(t,
@@ -261,6 +265,14 @@ static void test_shared_prefix_decode_matches_full(struct th *t) {
     kv_cache_free(&cache);
     free(ids), free(full), free(step), free(rows);
     tiny_fixture_free(&fx);
+}
+
+static void test_shared_prefix_decode_matches_full(struct th *t) { shared_prefix_decode(t, 0); }
+
+/* Independent row teams (lm_forward_teams): the same logits as the full
+ * forward, each team writing only its own slots. */
+static void test_teams_decode_matches_full(struct th *t) {
+    for (int teams = 2; teams <= 4; teams++) shared_prefix_decode(t, teams);
 }
 
 /* Items of different lengths and kinds scored together equal one at a time. */
@@ -313,6 +325,7 @@ int main(void) {
     th_run(&t, "gen_logits_and_reward", test_gen_logits_and_reward);
     th_run(&t, "kv_cache_decode_matches_full", test_kv_cache_decode_matches_full);
     th_run(&t, "shared_prefix_decode_matches_full", test_shared_prefix_decode_matches_full);
+    th_run(&t, "teams_decode_matches_full", test_teams_decode_matches_full);
     th_run(&t, "packing_invariance", test_packing_invariance);
     th_run(&t, "rejects_bad_ids", test_rejects_bad_ids);
     return th_finish(&t, "test_lm");
