@@ -365,8 +365,8 @@ experiment:
 	/usr/bin/python3 experiments/dsr-shapes/report.py
 
 # The same matrix from the shipped default, its rollouts at the served CFG
-# (experiments/dsr-shapes/RESULTS.md, third study), then one longer GRPO-dual run whose step is chosen on
-# validation (longer.py).
+# (experiments/dsr-shapes/RESULTS.md, third study), then one longer
+# GRPO-dual run whose step is chosen on validation (longer.py).
 experiment-from-default:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)

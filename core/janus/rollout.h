@@ -15,7 +15,7 @@
  * u + s·(c − u); the sampled code's generation embedding feeds both rows.
  * The two prefills are shared the same way (slots 0 and 1).  At s = 1 the
  * guided logits are the conditional ones, so only the conditional row runs
- * (G rows per step, half the work). 
+ * (G rows per step, half the work).
  *
  * Reproducibility: sample g draws from its own RNG stream seeded from
  * (seed, g), so a group's output depends only on the request and the thread

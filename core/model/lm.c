@@ -216,14 +216,14 @@ static int project_group(const struct lm_layer *ly, const struct gemm_small_job 
     return 0;
 }
 
-/* lm_forward of one team: every thread of the current team on each product
- * in turn (one team alone: all threads; inside lm_forward_teams: the
- * calling thread). */
+/* lm_forward of one team over segments lm_forward_teams has checked: every
+ * thread of the current team on each product in turn (one team alone: all
+ * threads; inside lm_forward_teams: the calling thread). */
 static int forward_rows(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
                         const float *embeds, float *hidden, struct dsr_err *err) {
     const struct text_config *t = &m->cfg;
-    int T;
-    if (check_segments(cache, segs, n_segs, &T, err)) return -1;
+    int T = 0;
+    for (int sg = 0; sg < n_segs; sg++) T += segs[sg].n;
     if (cache->n_kv_heads != t->n_kv_heads || cache->head_dim != t->head_dim || cache->n_layers != t->n_layers)
         return dsr_errf(err, "kv cache geometry does not match the model");
     struct lm_scratch s = {0};

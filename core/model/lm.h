@@ -76,9 +76,9 @@ int lm_forward(const struct lm_model *m, struct kv_cache *cache, const struct lm
  * team's bandwidth-bound attention overlaps the other's compute-bound
  * projections, at the price of each team streaming the weights itself.
  * lm_forward uses it for decode steps (one row per segment) of at least
- * LM_TEAM_MIN_ROWS rows per thread when the projections are BF16.  Results differ from one team's in
- * rounding only (a product's rows are summed alike; decode attention blocks
- * rows by 8). */
+ * LM_TEAM_MIN_ROWS rows per thread when the projections are BF16.  Results
+ * differ from one team's in rounding only (a product's rows are summed
+ * alike; decode attention blocks rows by 8). */
 #define LM_TEAM_MIN_ROWS 8
 #define LM_MAX_TEAMS 64
 int lm_forward_teams(const struct lm_model *m, struct kv_cache *cache, const struct lm_segment *segs, int n_segs,
