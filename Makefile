@@ -355,7 +355,7 @@ ship-default-model: deps
 
 # The DSR experiment (experiments/dsr-shapes/README.md): the whole matrix
 # from the committed base checkpoint (resumable), or a CI-sized smoke run.
-.PHONY: experiment experiment-from-default experiment-smoke
+.PHONY: experiment experiment-from-default experiment-batch16 experiment-smoke
 EXPERIMENT_DEB_PACKAGES = python3-matplotlib
 EXPERIMENT_ARGS ?= --select-lr 1e-5,3e-5,1e-4
 experiment:
@@ -373,6 +373,14 @@ experiment-from-default:
 	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --out $(BUILD)/experiment-default $(EXPERIMENT_ARGS)
 	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-default --dest experiments/dsr-shapes/from-default --no-weights
 	/usr/bin/python3 experiments/dsr-shapes/longer.py --base models/shapes/dsr-shapes --matrix $(BUILD)/experiment-default --out $(BUILD)/experiment-longer
+
+# The fourth study (experiments/dsr-shapes/README.md): 16 images and 16
+# prompts a step, GRPO-dual against the shuffled control.
+experiment-batch16:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
+	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --batch 16 --select-lr 3e-5,1e-4 --runs base,grpo_dual,shuffled --out $(BUILD)/experiment-batch16
+	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-batch16 --dest experiments/dsr-shapes/from-default-batch16 --no-weights
 
 experiment-smoke:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
