@@ -277,8 +277,11 @@ def main():
     os.makedirs(work, exist_ok=True)
     scenes, dropped = ev.heldout_scenes(work, args.n, 60000)
     runs = [r for r in args.runs.split(",") if r]
-    todo = [(r, s) for r in runs for s in ([0] if r == "base" else
-                                           ([int(x) for x in args.seeds.split(",")] if args.seeds else SEEDS[r]))]
+    seeds = {r: [0] if r == "base" else [int(x) for x in args.seeds.split(",")] if args.seeds else SEEDS[r]
+             for r in runs}
+    # Seed-major (every run's seed 0, then every run's seed 1, ...): a matrix
+    # cut short by time still compares the runs on the same seeds.
+    todo = sorted([(r, s) for r in runs for s in seeds[r]], key=lambda rs: (rs[1], runs.index(rs[0])))
     t0, done = time.time(), 0
     for name, seed in todo:
         key = f"{name}-seed{seed}"
