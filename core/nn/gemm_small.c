@@ -20,13 +20,12 @@
 
 /* Output rows (weight rows) and input rows per register block: 4 × 3
  * accumulators plus the 4 weight vectors fill the 16 AVX2 registers; the input
- * vectors come in as FMA memory operands.  AVX-512VL CPUs have 32 ymm
- * registers: 4 × 6 accumulators, the 4 weight vectors and an input vector,
- * so each weight block is re-read half as often and each FMA needs fewer
- * loads (the vectors stay 256-bit: the same lanes, the same results). */
+ * vectors come in as FMA memory operands.  AVX-512 CPUs run the 512-bit
+ * kernel instead (see dot_block_zmm): the same 4-row blocks against 8 inputs
+ * at a time. */
 #define BLOCK_OUT 4
 #define BLOCK_IN 3
-#define BLOCK_IN_WIDE 6
+#define BLOCK_IN_WIDE 8
 
 /* Portable path: bias broadcast, then sgemm accumulating on top of it. */
 static void linear_sgemm(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
@@ -42,6 +41,12 @@ static void linear_sgemm(float *out, const float *in, const float *weight, const
 #if defined(__x86_64__)
 
 int gemm_small_simd_supported(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+/* The 512-bit kernels' instruction sets (AVX-512 F, DQ and VL). */
+static int zmm_supported(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+}
 
 /* Sum of the 8 lanes in the order documented in gemm_small.h. */
 __attribute__((target("avx2,fma"), always_inline)) static inline float hsum8(__m256 v) {
@@ -93,20 +98,110 @@ dot_block(float *out, int out_dim, const float *w, const float *x, size_t ldx, i
         }
 }
 
-/* dot_block with a run-time input count c ≤ C_max (both compile-time
- * constants after inlining into the kernels below). */
+/* dot_block for one weight row (a block's remainder rows) with a run-time
+ * input count cols ≤ BLOCK_IN_WIDE. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 dot_block_cols(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
-               const float *prefetch, size_t pf_rate, int R, int cols) {
+               int cols) {
     switch (cols) {
-    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 6); break;
-    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 5); break;
-    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 4); break;
-    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 3); break;
-    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 2); break;
-    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 1); break;
+    case 8: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 8); break;
+    case 7: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 7); break;
+    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 6); break;
+    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 5); break;
+    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 4); break;
+    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 3); break;
+    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 2); break;
+    default: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 1); break;
     }
 }
+
+/* The 512-bit kernels.  A 512-bit FMA does the work of two 256-bit ones on
+ * CPUs with full-width AVX-512 units (Zen 5: 2 × 512-bit FMA a cycle, so the
+ * 256-bit kernels reach only half the FMA peak; bench/README.md), but 16
+ * lanes over k would change the summation order.  So each 512-bit register
+ * holds two weight rows' 8 lanes side by side, [row 2p | row 2p+1], and is
+ * multiplied by one input's 8 elements broadcast to both halves: every lane
+ * runs exactly the 256-bit kernel's FMA sequence, the halves are summed by
+ * hsum8, and the results are bit-identical to the AVX2 kernels. */
+#define ZMM_TARGET "avx2,fma,avx512f,avx512dq,avx512vl"
+
+/* [a (8 floats) | b (8 floats)] */
+__attribute__((target(ZMM_TARGET), always_inline)) static inline __m512 load_pair(const float *a, const float *b) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
+}
+
+/* dot_block for BLOCK_OUT weight rows (two pairs) against C ≤ BLOCK_IN_WIDE
+ * inputs: 2·C accumulators, 2 weight pairs and an input, in 512-bit
+ * registers; the same lanes, order and prefetch as dot_block. */
+__attribute__((target(ZMM_TARGET), always_inline)) static inline void
+dot_block_zmm(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
+              const float *prefetch, size_t pf_rate, int C) {
+    __m512 acc[BLOCK_OUT / 2][BLOCK_IN_WIDE];
+#pragma GCC unroll 2
+    for (int p = 0; p < BLOCK_OUT / 2; p++)
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) acc[p][c] = _mm512_setzero_ps();
+    int k8 = k & ~7;
+    for (int j = 0; j < k8; j += 8) {
+        if (prefetch) {
+            const char *p = (const char *)(prefetch + (((size_t)j * pf_rate) >> 16));
+            _mm_prefetch(p, _MM_HINT_T1);
+            _mm_prefetch(p + 64, _MM_HINT_T1);
+        }
+        __m512 wv[BLOCK_OUT / 2];
+#pragma GCC unroll 2
+        for (int p = 0; p < BLOCK_OUT / 2; p++) wv[p] = load_pair(w + (size_t)2 * p * k + j, w + (size_t)(2 * p + 1) * k + j);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) {
+            __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + (size_t)c * ldx + j));
+#pragma GCC unroll 2
+            for (int p = 0; p < BLOCK_OUT / 2; p++) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < BLOCK_OUT / 2; p++)
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + (size_t)c * ldx;
+            for (int h = 0; h < 2; h++) {
+                int r = 2 * p + h;
+                float s = hsum8(h ? _mm512_extractf32x8_ps(acc[p][c], 1) : _mm512_castps512_ps256(acc[p][c]));
+                for (int j = k8; j < k; j++) s += w[(size_t)r * k + j] * xc[j];
+                if (bias) s += bias[r];
+                out[(size_t)c * out_dim + r] = s;
+            }
+        }
+}
+
+/* One BLOCK_OUT-row block against `cols` ≤ BLOCK_IN_WIDE inputs, 512-bit. */
+__attribute__((target(ZMM_TARGET), noinline)) static void
+block_zmm(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
+          const float *prefetch, size_t pf_rate, int cols) {
+    switch (cols) {
+    case 8: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 8); break;
+    case 7: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 7); break;
+    case 6: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 6); break;
+    case 5: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 5); break;
+    case 4: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 4); break;
+    case 3: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 3); break;
+    case 2: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 2); break;
+    default: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 1); break;
+    }
+}
+
+/* One BLOCK_OUT-row block against `cols` ≤ BLOCK_IN inputs, 256-bit. */
+__attribute__((target("avx2,fma"), noinline)) static void
+block_avx2(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
+           const float *prefetch, size_t pf_rate, int cols) {
+    switch (cols) {
+    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 3); break;
+    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 2); break;
+    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 1); break;
+    }
+}
+
+typedef void (*block_kernel)(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k,
+                             const float *bias, const float *prefetch, size_t pf_rate, int cols);
 
 /* One block of rows ≤ BLOCK_OUT weight rows against all n inputs, block_in
  * at a time: the weight block is read from memory by the first group and
@@ -117,9 +212,9 @@ dot_block_cols(float *out, int out_dim, const float *w, const float *x, size_t l
  * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
  * Prefetching it all during the first group, as an earlier version did, left
  * memory idle while the other groups computed (bench/README.md). */
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-weight_block_body(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
-                  int out_dim, int rows, int next_rows, int block_in) {
+__attribute__((target("avx2,fma"), noinline)) static void
+weight_block(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
+             int out_dim, int rows, int next_rows, block_kernel kernel, int block_in) {
     int groups = (n + block_in - 1) / block_in;
     size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* elements */
     size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
@@ -129,26 +224,12 @@ weight_block_body(float *out, const float *in, size_t ldx, const float *w, const
         const float *x = in + (size_t)i * ldx;
         const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
         if (rows == BLOCK_OUT) {
-            dot_block_cols(o, out_dim, w, x, ldx, in_dim, bias, pf, pf_rate, BLOCK_OUT, cols);
+            kernel(o, out_dim, w, x, ldx, in_dim, bias, pf, pf_rate, cols);
         } else {
             for (int r = 0; r < rows; r++)
-                dot_block_cols(o + r, out_dim, w + (size_t)r * in_dim, x, ldx, in_dim, bias ? bias + r : NULL, NULL,
-                               0, 1, cols);
+                dot_block_cols(o + r, out_dim, w + (size_t)r * in_dim, x, ldx, in_dim, bias ? bias + r : NULL, cols);
         }
     }
-}
-
-__attribute__((target("avx2,fma"), noinline)) static void weight_block(float *out, const float *in, size_t ldx,
-                                                                        const float *w, const float *bias, int n,
-                                                                        int in_dim, int out_dim, int rows,
-                                                                        int next_rows) {
-    weight_block_body(out, in, ldx, w, bias, n, in_dim, out_dim, rows, next_rows, BLOCK_IN);
-}
-
-__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void
-weight_block_wide(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
-                  int out_dim, int rows, int next_rows) {
-    weight_block_body(out, in, ldx, w, bias, n, in_dim, out_dim, rows, next_rows, BLOCK_IN_WIDE);
 }
 
 /* Input rows are re-read from L1 for every weight block, next to the
@@ -179,7 +260,7 @@ static inline size_t xs_stride(int k) { return (size_t)(k & ~15) + INPUT_ROW_PAD
  * gemm_small's float32 order: float rounding apart).
  *
  * One input row: blocks of 8 weight rows, one accumulator each, so that
- * many streams are in flight; more rows on AVX-512VL CPUs: the wide kernel
+ * many streams are in flight; more rows on AVX-512 CPUs: the wide kernel
  * below; otherwise blocks of 4 weight rows against 2 inputs at a time (8
  * accumulators + the 4 loaded weight vectors fill the 16 AVX2 registers),
  * the block read from memory by the first pair and from L1 by the rest.
@@ -235,64 +316,77 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
             out[(size_t)c * out_dim + r] = bf16_finish(acc[r][c], w + (size_t)r * k, x + (size_t)c * k, k, bias, r);
 }
 
-/* The wide kernel (2+ inputs, AVX-512VL CPUs).  The pair kernel above
+/* The wide kernel (2+ inputs, AVX-512 CPUs).  The pair kernel above
  * re-widens every weight vector for each input pair (a shift and a mask per
  * two FMAs), and each of its accumulators takes two dependent FMAs per step,
  * so its 8 chains barely cover the FMA latency: ~55 GFLOP/s a core against
- * the float32 kernel's ~80.  Here 4 weight rows are widened once per 16
- * elements into 8 registers and used for 3 inputs: 12 accumulators, 8
- * widened vectors and the mask take 21 of AVX-512VL's 32 ymm registers (the
- * kernel stays 256-bit).  The block (4 rows, 32 KiB at 4096 inputs) stays in
- * L1/L2 for the next group of inputs.  Lane j accumulates the same products
- * in the same order as the pair kernel's lane j, so results are
- * bit-identical to it (test_gemm_small checks both against one scalar
- * model).  Measured in bench/README.md. */
+ * the float32 kernel's ~80.  Here 4 weight rows are loaded as two 512-bit
+ * pairs [row 2p | row 2p+1] (as dot_block_zmm), widened once per 16
+ * elements into 4 registers and used for up to 8 inputs, each input's even
+ * and odd elements broadcast to both halves: 16 accumulators, 4 widened
+ * vectors, 2 inputs and the mask in 23 of the 32 registers.  The block (4
+ * rows, 16 KiB at 2048 inputs) stays in L1 for the next group of inputs.
+ * Every lane accumulates the same products in the same order as the pair
+ * kernel's lane j, so results are bit-identical to it (test_gemm_small
+ * checks both against one scalar model).  Measured in bench/README.md. */
 #define BF16_WIDE_ROWS 4
-#define BF16_WIDE_INPUTS 3
+#define BF16_WIDE_INPUTS 8
 
-__attribute__((target("avx2,fma,avx512f,avx512vl"), always_inline)) static inline void
+/* [a (16 BF16) | b (16 BF16)] */
+__attribute__((target(ZMM_TARGET), always_inline)) static inline __m512i load_pair_bf16(const uint16_t *a,
+                                                                                       const uint16_t *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+__attribute__((target(ZMM_TARGET), always_inline)) static inline void
 dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int k,
                     const float *bias, const uint16_t *next, int C) {
-    const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
+    const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
     int k16 = k & ~15;
     size_t lds = xs_stride(k);
-    __m256 acc[BF16_WIDE_ROWS][BF16_WIDE_INPUTS];
-#pragma GCC unroll 4
-    for (int r = 0; r < BF16_WIDE_ROWS; r++)
-#pragma GCC unroll 3
-        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    __m512 acc[BF16_WIDE_ROWS / 2][BF16_WIDE_INPUTS];
+#pragma GCC unroll 2
+    for (int p = 0; p < BF16_WIDE_ROWS / 2; p++)
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) acc[p][c] = _mm512_setzero_ps();
     for (int j = 0; j < k16; j += 16) {
         if (next && (j & 16) == 0) /* a 64-byte line holds 32 elements: every other step */
 #pragma GCC unroll 4
             for (int r = 0; r < BF16_WIDE_ROWS; r++)
                 _mm_prefetch((const char *)(next + (size_t)r * k + j), _MM_HINT_T1);
-        __m256 e[BF16_WIDE_ROWS], o[BF16_WIDE_ROWS];
-#pragma GCC unroll 4
-        for (int r = 0; r < BF16_WIDE_ROWS; r++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * k + j));
-            e[r] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-            o[r] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
+        __m512 e[BF16_WIDE_ROWS / 2], o[BF16_WIDE_ROWS / 2];
+#pragma GCC unroll 2
+        for (int p = 0; p < BF16_WIDE_ROWS / 2; p++) {
+            __m512i v = load_pair_bf16(w + (size_t)2 * p * k + j, w + (size_t)(2 * p + 1) * k + j);
+            e[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            o[p] = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
         }
-#pragma GCC unroll 3
+#pragma GCC unroll 8
         for (int c = 0; c < C; c++) {
             const float *xc = xs + (size_t)c * lds + j;
-#pragma GCC unroll 4
-            for (int r = 0; r < BF16_WIDE_ROWS; r++) {
-                acc[r][c] = _mm256_fmadd_ps(e[r], _mm256_loadu_ps(xc), acc[r][c]);
-                acc[r][c] = _mm256_fmadd_ps(o[r], _mm256_loadu_ps(xc + 8), acc[r][c]);
+            __m512 xe = _mm512_broadcast_f32x8(_mm256_loadu_ps(xc)), xo = _mm512_broadcast_f32x8(_mm256_loadu_ps(xc + 8));
+#pragma GCC unroll 2
+            for (int p = 0; p < BF16_WIDE_ROWS / 2; p++) {
+                acc[p][c] = _mm512_fmadd_ps(e[p], xe, acc[p][c]);
+                acc[p][c] = _mm512_fmadd_ps(o[p], xo, acc[p][c]);
             }
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < BF16_WIDE_ROWS; r++)
-#pragma GCC unroll 3
+#pragma GCC unroll 2
+    for (int p = 0; p < BF16_WIDE_ROWS / 2; p++)
+#pragma GCC unroll 8
         for (int c = 0; c < C; c++)
-            out[(size_t)c * out_dim + r] = bf16_finish(acc[r][c], w + (size_t)r * k, x + (size_t)c * k, k, bias, r);
+            for (int h = 0; h < 2; h++) {
+                int r = 2 * p + h;
+                __m256 a = h ? _mm512_extractf32x8_ps(acc[p][c], 1) : _mm512_castps512_ps256(acc[p][c]);
+                out[(size_t)c * out_dim + r] = bf16_finish(a, w + (size_t)r * k, x + (size_t)c * k, k, bias, r);
+            }
 }
 
 /* One block of BF16_WIDE_ROWS weight rows against all n inputs; the first
  * group prefetches the next block (next, or NULL). */
-__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void
+__attribute__((target(ZMM_TARGET), noinline)) static void
 wide_block(float *out, int out_dim, const uint16_t *w, const float *xs, const float *x, int n, int k,
            const float *bias, const uint16_t *next) {
     size_t lds = xs_stride(k);
@@ -301,6 +395,11 @@ wide_block(float *out, int out_dim, const uint16_t *w, const float *xs, const fl
         const float *xsi = xs + (size_t)i * lds, *xi = x + (size_t)i * k;
         const uint16_t *pf = i == 0 ? next : NULL;
         switch (n - i < BF16_WIDE_INPUTS ? n - i : BF16_WIDE_INPUTS) {
+        case 8: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 8); break;
+        case 7: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 7); break;
+        case 6: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 6); break;
+        case 5: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 5); break;
+        case 4: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 4); break;
         case 3: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 3); break;
         case 2: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 2); break;
         default: dot_block_bf16_wide(o, out_dim, w, xsi, xi, k, bias, pf, 1); break;
@@ -308,7 +407,7 @@ wide_block(float *out, int out_dim, const uint16_t *w, const float *xs, const fl
     }
 }
 
-/* Weight rows per block for n inputs; wide: the AVX-512VL kernel is used. */
+/* Weight rows per block for n inputs; wide: the 512-bit kernel is used. */
 static int bf16_block_rows(int n, int wide) {
     return n == 1 ? BF16_ROWS_ONE : wide ? BF16_WIDE_ROWS : BF16_ROWS_MANY;
 }
@@ -347,15 +446,15 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
 
 /* Output rows [o0, o1) of a float32 weight against all n inputs (row i at
  * in + i · ldx), in blocks of BLOCK_OUT from o0 (o0 a multiple of
- * BLOCK_OUT); wide: the AVX-512VL kernel. */
+ * BLOCK_OUT); wide: the 512-bit kernel. */
 static void rows_f32(float *out, const float *in, size_t ldx, const float *weight, const float *bias, int n,
                      int in_dim, int out_dim, int o0, int o1, int wide) {
     for (int o = o0; o < o1; o += BLOCK_OUT) {
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
         const float *w = weight + (size_t)o * in_dim, *b = bias ? bias + o : NULL;
-        if (wide) weight_block_wide(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows);
-        else weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows);
+        if (wide) weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_zmm, BLOCK_IN_WIDE);
+        else weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_avx2, BLOCK_IN);
     }
 }
 
@@ -434,7 +533,7 @@ void gemm_small_run(float *out, const float *in, const float *weight, const floa
     if (n <= 0 || out_dim <= 0) return;
 #if defined(__x86_64__)
     if (use_simd && gemm_small_simd_supported()) {
-        int wide = use_simd != GEMM_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
+        int wide = use_simd != GEMM_AVX2_ONLY && zmm_supported();
         struct gemm_small_job job = {.out = out, .weight = {.f32 = weight}, .bias = bias, .out_dim = out_dim};
         if (group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, wide) == 0) return; /* float32 only: cannot fail */
     }
@@ -494,7 +593,7 @@ int gemm_small_group(const struct gemm_small_job *jobs, int count, const float *
     if (n <= 0 || count <= 0) return 0;
 #if defined(__x86_64__)
     if (gemm_small_simd_supported()) return group_simd(jobs, count, in, n, in_dim < 0 ? 0 : in_dim,
-                                                       __builtin_cpu_supports("avx512vl"));
+                                                       zmm_supported());
 #endif
     for (int j = 0; j < count; j++) {
         const struct gemm_small_job *jb = &jobs[j];
@@ -512,7 +611,7 @@ int gemm_bf16_run(float *out, const float *in, const uint16_t *weight, const flo
     if (n <= 0 || out_dim <= 0) return 0;
 #if defined(__x86_64__)
     if (use_simd && n <= GEMM_BF16_SMALL_MAX_ROWS && gemm_small_simd_supported()) {
-        int wide = use_simd != GEMM_AVX2_ONLY && __builtin_cpu_supports("avx512vl");
+        int wide = use_simd != GEMM_AVX2_ONLY && zmm_supported();
         struct gemm_small_job job = {.out = out, .weight = {.bf16 = weight}, .bias = bias, .out_dim = out_dim};
         return group_simd(&job, 1, in, n, in_dim < 0 ? 0 : in_dim, wide);
     }

@@ -5,7 +5,7 @@
  * its row-major layout, while the n input rows stay in cache: each thread owns
  * a contiguous range of output rows, and for every block of 4 weight rows it
  * computes the dot products with all n inputs (3 at a time, 12 AVX2
- * accumulators; 6 at a time in AVX-512VL's 32 registers) before moving on, so
+ * accumulators; 8 at a time in 512-bit registers on AVX-512 CPUs) before moving on, so
  * the block is fetched from memory once and re-read from L1/L2 for the other
  * inputs.
  *
@@ -35,7 +35,7 @@
 #define GEMM_SMALL_MAX_ROWS 32
 
 /* gemm_bf16_run's small-batch kernel takes up to this many rows: reading
- * BF16 it keeps a 4-row weight block in L1 (AVX-512VL CPUs), so at 64 rows it
+ * BF16 it keeps a 4-row weight block in L1 (AVX-512 CPUs), so at 64 rows it
  * still beats widening panels for sgemm (bench/README.md). */
 #define GEMM_BF16_SMALL_MAX_ROWS 64
 
@@ -43,12 +43,13 @@
 int gemm_small_simd_supported(void);
 
 /* use_simd value for the kernels below: the AVX2 kernels even on an
- * AVX-512VL CPU (tests compare the two). */
+ * AVX-512 CPU (tests compare the two). */
 #define GEMM_AVX2_ONLY 2
 
 /* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias).
  * use_simd nonzero: the AVX2+FMA kernel when the CPU supports it (its
- * AVX-512VL variant, same results, unless use_simd is GEMM_AVX2_ONLY);
+ * 512-bit variant on AVX-512 F/DQ/VL CPUs, same results, unless use_simd
+ * is GEMM_AVX2_ONLY);
  * zero, or an unsupported CPU: the portable path (cblas_sgemm).  Any n,
  * in_dim, out_dim ≥ 0 are valid (nothing is written when n or out_dim is 0).
  * Call from outside OpenMP parallel regions for the threaded path. */
@@ -66,7 +67,7 @@ void gemm_small(float *out, const float *in, const float *weight, const float *b
  *     with a shift and a mask (no shuffles), in the summation order
  *     documented at the BF16 kernels (gemm_small.c): the same for every n
  *     and every kernel, not gemm_small's (float rounding apart); from 2 rows
- *     on an AVX-512VL CPU a kernel that widens once for 3 inputs (its 32
+ *     on an AVX-512 CPU a 512-bit kernel that widens once for 8 inputs (its 32
  *     registers), unless use_simd is GEMM_AVX2_ONLY; -1 when the
  *     n·in_dim-float scratch cannot be allocated;
  *   otherwise: panels of rows widened into a float32 buffer for sgemm

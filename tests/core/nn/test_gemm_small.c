@@ -260,7 +260,7 @@ static void test_documented_order(struct th *t) {
     if (!gemm_small_simd_supported()) return;
     struct dsr_rng r;
     rng_seed(&r, 16);
-    const int ns[] = {2, 4, 5, 6, 7, 8, 11, 16, 31, 32};
+    const int ns[] = {2, 4, 5, 6, 7, 8, 9, 11, 16, 17, 31, 32};
     const int ins[] = {7, 8, 13, 1024, 2819};
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (size_t b = 0; b < sizeof ins / sizeof ins[0]; b++) {
