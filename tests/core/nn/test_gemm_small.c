@@ -8,7 +8,7 @@
  * thread count; that the SIMD kernel sums in exactly the order documented in
  * gemm_small.h (bit-identical to a scalar model of it).  gemm_bf16_run: with
  * a BF16 weight the SIMD kernel follows its own documented order bit for bit
- * at every batch size up to GEMM_BF16_SMALL_MAX_ROWS (the AVX-512VL kernel and
+ * at every batch size up to GEMM_BF16_SMALL_MAX_ROWS (the 512-bit kernel and
  * the AVX2-only ones), and every path matches the
  * double reference on the BF16-rounded weight. */
 #include <cblas.h>
@@ -270,7 +270,7 @@ static void test_documented_order(struct th *t) {
                 return;
             }
             float *out = out_alloc(&p);
-            /* 1: the best kernel for this CPU (AVX-512VL: 6 inputs a block),
+            /* 1: the best kernel for this CPU (AVX-512: the 512-bit one, 8 inputs a block),
              * GEMM_AVX2_ONLY: the 3-input one */
             for (int use_simd = 1; out && use_simd <= GEMM_AVX2_ONLY; use_simd++) {
                 gemm_small_run(out, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim, use_simd);
@@ -316,7 +316,7 @@ static void check_bf16(struct th *t, struct dsr_rng *r, int n, int in_dim, int o
                   "out of memory"))
         goto out;
     /* 0 portable, 1 the best kernel for this CPU, GEMM_AVX2_ONLY the
-     * AVX2 kernels that CPUs without AVX-512VL run */
+     * AVX2 kernels that CPUs without AVX-512 run */
     for (int use_simd = 0; use_simd <= GEMM_AVX2_ONLY; use_simd++) {
         char what[96];
         snprintf(what, sizeof what, "bf16 %s n=%d in=%d out=%d bias=%d",
