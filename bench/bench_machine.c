@@ -5,7 +5,11 @@
  *           calls it) at square shapes and at the model's layer shapes;
  *   memory  GB/s of a STREAM-like copy (c = a) and triad (a = b + s·c), and
  *           of a read-only sum (what a decode step does to the weights),
- *           over arrays far larger than any cache.
+ *           over arrays far larger than any cache;
+ *   fma     GFLOP/s of independent FMA chains in registers on every thread,
+ *           256-bit and (on AVX-512 CPUs) 512-bit: the cores' arithmetic
+ *           ceiling, against which the sgemm peak and the kernels are read
+ *           (x86-64 only).
  *
  * Usage: bench_machine [--threads N] [--mib M] [--json FILE]
  *   --threads  threads for OpenBLAS and OpenMP (default: all cores)
@@ -161,6 +165,76 @@ static int bench_stream(size_t n, struct stream_result *out) {
     return 0;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* FMA chains per thread: more than FMA latency × FMA ports (4 × 2 on
+ * current x86 cores), so the loop runs at the FMA issue rate. */
+#define FMA_CHAINS 12
+#define FMA_ITERS 20000000L
+
+/* Seconds for FMA_ITERS × FMA_CHAINS 256-bit FMAs; *sink keeps the result. */
+__attribute__((target("avx2,fma"))) static double fma_seconds_256(float *sink) {
+    __m256 a[FMA_CHAINS], x = _mm256_set1_ps(1.0001f), y = _mm256_set1_ps(0.9999f);
+    for (int i = 0; i < FMA_CHAINS; i++) a[i] = _mm256_set1_ps((float)i);
+    double t0 = now_s();
+    for (long k = 0; k < FMA_ITERS; k++)
+#pragma GCC unroll 12
+        for (int i = 0; i < FMA_CHAINS; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
+    double dt = now_s() - t0;
+    for (int i = 1; i < FMA_CHAINS; i++) a[0] = _mm256_add_ps(a[0], a[i]);
+    *sink = _mm256_cvtss_f32(a[0]);
+    return dt;
+}
+
+__attribute__((target("avx512f"))) static double fma_seconds_512(float *sink) {
+    __m512 a[FMA_CHAINS], x = _mm512_set1_ps(1.0001f), y = _mm512_set1_ps(0.9999f);
+    for (int i = 0; i < FMA_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
+    double t0 = now_s();
+    for (long k = 0; k < FMA_ITERS; k++)
+#pragma GCC unroll 12
+        for (int i = 0; i < FMA_CHAINS; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+    double dt = now_s() - t0;
+    for (int i = 1; i < FMA_CHAINS; i++) a[0] = _mm512_add_ps(a[0], a[i]);
+    *sink = _mm512_reduce_add_ps(a[0]);
+    return dt;
+}
+
+/* GFLOP/s of all threads running FMA chains of `bits` (256 or 512) at
+ * once: the best of 3 runs, each thread's FLOPs over the slowest thread's
+ * time.  Negative when this CPU lacks the instructions. */
+static double bench_fma(int bits) {
+    if (bits == 512 ? !__builtin_cpu_supports("avx512f")
+                    : !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+        return -1;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double slowest = 0;
+        float sink = 0;
+        int nt = 1;
+#pragma omp parallel reduction(max : slowest) reduction(+ : sink)
+        {
+            float s = 0;
+#pragma omp single
+            nt = omp_get_num_threads();
+            double dt = bits == 512 ? fma_seconds_512(&s) : fma_seconds_256(&s);
+            slowest = dt;
+            sink = s;
+        }
+        volatile float keep = sink;
+        (void)keep;
+        double g = (double)nt * FMA_ITERS * FMA_CHAINS * (bits / 32) * 2 / slowest * 1e-9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+#else
+static double bench_fma(int bits) {
+    (void)bits;
+    return -1;
+}
+#endif
+
 static void usage(void) { fprintf(stderr, "usage: bench_machine [--threads N] [--mib M] [--json FILE]\n"); }
 
 int main(int argc, char **argv) {
@@ -221,6 +295,16 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "bench_machine: out of memory for three %ld MiB arrays\n", mib);
         rc = 1;
+    }
+
+    double fma256 = bench_fma(256), fma512 = bench_fma(512);
+    if (fma256 > 0) {
+        printf("\n%-30s %10s\n%-30s %10.1f\n", "fma (registers, all threads)", "GFLOP/s", "256-bit", fma256);
+        json_object_set_new(root, "fma256_gflops", json_real(fma256));
+    }
+    if (fma512 > 0) {
+        printf("%-30s %10.1f\n", "512-bit", fma512);
+        json_object_set_new(root, "fma512_gflops", json_real(fma512));
     }
 
     if (json_path && json_dump_file(root, json_path, JSON_INDENT(2)) != 0) {

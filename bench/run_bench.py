@@ -331,6 +331,9 @@ def summarize(res):
     m, f, d, u, t, h = (res.get(k, {}) for k in ("machine", "forward", "decode", "update", "torch", "http"))
     if "sgemm_peak_gflops" in m:
         rows.append(("sgemm peak (best shape)", f"{m['sgemm_peak_gflops']:.1f} GFLOP/s", "", ""))
+        if "fma256_gflops" in m:
+            rows.append(("FMA in registers 256 / 512-bit",
+                         f"{m['fma256_gflops']:.1f} / {m.get('fma512_gflops', 0):.1f} GFLOP/s", "", ""))
         mem = m["memory"]
         rows.append(("memory read / copy / triad",
                      f"{mem['read_gbs']:.1f} / {mem['copy_gbs']:.1f} / {mem['triad_gbs']:.1f} GB/s", "", ""))
