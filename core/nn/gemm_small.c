@@ -20,12 +20,11 @@
 
 /* Output rows (weight rows) and input rows per register block: 4 × 3
  * accumulators plus the 4 weight vectors fill the 16 AVX2 registers; the input
- * vectors come in as FMA memory operands.  AVX-512 CPUs run the 512-bit
- * kernel instead (see dot_block_zmm): the same 4-row blocks against 8 inputs
- * at a time. */
+ * vectors come in as FMA memory operands.  AVX-512 CPUs have 32 ymm
+ * registers: 4 × 6 accumulators (block_wide). */
 #define BLOCK_OUT 4
 #define BLOCK_IN 3
-#define BLOCK_IN_WIDE 8
+#define BLOCK_IN_WIDE 6
 
 /* Portable path: bias broadcast, then sgemm accumulating on top of it. */
 static void linear_sgemm(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim,
@@ -42,7 +41,7 @@ static void linear_sgemm(float *out, const float *in, const float *weight, const
 
 int gemm_small_simd_supported(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
-/* The 512-bit kernels' instruction sets (AVX-512 F, DQ and VL). */
+/* The wide kernels' instruction sets (AVX-512 F, DQ and VL). */
 static int zmm_supported(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("avx512vl");
@@ -104,8 +103,6 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void
 dot_block_cols(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
                int cols) {
     switch (cols) {
-    case 8: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 8); break;
-    case 7: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 7); break;
     case 6: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 6); break;
     case 5: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 5); break;
     case 4: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 4); break;
@@ -115,77 +112,33 @@ dot_block_cols(float *out, int out_dim, const float *w, const float *x, size_t l
     }
 }
 
-/* The 512-bit kernels.  A 512-bit FMA does the work of two 256-bit ones on
+/* The 512-bit kernel (BF16 weights, below).  A 512-bit FMA does the work of two 256-bit ones on
  * CPUs with full-width AVX-512 units (Zen 5: 2 × 512-bit FMA a cycle, so the
  * 256-bit kernels reach only half the FMA peak; bench/README.md), but 16
  * lanes over k would change the summation order.  So each 512-bit register
  * holds two weight rows' 8 lanes side by side, [row 2p | row 2p+1], and is
  * multiplied by one input's 8 elements broadcast to both halves: every lane
  * runs exactly the 256-bit kernel's FMA sequence, the halves are summed by
- * hsum8, and the results are bit-identical to the AVX2 kernels. */
+ * hsum8, and the results are bit-identical to the AVX2 kernels.  The wide
+ * kernels need AVX-512 F, DQ and VL (zmm_supported). */
 #define ZMM_TARGET "avx2,fma,avx512f,avx512dq,avx512vl"
 
-/* [a (8 floats) | b (8 floats)] */
-__attribute__((target(ZMM_TARGET), always_inline)) static inline __m512 load_pair(const float *a, const float *b) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
-}
-
-/* dot_block for BLOCK_OUT weight rows (two pairs) against C ≤ BLOCK_IN_WIDE
- * inputs: 2·C accumulators, 2 weight pairs and an input, in 512-bit
- * registers; the same lanes, order and prefetch as dot_block. */
-__attribute__((target(ZMM_TARGET), always_inline)) static inline void
-dot_block_zmm(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
-              const float *prefetch, size_t pf_rate, int C) {
-    __m512 acc[BLOCK_OUT / 2][BLOCK_IN_WIDE];
-#pragma GCC unroll 2
-    for (int p = 0; p < BLOCK_OUT / 2; p++)
-#pragma GCC unroll 8
-        for (int c = 0; c < C; c++) acc[p][c] = _mm512_setzero_ps();
-    int k8 = k & ~7;
-    for (int j = 0; j < k8; j += 8) {
-        if (prefetch) {
-            const char *p = (const char *)(prefetch + (((size_t)j * pf_rate) >> 16));
-            _mm_prefetch(p, _MM_HINT_T1);
-            _mm_prefetch(p + 64, _MM_HINT_T1);
-        }
-        __m512 wv[BLOCK_OUT / 2];
-#pragma GCC unroll 2
-        for (int p = 0; p < BLOCK_OUT / 2; p++) wv[p] = load_pair(w + (size_t)2 * p * k + j, w + (size_t)(2 * p + 1) * k + j);
-#pragma GCC unroll 8
-        for (int c = 0; c < C; c++) {
-            __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + (size_t)c * ldx + j));
-#pragma GCC unroll 2
-            for (int p = 0; p < BLOCK_OUT / 2; p++) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
-        }
-    }
-#pragma GCC unroll 2
-    for (int p = 0; p < BLOCK_OUT / 2; p++)
-#pragma GCC unroll 8
-        for (int c = 0; c < C; c++) {
-            const float *xc = x + (size_t)c * ldx;
-            for (int h = 0; h < 2; h++) {
-                int r = 2 * p + h;
-                float s = hsum8(h ? _mm512_extractf32x8_ps(acc[p][c], 1) : _mm512_castps512_ps256(acc[p][c]));
-                for (int j = k8; j < k; j++) s += w[(size_t)r * k + j] * xc[j];
-                if (bias) s += bias[r];
-                out[(size_t)c * out_dim + r] = s;
-            }
-        }
-}
-
-/* One BLOCK_OUT-row block against `cols` ≤ BLOCK_IN_WIDE inputs, 512-bit. */
+/* One BLOCK_OUT-row block against `cols` ≤ BLOCK_IN_WIDE inputs on an
+ * AVX-512 CPU: 4 × 6 ymm accumulators, the 4 weight vectors and an input in
+ * its 32 registers, still 256-bit.  A 512-bit float32 kernel built like the
+ * BF16 one below (row pairs against broadcast inputs, 4 × 8) ran caption
+ * decode 7-11% slower with float32 weights and gained nothing on images
+ * (bench/README.md), so float32 keeps this one. */
 __attribute__((target(ZMM_TARGET), noinline)) static void
-block_zmm(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
-          const float *prefetch, size_t pf_rate, int cols) {
+block_wide(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
+           const float *prefetch, size_t pf_rate, int cols) {
     switch (cols) {
-    case 8: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 8); break;
-    case 7: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 7); break;
-    case 6: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 6); break;
-    case 5: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 5); break;
-    case 4: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 4); break;
-    case 3: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 3); break;
-    case 2: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 2); break;
-    default: dot_block_zmm(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, 1); break;
+    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 6); break;
+    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 5); break;
+    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 4); break;
+    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 3); break;
+    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 2); break;
+    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 1); break;
     }
 }
 
@@ -321,7 +274,7 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
  * two FMAs), and each of its accumulators takes two dependent FMAs per step,
  * so its 8 chains barely cover the FMA latency: ~55 GFLOP/s a core against
  * the float32 kernel's ~80.  Here 4 weight rows are loaded as two 512-bit
- * pairs [row 2p | row 2p+1] (as dot_block_zmm), widened once per 16
+ * pairs [row 2p | row 2p+1], widened once per 16
  * elements into 4 registers and used for up to 8 inputs, each input's even
  * and odd elements broadcast to both halves: 16 accumulators, 4 widened
  * vectors, 2 inputs and the mask in 23 of the 32 registers.  The block (4
@@ -446,14 +399,14 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
 
 /* Output rows [o0, o1) of a float32 weight against all n inputs (row i at
  * in + i · ldx), in blocks of BLOCK_OUT from o0 (o0 a multiple of
- * BLOCK_OUT); wide: the 512-bit kernel. */
+ * BLOCK_OUT); wide: block_wide (AVX-512 CPUs). */
 static void rows_f32(float *out, const float *in, size_t ldx, const float *weight, const float *bias, int n,
                      int in_dim, int out_dim, int o0, int o1, int wide) {
     for (int o = o0; o < o1; o += BLOCK_OUT) {
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
         const float *w = weight + (size_t)o * in_dim, *b = bias ? bias + o : NULL;
-        if (wide) weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_zmm, BLOCK_IN_WIDE);
+        if (wide) weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_wide, BLOCK_IN_WIDE);
         else weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_avx2, BLOCK_IN);
     }
 }

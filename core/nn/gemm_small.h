@@ -5,7 +5,7 @@
  * its row-major layout, while the n input rows stay in cache: each thread owns
  * a contiguous range of output rows, and for every block of 4 weight rows it
  * computes the dot products with all n inputs (3 at a time, 12 AVX2
- * accumulators; 8 at a time in 512-bit registers on AVX-512 CPUs) before moving on, so
+ * accumulators; 6 at a time in AVX-512's 32 registers) before moving on, so
  * the block is fetched from memory once and re-read from L1/L2 for the other
  * inputs.
  *
@@ -48,8 +48,8 @@ int gemm_small_simd_supported(void);
 
 /* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias).
  * use_simd nonzero: the AVX2+FMA kernel when the CPU supports it (its
- * 512-bit variant on AVX-512 F/DQ/VL CPUs, same results, unless use_simd
- * is GEMM_AVX2_ONLY);
+ * 24-accumulator variant on AVX-512 F/DQ/VL CPUs, same results, unless
+ * use_simd is GEMM_AVX2_ONLY);
  * zero, or an unsupported CPU: the portable path (cblas_sgemm).  Any n,
  * in_dim, out_dim ≥ 0 are valid (nothing is written when n or out_dim is 0).
  * Call from outside OpenMP parallel regions for the threaded path. */

@@ -270,7 +270,7 @@ static void test_documented_order(struct th *t) {
                 return;
             }
             float *out = out_alloc(&p);
-            /* 1: the best kernel for this CPU (AVX-512: the 512-bit one, 8 inputs a block),
+            /* 1: the best kernel for this CPU (AVX-512: 6 inputs a block),
              * GEMM_AVX2_ONLY: the 3-input one */
             for (int use_simd = 1; out && use_simd <= GEMM_AVX2_ONLY; use_simd++) {
                 gemm_small_run(out, p.in, p.weight, p.bias, p.n, p.in_dim, p.out_dim, use_simd);
