@@ -15,7 +15,7 @@ total_pass=0 total_fail=0 crashed=0
 # tests/browser/ and tests/readme/ are run by their C hooks
 # (tests/server/test_ui_browser, tests/clients/test_python).
 for bin in $(find "$build/tests" -type f -name 'test_*' ! -name '*.o' ! -name '*.d' | sort) \
-           tests/models/test_*.py tests/layout/test_*.py; do
+           tests/models/test_*.py tests/experiments/test_*.py tests/layout/test_*.py; do
     name=$(basename "$bin")
     case "$bin" in
     *.py) out=$(/usr/bin/python3 "$bin" 2>&1) ;;

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""experiments/dsr-shapes/headroom.py's group statistics on hand-made groups
+whose answers are worked out below (no daemon needed).
+
+Each group is [(reward, passes the grader)]:
+  g1: the highest reward passes, the lowest fails, 2 of 3 pass: mixed;
+      pairs (pass, fail): (0.9 vs 0.1) and (0.5 vs 0.1): both ordered, AUC 1;
+  g2: the highest reward fails, 1 of 2 passes: mixed; pair (0.2 vs 0.8): 0;
+  g3: all fail: not mixed, no pairs; oracle 0;
+  g4: a tie between a passing and a failing sample: pair counts 1/2.
+Prints the usual closing line "N passed, N failed".
+"""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "experiments", "dsr-shapes"))
+import headroom  # noqa: E402
+
+results = []
+
+
+def check(ok, what, got=None):
+    results.append(bool(ok))
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f": got {got!r}"))
+
+
+def main():
+    g1 = [(0.9, True), (0.5, True), (0.1, False)]
+    g2 = [(0.8, False), (0.2, True)]
+    g3 = [(0.3, False), (0.4, False)]
+    g4 = [(0.5, True), (0.5, False)]
+    per, auc, pairs = headroom.group_stats([g1, g2, g3, g4])
+    check(per["single"] == [2 / 3, 0.5, 0.0, 0.5], "single: each group's pass rate", per["single"])
+    check(per["best_by_reward"] == [1.0, 0.0, 0.0, 1.0], "best by reward (ties: the first)", per["best_by_reward"])
+    check(per["worst_by_reward"] == [0.0, 1.0, 0.0, 1.0], "worst by reward (ties: the first)",
+          per["worst_by_reward"])
+    check(per["oracle"] == [1.0, 1.0, 0.0, 1.0], "oracle: any sample passes", per["oracle"])
+    check(per["mixed_groups"] == [1.0, 1.0, 0.0, 1.0], "mixed groups", per["mixed_groups"])
+    check(pairs == 4 and abs(auc - (1 + 1 + 0 + 0.5) / 4) < 1e-12, "pairwise AUC over mixed groups' pairs",
+          (auc, pairs))
+    s = headroom.summarise([g1, g2, g3, g4], ["position", "relation", "relation", "counting"])
+    check(abs(s["relation"]["single"]["score"] - 0.25) < 1e-12 and s["relation"]["auc_pairs"] == 1,
+          "per kind: relation holds g2 and g3", s["relation"])
+    gain = s["overall"]["best_minus_single"]["score"]
+    check(abs(gain - ((1 - 2 / 3) + (0 - 0.5) + 0 + (1 - 0.5)) / 4) < 1e-12, "best minus single", gain)
+    passed = sum(results)
+    print(f"headroom: {passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
