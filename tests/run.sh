@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.." || exit 2
 # threads keep them from spinning against each other on the cores.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 total_pass=0 total_fail=0 crashed=0
-# C test binaries, then the Python tests of the PyTorch recipe code (Debian's
-# interpreter, which has python3-torch).
+# C test binaries, then the Python tests of the PyTorch recipe code and the
+# experiment scripts (Debian's interpreter, which has python3-torch).
 # tests/ mirrors the source layout (tests/core/nn/, tests/server/, ...).
 # tests/browser/ and tests/readme/ are run by their C hooks
 # (tests/server/test_ui_browser, tests/clients/test_python).
