@@ -21,7 +21,9 @@
 /* Output rows (weight rows) and input rows per register block: 4 × 3
  * accumulators plus the 4 weight vectors fill the 16 AVX2 registers; the input
  * vectors come in as FMA memory operands.  AVX-512 CPUs have 32 ymm
- * registers: 4 × 6 accumulators (block_wide). */
+ * registers: 4 × 6 accumulators, the 4 weight vectors and an input vector,
+ * so each weight block is re-read half as often and each FMA needs fewer
+ * loads (the vectors stay 256-bit: the same lanes, the same results). */
 #define BLOCK_OUT 4
 #define BLOCK_IN 3
 #define BLOCK_IN_WIDE 6
@@ -97,64 +99,20 @@ dot_block(float *out, int out_dim, const float *w, const float *x, size_t ldx, i
         }
 }
 
-/* dot_block for one weight row (a block's remainder rows) with a run-time
- * input count cols ≤ BLOCK_IN_WIDE. */
+/* dot_block with a run-time input count c ≤ C_max (both compile-time
+ * constants after inlining into the kernels below). */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 dot_block_cols(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
-               int cols) {
+               const float *prefetch, size_t pf_rate, int R, int cols) {
     switch (cols) {
-    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 6); break;
-    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 5); break;
-    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 4); break;
-    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 3); break;
-    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 2); break;
-    default: dot_block(out, out_dim, w, x, ldx, k, bias, NULL, 0, 1, 1); break;
+    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 6); break;
+    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 5); break;
+    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 4); break;
+    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 3); break;
+    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 2); break;
+    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, R, 1); break;
     }
 }
-
-/* The 512-bit kernel (BF16 weights, below).  A 512-bit FMA does the work of two 256-bit ones on
- * CPUs with full-width AVX-512 units (Zen 5: 2 × 512-bit FMA a cycle, so the
- * 256-bit kernels reach only half the FMA peak; bench/README.md), but 16
- * lanes over k would change the summation order.  So each 512-bit register
- * holds two weight rows' 8 lanes side by side, [row 2p | row 2p+1], and is
- * multiplied by one input's 8 elements broadcast to both halves: every lane
- * runs exactly the 256-bit kernel's FMA sequence, the halves are summed by
- * hsum8, and the results are bit-identical to the AVX2 kernels.  The wide
- * kernels need AVX-512 F, DQ and VL (zmm_supported). */
-#define ZMM_TARGET "avx2,fma,avx512f,avx512dq,avx512vl"
-
-/* One BLOCK_OUT-row block against `cols` ≤ BLOCK_IN_WIDE inputs on an
- * AVX-512 CPU: 4 × 6 ymm accumulators, the 4 weight vectors and an input in
- * its 32 registers, still 256-bit.  A 512-bit float32 kernel built like the
- * BF16 one below (row pairs against broadcast inputs, 4 × 8) ran caption
- * decode 7-11% slower with float32 weights and gained nothing on images
- * (bench/README.md), so float32 keeps this one. */
-__attribute__((target(ZMM_TARGET), noinline)) static void
-block_wide(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
-           const float *prefetch, size_t pf_rate, int cols) {
-    switch (cols) {
-    case 6: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 6); break;
-    case 5: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 5); break;
-    case 4: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 4); break;
-    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 3); break;
-    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 2); break;
-    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 1); break;
-    }
-}
-
-/* One BLOCK_OUT-row block against `cols` ≤ BLOCK_IN inputs, 256-bit. */
-__attribute__((target("avx2,fma"), noinline)) static void
-block_avx2(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k, const float *bias,
-           const float *prefetch, size_t pf_rate, int cols) {
-    switch (cols) {
-    case 3: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 3); break;
-    case 2: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 2); break;
-    default: dot_block(out, out_dim, w, x, ldx, k, bias, prefetch, pf_rate, BLOCK_OUT, 1); break;
-    }
-}
-
-typedef void (*block_kernel)(float *out, int out_dim, const float *w, const float *x, size_t ldx, int k,
-                             const float *bias, const float *prefetch, size_t pf_rate, int cols);
 
 /* One block of rows ≤ BLOCK_OUT weight rows against all n inputs, block_in
  * at a time: the weight block is read from memory by the first group and
@@ -165,9 +123,9 @@ typedef void (*block_kernel)(float *out, int out_dim, const float *w, const floa
  * g-th of `groups` equal segments at pf_rate (16.16 fixed point) floats per k.
  * Prefetching it all during the first group, as an earlier version did, left
  * memory idle while the other groups computed (bench/README.md). */
-__attribute__((target("avx2,fma"), noinline)) static void
-weight_block(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
-             int out_dim, int rows, int next_rows, block_kernel kernel, int block_in) {
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+weight_block_body(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
+                  int out_dim, int rows, int next_rows, int block_in) {
     int groups = (n + block_in - 1) / block_in;
     size_t seg = (size_t)BLOCK_OUT * in_dim / groups;   /* elements */
     size_t pf_rate = ((size_t)BLOCK_OUT << 16) / groups; /* seg / in_dim, 16.16 */
@@ -177,12 +135,30 @@ weight_block(float *out, const float *in, size_t ldx, const float *w, const floa
         const float *x = in + (size_t)i * ldx;
         const float *pf = next_rows == BLOCK_OUT ? w + (size_t)BLOCK_OUT * in_dim + g * seg : NULL;
         if (rows == BLOCK_OUT) {
-            kernel(o, out_dim, w, x, ldx, in_dim, bias, pf, pf_rate, cols);
+            dot_block_cols(o, out_dim, w, x, ldx, in_dim, bias, pf, pf_rate, BLOCK_OUT, cols);
         } else {
             for (int r = 0; r < rows; r++)
-                dot_block_cols(o + r, out_dim, w + (size_t)r * in_dim, x, ldx, in_dim, bias ? bias + r : NULL, cols);
+                dot_block_cols(o + r, out_dim, w + (size_t)r * in_dim, x, ldx, in_dim, bias ? bias + r : NULL, NULL,
+                               0, 1, cols);
         }
     }
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void weight_block(float *out, const float *in, size_t ldx,
+                                                                        const float *w, const float *bias, int n,
+                                                                        int in_dim, int out_dim, int rows,
+                                                                        int next_rows) {
+    weight_block_body(out, in, ldx, w, bias, n, in_dim, out_dim, rows, next_rows, BLOCK_IN);
+}
+
+/* The AVX-512 variant: 4 × 6 ymm accumulators.  A 512-bit float32 kernel
+ * built like the BF16 one (row pairs against broadcast inputs, 4 × 8) ran
+ * caption decode 7-11% slower with float32 weights and gained nothing on
+ * images (bench/README.md), so float32 keeps this one. */
+__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void
+weight_block_wide(float *out, const float *in, size_t ldx, const float *w, const float *bias, int n, int in_dim,
+                  int out_dim, int rows, int next_rows) {
+    weight_block_body(out, in, ldx, w, bias, n, in_dim, out_dim, rows, next_rows, BLOCK_IN_WIDE);
 }
 
 /* Input rows are re-read from L1 for every weight block, next to the
@@ -269,14 +245,25 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
             out[(size_t)c * out_dim + r] = bf16_finish(acc[r][c], w + (size_t)r * k, x + (size_t)c * k, k, bias, r);
 }
 
+/* The 512-bit kernel (BF16 weights).  A 512-bit FMA does the work of two
+ * 256-bit ones on CPUs with full-width AVX-512 units (Zen 5: 2 × 512-bit
+ * FMA a cycle, so the 256-bit kernels reach only half the FMA peak;
+ * bench/README.md), but 16 lanes over k would change the summation order.  So each 512-bit register
+ * holds two weight rows' 8 lanes side by side, [row 2p | row 2p+1], and is
+ * multiplied by one input's 8 elements broadcast to both halves: every lane
+ * runs exactly the 256-bit kernel's FMA sequence, the halves are summed by
+ * hsum8, and the results are bit-identical to the AVX2 kernels.  The wide
+ * kernels run where zmm_supported (AVX-512 F, DQ and VL). */
+#define ZMM_TARGET "avx2,fma,avx512f,avx512dq,avx512vl"
+
 /* The wide kernel (2+ inputs, AVX-512 CPUs).  The pair kernel above
  * re-widens every weight vector for each input pair (a shift and a mask per
  * two FMAs), and each of its accumulators takes two dependent FMAs per step,
  * so its 8 chains barely cover the FMA latency: ~55 GFLOP/s a core against
  * the float32 kernel's ~80.  Here 4 weight rows are loaded as two 512-bit
- * pairs [row 2p | row 2p+1], widened once per 16
- * elements into 4 registers and used for up to 8 inputs, each input's even
- * and odd elements broadcast to both halves: 16 accumulators, 4 widened
+ * pairs [row 2p | row 2p+1], widened once per 16 elements into 4 registers
+ * and used for up to 8 inputs, each input's even and odd elements broadcast
+ * to both halves: 16 accumulators, 4 widened
  * vectors, 2 inputs and the mask in 23 of the 32 registers.  The block (4
  * rows, 16 KiB at 2048 inputs) stays in L1 for the next group of inputs.
  * Every lane accumulates the same products in the same order as the pair
@@ -318,7 +305,8 @@ dot_block_bf16_wide(float *out, int out_dim, const uint16_t *w, const float *xs,
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) {
             const float *xc = xs + (size_t)c * lds + j;
-            __m512 xe = _mm512_broadcast_f32x8(_mm256_loadu_ps(xc)), xo = _mm512_broadcast_f32x8(_mm256_loadu_ps(xc + 8));
+            __m512 xe = _mm512_broadcast_f32x8(_mm256_loadu_ps(xc));
+            __m512 xo = _mm512_broadcast_f32x8(_mm256_loadu_ps(xc + 8));
 #pragma GCC unroll 2
             for (int p = 0; p < BF16_WIDE_ROWS / 2; p++) {
                 acc[p][c] = _mm512_fmadd_ps(e[p], xe, acc[p][c]);
@@ -399,15 +387,15 @@ __attribute__((target("avx2,fma"), noinline)) static void rows_bf16(float *out, 
 
 /* Output rows [o0, o1) of a float32 weight against all n inputs (row i at
  * in + i · ldx), in blocks of BLOCK_OUT from o0 (o0 a multiple of
- * BLOCK_OUT); wide: block_wide (AVX-512 CPUs). */
+ * BLOCK_OUT); wide: the AVX-512 variant. */
 static void rows_f32(float *out, const float *in, size_t ldx, const float *weight, const float *bias, int n,
                      int in_dim, int out_dim, int o0, int o1, int wide) {
     for (int o = o0; o < o1; o += BLOCK_OUT) {
         int rows = out_dim - o < BLOCK_OUT ? out_dim - o : BLOCK_OUT;
         int next_rows = out_dim - o - rows < BLOCK_OUT ? out_dim - o - rows : BLOCK_OUT;
         const float *w = weight + (size_t)o * in_dim, *b = bias ? bias + o : NULL;
-        if (wide) weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_wide, BLOCK_IN_WIDE);
-        else weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows, block_avx2, BLOCK_IN);
+        if (wide) weight_block_wide(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows);
+        else weight_block(out + o, in, ldx, w, b, n, in_dim, out_dim, rows, next_rows);
     }
 }
 

@@ -65,16 +65,14 @@ def bootstrap_ci(values, n_boot=2000, seed=0):
 
 
 def summarise(groups, kinds):
-    per, auc, pairs = group_stats(groups)
     out = {}
     for k in ev.KINDS + ["overall"]:
-        sel = [i for i, kk in enumerate(kinds) if k == "overall" or kk == k]
-        out[k] = {m: {"score": sum(v[i] for i in sel) / len(sel), "ci95": bootstrap_ci([v[i] for i in sel])}
-                  for m, v in per.items()}
-        kg = [groups[i] for i in sel]
-        out[k]["pairwise_auc"], out[k]["auc_pairs"] = group_stats(kg)[1:]
-    gain = [b - s for b, s in zip(per["best_by_reward"], per["single"])]
-    out["overall"]["best_minus_single"] = {"score": sum(gain) / len(gain), "ci95": bootstrap_ci(gain)}
+        per, auc, pairs = group_stats([g for g, kk in zip(groups, kinds) if k == "overall" or kk == k])
+        out[k] = {m: {"score": sum(v) / len(v), "ci95": bootstrap_ci(v)} for m, v in per.items()}
+        out[k]["pairwise_auc"], out[k]["auc_pairs"] = auc, pairs
+        if k == "overall":
+            gain = [b - s for b, s in zip(per["best_by_reward"], per["single"])]
+            out[k]["best_minus_single"] = {"score": sum(gain) / len(gain), "ci95": bootstrap_ci(gain)}
     return out
 
 
