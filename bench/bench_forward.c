@@ -20,12 +20,14 @@
  *   --dump  write the weights, inputs and dsr's log-probs of both_1214 as
  *           safetensors for bench/torch_peer.py (the cross-check)
  *   --lora-rank R  the model with LoRA adapters of rank R (alpha 2R) on the
- *           seven LM projections, the generation head's two and the generation
- *           aligner's linears, B random (not zero: every adapter then
+ *           seven LM projections, the generation head's two and both
+ *           aligners' linears, B random (not zero: every adapter then
  *           gets a gradient); with --dump, also dsr's adapter gradients of
  *           the GRPO loss torch_peer.py checks them against (a caption
- *           sample and an image sample, both after the generation context;
- *           advantages +1 / -1, old log-probs detached, loss_type grpo, β 0) */
+ *           sample and an image sample, both after the generation context,
+ *           and a caption of random vision features through the
+ *           understanding aligner; advantages +1 / -1 / +0.5, old log-probs
+ *           detached, loss_type grpo, β 0) */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -50,7 +52,8 @@
 struct bench_inputs {
     int32_t und_context[N_IMAGE + UND_TEXT], und_target[UND_TARGET];
     int32_t gen_context[GEN_CONTEXT], gen_target[N_IMAGE];
-    float *image_embeds; /* [N_IMAGE, hidden] */
+    float *image_embeds;    /* [N_IMAGE, hidden] */
+    float *vision_features; /* [N_IMAGE, vision hidden]: the LoRA check's image, through the aligner */
 };
 
 static int make_inputs(const struct janus_config *c, struct bench_inputs *in) {
@@ -64,12 +67,15 @@ static int make_inputs(const struct janus_config *c, struct bench_inputs *in) {
     for (int i = 1; i < GEN_CONTEXT - 1; i++) in->gen_context[i] = 3 + (int32_t)(rng_next_u64(&r) % (uint64_t)V);
     in->gen_context[GEN_CONTEXT - 1] = MID_BOI;
     for (int i = 0; i < N_IMAGE; i++) in->gen_target[i] = (int32_t)(rng_next_u64(&r) % (uint64_t)c->vq.num_embeddings);
-    size_t n = (size_t)N_IMAGE * c->text.hidden_size;
+    size_t n = (size_t)N_IMAGE * c->text.hidden_size, nf = (size_t)N_IMAGE * c->vision.hidden_size;
     in->image_embeds = malloc(n * sizeof(float));
-    if (!in->image_embeds) return -1;
+    in->vision_features = malloc(nf * sizeof(float));
+    if (!in->image_embeds || !in->vision_features) return -1;
     /* the scale of an embedding row (init u/sqrt(fan_in)) */
     float scale = 1.0f / sqrtf((float)c->text.hidden_size);
     for (size_t i = 0; i < n; i++) in->image_embeds[i] = (float)rng_normal(&r) * scale;
+    /* unit-variance rows, as the tower's post-layernorm leaves them */
+    for (size_t i = 0; i < nf; i++) in->vision_features[i] = (float)rng_normal(&r);
     return 0;
 }
 
@@ -125,19 +131,24 @@ static int time_case(const struct janus_model *m, const struct tf_item *items, i
 /* LM + generation-path weights (HF names), the inputs, dsr's log-probs and the
  * config numbers the peer needs, in one safetensors file. */
 /* dsr's gradient of the peer's GRPO check with respect to every adapter
- * (see --lora-rank): grad receives the trainer's gradient arena. */
+ * (see --lora-rank): grad receives the trainer's gradient arena.  The third
+ * sample is an image caption whose image rows come through the understanding
+ * aligner, so its adapters get a gradient too. */
 static int lora_grads(const struct janus_model *m, const struct bench_inputs *in, float **grad, struct dsr_err *err) {
-    struct train_sample s[2] = {
+    struct train_sample s[3] = {
         {.kind = TF_TARGET_TOKENS, .context = in->gen_context, .n_context = GEN_CONTEXT, .completion = in->und_target,
          .n_completion = UND_TARGET, .advantage = 1.0f},
         {.kind = TF_TARGET_CODES, .context = in->gen_context, .n_context = GEN_CONTEXT, .completion = in->gen_target,
          .n_completion = N_IMAGE, .advantage = -1.0f},
+        {.kind = TF_TARGET_TOKENS, .context = in->und_context, .n_context = N_IMAGE + UND_TEXT,
+         .vision_features = in->vision_features, .n_feature_rows = N_IMAGE, .completion = in->und_target,
+         .n_completion = UND_TARGET, .advantage = 0.5f},
     };
     struct grpo_hyper h = {.epsilon = 0.2f, .epsilon_high = 0.2f, .loss_type = GRPO_LOSS_GRPO};
     struct trainer tr;
     struct train_stats st;
     if (trainer_init(&tr, m, 0, err)) return -1;
-    if (trainer_grpo_backward(&tr, m, s, 2, &h, &st, err)) {
+    if (trainer_grpo_backward(&tr, m, s, 3, &h, &st, err)) {
         trainer_free(&tr);
         return -1;
     }
@@ -153,13 +164,13 @@ static int dump(const char *path, const struct janus_model *m, const struct benc
     const struct text_config *t = &m->cfg.text;
     float *grad = NULL;
     if (m->lora.rank && lora_grads(m, in, &grad, err)) return -1;
-    struct st_out_tensor *out = calloc(2 * pt->n + 9, sizeof *out);
+    struct st_out_tensor *out = calloc(2 * pt->n + 10, sizeof *out);
     if (!out) return dsr_errf(err, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < pt->n; i++) {
         const struct param *p = &pt->items[i];
         if (strncmp(p->name, "model.language_model.", 21) != 0 && strncmp(p->name, "model.generation_", 17) != 0 &&
-            strcmp(p->name, "lm_head.weight") != 0)
+            strncmp(p->name, "model.aligner.", 14) != 0 && strcmp(p->name, "lm_head.weight") != 0)
             continue;
         struct st_out_tensor *o = &out[n++];
         snprintf(o->name, sizeof o->name, "%s", p->name);
@@ -182,6 +193,7 @@ static int dump(const char *path, const struct janus_model *m, const struct benc
         {"bench.config.float", "F32", 1, {2}, cfg_float},
         {"bench.und.context", "I32", 1, {N_IMAGE + UND_TEXT}, in->und_context},
         {"bench.und.image_embeds", "F32", 2, {N_IMAGE, t->hidden_size}, in->image_embeds},
+        {"bench.und.vision_features", "F32", 2, {N_IMAGE, m->cfg.vision.hidden_size}, in->vision_features},
         {"bench.und.target", "I32", 1, {UND_TARGET}, in->und_target},
         {"bench.gen.context", "I32", 1, {GEN_CONTEXT}, in->gen_context},
         {"bench.gen.target", "I32", 1, {N_IMAGE}, in->gen_target},
@@ -236,7 +248,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct lora_config lora = {.rank = (int)lora_rank, .alpha = 2.0f * (float)lora_rank,
-                               .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS | (1u << LORA_GEN_ALIGNER)};
+                               .targets = LORA_LM_TARGETS | LORA_GEN_TARGETS | LORA_ALIGNER_TARGETS};
     if (janus_model_init_random(&cfg, 1, weights, lora_rank ? &lora : NULL, &m, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.msg);
         return 1;
@@ -308,6 +320,7 @@ int main(int argc, char **argv) {
     json_decref(root);
     free(lp);
     free(in.image_embeds);
+    free(in.vision_features);
     janus_model_free(&m);
     return rc;
 }

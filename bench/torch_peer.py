@@ -15,10 +15,12 @@ generation aligner and head), and
     per-sequence token mean), gradients for every weight; and an AdamW step;
   * when the dump holds LoRA adapters (`bench_forward --lora-rank R`): the
     forward adds scale·(x·Aᵀ)·Bᵀ to each adapted linear (the LM's
-    projections, the generation head's two and the generation aligner's), and dsr's
+    projections, the generation head's two and both aligners'), and dsr's
     adapter gradients of the GRPO loss over a caption and an image sample
-    (both after the generation context) are checked against torch autograd
-    (max error relative to each tensor's largest |gradient|; must be <= 1e-3).
+    (both after the generation context) and a caption of an image whose
+    vision features pass through the understanding aligner are checked
+    against torch autograd (max error relative to each tensor's largest
+    |gradient|; must be <= 1e-3).
 
 All on torch.set_num_threads(--threads).  Prints a summary and writes --json.
 Run with the interpreter that has Debian's python3-torch (/usr/bin/python3).
@@ -47,14 +49,20 @@ class Peer:
         self.eps, self.theta = cf
         self.w = w
         self.hidden = w["model.language_model.embed_tokens.weight"].shape[1]
-        n_hidden = 0
-        while f"model.generation_aligner.hidden_layers.{n_hidden}.weight" in w:
-            n_hidden += 1
-        self.n_aligner_hidden = n_hidden
+        self.n_aligner_hidden = self.count_hidden("model.generation_aligner")
+        self.n_und_aligner_hidden = self.count_hidden("model.aligner")
         self.lora_scale = float(w["bench.lora.scale"][0]) if "bench.lora.scale" in w else 0.0
 
+    def count_hidden(self, prefix):
+        n = 0
+        while f"{prefix}.hidden_layers.{n}.weight" in self.w:
+            n += 1
+        return n
+
     def params(self):
-        return [t for n, t in self.w.items() if not n.startswith(("bench.", "dsr."))]
+        """What the timed GRPO step trains: the forward's weights (the understanding aligner, there for the LoRA
+        check, is outside it: the timed items carry their image rows)."""
+        return [t for n, t in self.w.items() if not n.startswith(("bench.", "dsr.", "model.aligner."))]
 
     def adapters(self):
         return {n: t for n, t in self.w.items() if ".lora_" in n and not n.startswith("dsr.")}
@@ -103,12 +111,20 @@ class Peer:
         g = F.silu(self.proj(h, p + "mlp.gate_proj")) * self.proj(h, p + "mlp.up_proj")
         return x + self.proj(g, p + "mlp.down_proj")
 
-    def embed_codes(self, codes):
-        w = self.w
-        x = self.proj(w["model.generation_embeddings.weight"][codes], "model.generation_aligner.fc1")
-        for i in range(self.n_aligner_hidden):
-            x = self.proj(F.gelu(x), f"model.generation_aligner.hidden_layers.{i}")
+    def mlp_aligner(self, x, prefix, n_hidden):
+        """Janus's aligner MLP: fc1, then GELU and a linear per hidden layer."""
+        x = self.proj(x, prefix + ".fc1")
+        for i in range(n_hidden):
+            x = self.proj(F.gelu(x), f"{prefix}.hidden_layers.{i}")
         return x
+
+    def embed_codes(self, codes):
+        return self.mlp_aligner(self.w["model.generation_embeddings.weight"][codes], "model.generation_aligner",
+                                self.n_aligner_hidden)
+
+    def align_image(self, features):
+        """vision features [rows, vision hidden] → image rows [rows, hidden] (the understanding aligner)."""
+        return self.mlp_aligner(features, "model.aligner", self.n_und_aligner_hidden)
 
     def embed_context(self, ids, image_embeds):
         rows = self.w["model.language_model.embed_tokens.weight"][ids]
@@ -243,19 +259,24 @@ def main():
 def lora_check(peer, w):
     """Worst relative error of dsr's adapter gradients against autograd's, for
     bench_forward's check batch: a caption (the generation context, then the
-    understanding targets as tokens) and an image sample, advantages +1 / -1."""
+    understanding targets as tokens), an image sample, and a caption of the
+    understanding context whose image rows are the vision features through
+    the understanding aligner; advantages +1 / -1 / +0.5."""
     ctx = w["bench.gen.context"].long()
-    items = [{"kind": "tokens", "context": ctx, "target": w["bench.und.target"].long()},
-             {"kind": "codes", "context": ctx, "target": w["bench.gen.target"].long()}]
     ad = peer.adapters()
     for t in ad.values():
         t.requires_grad_(True)
         t.grad = None
-    grpo_loss(peer.logprobs(items), [1.0, -1.0]).backward()
+    items = [{"kind": "tokens", "context": ctx, "target": w["bench.und.target"].long()},
+             {"kind": "codes", "context": ctx, "target": w["bench.gen.target"].long()},
+             {"kind": "tokens", "context": w["bench.und.context"].long(),
+              "image_embeds": peer.align_image(w["bench.und.vision_features"]), "target": w["bench.und.target"].long()}]
+    grpo_loss(peer.logprobs(items), [1.0, -1.0, 0.5]).backward()
     worst = 0.0
     for name, t in ad.items():
         want = w["dsr.grad." + name]
-        worst = max(worst, (t.grad - want).abs().max().item() / max(want.abs().max().item(), 1e-30))
+        got = t.grad if t.grad is not None else torch.zeros_like(t)  # no path to the loss in torch: 0
+        worst = max(worst, (got - want).abs().max().item() / max(want.abs().max().item(), 1e-30))
         t.requires_grad_(False)
         t.grad = None
     return worst
