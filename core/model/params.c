@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/big_alloc.h"
 #include "base/bf16.h"
 #include "base/rng.h"
 
@@ -108,20 +109,17 @@ static size_t layout_f32(struct param_table *pt, bool trainable, bool with_bf16)
  * to free. */
 static float *alloc_arena(size_t n, void **block) {
     size_t bytes = (n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float);
-    char *raw = calloc(1, bytes + 64);
-    *block = raw;
-    if (!raw) return NULL;
-    return (float *)(raw + (64 - (uintptr_t)raw % 64) % 64);
+    float *a = big_calloc(bytes); /* huge pages: decode streams the whole arena every step */
+    *block = a;
+    return a;
 }
 
 /* A BF16 arena of n elements (tensors on 64-byte boundaries), or NULL when
  * n is 0; *failed set when the allocation fails. */
 static uint16_t *alloc_bf16(size_t n, bool *failed) {
     if (!n) return NULL;
-    size_t bytes = (n * sizeof(uint16_t) + 63) / 64 * 64;
-    uint16_t *a = aligned_alloc(64, bytes);
-    if (a) memset(a, 0, bytes);
-    else *failed = true;
+    uint16_t *a = big_calloc(n * sizeof(uint16_t));
+    if (!a) *failed = true;
     return a;
 }
 

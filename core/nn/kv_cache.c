@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/big_alloc.h"
 #include "base/bf16.h"
 
 const char *kv_dtype_name(enum kv_dtype d) { return d == KV_BF16 ? "bf16" : "float32"; }
@@ -29,12 +30,12 @@ int kv_cache_init(struct kv_cache *c, int n_slots, int n_layers, int max_len, in
     if (per > SIZE_MAX / 8) return dsr_errf(err, "kv cache: size overflows");
     bool ok;
     if (dtype == KV_BF16) {
-        c->k16 = malloc(per * sizeof(uint16_t));
-        c->v16 = malloc(per * sizeof(uint16_t));
+        c->k16 = big_alloc(per * sizeof(uint16_t));
+        c->v16 = big_alloc(per * sizeof(uint16_t));
         ok = c->k16 && c->v16;
     } else {
-        c->k = malloc(per * sizeof(float));
-        c->v = malloc(per * sizeof(float));
+        c->k = big_alloc(per * sizeof(float));
+        c->v = big_alloc(per * sizeof(float));
         ok = c->k && c->v;
     }
     c->len = calloc((size_t)n_slots, sizeof(int));
