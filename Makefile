@@ -355,7 +355,7 @@ ship-default-model: deps
 
 # The DSR experiment (experiments/dsr-shapes/README.md): the whole matrix
 # from the committed base checkpoint (resumable), or a CI-sized smoke run.
-.PHONY: experiment experiment-from-default experiment-batch16 experiment-smoke
+.PHONY: experiment experiment-from-default experiment-batch16 experiment-frozen-judge experiment-smoke
 EXPERIMENT_DEB_PACKAGES = python3-matplotlib
 EXPERIMENT_ARGS ?= --select-lr 1e-5,3e-5,1e-4
 experiment:
@@ -381,6 +381,15 @@ experiment-batch16:
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --batch 16 --select-lr 3e-5,1e-4 --runs base,grpo_dual,shuffled --out $(BUILD)/experiment-batch16
 	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-batch16 --dest experiments/dsr-shapes/from-default-batch16 --no-weights
+
+# The fifth study (experiments/dsr-shapes/README.md): the fourth's settings
+# with the rewards from a frozen copy of the start checkpoint; reuses the
+# fourth's base and grpo_dual records when $(BUILD)/experiment-batch16 has them.
+experiment-frozen-judge:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
+	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --batch 16 --lr 1e-4 --runs base,grpo_dual,frozen_judge --out $(BUILD)/experiment-batch16
+	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-batch16 --dest experiments/dsr-shapes/from-default-frozen-judge --no-weights
 
 experiment-smoke:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"

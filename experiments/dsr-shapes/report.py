@@ -24,10 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from run import KEYS, aggregate, seeds_of  # noqa: E402
-ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward"]
+from run import KEYS, ORDER, aggregate, seeds_of  # noqa: E402
 COLOURS = {"grpo_dual": "tab:blue", "simpo_dual": "tab:green", "grpo_gen_only": "tab:orange",
-           "grpo_und_only": "tab:purple", "shuffled": "tab:gray", "grader_reward": "tab:red"}
+           "grpo_und_only": "tab:purple", "shuffled": "tab:gray", "grader_reward": "tab:red",
+           "frozen_judge": "tab:brown"}
 
 
 def read_log(path):

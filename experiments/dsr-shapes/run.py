@@ -10,7 +10,9 @@ Runs (RUNS below): base (no RL); GRPO with dual self-rewards; SimPO with dual
 self-rewards; GRPO generation only; GRPO understanding only; GRPO with the
 self-rewards shuffled within each group (the control: same compute, no
 signal); GRPO with the world's grader as the reward (the reference: what
-external supervision gives).
+external supervision gives); GRPO with the dual self-rewards of a frozen
+copy of the start checkpoint (frozen_judge.py: a second dsrd that never
+follows the learner).
 
 Data (unpaired): RL images are renders of the stream with seed 4 (their
 captions are never given to the trainer); RL prompts are captions of the
@@ -46,10 +48,12 @@ RUNS = {
     "grpo_und_only": ["--algorithm", "grpo", "--directions", "und", "--reward", "self"],
     "shuffled": ["--algorithm", "grpo", "--directions", "und,gen", "--reward", "shuffled"],
     "grader_reward": ["--algorithm", "grpo", "--directions", "und,gen", "--reward", "command"],
+    "frozen_judge": ["--algorithm", "grpo", "--directions", "und,gen", "--reward", "command"],
 }
 SEEDS = {"grpo_dual": [0, 1, 2], "simpo_dual": [0, 1, 2], "shuffled": [0, 1, 2],
-         "grpo_gen_only": [0], "grpo_und_only": [0], "grader_reward": [0]}
-ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward"]
+         "grpo_gen_only": [0], "grpo_und_only": [0], "grader_reward": [0], "frozen_judge": [0, 1, 2]}
+ORDER = ["base", "grpo_dual", "simpo_dual", "grpo_gen_only", "grpo_und_only", "shuffled", "grader_reward",
+         "frozen_judge"]
 
 
 def log(msg):
@@ -133,10 +137,18 @@ def train(name, seed, args, base, data, out, threads, tag="", extra=()):
            "--temperature", "1"] + RUNS[name] + list(extra)
     if args.rollout_cfg is not None:
         cmd += ["--cfg-scale", str(args.rollout_cfg)]
-    if "command" in RUNS[name]:
+    judge = None
+    if name == "grader_reward":
         cmd += ["--reward-cmd", f"{os.path.join(ROOT, 'build', 'dsr')} world grade --batch"]
+    elif name == "frozen_judge":  # the start checkpoint in a dsrd of its own, never /reload-ed
+        judge_dir = os.path.join(run_dir, "judge")
+        os.makedirs(judge_dir, exist_ok=True)
+        judge = Daemon(base, judge_dir, threads)
+        cmd += ["--reward-cmd", f"{sys.executable} {os.path.join(HERE, 'frozen_judge.py')} --server {judge.url}"]
     with open(os.path.join(run_dir, "dsr-train.out"), "w") as f:
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if judge:
+        judge.stop()
     if r.returncode != 0:
         d.stop()
         raise RuntimeError(f"{name} seed {seed}: dsr-train exited {r.returncode}; see {run_dir}/dsr-train.out")

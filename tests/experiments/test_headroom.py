@@ -10,19 +10,10 @@ Each group is [(reward, passes the grader)]:
   g4: a tie between a passing and a failing sample: pair counts 1/2.
 Prints the usual closing line "N passed, N failed".
 """
-import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "experiments", "dsr-shapes"))
-import headroom  # noqa: E402
-
-results = []
-
-
-def check(ok, what, got=None):
-    results.append(bool(ok))
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f": got {got!r}"))
+from checks import check, finish
+import headroom  # noqa: E402  (checks put experiments/dsr-shapes on the path)
 
 
 def main():
@@ -44,9 +35,7 @@ def main():
           "per kind: relation holds g2 and g3", s["relation"])
     gain = s["overall"]["best_minus_single"]["score"]
     check(abs(gain - ((1 - 2 / 3) + (0 - 0.5) + 0 + (1 - 0.5)) / 4) < 1e-12, "best minus single", gain)
-    passed = sum(results)
-    print(f"headroom: {passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return finish("headroom")
 
 
 if __name__ == "__main__":
