@@ -65,6 +65,45 @@ def paired_delta(run_items, base_items, n_boot=2000, seed=0):
     return {"mean": mean, "ci_low": stats[int(0.025 * n_boot)], "ci_high": stats[int(0.975 * n_boot) - 1]}
 
 
+def runs_delta(a_items, b_items, n_boot=2000, seed=0):
+    """Δ = run a − run b on the same test items: mean and 95% bootstrap CI,
+    resampling the shared items and each run's seeds independently."""
+    rng = random.Random(seed)
+    n = len(a_items[0])
+    mean = sum(map(sum, a_items)) / (len(a_items) * n) - sum(map(sum, b_items)) / (len(b_items) * n)
+    stats = []
+    for _ in range(n_boot):
+        idx = [rng.randrange(n) for _ in range(n)]
+        sa = [a_items[rng.randrange(len(a_items))] for _ in a_items]
+        sb = [b_items[rng.randrange(len(b_items))] for _ in b_items]
+        stats.append(sum(s[i] for s in sa for i in idx) / (len(sa) * n) - sum(s[i] for s in sb for i in idx) /
+                     (len(sb) * n))
+    stats.sort()
+    return {"mean": mean, "ci_low": stats[int(0.025 * n_boot)], "ci_high": stats[int(0.975 * n_boot) - 1]}
+
+
+# Run-against-run comparisons the studies name (both runs present): the
+# self-rewards against their same-compute control; the frozen judge against
+# the live one (fifth study's primary measure).
+COMPARISONS = [("grpo_dual", "shuffled"), ("frozen_judge", "grpo_dual")]
+
+
+def comparisons(results):
+    """results['comparisons']['a − b'][direction]: runs_delta of each named pair."""
+    out = {}
+    for a, b in COMPARISONS:
+        ka, kb = seeds_of(results, a), seeds_of(results, b)
+        if ka and kb:
+            out[f"{a} − {b}"] = {d: runs_delta([results["per_seed"][k][key]["items"] for k in ka],
+                                               [results["per_seed"][k][key]["items"] for k in kb])
+                                 for d, key in KEYS.items()}
+    results["comparisons"] = out
+    return ["| comparison | Δ generation [95% CI] | Δ understanding [95% CI] |", "|---|---|---|"] + [
+        f"| {name} | " + " | ".join(f"{100 * v[d]['mean']:+.1f} [{100 * v[d]['ci_low']:+.1f}, "
+                                   f"{100 * v[d]['ci_high']:+.1f}]" for d in ("generation", "understanding")) + " |"
+        for name, v in out.items()]
+
+
 def deltas(results):
     """Each run's scores (run.py's bootstrap, also for a run still in
     progress) and its paired Δ vs base, per direction, in results['runs']."""
@@ -167,6 +206,7 @@ def main():
     os.makedirs(args.dest, exist_ok=True)
     results = json.load(open(os.path.join(args.out, "results.json")))
     deltas(results)
+    compare = "\n".join(comparisons(results))
     # the final GRPO-dual checkpoint of seed 0, weights as evaluated (float32), without optimizer state
     final = os.path.join(args.out, "runs", "grpo_dual-seed0", "checkpoints", "final")
     if os.path.isdir(final) and not args.no_weights:
@@ -181,10 +221,12 @@ def main():
     with open(os.path.join(args.dest, "results.json"), "w") as f:
         json.dump(summary, f, indent=1)
     with open(os.path.join(args.dest, "table.md"), "w") as f:
-        f.write(table(results) + "\n\n" + kinds_table(results) + "\n")
+        f.write(table(results) + "\n\n" + kinds_table(results) + "\n\n" + compare + "\n")
     print(table(results))
     print()
     print(kinds_table(results))
+    print()
+    print(compare)
     print(f"plots: {picture}")
 
 
