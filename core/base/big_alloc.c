@@ -9,7 +9,7 @@
 
 void *big_alloc(size_t bytes) {
     if (bytes < HUGE_PAGE) /* a huge page would waste most of itself */
-        return aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0) * 64);
+        return aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
     if (bytes > SIZE_MAX - HUGE_PAGE) return NULL;
     size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; /* aligned_alloc: a multiple */
     void *p = aligned_alloc(HUGE_PAGE, rounded);

@@ -14,8 +14,8 @@ void pt_init(struct param_table *pt) { memset(pt, 0, sizeof *pt); }
 
 void pt_free(struct param_table *pt) {
     free(pt->items);
-    free(pt->trainable_block);
-    free(pt->frozen_block);
+    free(pt->trainable);
+    free(pt->frozen);
     free(pt->trainable_bf16);
     free(pt->frozen_bf16);
     memset(pt, 0, sizeof *pt);
@@ -105,13 +105,10 @@ static size_t layout_f32(struct param_table *pt, bool trainable, bool with_bf16)
 }
 
 /* A zeroed float32 arena of n floats on a 64-byte boundary (at least one
- * block, so an empty arena is still a valid pointer); *block receives what
- * to free. */
-static float *alloc_arena(size_t n, void **block) {
-    size_t bytes = (n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float);
-    float *a = big_calloc(bytes); /* huge pages: decode streams the whole arena every step */
-    *block = a;
-    return a;
+ * block, so an empty arena is still a valid pointer); huge pages: decode
+ * streams the whole arena every step. */
+static float *alloc_arena(size_t n) {
+    return big_calloc((n / PT_ALIGN_FLOATS + 1) * PT_ALIGN_FLOATS * sizeof(float));
 }
 
 /* A BF16 arena of n elements (tensors on 64-byte boundaries), or NULL when
@@ -137,8 +134,8 @@ int pt_alloc(struct param_table *pt, struct dsr_err *err) {
     pt->n_trainable = layout_f32(pt, true, false);
     pt->n_frozen = layout_f32(pt, false, false);
     bool failed = false;
-    pt->trainable = alloc_arena(pt->n_trainable, &pt->trainable_block);
-    pt->frozen = alloc_arena(pt->n_frozen, &pt->frozen_block);
+    pt->trainable = alloc_arena(pt->n_trainable);
+    pt->frozen = alloc_arena(pt->n_frozen);
     pt->trainable_bf16 = alloc_bf16(pt->n_trainable_bf16, &failed);
     pt->frozen_bf16 = alloc_bf16(pt->n_frozen_bf16, &failed);
     if (!pt->trainable || !pt->frozen || failed)
@@ -343,8 +340,7 @@ int pt_promote_trainable(struct param_table *pt, struct dsr_err *err) {
     if (!old_offset) return dsr_errf(err, "out of memory promoting the trainable weights");
     for (size_t i = 0; i < pt->n; i++) old_offset[i] = pt->items[i].offset;
     size_t n = layout_f32(pt, true, true);
-    void *block;
-    float *arena = alloc_arena(n, &block);
+    float *arena = alloc_arena(n);
     if (!arena) {
         for (size_t i = 0; i < pt->n; i++) pt->items[i].offset = old_offset[i];
         free(old_offset);
@@ -365,8 +361,7 @@ int pt_promote_trainable(struct param_table *pt, struct dsr_err *err) {
         p->bf16 = false;
     }
     free(old_offset);
-    free(pt->trainable_block);
-    pt->trainable_block = block;
+    free(pt->trainable);
     pt->trainable = arena;
     pt->n_trainable = n;
     free(pt->trainable_bf16);

@@ -63,9 +63,8 @@ struct param {
 struct param_table {
     struct param *items;
     size_t n, cap;
-    float *trainable; /* arena of n_trainable floats, 64-byte aligned */
-    float *frozen;    /* arena of n_frozen floats, 64-byte aligned */
-    void *trainable_block, *frozen_block; /* what the arenas were allocated as (to free) */
+    float *trainable; /* arena of n_trainable floats, 64-byte aligned (big_calloc: free()) */
+    float *frozen;    /* arena of n_frozen floats, 64-byte aligned (big_calloc: free()) */
     size_t n_trainable, n_frozen;         /* arena lengths in floats, gaps included */
     size_t numel_trainable, numel_frozen; /* parameters (sums of numel), what pt_count reports */
     bool store_bf16;                      /* pt_set_bf16: matrices stored BF16 */

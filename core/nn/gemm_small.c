@@ -248,12 +248,13 @@ dot_block_bf16(float *out, int out_dim, const uint16_t *w, const float *xs, cons
 /* The 512-bit kernel (BF16 weights).  A 512-bit FMA does the work of two
  * 256-bit ones on CPUs with full-width AVX-512 units (Zen 5: 2 × 512-bit
  * FMA a cycle, so the 256-bit kernels reach only half the FMA peak;
- * bench/README.md), but 16 lanes over k would change the summation order.  So each 512-bit register
- * holds two weight rows' 8 lanes side by side, [row 2p | row 2p+1], and is
- * multiplied by one input's 8 elements broadcast to both halves: every lane
- * runs exactly the 256-bit kernel's FMA sequence, the halves are summed by
- * hsum8, and the results are bit-identical to the AVX2 kernels.  The wide
- * kernels run where zmm_supported (AVX-512 F, DQ and VL). */
+ * bench/README.md), but 16 lanes over k would change the summation order.
+ * So each 512-bit register holds two weight rows' 8 lanes side by side,
+ * [row 2p | row 2p+1], and is multiplied by one input's 8 elements
+ * broadcast to both halves: every lane runs exactly the 256-bit kernel's
+ * FMA sequence, the halves are summed by hsum8, and the results are
+ * bit-identical to the AVX2 kernels.  The wide kernels run where
+ * zmm_supported (AVX-512 F, DQ and VL). */
 #define ZMM_TARGET "avx2,fma,avx512f,avx512dq,avx512vl"
 
 /* The wide kernel (2+ inputs, AVX-512 CPUs).  The pair kernel above

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import run  # noqa: E402
 from run import ev, log  # noqa: E402
-from report import paired_delta  # noqa: E402
+from report import runs_delta  # noqa: E402
 
 
 def checkpoints(run_dir):
@@ -123,7 +123,7 @@ def main():
                    "validation": scores, "test": res}
     base = matrix["per_seed"]["base-seed0"]
     for d, key in run.KEYS.items():
-        results.setdefault("delta_vs_base", {})[d] = paired_delta([results["test"][key]["items"]], base[key]["items"])
+        results.setdefault("delta_vs_base", {})[d] = runs_delta([results["test"][key]["items"]], [base[key]["items"]])
     json.dump(results, open(res_path, "w"), indent=1)
     for d, key in run.KEYS.items():
         dl = results["delta_vs_base"][d]

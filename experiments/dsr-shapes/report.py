@@ -50,24 +50,10 @@ SMOOTH = 10  # steps in the trailing mean of the per-step panels
 N_VAL = 64   # validation scenes per eval hook (run.py --n-val)
 
 
-def paired_delta(run_items, base_items, n_boot=2000, seed=0):
-    """Δ = run − base on the same test items: mean and 95% bootstrap CI,
-    resampling items (shared by both) and the run's seeds."""
-    rng = random.Random(seed)
-    n, seeds = len(base_items), len(run_items)
-    mean = sum(map(sum, run_items)) / (seeds * n) - sum(base_items) / n
-    stats = []
-    for _ in range(n_boot):
-        idx = [rng.randrange(n) for _ in range(n)]
-        ss = [run_items[rng.randrange(seeds)] for _ in range(seeds)]
-        stats.append(sum(s[i] for s in ss for i in idx) / (seeds * n) - sum(base_items[i] for i in idx) / n)
-    stats.sort()
-    return {"mean": mean, "ci_low": stats[int(0.025 * n_boot)], "ci_high": stats[int(0.975 * n_boot) - 1]}
-
-
 def runs_delta(a_items, b_items, n_boot=2000, seed=0):
-    """Δ = run a − run b on the same test items: mean and 95% bootstrap CI,
-    resampling the shared items and each run's seeds independently."""
+    """Δ = run a − run b on the same test items ([[0/1 per item] per seed]
+    each): mean and 95% bootstrap CI, resampling the shared items and each
+    run's seeds independently (b = [base]: the paired Δ against base)."""
     rng = random.Random(seed)
     n = len(a_items[0])
     mean = sum(map(sum, a_items)) / (len(a_items) * n) - sum(map(sum, b_items)) / (len(b_items) * n)
@@ -75,7 +61,8 @@ def runs_delta(a_items, b_items, n_boot=2000, seed=0):
     for _ in range(n_boot):
         idx = [rng.randrange(n) for _ in range(n)]
         sa = [a_items[rng.randrange(len(a_items))] for _ in a_items]
-        sb = [b_items[rng.randrange(len(b_items))] for _ in b_items]
+        # one seed (base): resampling it is the identity, so no draw
+        sb = b_items if len(b_items) == 1 else [b_items[rng.randrange(len(b_items))] for _ in b_items]
         stats.append(sum(s[i] for s in sa for i in idx) / (len(sa) * n) - sum(s[i] for s in sb for i in idx) /
                      (len(sb) * n))
     stats.sort()
@@ -116,8 +103,8 @@ def deltas(results):
         if not keys or name not in results["runs"]:
             continue
         for d, key in KEYS.items():
-            results["runs"][name][d]["delta_vs_base"] = paired_delta(
-                [results["per_seed"][k][key]["items"] for k in keys], results["per_seed"][base[0]][key]["items"])
+            results["runs"][name][d]["delta_vs_base"] = runs_delta(
+                [results["per_seed"][k][key]["items"] for k in keys], [results["per_seed"][base[0]][key]["items"]])
 
 
 def table(results):

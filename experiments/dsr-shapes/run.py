@@ -145,10 +145,12 @@ def train(name, seed, args, base, data, out, threads, tag="", extra=()):
         os.makedirs(judge_dir, exist_ok=True)
         judge = Daemon(base, judge_dir, threads)
         cmd += ["--reward-cmd", f"{sys.executable} {os.path.join(HERE, 'frozen_judge.py')} --server {judge.url}"]
-    with open(os.path.join(run_dir, "dsr-train.out"), "w") as f:
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if judge:
-        judge.stop()
+    try:
+        with open(os.path.join(run_dir, "dsr-train.out"), "w") as f:
+            r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    finally:
+        if judge:
+            judge.stop()
     if r.returncode != 0:
         d.stop()
         raise RuntimeError(f"{name} seed {seed}: dsr-train exited {r.returncode}; see {run_dir}/dsr-train.out")
