@@ -214,7 +214,10 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
     if (!out->tokens || !out->logprobs || !out->lengths || !rows || !logits)
         rc = dsr_errf(err, "out of memory for a group of %d × %d tokens", G, max_tokens);
     if (rc == 0) rc = scratch_pool_init(&pool, V, err);
-    if (rc == 0) rc = kv_cache_init(&cache, G, t->n_layers, n_context + max_tokens, t->n_kv_heads, t->head_dim, p->kv_dtype, err);
+    /* slot 0 holds the prefill, the other members only their own tokens */
+    if (rc == 0)
+        rc = kv_cache_init_shared(&cache, G, 1, n_context, t->n_layers, n_context + max_tokens, t->n_kv_heads,
+                                  t->head_dim, p->kv_dtype, err);
     seed_streams(rngs, G, p->seed);
 
     /* shared prefill: one forward of the context, every slot reads its cache as a shared prefix */
@@ -300,7 +303,9 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
         rc = dsr_errf(err, "out of memory for a group of %d images", G);
     if (rc == 0) rc = scratch_pool_init(&pool, K, err);
     /* slots: B·g = conditional row of sample g, B·g + 1 = its unconditional row */
-    if (rc == 0) rc = kv_cache_init(&cache, B * G, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim, p->kv_dtype, err);
+    if (rc == 0)
+        rc = kv_cache_init_shared(&cache, B * G, B, n_context, t->n_layers, n_context + N, t->n_kv_heads, t->head_dim,
+                                  p->kv_dtype, err);
     seed_streams(rngs, G, p->seed);
 
     for (int i = 0; rc == 0 && i < n_context; i++)

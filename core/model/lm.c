@@ -184,6 +184,9 @@ static int check_segments(const struct kv_cache *cache, const struct lm_segment 
         int slot = segs[s].slot;
         if (slot < 0 || slot >= cache->n_slots) return dsr_errf(err, "segment %d: slot %d out of range", s, slot);
         if (segs[s].n <= 0) return dsr_errf(err, "segment %d: empty", s);
+        if (cache->len[slot] < kv_cache_first_position(cache, slot))
+            return dsr_errf(err, "segment %d: slot %d stores positions from %d on: share a prefix into it first", s,
+                            slot, kv_cache_first_position(cache, slot));
         if (cache->len[slot] + segs[s].n > cache->max_len)
             return dsr_errf(err, "sequence of %d tokens exceeds the cache length %d", cache->len[slot] + segs[s].n,
                             cache->max_len);

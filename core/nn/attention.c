@@ -81,7 +81,8 @@ int attention_forward(const float *q, const struct kv_cache *cache, int layer, c
                          head_dim, out + (size_t)row0[s] * q_stride, err);
     }
     if (rc == 0)
-        rc = attention_decode(q, cache, layer, segs, row0, is_short, n_segs, n_heads, n_kv_heads, head_dim, out, err);
+        rc = attention_decode(q, cache, layer, segs, row0, is_short, n_segs, n_heads, n_kv_heads, head_dim,
+                              DECODE_ISA_AUTO, out, err);
     free(row0);
     free(is_short);
     return rc;

@@ -17,8 +17,14 @@
 #include "base/error.h"
 #include "nn/kv_cache.h"
 
+/* DECODE_ISA_AUTO: the x86 vector paths for blocks of 8 rows where the CPU
+ * has them (AVX2 scores, AVX-512 prefix values); DECODE_ISA_PORTABLE: the
+ * compiler-vectorised loops only.  Both give bit-identical results (tests
+ * compare them). */
+enum decode_isa { DECODE_ISA_AUTO, DECODE_ISA_PORTABLE };
+
 int attention_decode(const float *q, const struct kv_cache *cache, int layer, const struct lm_segment *segs,
                      const int *row0, const unsigned char *is_short, int n_segs, int n_heads, int n_kv_heads,
-                     int head_dim, float *out, struct dsr_err *err);
+                     int head_dim, enum decode_isa isa, float *out, struct dsr_err *err);
 
 #endif

@@ -25,6 +25,10 @@
  * so each weight block is re-read half as often and each FMA needs fewer
  * loads (the vectors stay 256-bit: the same lanes, the same results). */
 #define BLOCK_OUT 4
+
+/* Output rows a thread takes at a time in group_simd (rounded up to whole
+ * blocks). */
+#define CHUNK_ROWS 128
 #define BLOCK_IN 3
 #define BLOCK_IN_WIDE 6
 
@@ -400,15 +404,18 @@ static void rows_f32(float *out, const float *in, size_t ldx, const float *weigh
     }
 }
 
-/* Every job's product on the SIMD kernels in one parallel region.  Each
- * thread takes a contiguous range of whole blocks of every job's output rows
- * (so it streams its own slice of each weight once) and goes on to the next
- * job without waiting: one fork-join for the group.  A block's result does
- * not depend on which thread computes it, so the split changes no bits.
- * BF16 jobs share the input split into even and odd elements (xs), float32
- * jobs a copy with padded rows (xp; when that cannot be allocated they read
- * `in` itself: slower, same bits).  -1 when xs cannot be allocated, nothing
- * computed. */
+/* Every job's product on the SIMD kernels in one parallel region.  The threads
+ * take chunks of CHUNK_ROWS output rows (whole blocks; a contiguous 256-704
+ * KiB of BF16 weight at the mid-size model's widths) in turn, first come first
+ * served, and go on to the next job without waiting: one fork-join for the
+ * group.  Handing out chunks instead of one even range per thread matters on
+ * shared machines: with even ranges the faster core spun at every join for the
+ * slower one (15% of a batched decode step in perf, bench/README.md).  A
+ * block's result does not depend on which thread computes it, so the split
+ * changes no bits.  BF16 jobs share the input split into even and odd elements
+ * (xs), float32 jobs a copy with padded rows (xp; when that cannot be
+ * allocated they read `in` itself: slower, same bits).  -1 when xs cannot be
+ * allocated, nothing computed. */
 static int group_simd(const struct gemm_small_job *jobs, int count, const float *in, int n, int in_dim, int wide) {
     int k16 = in_dim & ~15;
     long long weights = 0;
@@ -443,15 +450,14 @@ static int group_simd(const struct gemm_small_job *jobs, int count, const float 
     }
     int threads = weights >= GEMM_SMALL_PARALLEL_MIN_WEIGHTS ? omp_get_max_threads() : 1;
 #pragma omp parallel num_threads(threads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int j = 0; j < count; j++) {
-            const struct gemm_small_job *jb = &jobs[j];
-            int B = jb->weight.bf16 ? bf16_block_rows(n, wide) : BLOCK_OUT;
-            int n_blocks = (jb->out_dim + B - 1) / B;
-            int b0 = (int)((long long)n_blocks * t / nt), b1 = (int)((long long)n_blocks * (t + 1) / nt);
-            int o0 = b0 * B, o1 = b1 * B < jb->out_dim ? b1 * B : jb->out_dim;
-            if (o1 <= o0) continue;
+    for (int j = 0; j < count; j++) {
+        const struct gemm_small_job *jb = &jobs[j];
+        int B = jb->weight.bf16 ? bf16_block_rows(n, wide) : BLOCK_OUT;
+        int chunk = (CHUNK_ROWS + B - 1) / B * B;
+        int n_chunks = (jb->out_dim + chunk - 1) / chunk;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int c = 0; c < n_chunks; c++) {
+            int o0 = c * chunk, o1 = o0 + chunk < jb->out_dim ? o0 + chunk : jb->out_dim;
             if (jb->weight.bf16)
                 rows_bf16(jb->out + o0, jb->out_dim, jb->weight.bf16 + (size_t)o0 * in_dim, xs, in, n, in_dim,
                           jb->bias ? jb->bias + o0 : NULL, o1 - o0, wide);

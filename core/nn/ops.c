@@ -266,22 +266,8 @@ void op_log_softmax_row(float *out, const float *in, int dim) {
     for (int j = 0; j < dim; j++) out[j] = (float)((double)in[j] - lse);
 }
 
-/* Four independent maxima and sums, so the loops are not bound by the
- * latency of one dependency chain (softmax runs serially between attention
- * GEMMs, where it is a third of the time). */
+/* Softmax runs serially between attention GEMMs, where it is a third of the
+ * time: vec_softmax vectorises it without changing its arithmetic. */
 void op_softmax_row(float *x, int dim) {
-    if (dim <= 0) return;
-    float m[4] = {x[0], x[0], x[0], x[0]};
-    int j = 0;
-    for (; j + 4 <= dim; j += 4)
-        for (int l = 0; l < 4; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
-    for (; j < dim; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
-    float mx = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
-    vec_exp_shifted(x, x, mx, (size_t)dim);
-    double s[4] = {0, 0, 0, 0};
-    for (j = 0; j + 4 <= dim; j += 4)
-        for (int l = 0; l < 4; l++) s[l] += x[j + l];
-    for (; j < dim; j++) s[0] += x[j];
-    float inv = (float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3])));
-    for (j = 0; j < dim; j++) x[j] *= inv;
+    if (dim > 0) vec_softmax(x, (size_t)dim);
 }

@@ -61,6 +61,28 @@ __attribute__((target("avx2,fma"))) static void exp_shifted8(float *out, const f
     }
 }
 
+/* vec_softmax's AVX2 body: the portable loop's operations exactly (the four
+ * double partial sums are one vector's lanes). */
+__attribute__((target("avx2,fma"))) static void softmax8(float *x, size_t n) {
+    __m256 m8 = _mm256_set1_ps(x[0]);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) m8 = _mm256_max_ps(_mm256_loadu_ps(x + j), m8);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m8);
+    float mx = lanes[0];
+    for (int l = 1; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    exp_shifted8(x, x, mx, n);
+    __m256d s4 = _mm256_setzero_pd();
+    for (j = 0; j + 4 <= n; j += 4) s4 = _mm256_add_pd(s4, _mm256_cvtps_pd(_mm_loadu_ps(x + j)));
+    double s[4];
+    _mm256_storeu_pd(s, s4);
+    for (; j < n; j++) s[0] += x[j];
+    __m256 inv = _mm256_set1_ps((float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3]))));
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), inv));
+    for (; j < n; j++) x[j] *= _mm256_cvtss_f32(inv);
+}
+
 __attribute__((target("avx2,fma"))) static void swiglu8(float *out, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i += 8) {
         size_t k = n - i < 8 ? n - i : 8;
@@ -115,6 +137,29 @@ void vec_exp_shifted(float *out, const float *in, float shift, size_t n) {
     }
 #endif
     for (size_t i = 0; i < n; i++) out[i] = expf(in[i] - shift);
+}
+
+void vec_softmax(float *x, size_t n) {
+    if (n == 0) return;
+#if defined(__x86_64__)
+    if (have_avx2()) {
+        softmax8(x, n);
+        return;
+    }
+#endif
+    float m[4] = {x[0], x[0], x[0], x[0]};
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
+    for (; j < n; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
+    float mx = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
+    vec_exp_shifted(x, x, mx, n);
+    double s[4] = {0, 0, 0, 0};
+    for (j = 0; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; l++) s[l] += x[j + l];
+    for (; j < n; j++) s[0] += x[j];
+    float inv = (float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3])));
+    for (j = 0; j < n; j++) x[j] *= inv;
 }
 
 void vec_swiglu(float *out, const float *gate, const float *up, size_t n) {

@@ -23,6 +23,12 @@ void vec_silu(float *x, size_t n);
  * row's maximum); out may be in. */
 void vec_exp_shifted(float *out, const float *in, float shift, size_t n);
 
+/* x = softmax(x) in place: the maximum subtracted, exp (as
+ * vec_exp_shifted), the exps summed in double over 4 interleaved partial
+ * sums ((s0 + s1) + (s2 + s3), the tail into s0), then scaled by the float
+ * reciprocal of the sum.  The same bits on either path. */
+void vec_softmax(float *x, size_t n);
+
 /* Σ x[i], Σ x[i]² and Σ (x[i] − mean)², in double. */
 double vec_sum(const float *x, size_t n);
 double vec_sum_sq(const float *x, size_t n);

@@ -179,12 +179,14 @@ static void test_kv_cache_decode_matches_full(struct th *t) {
  * and shared (kv_cache_share_prefix), then continued with steps of 1, 3 and
  * 8 rows, one slot lagging.  Every position's logits equal a full recompute
  * of that sequence on its own, in the 8-row block and the per-row prefix
- * loops alike (a group of 12 rows takes both). */
+ * loops alike (a group of 12 rows takes both).  member_layout: the cache
+ * of kv_cache_init_shared, where slots 1-3 store only the positions after
+ * the prefix (and refuse a write before they share it). */
 #define SHARED_PREFIX 9
 #define SHARED_LEN 17
 /* teams 0: lm_forward's own choice; otherwise lm_forward_teams with that
  * many (each step's segments split between them, prefill chunks included) */
-static void shared_prefix_decode(struct th *t, int teams) {
+static void shared_prefix_decode(struct th *t, int teams, int member_layout) {
     struct tiny_fixture fx;
     if (tiny_fixture_load(t, &fx)) return;
     const struct janus_model *m = &fx.model;
@@ -202,17 +204,25 @@ static void shared_prefix_decode(struct th *t, int teams) {
     int rc = full_logits(m, seqs, 4, SHARED_LEN, full, &err);
     struct kv_cache cache = {0};
     if (rc == 0)
-        rc = kv_cache_init(&cache, 4, m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32,
-                           &err);
+        rc = kv_cache_init_shared(&cache, 4, member_layout ? 1 : 4, member_layout ? SHARED_PREFIX : 0,
+                                  m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32,
+                                  &err);
     /* poison the storage (all-ones bytes are NaN): reading a sharer's own
      * pages below its prefix must show */
     if (rc == 0) {
-        size_t bytes = kv_cache_bytes(4, m->cfg.text.n_layers, SHARED_LEN, cache.kv_dim, KV_F32) / 2;
+        size_t bytes = kv_cache_storage_bytes(&cache) / 2;
         memset(cache.k, 0xff, bytes);
         memset(cache.v, 0xff, bytes);
     }
     struct lm_segment pre = {.slot = 0, .n = SHARED_PREFIX};
     if (rc == 0) rc = lm_embed_tokens(&m->lm, seqs, SHARED_PREFIX, rows, &err);
+    if (rc == 0 && member_layout) {
+        /* a member slot has no storage for the prefix's positions */
+        struct lm_segment early = {.slot = 2, .n = 1};
+        struct dsr_err e = {{0}};
+        TH_CHECK(t, lm_forward(&m->lm, &cache, &early, 1, rows, rows, &e) != 0 && strstr(e.msg, "share a prefix"),
+                 "a member slot written before sharing: %s", e.msg);
+    }
     if (rc == 0) rc = lm_forward(&m->lm, &cache, &pre, 1, rows, rows, &err);
     for (int k = 0; k < 4 && rc == 0; k++) {
         TH_CHECK(t, lm_logits(&m->lm, rows, SHARED_PREFIX, step + (size_t)k * SHARED_LEN * V, &err) == 0,
@@ -267,12 +277,15 @@ static void shared_prefix_decode(struct th *t, int teams) {
     tiny_fixture_free(&fx);
 }
 
-static void test_shared_prefix_decode_matches_full(struct th *t) { shared_prefix_decode(t, 0); }
+static void test_shared_prefix_decode_matches_full(struct th *t) {
+    shared_prefix_decode(t, 0, 0);
+    shared_prefix_decode(t, 0, 1); /* kv_cache_init_shared: members store their own positions only */
+}
 
 /* Independent row teams (lm_forward_teams): the same logits as the full
  * forward, each team writing only its own slots. */
 static void test_teams_decode_matches_full(struct th *t) {
-    for (int teams = 2; teams <= 4; teams++) shared_prefix_decode(t, teams);
+    for (int teams = 2; teams <= 4; teams++) shared_prefix_decode(t, teams, teams == 3);
 }
 
 /* Items of different lengths and kinds scored together equal one at a time. */

@@ -10,7 +10,13 @@
  *              block + leftovers), a slot of its own (short path), over two
  *              steps; and it differs from the unrounded cache by rounding
  *              only (close, not equal);
- *   bytes      a BF16 cache takes half the bytes. */
+ *   bytes      a BF16 cache takes half the bytes;
+ *   shared     a kv_cache_init_shared cache (2 prefix slots, 3 members that
+ *              store only the positions after the prefix) gives attention the
+ *              same bits as a whole-length cache holding the same values,
+ *              over a prefill and three decode steps; it takes the bytes of
+ *              its layout; it refuses a member continuing from a prefix of
+ *              another length, a member as a prefix, and bad layouts. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,9 +199,96 @@ static void test_attention(struct th *t) {
     caches_free(&c);
 }
 
+/* The same n random rows at slot's current length in both caches (float32),
+ * every layer; the lengths advance. */
+static void write_both(struct kv_cache *a, struct kv_cache *b, struct dsr_rng *r, int slot, int n) {
+    size_t count = (size_t)n * KV_DIM;
+    float *k = malloc(count * sizeof *k), *v = malloc(count * sizeof *v);
+    if (k && v)
+        for (int l = 0; l < N_LAYERS; l++) {
+            fill(r, k, count);
+            fill(r, v, count);
+            kv_cache_write(a, slot, l, a->len[slot], k, v, n);
+            kv_cache_write(b, slot, l, b->len[slot], k, v, n);
+        }
+    a->len[slot] += n;
+    b->len[slot] += n;
+    free(k), free(v);
+}
+
+enum { SH_SLOTS = 5, SH_ROOTS = 2 };
+
+static void test_shared(struct th *t) {
+    struct kv_cache whole = {0}, shared = {0};
+    struct dsr_err err = {{0}};
+    struct dsr_rng r;
+    rng_seed(&r, 13);
+    int rc = kv_cache_init(&whole, SH_SLOTS, N_LAYERS, MAX_LEN, N_KV_HEADS, HEAD_DIM, KV_F32, &err) ||
+             kv_cache_init_shared(&shared, SH_SLOTS, SH_ROOTS, PREFILL, N_LAYERS, MAX_LEN, N_KV_HEADS, HEAD_DIM,
+                                  KV_F32, &err);
+    if (!TH_CHECK(t, rc == 0, "init: %s", err.msg)) goto done;
+    size_t want = 2 * (size_t)(SH_ROOTS * MAX_LEN + (SH_SLOTS - SH_ROOTS) * (MAX_LEN - PREFILL)) * N_LAYERS * KV_DIM *
+                  sizeof(float);
+    TH_CHECK(t, kv_cache_storage_bytes(&shared) == want, "shared cache: %zu bytes, layout says %zu",
+             kv_cache_storage_bytes(&shared), want);
+    TH_CHECK(t, kv_cache_storage_bytes(&whole) == kv_cache_bytes(SH_SLOTS, N_LAYERS, MAX_LEN, KV_DIM, KV_F32),
+             "whole-length cache: storage bytes disagree with kv_cache_bytes");
+    TH_CHECK(t, kv_cache_first_position(&shared, 1) == 0 && kv_cache_first_position(&shared, 2) == PREFILL &&
+                    kv_cache_first_position(&whole, 4) == 0,
+             "first positions");
+
+    /* a member cannot be a prefix, nor continue from a shorter one */
+    write_both(&whole, &shared, &r, 1, 5);
+    TH_CHECK(t, kv_cache_share_prefix(&shared, 3, 1, &err) != 0 && strstr(err.msg, "slot 3"),
+             "a member continued from a 5-position prefix: %s", err.msg);
+    TH_CHECK(t, kv_cache_share_prefix(&shared, 2, 4, &err) != 0, "a member slot accepted as a prefix");
+    write_both(&whole, &shared, &r, 1, PREFILL - 5);
+    write_both(&whole, &shared, &r, 0, PREFILL);
+    /* members 2, 4 read slot 0's prefix, member 3 slot 1's */
+    static const int root_of[SH_SLOTS] = {0, 1, 0, 1, 0};
+    for (int s = SH_ROOTS; s < SH_SLOTS; s++) {
+        rc = kv_cache_share_prefix(&whole, s, root_of[s], &err) || kv_cache_share_prefix(&shared, s, root_of[s], &err);
+        if (!TH_CHECK(t, rc == 0, "share: %s", err.msg)) goto done;
+    }
+    float *q = malloc((size_t)2 * SH_SLOTS * Q_DIM * sizeof *q);
+    float *o_whole = malloc((size_t)2 * SH_SLOTS * Q_DIM * sizeof *o_whole);
+    float *o_shared = malloc((size_t)2 * SH_SLOTS * Q_DIM * sizeof *o_shared);
+    for (int step = 0; step < 3 && q && o_whole && o_shared; step++) {
+        /* every slot one new row, slot 3 two at the first step (MAX_LEN
+         * leaves 4 positions after the prefix) */
+        struct lm_segment segs[SH_SLOTS];
+        int T = 0;
+        for (int s = 0; s < SH_SLOTS; s++) {
+            int n = s == 3 && step == 0 ? 2 : 1;
+            write_both(&whole, &shared, &r, s, n);
+            whole.len[s] -= n, shared.len[s] -= n; /* attention reads rows already written at len .. len+n-1 */
+            segs[s] = (struct lm_segment){.slot = s, .n = n};
+            T += n;
+        }
+        fill(&r, q, (size_t)T * Q_DIM);
+        for (int l = 0; l < N_LAYERS; l++) {
+            rc = attention_forward(q, &whole, l, segs, SH_SLOTS, N_HEADS, N_KV_HEADS, HEAD_DIM, o_whole, &err) ||
+                 attention_forward(q, &shared, l, segs, SH_SLOTS, N_HEADS, N_KV_HEADS, HEAD_DIM, o_shared, &err);
+            if (!TH_CHECK(t, rc == 0, "attention: %s", err.msg)) break;
+            TH_CHECK(t, memcmp(o_whole, o_shared, (size_t)T * Q_DIM * sizeof *o_whole) == 0,
+                     "step %d, layer %d: the shared layout changes attention", step, l);
+        }
+        for (int s = 0; s < SH_SLOTS; s++) whole.len[s] += segs[s].n, shared.len[s] += segs[s].n;
+    }
+    free(q), free(o_whole), free(o_shared);
+    struct kv_cache bad;
+    TH_CHECK(t, kv_cache_init_shared(&bad, 3, 0, 2, 1, 4, 1, 8, KV_F32, &err) != 0 && err.msg[0], "no prefix slot");
+    TH_CHECK(t, kv_cache_init_shared(&bad, 3, 4, 2, 1, 4, 1, 8, KV_F32, &err) != 0, "more prefix slots than slots");
+    TH_CHECK(t, kv_cache_init_shared(&bad, 3, 1, 4, 1, 4, 1, 8, KV_F32, &err) != 0, "prefix as long as the cache");
+done:
+    kv_cache_free(&whole);
+    kv_cache_free(&shared);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "rows", test_rows);
     th_run(&t, "attention", test_attention);
+    th_run(&t, "shared", test_shared);
     return th_finish(&t, "test_kv_cache");
 }

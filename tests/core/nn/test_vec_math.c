@@ -3,7 +3,10 @@
  * every size; an element's result does not depend on its position in the
  * array (the tail goes through the same vector path).  vec_swiglu_backward
  * against the derivative in double and central differences of vec_swiglu;
- * vec_sum, vec_sum_sq and vec_sum_sq_dev against long double. */
+ * vec_sum, vec_sum_sq and vec_sum_sq_dev against long double.  vec_softmax
+ * bit for bit against its documented arithmetic written out here (4-lane
+ * maximum, vec_exp_shifted, 4 double partial sums, the float reciprocal), for
+ * every length 1..40 and 4099, and within 1e-6 of softmax in double. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +127,37 @@ static void test_gelu(struct th *t) { check(t, "gelu_erf", vec_gelu_erf, gelu_re
 static void test_exp(struct th *t) { check(t, "exp_shifted", exp_shifted_12, exp_shifted_12_ref); }
 static void test_silu(struct th *t) { check(t, "silu", vec_silu, silu_ref); }
 
+static void test_softmax(struct th *t) {
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y), *e = malloc(N * sizeof *e);
+    if (!TH_CHECK(t, x && y && e, "out of memory")) goto out;
+    for (int i = 0; i < N; i++) x[i] = (float)(8.0 * sin(0.37 * i) + 0.01 * i);
+    for (int n = 1; n <= N; n = n == 40 ? N : n + 1) {
+        memcpy(y, x, (size_t)n * sizeof *x);
+        vec_softmax(y, (size_t)n);
+        float mx = x[0];
+        for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+        vec_exp_shifted(e, x, mx, (size_t)n);
+        double s[4] = {0, 0, 0, 0};
+        int j = 0;
+        for (; j + 4 <= n; j += 4)
+            for (int l = 0; l < 4; l++) s[l] += e[j + l];
+        for (; j < n; j++) s[0] += e[j];
+        float inv = (float)(1.0 / ((s[0] + s[1]) + (s[2] + s[3])));
+        double dsum = 0, worst = 0;
+        for (j = 0; j < n; j++) dsum += exp((double)x[j] - mx);
+        int same = 1;
+        for (j = 0; j < n; j++) {
+            same &= y[j] == e[j] * inv;
+            double err = fabs(y[j] - exp((double)x[j] - mx) / dsum);
+            worst = err > worst ? err : worst;
+        }
+        TH_CHECK(t, same, "length %d: not the documented arithmetic", n);
+        TH_CHECK(t, worst < 1e-6, "length %d: %.3g from softmax in double", n, worst);
+    }
+out:
+    free(x), free(y), free(e);
+}
+
 int main(void) {
     struct th t = {0};
     th_run(&t, "gelu_erf", test_gelu);
@@ -131,5 +165,6 @@ int main(void) {
     th_run(&t, "swiglu", test_swiglu);
     th_run(&t, "exp_shifted", test_exp);
     th_run(&t, "sums", test_sums);
+    th_run(&t, "softmax", test_softmax);
     return th_finish(&t, "test_vec_math");
 }
