@@ -86,7 +86,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_attention_decode: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < n_kv; i++) k[i] = (float)(rng_uniform(&rng) * 2 - 1), v[i] = (float)(rng_uniform(&rng) * 2 - 1);
+    for (size_t i = 0; i < n_kv; i++) {
+        k[i] = (float)(rng_uniform(&rng) * 2 - 1);
+        v[i] = (float)(rng_uniform(&rng) * 2 - 1);
+    }
     for (size_t i = 0; i < (size_t)rows * kv_dim; i++) q[i] = (float)(rng_uniform(&rng) * 2 - 1);
     for (int l = 0; l < layers; l++) kv_cache_write(&c, 0, l, 0, k, v, prefix);
     c.len[0] = prefix;

@@ -143,9 +143,10 @@ static inline __attribute__((always_inline)) void rows_pv(float *acc, int R, con
  * portable loops' operations in the same order (a multiply, then an add,
  * each rounded: the build is ISO C, so nothing is contracted into an FMA),
  * so results are bit-identical to the portable path on every CPU; they only
- * keep more work in flight: 8 keys at a time for the scores (8 independent
- * accumulators instead of 4), and the 8 rows' value sums held in registers
- * across the whole prefix instead of loaded and stored every 4 values.
+ * keep more work in flight: for the scores 16 keys transposed into the lanes
+ * of 8 accumulators (AVX-512) or 8 keys in 8 accumulators instead of 4
+ * (AVX2), and for the values the 8 rows' sums held in registers across the
+ * whole prefix instead of loaded and stored every 4 values.
  * Both prefetch the stream a few rows ahead: the prefix is read from memory
  * once per step (12 layers × 16 heads of 2 · P · hd floats do not stay in
  * cache), and without it the loads wait on DRAM between heads. */
@@ -162,7 +163,8 @@ __attribute__((target("avx2"))) static int rows8_dot_avx2(const float *q_cols, i
     int j = 0;
     for (; j + 8 <= P; j += 8) {
         const float *k = K + (size_t)j * kv_stride;
-        for (int line = 0; line < 8 * hd; line += 16) _mm_prefetch((const char *)(k + PREFETCH_ROWS * kv_stride + line), _MM_HINT_T0);
+        for (int line = 0; line < 8 * hd; line += 16)
+            _mm_prefetch((const char *)(k + PREFETCH_ROWS * kv_stride + line), _MM_HINT_T0);
         __m256 a[8];
         for (int u = 0; u < 8; u++) a[u] = _mm256_setzero_ps();
         for (int d = 0; d < hd; d++) {
@@ -203,8 +205,10 @@ __attribute__((target("avx512f"), always_inline)) static inline void transpose16
         }
 #pragma GCC unroll 4
     for (int m = 0; m < 4; m++) {
-        __m512 x_lo = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x44), y_lo = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x44);
-        __m512 x_hi = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xEE), y_hi = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xEE);
+        __m512 x_lo = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x44);
+        __m512 y_lo = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x44);
+        __m512 x_hi = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xEE);
+        __m512 y_hi = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xEE);
         cols[m] = _mm512_shuffle_f32x4(x_lo, y_lo, 0x88);
         cols[4 + m] = _mm512_shuffle_f32x4(x_lo, y_lo, 0xDD);
         cols[8 + m] = _mm512_shuffle_f32x4(x_hi, y_hi, 0x88);

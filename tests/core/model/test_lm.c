@@ -205,8 +205,8 @@ static void shared_prefix_decode(struct th *t, int teams, int member_layout) {
     struct kv_cache cache = {0};
     if (rc == 0)
         rc = kv_cache_init_shared(&cache, 4, member_layout ? 1 : 4, member_layout ? SHARED_PREFIX : 0,
-                                  m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads, m->cfg.text.head_dim, KV_F32,
-                                  &err);
+                                  m->cfg.text.n_layers, SHARED_LEN, m->cfg.text.n_kv_heads, m->cfg.text.head_dim,
+                                  KV_F32, &err);
     /* poison the storage (all-ones bytes are NaN): reading a sharer's own
      * pages below its prefix must show */
     if (rc == 0) {
