@@ -12,8 +12,9 @@
  * on write, widened exactly on read): half the memory and half the bytes a
  * decode step streams from it, at BF16 rounding of K and V (rollouts only:
  * dsrd's --kv-dtype; scoring keeps float32).  Memory: 2 · n_slots · n_layers
- * · max_len · kv_dim elements (kv_dim = n_kv_heads · head_dim), allocated
- * once by kv_cache_init, owned by the struct; pages are touched as written.
+ * · max_len · kv_dim elements (kv_dim = n_kv_heads · head_dim; less with
+ * kv_cache_init_shared, below), allocated once at init, owned by the struct;
+ * pages are touched as written.
  *
  * Shared prefixes: the members of a rollout group start from one prefill.
  * Instead of copying it, kv_cache_share_prefix makes a slot read its first
