@@ -7,8 +7,11 @@
  *   image    sample_image_group after a 32-token generation context, CFG
  *            scale 5 (2G rows per step), all 576 codes, temperature 1.
  *
- * The shared prefill is timed on its own (the same lm_forward the sampler
- * runs) so the decode steps' time is total − prefill.  Per step the weights
+ * The sampler reports how long its setup and shared prefill took
+ * (prefill_s), so the decode steps' time is total − prefill of the same
+ * call.  (It used to be a separately timed prefill, whose run-to-run spread
+ * — as large as the whole decode of a 96-token caption — landed in the step
+ * time.)  Per step the weights
  * are read once whatever the batch (decoder layers + the head or generation
  * path); the group's shared prefill is read once per prefix (one for
  * captions, conditional + unconditional for CFG images: kv_cache_share_prefix)
@@ -39,39 +42,10 @@
 #include "nn/ops.h"
 #include "base/rng.h"
 #include "janus/rollout.h"
-#include "janus/teacher_forcing.h"
 
 #define UND_TEXT 8
 #define GEN_CONTEXT 32
 #define MAX_GROUPS 8
-
-/* Seconds of one prefill forward of n_segs copies of an n-token context. */
-static int time_prefill(const struct janus_model *m, const int32_t *ctx, int n, const float *image_embeds,
-                        int n_image_rows, int n_segs, enum kv_dtype kv, double *seconds, struct dsr_err *err) {
-    const struct text_config *t = &m->cfg.text;
-    size_t C = (size_t)t->hidden_size;
-    struct kv_cache cache;
-    if (kv_cache_init(&cache, n_segs, t->n_layers, n, t->n_kv_heads, t->head_dim, kv, err)) return -1;
-    float *rows = malloc((size_t)n_segs * n * C * sizeof(float));
-    int rc = rows ? 0 : dsr_errf(err, "out of memory");
-    struct lm_segment segs[2] = {{.slot = 0, .n = n}, {.slot = 1, .n = n}};
-    /* the best of two, the first cold: the sampler's own prefill runs warm
-     * (scratch mapped, BF16 panels widened before), and a cold time here
-     * would be subtracted from the total as if it were the decode's */
-    *seconds = 1e30;
-    for (int rep = 0; rc == 0 && rep < 2; rep++) {
-        for (int s = 0; s < n_segs; s++) kv_cache_reset_slot(&cache, s);
-        for (int s = 0; rc == 0 && s < n_segs; s++)
-            rc = tf_embed_context(m, ctx, n, image_embeds, n_image_rows, rows + (size_t)s * n * C, err);
-        double t0 = bench_now_s();
-        if (rc == 0) rc = lm_forward(&m->lm, &cache, segs, n_segs, rows, rows, err);
-        double dt = bench_now_s() - t0;
-        *seconds = dt < *seconds ? dt : *seconds;
-    }
-    free(rows);
-    kv_cache_free(&cache);
-    return rc;
-}
 
 struct decode_result {
     double total_s, prefill_s;
@@ -119,12 +93,12 @@ static int bench_caption(const struct janus_model *m, int G, int max_tokens, con
                          const float *image_embeds, int n_image_rows, enum kv_dtype kv, struct decode_result *r,
                          struct dsr_err *err) {
     memset(r, 0, sizeof *r);
-    if (time_prefill(m, ctx, n_ctx, image_embeds, n_image_rows, 1, kv, &r->prefill_s, err)) return -1;
     struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11, .kv_dtype = kv};
     struct text_group out;
     double t0 = bench_now_s();
     if (sample_text_group(m, ctx, n_ctx, image_embeds, n_image_rows, G, max_tokens, &p, &out, err)) return -1;
     r->total_s = bench_now_s() - t0;
+    r->prefill_s = out.prefill_s;
     int longest = 0;
     for (int g = 0; g < G; g++) {
         r->tokens += out.lengths[g];
@@ -142,12 +116,12 @@ static int bench_caption(const struct janus_model *m, int G, int max_tokens, con
 static int bench_image(const struct janus_model *m, int G, const int32_t *ctx, int n_ctx, enum kv_dtype kv,
                        struct decode_result *r, struct dsr_err *err) {
     memset(r, 0, sizeof *r);
-    if (time_prefill(m, ctx, n_ctx, NULL, 0, 2, kv, &r->prefill_s, err)) return -1;
     struct sampling_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11, .kv_dtype = kv};
     struct image_group out;
     double t0 = bench_now_s();
     if (sample_image_group(m, ctx, n_ctx, G, 5.0f, &p, &out, err)) return -1;
     r->total_s = bench_now_s() - t0;
+    r->prefill_s = out.prefill_s;
     r->tokens = (long)G * out.n_codes;
     r->steps = out.n_codes - 1;
     image_group_free(&out);

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn/kv_cache.h"
 #include "nn/ops.h"
@@ -188,9 +189,17 @@ static float logprob_of(const float *logits, int V, int tok) {
     return (float)((double)logits[tok] - op_logsumexp(logits, V));
 }
 
+/* Monotonic seconds, for the groups' prefill_s. */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int sample_text_group(const struct janus_model *m, const int32_t *context, int n_context, const float *image_embeds,
                       int n_image_rows, int G, int max_tokens, const struct sampling_params *p,
                       struct text_group *out, struct dsr_err *err) {
+    double t0 = now_s();
     memset(out, 0, sizeof *out);
     const struct text_config *t = &m->cfg.text;
     int C = t->hidden_size, V = t->vocab_size;
@@ -233,6 +242,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
             memcpy(logits + (size_t)g * V, logits, (size_t)V * sizeof(float));
         }
     }
+    out->prefill_s = now_s() - t0;
     int n_active = G;
     for (int g = 0; g < G; g++) active[g] = g;
     for (int step = 0; rc == 0 && n_active > 0; step++) {
@@ -273,6 +283,7 @@ int sample_text_group(const struct janus_model *m, const int32_t *context, int n
 
 int sample_image_group(const struct janus_model *m, const int32_t *context, int n_context, int G, float cfg_scale,
                        const struct sampling_params *p, struct image_group *out, struct dsr_err *err) {
+    double t0 = now_s();
     memset(out, 0, sizeof *out);
     const struct text_config *t = &m->cfg.text;
     int C = t->hidden_size, K = m->gen.codebook_size;
@@ -327,6 +338,7 @@ int sample_image_group(const struct janus_model *m, const int32_t *context, int 
             memcpy(logits + (size_t)B * g * K, logits, (size_t)B * K * sizeof(float));
         }
     }
+    out->prefill_s = now_s() - t0;
     for (int step = 0; rc == 0 && step < N; step++) {
         int32_t codes[2 * SAMPLER_MAX_GROUP];
 #pragma omp parallel for schedule(static) if (G > 1)

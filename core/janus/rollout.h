@@ -64,6 +64,7 @@ struct text_group {
     int32_t *tokens;      /* [G, max_tokens] */
     float *logprobs;      /* [G, max_tokens] */
     int *lengths;         /* [G]; includes the EOS token when one was sampled */
+    double prefill_s;     /* seconds from the call to the first decode step: setup, prefill, first logits */
 };
 
 struct image_group {
@@ -72,6 +73,7 @@ struct image_group {
     int32_t *codes;       /* [G, n_codes] */
     float *logprobs;      /* [G, n_codes] */
     float *first_guided;  /* [codebook] guided logits of step 0 (sample 0), for tests */
+    double prefill_s;     /* as text_group's */
 };
 
 void text_group_free(struct text_group *g);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "model/janus_model.h"
@@ -161,7 +162,14 @@ static void test_text_logprobs_match_teacher_forcing(struct th *t) {
     struct sampling_params p = {.temperature = 1.0f, .top_k = 50, .top_p = 0.95f, .seed = 3};
     struct text_group g;
     struct dsr_err err;
-    if (TH_CHECK(t, sample_text_group(&m, ctx, 6, NULL, 0, 4, 12, &p, &g, &err) == 0, "sample: %s", err.msg)) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = sample_text_group(&m, ctx, 6, NULL, 0, 4, 12, &p, &g, &err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (TH_CHECK(t, rc == 0, "sample: %s", err.msg)) {
+        double call_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+        /* the prefill's time is part of the call's (bench_decode subtracts it) */
+        TH_CHECK(t, g.prefill_s > 0 && g.prefill_s < call_s, "prefill %g s of a %g s call", g.prefill_s, call_s);
         for (int s = 0; s < 4; s++) {
             int L = g.lengths[s];
             TH_CHECK(t, L >= 1 && L <= 12, "length %d", L);
