@@ -42,13 +42,6 @@ static float *random_floats(struct dsr_rng *r, size_t count) {
     return p;
 }
 
-static int parse_int_arg(const char *s, const char *flag, int lo, int hi, int *out) {
-    long v;
-    if (bench_parse_long("bench_attention", s, flag, lo, hi, &v)) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     int threads = 0, reps = 5, n = 607, heads = 16, kv_heads = 16, hd = 64;
     static const char *flags[] = {"--threads", "--reps", "--len", "--heads", "--kv-heads", "--head-dim"};
@@ -62,7 +55,7 @@ int main(int argc, char **argv) {
                             "[--head-dim D]\n");
             return 2;
         }
-        if (parse_int_arg(argv[++i], flags[f], lo[f], hi[f], vals[f])) return 2;
+        if (bench_parse_int("bench_attention", argv[++i], flags[f], lo[f], hi[f], vals[f])) return 2;
     }
     if (heads % kv_heads) {
         fprintf(stderr, "bench_attention: --heads must be a multiple of --kv-heads\n");

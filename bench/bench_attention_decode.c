@@ -25,13 +25,6 @@
 #include "nn/kv_cache.h"
 #include "nn/ops.h"
 
-static int parse_int_arg(const char *s, const char *flag, int lo, int hi, int *out) {
-    long v;
-    if (bench_parse_long("bench_attention_decode", s, flag, lo, hi, &v)) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static void usage(void) {
     fprintf(stderr, "usage: bench_attention_decode [--threads N] [--reps R] [--rows G] [--prefix P] [--own N] "
                     "[--layers L] [--heads H] [--head-dim D] [--kv-dtype f32|bf16]\n");
@@ -61,7 +54,7 @@ int main(int argc, char **argv) {
             usage();
             return 2;
         }
-        if (parse_int_arg(argv[++i], flags[f], lo[f], hi[f], vals[f])) return 2;
+        if (bench_parse_int("bench_attention_decode", argv[++i], flags[f], lo[f], hi[f], vals[f])) return 2;
     }
     dsr_set_threads(threads);
 

@@ -87,20 +87,13 @@ static void time_calls(double best[N_WHICH], float *out, const float *in, const 
     }
 }
 
-static int parse_int_arg(const char *s, const char *flag, int lo, int hi, int *out) {
-    long v;
-    if (bench_parse_long("bench_linear", s, flag, lo, hi, &v)) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     int threads = 0, reps = 21;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
-            if (parse_int_arg(argv[++i], "--threads", 1, 4096, &threads)) return 2;
+            if (bench_parse_int("bench_linear", argv[++i], "--threads", 1, 4096, &threads)) return 2;
         } else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) {
-            if (parse_int_arg(argv[++i], "--reps", 1, 1000, &reps)) return 2;
+            if (bench_parse_int("bench_linear", argv[++i], "--reps", 1, 1000, &reps)) return 2;
         } else {
             fprintf(stderr, "usage: bench_linear [--threads N] [--reps R]\n");
             return 2;

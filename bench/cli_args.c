@@ -15,3 +15,10 @@ int bench_parse_long(const char *prog, const char *s, const char *flag, long lo,
     *out = v;
     return 0;
 }
+
+int bench_parse_int(const char *prog, const char *s, const char *flag, int lo, int hi, int *out) {
+    long v;
+    if (bench_parse_long(prog, s, flag, lo, hi, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}

@@ -6,4 +6,7 @@
  * prints "<prog>: <flag> wants an integer in [lo, hi]" and returns -1. */
 int bench_parse_long(const char *prog, const char *s, const char *flag, long lo, long hi, long *out);
 
+/* bench_parse_long for an int flag. */
+int bench_parse_int(const char *prog, const char *s, const char *flag, int lo, int hi, int *out);
+
 #endif

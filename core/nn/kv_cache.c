@@ -49,6 +49,8 @@ int kv_cache_init_shared(struct kv_cache *c, int n_slots, int n_roots, int share
     c->shared_len = shared_len;
     c->max_len = max_len;
     c->n_layers = n_layers;
+    c->n_kv_heads = n_kv_heads;
+    c->head_dim = head_dim;
     c->kv_dim = kv_dim;
     c->dtype = dtype;
     size_t positions = stored_positions(c);
@@ -76,8 +78,6 @@ int kv_cache_init_shared(struct kv_cache *c, int n_slots, int n_roots, int share
         return dsr_errf(err, "kv cache: out of memory (%.1f MiB)", mib);
     }
     for (int s = 0; s < n_slots; s++) c->prefix_slot[s] = s;
-    c->n_kv_heads = n_kv_heads;
-    c->head_dim = head_dim;
     return 0;
 }
 
