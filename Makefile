@@ -353,9 +353,24 @@ CHECKPOINT ?= $(BUILD)/default-model/checkpoint
 ship-default-model: deps
 	python3 models/shapes/ship.py --checkpoint $(CHECKPOINT)
 
+# The third to sixth studies start from the supervised dsr-shapes-vq1024
+# (the shipped default is that model after RL): from git history, or from
+# make default-model, which reproduces it byte for byte.
+SUPERVISED_COMMIT = 58437ff
+SUPERVISED = $(BUILD)/dsr-shapes-vq1024
+$(SUPERVISED)/model.safetensors:
+	rm -rf $(SUPERVISED).tmp && mkdir -p $(SUPERVISED).tmp
+	if git cat-file -e $(SUPERVISED_COMMIT) 2>/dev/null; then \
+	    for f in $$(git ls-tree --name-only $(SUPERVISED_COMMIT) models/shapes/dsr-shapes/); do \
+	        git show $(SUPERVISED_COMMIT):$$f > $(SUPERVISED).tmp/$$(basename $$f) || exit 1; done; \
+	elif [ -f $(BUILD)/default-model/checkpoint/model.safetensors ]; then \
+	    cp $(BUILD)/default-model/checkpoint/* $(SUPERVISED).tmp/; \
+	else echo "no git history with commit $(SUPERVISED_COMMIT): run make default-model first" >&2; exit 1; fi
+	rm -rf $(SUPERVISED) && mv $(SUPERVISED).tmp $(SUPERVISED)
+
 # The DSR experiment (experiments/dsr-shapes/README.md): the whole matrix
 # from the committed base checkpoint (resumable), or a CI-sized smoke run.
-.PHONY: experiment experiment-from-default experiment-batch16 experiment-frozen-judge experiment-smoke
+.PHONY: experiment experiment-from-default experiment-batch16 experiment-frozen-judge experiment-longer16 experiment-smoke
 EXPERIMENT_DEB_PACKAGES = python3-matplotlib
 EXPERIMENT_ARGS ?= --select-lr 1e-5,3e-5,1e-4
 experiment:
@@ -367,29 +382,38 @@ experiment:
 # The same matrix from the shipped default, its rollouts at the served CFG
 # (experiments/dsr-shapes/RESULTS.md, third study), then one longer
 # GRPO-dual run whose step is chosen on validation (longer.py).
-experiment-from-default:
+experiment-from-default: $(SUPERVISED)/model.safetensors
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
-	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --out $(BUILD)/experiment-default $(EXPERIMENT_ARGS)
+	python3 experiments/dsr-shapes/run.py --base $(SUPERVISED) --rollout-cfg served --out $(BUILD)/experiment-default $(EXPERIMENT_ARGS)
 	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-default --dest experiments/dsr-shapes/from-default --no-weights
-	/usr/bin/python3 experiments/dsr-shapes/longer.py --base models/shapes/dsr-shapes --matrix $(BUILD)/experiment-default --out $(BUILD)/experiment-longer
+	/usr/bin/python3 experiments/dsr-shapes/longer.py --base $(SUPERVISED) --matrix $(BUILD)/experiment-default --out $(BUILD)/experiment-longer
 
 # The fourth study (experiments/dsr-shapes/README.md): 16 images and 16
 # prompts a step, GRPO-dual against the shuffled control.
-experiment-batch16:
+experiment-batch16: $(SUPERVISED)/model.safetensors
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
-	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --batch 16 --select-lr 3e-5,1e-4 --runs base,grpo_dual,shuffled --out $(BUILD)/experiment-batch16
+	python3 experiments/dsr-shapes/run.py --base $(SUPERVISED) --rollout-cfg served --batch 16 --select-lr 3e-5,1e-4 --runs base,grpo_dual,shuffled --out $(BUILD)/experiment-batch16
 	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-batch16 --dest experiments/dsr-shapes/from-default-batch16 --no-weights
 
 # The fifth study (experiments/dsr-shapes/README.md): the fourth's settings
 # with the rewards from a frozen copy of the start checkpoint; reuses the
 # fourth's base and grpo_dual records when $(BUILD)/experiment-batch16 has them.
-experiment-frozen-judge:
+experiment-frozen-judge: $(SUPERVISED)/model.safetensors
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
-	python3 experiments/dsr-shapes/run.py --base models/shapes/dsr-shapes --rollout-cfg served --batch 16 --lr 1e-4 --runs base,grpo_dual,frozen_judge --out $(BUILD)/experiment-batch16
+	python3 experiments/dsr-shapes/run.py --base $(SUPERVISED) --rollout-cfg served --batch 16 --lr 1e-4 --runs base,grpo_dual,frozen_judge --out $(BUILD)/experiment-batch16
 	/usr/bin/python3 experiments/dsr-shapes/report.py --out $(BUILD)/experiment-batch16 --dest experiments/dsr-shapes/from-default-frozen-judge --no-weights
+
+# The sixth study (experiments/dsr-shapes/README.md): the fourth's GRPO-dual
+# for 400 steps, the step chosen on 500 validation scenes (longer.py).
+experiment-longer16: $(SUPERVISED)/model.safetensors
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
+	python3 experiments/dsr-shapes/run.py --base $(SUPERVISED) --rollout-cfg served --batch 16 --lr 1e-4 --runs base --out $(BUILD)/experiment-longer16/matrix
+	/usr/bin/python3 experiments/dsr-shapes/longer.py --base $(SUPERVISED) --matrix $(BUILD)/experiment-longer16/matrix \
+	    --out $(BUILD)/experiment-longer16 --steps 400 --every 40 --n-select 500
 
 experiment-smoke:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"
