@@ -413,7 +413,7 @@ experiment-longer16: $(SUPERVISED)/model.safetensors
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI) $(DSR_TRAIN)
 	python3 experiments/dsr-shapes/run.py --base $(SUPERVISED) --rollout-cfg served --batch 16 --lr 1e-4 --runs base --out $(BUILD)/experiment-longer16/matrix
 	/usr/bin/python3 experiments/dsr-shapes/longer.py --base $(SUPERVISED) --matrix $(BUILD)/experiment-longer16/matrix \
-	    --out $(BUILD)/experiment-longer16 --steps 400 --every 40 --n-select 500
+	    --out $(BUILD)/experiment-longer16 --steps 400 --every 40 --n-select 500 --dest experiments/dsr-shapes/longer-batch16
 
 experiment-smoke:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"

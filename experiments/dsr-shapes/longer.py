@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--n-select", type=int, default=128, help="validation scenes per checkpoint")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dest", help="also write DEST/longer.json (no per-item lists) and DEST/training.png")
     args = ap.parse_args()
     matrix = json.load(open(os.path.join(args.matrix, "results.json")))
     settings = dict(matrix["settings"])
@@ -130,6 +131,22 @@ def main():
         log(f"test {d}: {results['test'][key]['overall']['score']:.3f}  Δ vs base {100 * dl['mean']:+.1f} "
             f"[{100 * dl['ci_low']:+.1f}, {100 * dl['ci_high']:+.1f}]")
     log(f"wrote {res_path}")
+    if args.dest:
+        publish(args, results, run_dir)
+
+
+def publish(args, results, run_dir):
+    """The committed summary: results without the per-item verdicts, and the
+    training plot with each checkpoint's validation scores."""
+    from report import plot  # matplotlib only here
+    os.makedirs(args.dest, exist_ok=True)
+    summary = json.loads(json.dumps(results))
+    for res in summary["test"].values():
+        res.pop("items", None)
+    with open(os.path.join(args.dest, "longer.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    picture = plot(os.path.dirname(os.path.dirname(run_dir)), args.dest, results["validation"], args.n_select)
+    log(f"wrote {os.path.join(args.dest, 'longer.json')} and {picture}")
 
 
 if __name__ == "__main__":

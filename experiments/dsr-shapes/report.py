@@ -142,9 +142,12 @@ def kinds_table(results):
     return "\n".join(lines)
 
 
-def plot(out, dest):
-    panels = [("val generation score", lambda e: e["eval"]["generation_greedy"]["overall"]["score"], "eval"),
-              ("val understanding score", lambda e: e["eval"]["understanding_greedy"]["overall"]["score"], "eval"),
+def plot(out, dest, checkpoint_scores=None, n_select=None):
+    """training.png; checkpoint_scores ({step: {"generation", "understanding"}},
+    longer.py's validation of each checkpoint on n_select scenes) fill the
+    legend's panel."""
+    panels = [("generation, greedy", lambda e: e["eval"]["generation_greedy"]["overall"]["score"], "eval"),
+              ("understanding, greedy", lambda e: e["eval"]["understanding_greedy"]["overall"]["score"], "eval"),
               ("self-reward accuracy R_U", lambda e: e["eval"]["self_reward_accuracy"]["r_u"]["overall"]["score"], "eval"),
               ("self-reward accuracy R_G", lambda e: e["eval"]["self_reward_accuracy"]["r_g"]["overall"]["score"], "eval"),
               # the self-reward, also for the grader-rewarded run (logged beside its reward)
@@ -174,9 +177,18 @@ def plot(out, dest):
                         label=name if run.endswith("seed0") else None)
         ax.set_title(title + (f" (mean of {SMOOTH} steps)" if kind == "step" else f" (validation, {N_VAL} scenes)"))
         ax.set_xlabel("step")
-    axes.flat[-1].axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    axes.flat[-1].legend(handles, labels, loc="center")
+    if checkpoint_scores:
+        ax = axes.flat[-1]
+        steps = sorted(checkpoint_scores, key=int)
+        for d, style in (("generation", "o-"), ("understanding", "s--")):
+            ax.plot([int(s) for s in steps], [checkpoint_scores[s][d] for s in steps], style, label=d)
+        ax.set_title(f"checkpoints on validation ({n_select} scenes)")
+        ax.set_xlabel("step")
+        ax.legend()
+    else:
+        axes.flat[-1].axis("off")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        axes.flat[-1].legend(handles, labels, loc="center")
     fig.tight_layout()
     path = os.path.join(dest, "training.png")
     fig.savefig(path, dpi=80)
