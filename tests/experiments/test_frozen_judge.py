@@ -9,7 +9,8 @@
             build/dsrd is built): a judge holding the same weights as the
             learner gives a caption exactly the R_U that /rollout's own
             score gave it (same data image, same caption), and a generated
-            image its R_G up to the PNG's 8-bit pixels (within 0.05 nats).
+            image exactly the R_G of /score on the same PNG, and /rollout's
+            own R_G up to the PNG's 8-bit pixels (0.05 nats + 5%).
             (A caption's R_U is equal up to float32 summation order: /rollout
             scores its group as one batch, the judge one item at a time.)
 Prints the usual closing line "N passed, N failed".
@@ -94,10 +95,19 @@ def test_dsrd(tmp):
         check(len(got_u) == 3 and all(isinstance(g, float) and abs(g - w) <= 1e-5 * abs(w)
                                       for g, w in zip(got_u, want_u)),
               "R_U: the judge's equals /rollout's own score (1e-5 relative)", (got_u, want_u))
-        want_g = [r["reward"] for r in gen]
         got_g = [g.get("reward") for g in got[3:]]
-        check(all(isinstance(g, float) and abs(g - w) < 0.05 for g, w in zip(got_g, want_g)) and len(got_g) == 2,
-              "R_G: the judge's from the PNG within 0.05 nats of /rollout's from the codes", (got_g, want_g))
+        # the same PNG scored directly (API.md's generation item, built here, not by frozen_judge)
+        png_g = [srv.call("/score", {"items": [{"task": "generation", "prompt": {"text": scene["caption"]},
+                                                "image": {"png": ev.png_b64(os.path.join(tmp, f"gen{i}.png"))}}]}
+                          )["items"][0]["reward"] for i in range(len(gen))]
+        check(len(got_g) == 2 and all(isinstance(g, float) and abs(g - w) <= 1e-5 * abs(w) + 1e-7
+                                      for g, w in zip(got_g, png_g)),
+              "R_G: the judge's equals /score of the same PNG (1e-5 relative)", (got_g, png_g))
+        # against the learner's own score from the codes' float pixels: the PNG's 8-bit rounding
+        # moves a mean log-prob by a fraction of itself (a failing image's R_G of -3 moved 0.064)
+        want_g = [r["reward"] for r in gen]
+        check(all(isinstance(g, float) and abs(g - w) < 0.05 + 0.05 * abs(w) for g, w in zip(got_g, want_g)),
+              "R_G: the judge's from the PNG within 0.05 nats + 5% of /rollout's from the codes", (got_g, want_g))
     finally:
         proc.terminate()
         proc.wait()
