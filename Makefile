@@ -379,8 +379,8 @@ experiment:
 	python3 experiments/dsr-shapes/run.py $(EXPERIMENT_ARGS)
 	/usr/bin/python3 experiments/dsr-shapes/report.py
 
-# The same matrix from the shipped default, its rollouts at the served CFG
-# (experiments/dsr-shapes/RESULTS.md, third study), then one longer
+# The same matrix from the supervised default of the time, its rollouts at
+# the served CFG (experiments/dsr-shapes/RESULTS.md, third study), then one longer
 # GRPO-dual run whose step is chosen on validation (longer.py).
 experiment-from-default: $(SUPERVISED)/model.safetensors
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(EXPERIMENT_DEB_PACKAGES)"

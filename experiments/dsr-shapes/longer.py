@@ -132,22 +132,19 @@ def main():
             f"[{100 * dl['ci_low']:+.1f}, {100 * dl['ci_high']:+.1f}]")
     log(f"wrote {res_path}")
     if args.dest:
-        publish(args, results, run_dir)
+        publish(args, results)
 
 
-def publish(args, results, run_dir):
+def publish(args, results):
     """The committed summary: results without the per-item verdicts, and the
     training plot with each checkpoint's validation scores."""
     from report import plot  # matplotlib only here
     os.makedirs(args.dest, exist_ok=True)
-    summary = json.loads(json.dumps(results))
-    for res in summary["test"].values():
-        res.pop("items", None)
+    test = {k: {kk: v for kk, v in res.items() if kk != "items"} for k, res in results["test"].items()}
     with open(os.path.join(args.dest, "longer.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-    picture = plot(os.path.dirname(os.path.dirname(run_dir)), args.dest, results["validation"], args.n_select)
+        json.dump(dict(results, test=test), f, indent=1)
+    picture = plot(args.out, args.dest, results["validation"], args.n_select)
     log(f"wrote {os.path.join(args.dest, 'longer.json')} and {picture}")
-
 
 if __name__ == "__main__":
     main()
