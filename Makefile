@@ -347,11 +347,12 @@ eval-default: deps
 	@$(MAKE) --no-print-directory $(DSRD) $(DSR_CLI)
 	python3 models/shapes/evaluate.py --out $(BUILD)/eval-default.json $(EVAL_ARGS)
 
-# Makes CHECKPOINT the embedded default: CFG scale chosen on validation,
+# Makes CHECKPOINT the embedded default: CFG scale (and with SHIP_ARGS=
+# "--temperature-sweep 1,0.9,..." the sampling temperature) chosen on validation,
 # copied into models/shapes/dsr-shapes, measured on the test split.
 CHECKPOINT ?= $(BUILD)/default-model/checkpoint
 ship-default-model: deps
-	python3 models/shapes/ship.py --checkpoint $(CHECKPOINT)
+	python3 models/shapes/ship.py --checkpoint $(CHECKPOINT) $(SHIP_ARGS)
 
 # The third to sixth studies start from the supervised dsr-shapes-vq1024
 # (the shipped default is that model after RL): from git history, or from

@@ -2,7 +2,8 @@
 """How much could the dual self-rewards select?  A diagnostic of the reward
 GRPO sees, not of training: for each validation prompt (scene) it draws a
 group of G samples as the RL rollouts are drawn (images at the served CFG and
-temperature, captions at temperature 1), scores each with its self-reward
+temperature, captions at temperature 1; --image-temperature and
+--caption-temperature change that), scores each with its self-reward
 (R_G for images, R_U for captions, from /rollout's `score`) and grades each
 with the world's grader.
 
@@ -17,7 +18,9 @@ Reported per direction (95% bootstrap CIs over prompts):
   * mixed_groups: groups with both passing and failing samples, the only
     ones in which even a perfect reward gives GRPO a signal about the grader;
   * pairwise_auc: within mixed groups, P(reward of a passing sample > reward
-    of a failing one), ties 1/2 (0.5 = the reward carries no grader signal).
+    of a failing one), ties 1/2 (0.5 = the reward carries no grader signal);
+  * diversity (overall only): the mean share of distinct samples in a group
+    and of code / token positions at which two of its samples differ.
 
 Validation split only (stream seed 2): a diagnostic, never a choice made on test.
 """
@@ -64,6 +67,21 @@ def bootstrap_ci(values, n_boot=2000, seed=0):
     return [means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]]
 
 
+def diversity(groups):
+    """groups: [[token or code sequence]] -> how different a group's samples are:
+    distinct (the mean share of distinct sequences in a group) and hamming (the
+    mean share of positions at which two samples of a group differ, over all
+    pairs; a shorter sequence is padded, so a length difference counts)."""
+    distinct, hamming = [], []
+    for g in groups:
+        distinct.append(len({tuple(x) for x in g}) / len(g))
+        pairs = [(a, b) for i, a in enumerate(g) for b in g[i + 1:]]
+        for a, b in pairs:
+            n = max(len(a), len(b))
+            hamming.append(sum(1 for k in range(n) if k >= len(a) or k >= len(b) or a[k] != b[k]) / n)
+    return {"distinct": sum(distinct) / len(distinct), "hamming": sum(hamming) / len(hamming) if hamming else 0.0}
+
+
 def summarise(groups, kinds):
     out = {}
     for k in ev.KINDS + ["overall"]:
@@ -83,6 +101,8 @@ def main():
     ap.add_argument("-n", type=int, default=200, help="validation prompts (scenes)")
     ap.add_argument("-g", "--group", type=int, default=8, help="samples per prompt (the RL group size)")
     ap.add_argument("--caption-temperature", type=float, default=1.0)
+    ap.add_argument("--image-temperature", type=float,
+                    help="image sampling temperature (default: the served default, as the rollouts)")
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
@@ -102,28 +122,33 @@ def main():
         def images(i, s):
             body = {"task": "generation", "prompt": {"text": s["caption"]}, "n": args.group, "seed": i,
                     "score": True, "return_png": True}
+            if args.image_temperature is not None:
+                body["temperature"] = args.image_temperature
             out = []
             for j, r in enumerate(srv.call("/rollout", body)["rollouts"]):
                 path = os.path.join(work, f"gen-{i:05d}-{j:02d}.png")
                 with open(path, "wb") as f:
                     f.write(base64.b64decode(r["png"]))
-                out.append((r["reward"], path))
+                out.append((r["reward"], path, r["codes"]))
             return out
 
         def captions(i, s):
             body = {"task": "understanding", "image": {"png": ev.png_b64(s["path"])}, "n": args.group,
                     "max_tokens": args.max_tokens, "temperature": args.caption_temperature, "seed": i,
                     "score": True}
-            return [(r["reward"], r["text"]) for r in srv.call("/rollout", body)["rollouts"]]
+            return [(r["reward"], r["text"], r["tokens"]) for r in srv.call("/rollout", body)["rollouts"]]
 
         res = {"model": srv.call("/model").get("name"), "n": args.n, "group": args.group,
-               "caption_temperature": args.caption_temperature, "split": "validation (stream seed 2)"}
+               "caption_temperature": args.caption_temperature, "image_temperature": args.image_temperature,
+               "split": "validation (stream seed 2)"}
         gen = ev.run_parallel(images, scenes, args.workers, "image groups")
-        verdicts = iter(ev.grade([(p, s["caption"]) for s, g in zip(scenes, gen) for _, p in g]))
-        res["generation"] = summarise([[(r, next(verdicts)) for r, _ in g] for g in gen], kinds)
+        verdicts = iter(ev.grade([(p, s["caption"]) for s, g in zip(scenes, gen) for _, p, _ in g]))
+        res["generation"] = summarise([[(r, next(verdicts)) for r, _, _ in g] for g in gen], kinds)
+        res["generation"]["overall"]["diversity"] = diversity([[c for _, _, c in g] for g in gen])
         und = ev.run_parallel(captions, scenes, args.workers, "caption groups")
-        verdicts = iter(ev.grade([(s["path"], c) for s, g in zip(scenes, und) for _, c in g]))
-        res["understanding"] = summarise([[(r, next(verdicts)) for r, _ in g] for g in und], kinds)
+        verdicts = iter(ev.grade([(s["path"], c) for s, g in zip(scenes, und) for _, c, _ in g]))
+        res["understanding"] = summarise([[(r, next(verdicts)) for r, _, _ in g] for g in und], kinds)
+        res["understanding"]["overall"]["diversity"] = diversity([[t for _, _, t in g] for g in und])
     finally:
         if proc:
             proc.terminate()
@@ -137,7 +162,8 @@ def main():
         print(f"{d:13s} single {o['single']['score']:.3f}  best-by-reward {o['best_by_reward']['score']:.3f} "
               f"{o['best_by_reward']['ci95']}  worst {o['worst_by_reward']['score']:.3f}  "
               f"oracle {o['oracle']['score']:.3f}  mixed groups {o['mixed_groups']['score']:.3f}  "
-              f"pairwise AUC {o['pairwise_auc']:.3f} ({o['auc_pairs']} pairs)")
+              f"pairwise AUC {o['pairwise_auc']:.3f} ({o['auc_pairs']} pairs)  "
+              f"distinct {o['diversity']['distinct']:.3f}  hamming {o['diversity']['hamming']:.3f}")
 
 
 if __name__ == "__main__":
