@@ -310,7 +310,7 @@ int proto_decode_rollout(const json_t *body, const struct proto_limits *lim, str
     if (proto_require(body, "", "task", &x, e) < 0 || proto_decode_task(x, "task", &r->task, e)) return -1;
     r->n = 1;
     r->max_tokens = 64 < lim->max_new_tokens ? 64 : lim->max_new_tokens;
-    r->temperature = 1.0f;
+    r->temperature = lim->default_temperature > 0 ? lim->default_temperature : 1.0f;
     r->top_p = 1.0f;
     r->cfg_scale = lim->default_cfg_scale > 0 ? lim->default_cfg_scale : 5.0f;
     long long ll;

@@ -42,7 +42,8 @@ struct proto_limits {
     int (*load_path)(const void *ctx, const char *rel, const char *param, const struct proto_limits *lim,
                      struct proto_image *out, struct proto_error *e);
     const void *load_path_ctx;
-    float default_cfg_scale; /* rollout cfg_scale when the request gives none (0: 5, Janus's) */
+    float default_cfg_scale;   /* rollout cfg_scale when the request gives none (0: 5, Janus's) */
+    float default_temperature; /* rollout temperature when the request gives none (0: 1) */
 };
 
 /* {"text": "..."} or {"tokens": [ids]} */

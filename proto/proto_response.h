@@ -65,6 +65,7 @@ struct proto_model_info {
     const char *user_prefix, *assistant_suffix, *question_prefix, *target_prefix, *dual_question;
     int hidden_size, num_hidden_layers, num_attention_heads, max_position_embeddings;
     double default_cfg_scale;
+    double default_temperature;
     const json_t *measured;             /* builtin:shapes' eval.json, or NULL */
     const char *weights_dtype;          /* "bf16" | "float32" | "mixed" (frozen BF16, trainable float32) */
     long long weights_bytes;            /* resident bytes of the weights */

@@ -57,7 +57,8 @@ void prep_limits(const struct janus_runtime *rt, const struct dsrd_config *cfg, 
     lim->png.max_pixels = 16u << 20; /* 16 Mpx: any sane photo; bounds the RGB buffer per image */
     lim->load_path = cfg->image_root ? load_image_path : NULL;
     lim->load_path_ctx = cfg->image_root;
-    lim->default_cfg_scale = rt->default_cfg_scale;
+    lim->default_cfg_scale = (float)rt->default_cfg_scale;
+    lim->default_temperature = (float)rt->default_temperature;
 }
 
 void prepared_item_free(struct prepared_item *p) {

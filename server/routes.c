@@ -156,6 +156,7 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         .hidden_size = c->text.hidden_size, .num_hidden_layers = c->text.n_layers,
         .num_attention_heads = c->text.n_heads, .max_position_embeddings = c->text.max_position_embeddings,
         .default_cfg_scale = rt->default_cfg_scale > 0 ? rt->default_cfg_scale : 5.0,
+        .default_temperature = rt->default_temperature > 0 ? rt->default_temperature : 1.0,
         .measured = rt->builtin_eval, /* make eval-default's scores */
         .weights_dtype = worker_weights_dtype(atomic_load(&s->worker.weights_dtype)),
         .weights_bytes = atomic_load(&s->worker.weights_bytes),

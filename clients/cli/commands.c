@@ -212,7 +212,7 @@ static const char ROLLOUT_HELP[] =
     "usage: dsr rollout --image A.png [-n 8] [--question Q] [--max-tokens N]   (captions, R_U)\n"
     "       dsr rollout --prompt TEXT [-n 4] [--cfg-scale S] [--out DIR]      (images, R_G)\n"
     "  -n N             group size (default 8 captions / 4 images)\n"
-    "  --temperature X  0 = greedy (default 1)\n"
+    "  --temperature X  0 = greedy (default: the model's, GET /model)\n"
     "  --top-k N, --top-p X, --seed N\n"
     "  --out DIR        write rollout-NN.png and contact-sheet.png (rewards in captions)\n";
 

@@ -98,7 +98,11 @@ static int resolve_image_ids(struct janus_runtime *rt, const struct janus_runtim
         /* HF Janus keeps the CFG scale its images were made with here */
         json_t *cfg_scale = json_object_get(g, "guidance_scale");
         if (json_is_number(cfg_scale) && json_number_value(cfg_scale) > 0 && json_number_value(cfg_scale) <= 1000)
-            rt->default_cfg_scale = (float)json_number_value(cfg_scale);
+            rt->default_cfg_scale = json_number_value(cfg_scale);
+        /* the model's own sampling temperature (HF's key; vLLM serves it as the default too) */
+        json_t *temp = json_object_get(g, "temperature");
+        if (json_is_number(temp) && json_number_value(temp) > 0 && json_number_value(temp) <= 100)
+            rt->default_temperature = json_number_value(temp);
         json_decref(g);
     }
     if (rt->tok && c->boi_token_id < 0) c->boi_token_id = tokenizer_token_to_id(rt->tok, TOK_BOI);

@@ -52,7 +52,8 @@ struct janus_runtime {
     int vq_size;                          /* VQ image side, pixels */
     int n_codes;                          /* codes per image (num_patches²) */
     enum vq_quantizer quantizer;
-    float default_cfg_scale;              /* generation_config.json guidance_scale; 0 when absent */
+    double default_cfg_scale;             /* generation_config.json guidance_scale; 0 when absent */
+    double default_temperature;           /* generation_config.json temperature; 0 when absent */
     bool embedded;                        /* builtin:random, deterministic random weights */
     bool builtin_shapes;                  /* the trained default compiled into the binary */
     bool tokenizer_builtin;               /* byte tokenizer (no tokenizer.json) */

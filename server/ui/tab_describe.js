@@ -18,7 +18,9 @@ export function init(ctx) {
 
   ctx.onModel((m) => {
     if (!$('desc-question').value) $('desc-question').value = m.templates.dual_question;
+    if (!$('desc-temp').dataset.edited && m.default_temperature) $('desc-temp').value = String(m.default_temperature);
   });
+  $('desc-temp').addEventListener('input', () => { $('desc-temp').dataset.edited = '1'; });
 
   async function caption(r, i, rank, best, special) {
     const li = element('li', 'caption' + (i === best ? ' best' : ''));

@@ -12,11 +12,12 @@ export function init(ctx) {
   let group = null; // {prompt, rollouts, version}
   let selected = -1;
 
-  // the model's served CFG scale (generation_config.json), unless edited
+  // the model's served CFG scale and temperature (generation_config.json), unless edited
   ctx.onModel((m) => {
     if (!$('gen-cfg').dataset.edited && m.default_cfg_scale) $('gen-cfg').value = String(m.default_cfg_scale);
+    if (!$('gen-temp').dataset.edited && m.default_temperature) $('gen-temp').value = String(m.default_temperature);
   });
-  $('gen-cfg').addEventListener('input', () => { $('gen-cfg').dataset.edited = '1'; });
+  for (const id of ['gen-cfg', 'gen-temp']) $(id).addEventListener('input', () => { $(id).dataset.edited = '1'; });
 
   function render() {
     grid.replaceChildren();

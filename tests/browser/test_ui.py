@@ -131,8 +131,11 @@ def main() -> int:
         # the same group through the API: same seed, same rewards
         cfg = float(b.eval("document.getElementById('gen-cfg').value"))
         assert cfg == model["default_cfg_scale"], "CFG field %s, not the served %s" % (cfg, model["default_cfg_scale"])
+        temp = float(b.eval("document.getElementById('gen-temp').value"))
+        assert temp == model["default_temperature"], "temperature field %s, not the served %s" % (
+            temp, model["default_temperature"])
         ref = api(d, "POST", "/rollout", {"task": "generation", "prompt": {"text": PROMPT}, "n": N, "cfg_scale": cfg,
-                                          "temperature": 1, "top_k": 0, "seed": SEED, "score": True})
+                                          "temperature": temp, "top_k": 0, "seed": SEED, "score": True})
         want = {i: r["reward"] for i, r in enumerate(ref["rollouts"])}
         for c in cards:
             got = float(c["reward"].split()[1])

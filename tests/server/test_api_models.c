@@ -10,7 +10,9 @@
  *   - --weights-dtype bf16: /model's memory fields, log-probs as a
  *     float32-held daemon's on the same rounded weights, widening on the
  *     first /update; with --kv-dtype bf16 /model says so and a CFG
- *     /rollout runs on the BF16 KV cache. */
+ *     /rollout runs on the BF16 KV cache;
+ *   - generation_config.json with a temperature and a CFG scale: the
+ *     rollout defaults. */
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
@@ -456,6 +458,66 @@ static void test_lora(struct th *t) {
              "--lora-rank 64 on 32-wide projections: %s", msg);
 }
 
+/* A rollout's sampled tokens or codes (the group's, concatenated) as JSON text;
+ * NULL on failure.  extra: the sampling fields the request gives. */
+static char *rollout_samples(struct dsrd_proc *p, const char *task, json_t *extra) {
+    int gen = strcmp(task, "generation") == 0;
+    json_t *body = json_pack("{s:s,s:{s:[i,i,i]},s:i,s:i,s:i}", "task", task, "context", "tokens", 256, 10,
+                             gen ? 259 : 11, "n", 4, "max_tokens", 6, "seed", 3); /* images follow BOI */
+    json_object_update(body, extra);
+    json_decref(extra);
+    struct http_resp r;
+    http_post_json(p, "/rollout", body, NULL, &r);
+    json_t *all = json_array();
+    json_t *ro = json_object_get(r.json, "rollouts");
+    const char *key = gen ? "codes" : "tokens";
+    for (size_t i = 0; i < json_array_size(ro); i++)
+        json_array_append(all, json_object_get(json_array_get(ro, i), key));
+    char *text = r.status == 200 && json_array_size(ro) == 4 ? json_dumps(all, JSON_COMPACT) : NULL;
+    json_decref(all);
+    http_resp_free(&r);
+    return text;
+}
+
+/* generation_config.json's temperature and guidance_scale are the rollout
+ * defaults: /model reports them, and a request without them samples what one
+ * giving them explicitly samples (not what temperature 1 samples). */
+static void test_generation_config_defaults(struct th *t) {
+    struct models_test *a = (struct models_test *)t;
+    if (!TH_CHECK(t, make_model(a, "gen-defaults", NULL, NULL) == 0, "model directory")) return;
+    char model[128], path[192];
+    snprintf(model, sizeof model, "%s/gen-defaults", a->root);
+    snprintf(path, sizeof path, "%s/generation_config.json", model);
+    static const char gen[] = "{\"boi_token_id\": 259, \"eoi_token_id\": 260, \"guidance_scale\": 2.0, "
+                              "\"temperature\": 0.25}";
+    if (!TH_CHECK(t, write_file(path, gen, sizeof gen - 1) == 0, "generation_config.json")) return;
+    const char *args[] = {"--model", model, NULL};
+    struct dsrd_proc p;
+    if (!TH_CHECK(t, dsrd_start(&p, a->argv0, args) == 0, "dsrd starts (log %s)", p.log_path)) return;
+    struct http_resp r;
+    http_call(&p, "GET", "/model", NULL, 0, NULL, NULL, &r);
+    TH_CHECK(t, r.status == 200 && json_real_value(json_object_get(r.json, "default_temperature")) == 0.25 &&
+                    json_real_value(json_object_get(r.json, "default_cfg_scale")) == 2.0,
+             "/model defaults: %s", r.body ? r.body : "");
+    http_resp_free(&r);
+    static const char *const tasks[] = {"generation", "understanding"};
+    for (int i = 0; i < 2; i++) {
+        char *dflt = rollout_samples(&p, tasks[i], json_object());
+        /* the CFG scale is generation's only */
+        char *given = rollout_samples(&p, tasks[i], i ? json_pack("{s:f}", "temperature", 0.25)
+                                                      : json_pack("{s:f,s:f}", "temperature", 0.25, "cfg_scale", 2.0));
+        char *t1 = rollout_samples(&p, tasks[i], i ? json_pack("{s:f}", "temperature", 1.0)
+                                                   : json_pack("{s:f,s:f}", "temperature", 1.0, "cfg_scale", 2.0));
+        TH_CHECK(t, dflt && given && t1 && strcmp(dflt, given) == 0 && strcmp(dflt, t1) != 0,
+                 "%s: default %s, temperature 0.25 %s, temperature 1 %s", tasks[i], dflt ? dflt : "-",
+                 given ? given : "-", t1 ? t1 : "-");
+        free(dflt);
+        free(given);
+        free(t1);
+    }
+    TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -466,6 +528,7 @@ int main(int argc, char **argv) {
     th_run(&a.t, "no_tokenizer", test_no_tokenizer);
     th_run(&a.t, "bf16_weights", test_bf16_weights);
     th_run(&a.t, "lora", test_lora);
+    th_run(&a.t, "generation_config_defaults", test_generation_config_defaults);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", a.root);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", a.root);
