@@ -52,10 +52,21 @@ int main(int argc, char **argv) {
      * and under `make soak` resident memory grew 17% in 5 minutes while the
      * live heap stayed flat (malloc_stats: in use 22 → 25 MB, mapped 57 →
      * 66 MB).  One arena bounds that; the worker's periodic malloc_trim
-     * returns the rest.  (A fixed mmap threshold, so that large buffers go
-     * back on free, bounded it too but cost /score 150 ms in page faults:
-     * the forward's scratch is mapped afresh on every call.) */
+     * returns the rest.
+     * A forward's scratch (VQ activations, KV cache, logits: a few MB each)
+     * must stay mapped between requests: freshly mapped pages fault in on
+     * every call.  glibc's default adapts its mmap threshold to freed sizes,
+     * so /score of 16 items on the default model ran at 100 or at 160-200 ms
+     * depending on the history of the process; with every buffer under 32 MiB
+     * from the heap and the heap kept up to 256 MiB between the periodic
+     * trims it stays at 100 ms (a trim threshold alone, which pins the mmap
+     * threshold at glibc's 128 KiB: 200 ms).  An operator's GLIBC_TUNABLES
+     * takes precedence. */
     mallopt(M_ARENA_MAX, 1);
+    if (!getenv("GLIBC_TUNABLES")) {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    }
 #endif
     static struct server srv; /* large; lives for the whole run */
     struct dsr_err err = {{0}};
