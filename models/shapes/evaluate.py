@@ -175,14 +175,15 @@ def run_parallel(fn, items, workers, what):
 
 
 def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_scale=None, generation_only=False,
-             want=None):
+             want=None, sample_temperature=None):
     """Scores through the API; per_item adds each item's verdict (0/1) under
     "items" (the experiment bootstraps over them).  want: the set of
     "{understanding,generation}_{greedy,sampled}" keys to measure (default:
-    all that sampled / generation_only allow)."""
+    all that sampled / generation_only allow).  sample_temperature: the
+    sampled mode's temperature (default: the served one)."""
     res = {}
     kinds = [s["kind"] for s in scenes]
-    modes = [("greedy", 0.0)] + ([("sampled", None)] if sampled else [])
+    modes = [("greedy", 0.0)] + ([("sampled", sample_temperature)] if sampled else [])
     if want is None:
         want = {f"{d}_{m}" for d in ("understanding", "generation") for m, _ in modes}
 
@@ -275,7 +276,9 @@ def table(res):
         v = res["vq_roundtrip"]
         rows.append(f"| VQ round trip | | | | {100 * v['agree']:5.1f} (n={v['n']}) |")
     head = "| measure (%) | position | relation | counting | overall |\n|---|---|---|---|---|"
-    return head + "\n" + "\n".join(rows)
+    s = res.get("served")
+    note = f"sampled = the served defaults: temperature {s['temperature']:g}, CFG {s['cfg_scale']:g}\n\n" if s else ""
+    return note + head + "\n" + "\n".join(rows)
 
 
 def model_name(model_dir, served):
@@ -334,6 +337,7 @@ def main():
             res = evaluate(srv, scenes, work, args.workers, sampled=not args.no_sampled)
         if not args.server:
             res["vq_roundtrip"] = roundtrip(args.model, args.n, seed)
+        res["served"] = {"temperature": info.get("default_temperature", 1.0), "cfg_scale": info["default_cfg_scale"]}
         res.update({"model": model_name(args.model, info["name"]), "split": args.split, "seed": seed, "n": len(scenes),
                     "training_duplicates_skipped": dropped, "seconds": round(time.time() - t0, 1),
                     "summary": {"understanding_greedy": res["understanding_greedy"]["overall"]["score"],

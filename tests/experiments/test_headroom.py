@@ -8,6 +8,10 @@ Each group is [(reward, passes the grader)]:
   g2: the highest reward fails, 1 of 2 passes: mixed; pair (0.2 vs 0.8): 0;
   g3: all fail: not mixed, no pairs; oracle 0;
   g4: a tie between a passing and a failing sample: pair counts 1/2.
+diversity of two groups of sequences: [a, a, b] (2 of 3 distinct; pairs
+differ at 0, 1 and 1 of 2 positions) and [c, c+d] (2 distinct; the longer
+one's extra position counts as a difference: 1 of 3): distinct
+(2/3 + 1) / 2, hamming (0 + 1/2 + 1/2 + 1/3) / 4.
 Prints the usual closing line "N passed, N failed".
 """
 import sys
@@ -35,6 +39,9 @@ def main():
           "per kind: relation holds g2 and g3", s["relation"])
     gain = s["overall"]["best_minus_single"]["score"]
     check(abs(gain - ((1 - 2 / 3) + (0 - 0.5) + 0 + (1 - 0.5)) / 4) < 1e-12, "best minus single", gain)
+    d = headroom.diversity([[[1, 2], [1, 2], [1, 3]], [[4, 5], [4, 5, 6]]])
+    check(abs(d["distinct"] - (2 / 3 + 1) / 2) < 1e-12 and abs(d["hamming"] - (0 + 0.5 + 0.5 + 1 / 3) / 4) < 1e-12,
+          "diversity: distinct samples and differing positions", d)
     return finish("headroom")
 
 
