@@ -22,6 +22,10 @@ Reported per direction (95% bootstrap CIs over prompts):
   * diversity (overall only): the mean share of distinct samples in a group
     and of code / token positions at which two of its samples differ.
 
+--judge DIR takes the rewards from another checkpoint's /score (R_G of each
+image's PNG, R_U of each caption) instead of the sampling model's own: how
+well, say, the supervised model ranks a trained policy's samples.
+
 Validation split only (stream seed 2): a diagnostic, never a choice made on test.
 """
 import argparse
@@ -106,14 +110,18 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--judge", help="another checkpoint whose self-rewards rank the samples (/score) instead of "
+                                    "the sampling model's own")
     ap.add_argument("--out", required=True, help="JSON to write")
     args = ap.parse_args()
 
-    proc = None
+    proc = judge_proc = None
     if args.server:
         srv = ev.Server(args.server)
     else:
         proc, srv = ev.start_dsrd(args.model, args.threads)
+    if args.judge:
+        judge_proc, judge = ev.start_dsrd(args.judge, args.threads)
     try:
         work = tempfile.mkdtemp(prefix="dsr-headroom-")
         scenes, _ = ev.heldout_scenes(work, args.n, 60000, seed=ev.VAL_SEED)
@@ -130,16 +138,28 @@ def main():
                 with open(path, "wb") as f:
                     f.write(base64.b64decode(r["png"]))
                 out.append((r["reward"], path, r["codes"]))
+            if args.judge:  # the judge's R_G of each image, from its PNG
+                items = [{"task": "generation", "prompt": {"text": s["caption"]}, "image": {"png": ev.png_b64(p)}}
+                         for _, p, _ in out]
+                rewards = [it["reward"] for it in judge.call("/score", {"items": items})["items"]]
+                out = [(rw, p, c) for rw, (_, p, c) in zip(rewards, out)]
             return out
 
         def captions(i, s):
             body = {"task": "understanding", "image": {"png": ev.png_b64(s["path"])}, "n": args.group,
                     "max_tokens": args.max_tokens, "temperature": args.caption_temperature, "seed": i,
                     "score": True}
-            return [(r["reward"], r["text"], r["tokens"]) for r in srv.call("/rollout", body)["rollouts"]]
+            out = [(r["reward"], r["text"], r["tokens"]) for r in srv.call("/rollout", body)["rollouts"]]
+            if args.judge:  # the judge's R_U of each caption
+                items = [{"task": "understanding", "image": {"png": ev.png_b64(s["path"])}, "response": {"text": t}}
+                         for _, t, _ in out]
+                rewards = [it["reward"] for it in judge.call("/score", {"items": items})["items"]]
+                out = [(rw, t, k) for rw, (_, t, k) in zip(rewards, out)]
+            return out
 
         res = {"model": srv.call("/model").get("name"), "n": args.n, "group": args.group,
                "caption_temperature": args.caption_temperature, "image_temperature": args.image_temperature,
+               "judge": srv.call("/model").get("name") if not args.judge else judge.call("/model").get("name"),
                "split": "validation (stream seed 2)"}
         gen = ev.run_parallel(images, scenes, args.workers, "image groups")
         verdicts = iter(ev.grade([(p, s["caption"]) for s, g in zip(scenes, gen) for _, p, _ in g]))
@@ -150,9 +170,10 @@ def main():
         res["understanding"] = summarise([[(r, next(verdicts)) for r, _, _ in g] for g in und], kinds)
         res["understanding"]["overall"]["diversity"] = diversity([[t for _, _, t in g] for g in und])
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
+        for p in (proc, judge_proc):
+            if p:
+                p.terminate()
+                p.wait()
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
