@@ -127,6 +127,11 @@ def main():
         scenes, _ = ev.heldout_scenes(work, args.n, 60000, seed=ev.VAL_SEED)
         kinds = [s["kind"] for s in scenes]
 
+        def judged(out, items):
+            """out with each sample's reward replaced by the judge's /score of items (one per sample)."""
+            rewards = [it["reward"] for it in judge.call("/score", {"items": items})["items"]]
+            return [(rw, *rest) for rw, (_, *rest) in zip(rewards, out)]
+
         def images(i, s):
             body = {"task": "generation", "prompt": {"text": s["caption"]}, "n": args.group, "seed": i,
                     "score": True, "return_png": True}
@@ -139,10 +144,8 @@ def main():
                     f.write(base64.b64decode(r["png"]))
                 out.append((r["reward"], path, r["codes"]))
             if args.judge:  # the judge's R_G of each image, from its PNG
-                items = [{"task": "generation", "prompt": {"text": s["caption"]}, "image": {"png": ev.png_b64(p)}}
-                         for _, p, _ in out]
-                rewards = [it["reward"] for it in judge.call("/score", {"items": items})["items"]]
-                out = [(rw, p, c) for rw, (_, p, c) in zip(rewards, out)]
+                out = judged(out, [{"task": "generation", "prompt": {"text": s["caption"]},
+                                    "image": {"png": ev.png_b64(p)}} for _, p, _ in out])
             return out
 
         def captions(i, s):
@@ -151,15 +154,15 @@ def main():
                     "score": True}
             out = [(r["reward"], r["text"], r["tokens"]) for r in srv.call("/rollout", body)["rollouts"]]
             if args.judge:  # the judge's R_U of each caption
-                items = [{"task": "understanding", "image": {"png": ev.png_b64(s["path"])}, "response": {"text": t}}
-                         for _, t, _ in out]
-                rewards = [it["reward"] for it in judge.call("/score", {"items": items})["items"]]
-                out = [(rw, t, k) for rw, (_, t, k) in zip(rewards, out)]
+                png = ev.png_b64(s["path"])
+                out = judged(out, [{"task": "understanding", "image": {"png": png}, "response": {"text": t}}
+                                   for _, t, _ in out])
             return out
 
-        res = {"model": srv.call("/model").get("name"), "n": args.n, "group": args.group,
+        model = srv.call("/model").get("name")
+        res = {"model": model, "n": args.n, "group": args.group,
                "caption_temperature": args.caption_temperature, "image_temperature": args.image_temperature,
-               "judge": srv.call("/model").get("name") if not args.judge else judge.call("/model").get("name"),
+               "judge": judge.call("/model").get("name") if args.judge else model,
                "split": "validation (stream seed 2)"}
         gen = ev.run_parallel(images, scenes, args.workers, "image groups")
         verdicts = iter(ev.grade([(p, s["caption"]) for s, g in zip(scenes, gen) for _, p, _ in g]))

@@ -117,7 +117,7 @@ def main():
     gen_path = os.path.join(ck, "generation_config.json")
     gen = json.load(open(gen_path))
     gen["guidance_scale"] = best
-    json.dump(gen, open(gen_path, "w"), indent=2)
+    json.dump(gen, open(gen_path, "w"), indent=2)  # now: the temperature sweep samples at the served CFG
     log(f"served CFG scale {best} (best sampled generation score on validation)")
     temps = sorted({float(x) for x in args.temperature_sweep.split(",")}, reverse=True)
     if len(temps) == 1:
