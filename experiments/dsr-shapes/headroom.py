@@ -2,8 +2,8 @@
 """How much could the dual self-rewards select?  A diagnostic of the reward
 GRPO sees, not of training: for each validation prompt (scene) it draws a
 group of G samples as the RL rollouts are drawn (images at the served CFG and
-temperature, captions at temperature 1; --image-temperature and
---caption-temperature change that), scores each with its self-reward
+temperature, captions at temperature 1; --image-temperature,
+--caption-temperature and --top-p change that), scores each with its self-reward
 (R_G for images, R_U for captions, from /rollout's `score`) and grades each
 with the world's grader.
 
@@ -107,6 +107,8 @@ def main():
     ap.add_argument("--caption-temperature", type=float, default=1.0)
     ap.add_argument("--image-temperature", type=float,
                     help="image sampling temperature (default: the served default, as the rollouts)")
+    ap.add_argument("--top-p", type=float,
+                    help="nucleus sampling for images and captions (default: the served default)")
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
@@ -137,6 +139,8 @@ def main():
                     "score": True, "return_png": True}
             if args.image_temperature is not None:
                 body["temperature"] = args.image_temperature
+            if args.top_p is not None:
+                body["top_p"] = args.top_p
             out = []
             for j, r in enumerate(srv.call("/rollout", body)["rollouts"]):
                 path = os.path.join(work, f"gen-{i:05d}-{j:02d}.png")
@@ -152,6 +156,8 @@ def main():
             body = {"task": "understanding", "image": {"png": ev.png_b64(s["path"])}, "n": args.group,
                     "max_tokens": args.max_tokens, "temperature": args.caption_temperature, "seed": i,
                     "score": True}
+            if args.top_p is not None:
+                body["top_p"] = args.top_p
             out = [(r["reward"], r["text"], r["tokens"]) for r in srv.call("/rollout", body)["rollouts"]]
             if args.judge:  # the judge's R_U of each caption
                 png = ev.png_b64(s["path"])
@@ -162,6 +168,7 @@ def main():
         model = srv.call("/model").get("name")
         res = {"model": model, "n": args.n, "group": args.group,
                "caption_temperature": args.caption_temperature, "image_temperature": args.image_temperature,
+               "top_p": args.top_p,
                "judge": judge.call("/model").get("name") if args.judge else model,
                "split": "validation (stream seed 2)"}
         gen = ev.run_parallel(images, scenes, args.workers, "image groups")

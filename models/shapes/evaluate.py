@@ -175,15 +175,17 @@ def run_parallel(fn, items, workers, what):
 
 
 def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_scale=None, generation_only=False,
-             want=None, sample_temperature=None):
+             want=None, sample_temperature=None, sample_top_p=None):
     """Scores through the API; per_item adds each item's verdict (0/1) under
     "items" (the experiment bootstraps over them).  want: the set of
     "{understanding,generation}_{greedy,sampled}" keys to measure (default:
     all that sampled / generation_only allow).  sample_temperature: the
-    sampled mode's temperature (default: the served one)."""
+    sampled mode's temperature, sample_top_p its nucleus (default: the
+    served ones)."""
     res = {}
     kinds = [s["kind"] for s in scenes]
     modes = [("greedy", 0.0)] + ([("sampled", sample_temperature)] if sampled else [])
+    top_p = {"greedy": None, "sampled": sample_top_p}
     if want is None:
         want = {f"{d}_{m}" for d in ("understanding", "generation") for m, _ in modes}
 
@@ -193,6 +195,8 @@ def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_sc
                     "seed": i, "score": False}
             if temp is not None:
                 body["temperature"] = temp
+            if top_p[mode] is not None:
+                body["top_p"] = top_p[mode]
             return srv.call("/rollout", body)["rollouts"][0]["text"]
 
         if not generation_only and f"understanding_{mode}" in want:
@@ -214,6 +218,8 @@ def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_sc
                     "return_png": True}
             if temp is not None:
                 body["temperature"] = temp
+            if top_p[mode] is not None:
+                body["top_p"] = top_p[mode]
             if cfg_scale is not None:
                 body["cfg_scale"] = cfg_scale
             png = srv.call("/rollout", body)["rollouts"][0]["png"]
