@@ -311,7 +311,8 @@ int proto_decode_rollout(const json_t *body, const struct proto_limits *lim, str
     r->n = 1;
     r->max_tokens = 64 < lim->max_new_tokens ? 64 : lim->max_new_tokens;
     r->temperature = lim->default_temperature > 0 ? lim->default_temperature : 1.0f;
-    r->top_p = 1.0f;
+    r->top_p = lim->default_top_p > 0 ? lim->default_top_p : 1.0f;
+    r->top_k = lim->default_top_k;
     r->cfg_scale = lim->default_cfg_scale > 0 ? lim->default_cfg_scale : 5.0f;
     long long ll;
     if (proto_get_int(body, "", "n", 1, lim->max_group, &ll, e) < 0) goto fail;

@@ -44,6 +44,8 @@ struct proto_limits {
     const void *load_path_ctx;
     float default_cfg_scale;   /* rollout cfg_scale when the request gives none (0: 5, Janus's) */
     float default_temperature; /* rollout temperature when the request gives none (0: 1) */
+    float default_top_p;       /* rollout top_p when the request gives none (0: 1, off) */
+    int default_top_k;         /* rollout top_k when the request gives none (0: off) */
 };
 
 /* {"text": "..."} or {"tokens": [ids]} */

@@ -111,7 +111,7 @@ static json_t *encode_lora(const struct proto_model_info *m) {
 json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_stamp *st) {
     json_t *o = json_pack(
         "{s:s,s:b,s:s,s:{s:I,s:I,s:I},s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i,s:i,s:i,s:i,s:s,s:s,"
-        "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i},s:f,s:f}",
+        "s:{s:s,s:s,s:s,s:s,s:s},s:{s:i,s:i,s:i,s:i},s:f,s:f,s:f,s:i}",
         "name", m->name, "embedded_random_weights", m->embedded_random_weights, "description", m->description,
         "parameters", "total", (json_int_t)m->params_total, "trainable", (json_int_t)m->params_trainable, "frozen",
         (json_int_t)(m->params_total - m->params_trainable), "vocab_size", m->vocab_size, "special_tokens", "bos",
@@ -122,7 +122,8 @@ json_t *proto_encode_model(const struct proto_model_info *m, const struct proto_
         "target_prefix", m->target_prefix, "dual_question", m->dual_question, "text_config", "hidden_size",
         m->hidden_size, "num_hidden_layers", m->num_hidden_layers, "num_attention_heads", m->num_attention_heads,
         "max_position_embeddings", m->max_position_embeddings, "default_cfg_scale", m->default_cfg_scale,
-        "default_temperature", m->default_temperature);
+        "default_temperature", m->default_temperature, "default_top_p", m->default_top_p, "default_top_k",
+        m->default_top_k);
     if (o && m->measured) json_object_set(o, "measured", (json_t *)m->measured);
     if (o)
         json_object_set_new(o, "memory",

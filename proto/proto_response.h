@@ -66,6 +66,8 @@ struct proto_model_info {
     int hidden_size, num_hidden_layers, num_attention_heads, max_position_embeddings;
     double default_cfg_scale;
     double default_temperature;
+    double default_top_p;               /* 1: off */
+    int default_top_k;                  /* 0: off */
     const json_t *measured;             /* builtin:shapes' eval.json, or NULL */
     const char *weights_dtype;          /* "bf16" | "float32" | "mixed" (frozen BF16, trainable float32) */
     long long weights_bytes;            /* resident bytes of the weights */

@@ -59,6 +59,8 @@ void prep_limits(const struct janus_runtime *rt, const struct dsrd_config *cfg, 
     lim->load_path_ctx = cfg->image_root;
     lim->default_cfg_scale = (float)rt->default_cfg_scale;
     lim->default_temperature = (float)rt->default_temperature;
+    lim->default_top_p = (float)rt->default_top_p;
+    lim->default_top_k = rt->default_top_k;
 }
 
 void prepared_item_free(struct prepared_item *p) {

@@ -157,6 +157,8 @@ void route_model(struct server *s, const struct request *rq, struct reply *out) 
         .num_attention_heads = c->text.n_heads, .max_position_embeddings = c->text.max_position_embeddings,
         .default_cfg_scale = rt->default_cfg_scale > 0 ? rt->default_cfg_scale : 5.0,
         .default_temperature = rt->default_temperature > 0 ? rt->default_temperature : 1.0,
+        .default_top_p = rt->default_top_p > 0 ? rt->default_top_p : 1.0,
+        .default_top_k = rt->default_top_k,
         .measured = rt->builtin_eval, /* make eval-default's scores */
         .weights_dtype = worker_weights_dtype(atomic_load(&s->worker.weights_dtype)),
         .weights_bytes = atomic_load(&s->worker.weights_bytes),

@@ -213,7 +213,8 @@ static const char ROLLOUT_HELP[] =
     "       dsr rollout --prompt TEXT [-n 4] [--cfg-scale S] [--out DIR]      (images, R_G)\n"
     "  -n N             group size (default 8 captions / 4 images)\n"
     "  --temperature X  0 = greedy (default: the model's, GET /model)\n"
-    "  --top-k N, --top-p X, --seed N\n"
+    "  --top-k N, --top-p X  truncation (default: the model's, GET /model)\n"
+    "  --seed N\n"
     "  --out DIR        write rollout-NN.png and contact-sheet.png (rewards in captions)\n";
 
 /* Writes bytes to dir/name. */

@@ -103,6 +103,12 @@ static int resolve_image_ids(struct janus_runtime *rt, const struct janus_runtim
         json_t *temp = json_object_get(g, "temperature");
         if (json_is_number(temp) && json_number_value(temp) > 0 && json_number_value(temp) <= 100)
             rt->default_temperature = json_number_value(temp);
+        /* and its nucleus / top-k truncation (HF's keys; top_p 1 and top_k 0 are "off") */
+        json_t *top_p = json_object_get(g, "top_p"), *top_k = json_object_get(g, "top_k");
+        if (json_is_number(top_p) && json_number_value(top_p) > 0 && json_number_value(top_p) <= 1)
+            rt->default_top_p = json_number_value(top_p);
+        if (json_is_integer(top_k) && json_integer_value(top_k) > 0 && json_integer_value(top_k) <= INT_MAX)
+            rt->default_top_k = (int)json_integer_value(top_k);
         json_decref(g);
     }
     if (rt->tok && c->boi_token_id < 0) c->boi_token_id = tokenizer_token_to_id(rt->tok, TOK_BOI);

@@ -54,6 +54,8 @@ struct janus_runtime {
     enum vq_quantizer quantizer;
     double default_cfg_scale;             /* generation_config.json guidance_scale; 0 when absent */
     double default_temperature;           /* generation_config.json temperature; 0 when absent */
+    double default_top_p;                 /* generation_config.json top_p; 0 when absent */
+    int default_top_k;                    /* generation_config.json top_k; 0 when absent (off) */
     bool embedded;                        /* builtin:random, deterministic random weights */
     bool builtin_shapes;                  /* the trained default compiled into the binary */
     bool tokenizer_builtin;               /* byte tokenizer (no tokenizer.json) */

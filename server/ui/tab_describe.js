@@ -5,7 +5,7 @@ import {post, tokenTexts} from './api.js';
 import {dropZone} from './images.js';
 import {fmt} from './plot.js';
 import {specialNames, tokenLegend, tokenSpans} from './tokens.js';
-import {element, mean, num, run, std} from './util.js';
+import {element, followDefaults, mean, num, run, std} from './util.js';
 
 export function init(ctx) {
   const $ = (id) => document.getElementById(id);
@@ -18,9 +18,9 @@ export function init(ctx) {
 
   ctx.onModel((m) => {
     if (!$('desc-question').value) $('desc-question').value = m.templates.dual_question;
-    if (!$('desc-temp').dataset.edited && m.default_temperature) $('desc-temp').value = String(m.default_temperature);
+    followDefaults(m, {'desc-temp': 'default_temperature', 'desc-topk': 'default_top_k',
+                       'desc-topp': 'default_top_p'});
   });
-  $('desc-temp').addEventListener('input', () => { $('desc-temp').dataset.edited = '1'; });
 
   async function caption(r, i, rank, best, special) {
     const li = element('li', 'caption' + (i === best ? ' best' : ''));
@@ -43,7 +43,7 @@ export function init(ctx) {
       if (!image) throw new Error('Pick an image first (drop one, or send one from Generate).');
       const req = {task: 'understanding', image: image.payload, question: $('desc-question').value,
                    n: num($('desc-n')), max_tokens: num($('desc-max')), temperature: num($('desc-temp')),
-                   top_k: num($('desc-topk')), score: true};
+                   top_k: num($('desc-topk')), top_p: num($('desc-topp')), score: true};
       if ($('desc-seed').value !== '') req.seed = num($('desc-seed'));
       const res = await post('/rollout', req);
       const rs = res.rollouts;

@@ -4,7 +4,7 @@
 import {post} from './api.js';
 import {fromRollout, heatMap} from './images.js';
 import {fmt} from './plot.js';
-import {mean, num, run, std} from './util.js';
+import {followDefaults, mean, num, run, std} from './util.js';
 
 export function init(ctx) {
   const $ = (id) => document.getElementById(id);
@@ -12,12 +12,9 @@ export function init(ctx) {
   let group = null; // {prompt, rollouts, version}
   let selected = -1;
 
-  // the model's served CFG scale and temperature (generation_config.json), unless edited
-  ctx.onModel((m) => {
-    if (!$('gen-cfg').dataset.edited && m.default_cfg_scale) $('gen-cfg').value = String(m.default_cfg_scale);
-    if (!$('gen-temp').dataset.edited && m.default_temperature) $('gen-temp').value = String(m.default_temperature);
-  });
-  for (const id of ['gen-cfg', 'gen-temp']) $(id).addEventListener('input', () => { $(id).dataset.edited = '1'; });
+  // the model's served sampling (generation_config.json), unless edited
+  ctx.onModel((m) => followDefaults(m, {'gen-cfg': 'default_cfg_scale', 'gen-temp': 'default_temperature',
+                                        'gen-topk': 'default_top_k', 'gen-topp': 'default_top_p'}));
 
   function render() {
     grid.replaceChildren();
@@ -106,7 +103,8 @@ export function init(ctx) {
     ev.preventDefault();
     const prompt = $('gen-prompt').value;
     const req = {task: 'generation', prompt: {text: prompt}, n: num($('gen-n')), cfg_scale: num($('gen-cfg')),
-                 temperature: num($('gen-temp')), top_k: num($('gen-topk')), score: true, return_png: true};
+                 temperature: num($('gen-temp')), top_k: num($('gen-topk')), top_p: num($('gen-topp')), score: true,
+                 return_png: true};
     if ($('gen-seed').value !== '') req.seed = num($('gen-seed'));
     run($('gen-run'), status, `sampling ${req.n} images`, async () => {
       const res = await post('/rollout', req);

@@ -9,6 +9,19 @@ export const std = (xs) => {
 // An <input type=number>'s value as a number.
 export const num = (input) => Number(input.value);
 
+// Sets each input (id → GET /model key) to the model's served default
+// until the user edits it; called again when the model changes.
+export function followDefaults(model, fields) {
+  for (const [id, key] of Object.entries(fields)) {
+    const input = document.getElementById(id);
+    if (!input.dataset.follows) {
+      input.dataset.follows = '1';
+      input.addEventListener('input', () => { input.dataset.edited = '1'; });
+    }
+    if (!input.dataset.edited && typeof model[key] === 'number') input.value = String(model[key]);
+  }
+}
+
 // Runs task() with the button disabled and the status line counting the
 // seconds; then shows task's summary, or the error (the API's message names
 // the field).  Errors are shown, not thrown: the page stays usable.

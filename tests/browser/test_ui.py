@@ -131,11 +131,14 @@ def main() -> int:
         # the same group through the API: same seed, same rewards
         cfg = float(b.eval("document.getElementById('gen-cfg').value"))
         assert cfg == model["default_cfg_scale"], "CFG field %s, not the served %s" % (cfg, model["default_cfg_scale"])
-        temp = float(b.eval("document.getElementById('gen-temp').value"))
-        assert temp == model["default_temperature"], "temperature field %s, not the served %s" % (
-            temp, model["default_temperature"])
+        sampling = {}
+        for field, key in (("temp", "default_temperature"), ("topk", "default_top_k"), ("topp", "default_top_p")):
+            sampling[key] = float(b.eval("document.getElementById('gen-%s').value" % field))
+            assert sampling[key] == model[key], "%s field %s, not the served %s" % (field, sampling[key], model[key])
         ref = api(d, "POST", "/rollout", {"task": "generation", "prompt": {"text": PROMPT}, "n": N, "cfg_scale": cfg,
-                                          "temperature": temp, "top_k": 0, "seed": SEED, "score": True})
+                                          "temperature": sampling["default_temperature"],
+                                          "top_k": int(sampling["default_top_k"]),
+                                          "top_p": sampling["default_top_p"], "seed": SEED, "score": True})
         want = {i: r["reward"] for i, r in enumerate(ref["rollouts"])}
         for c in cards:
             got = float(c["reward"].split()[1])

@@ -479,9 +479,10 @@ static char *rollout_samples(struct dsrd_proc *p, const char *task, json_t *extr
     return text;
 }
 
-/* generation_config.json's temperature and guidance_scale are the rollout
- * defaults: /model reports them, and a request without them samples what one
- * giving them explicitly samples (not what temperature 1 samples). */
+/* generation_config.json's temperature, top_p, top_k and guidance_scale are
+ * the rollout defaults: /model reports them, and a request without them
+ * samples what one giving them explicitly samples, and not what temperature 1
+ * or no truncation (top_p 1, top_k 0) samples. */
 static void test_generation_config_defaults(struct th *t) {
     struct models_test *a = (struct models_test *)t;
     if (!TH_CHECK(t, make_model(a, "gen-defaults", NULL, NULL) == 0, "model directory")) return;
@@ -489,7 +490,7 @@ static void test_generation_config_defaults(struct th *t) {
     snprintf(model, sizeof model, "%s/gen-defaults", a->root);
     snprintf(path, sizeof path, "%s/generation_config.json", model);
     static const char gen[] = "{\"boi_token_id\": 259, \"eoi_token_id\": 260, \"guidance_scale\": 2.0, "
-                              "\"temperature\": 0.25}";
+                              "\"temperature\": 0.25, \"top_p\": 0.5, \"top_k\": 7}";
     if (!TH_CHECK(t, write_file(path, gen, sizeof gen - 1) == 0, "generation_config.json")) return;
     const char *args[] = {"--model", model, NULL};
     struct dsrd_proc p;
@@ -497,23 +498,34 @@ static void test_generation_config_defaults(struct th *t) {
     struct http_resp r;
     http_call(&p, "GET", "/model", NULL, 0, NULL, NULL, &r);
     TH_CHECK(t, r.status == 200 && json_real_value(json_object_get(r.json, "default_temperature")) == 0.25 &&
-                    json_real_value(json_object_get(r.json, "default_cfg_scale")) == 2.0,
+                    json_real_value(json_object_get(r.json, "default_cfg_scale")) == 2.0 &&
+                    json_real_value(json_object_get(r.json, "default_top_p")) == 0.5 &&
+                    json_integer_value(json_object_get(r.json, "default_top_k")) == 7,
              "/model defaults: %s", r.body ? r.body : "");
     http_resp_free(&r);
     static const char *const tasks[] = {"generation", "understanding"};
     for (int i = 0; i < 2; i++) {
-        char *dflt = rollout_samples(&p, tasks[i], json_object());
         /* the CFG scale is generation's only */
-        char *given = rollout_samples(&p, tasks[i], i ? json_pack("{s:f}", "temperature", 0.25)
-                                                      : json_pack("{s:f,s:f}", "temperature", 0.25, "cfg_scale", 2.0));
-        char *t1 = rollout_samples(&p, tasks[i], i ? json_pack("{s:f}", "temperature", 1.0)
-                                                   : json_pack("{s:f,s:f}", "temperature", 1.0, "cfg_scale", 2.0));
-        TH_CHECK(t, dflt && given && t1 && strcmp(dflt, given) == 0 && strcmp(dflt, t1) != 0,
-                 "%s: default %s, temperature 0.25 %s, temperature 1 %s", tasks[i], dflt ? dflt : "-",
-                 given ? given : "-", t1 ? t1 : "-");
-        free(dflt);
-        free(given);
-        free(t1);
+        json_t *cfg = i ? json_object() : json_pack("{s:f}", "cfg_scale", 2.0);
+        json_t *given = json_pack("{s:f,s:f,s:i}", "temperature", 0.25, "top_p", 0.5, "top_k", 7);
+        json_t *t1 = json_pack("{s:f,s:f,s:i}", "temperature", 1.0, "top_p", 0.5, "top_k", 7);
+        json_t *whole = json_pack("{s:f,s:f,s:i}", "temperature", 0.25, "top_p", 1.0, "top_k", 0);
+        json_object_update(given, cfg);
+        json_object_update(t1, cfg);
+        json_object_update(whole, cfg);
+        json_decref(cfg);
+        char *s_dflt = rollout_samples(&p, tasks[i], json_object());
+        char *s_given = rollout_samples(&p, tasks[i], given);
+        char *s_t1 = rollout_samples(&p, tasks[i], t1);
+        char *s_whole = rollout_samples(&p, tasks[i], whole);
+        TH_CHECK(t, s_dflt && s_given && s_t1 && s_whole && strcmp(s_dflt, s_given) == 0 &&
+                        strcmp(s_dflt, s_t1) != 0 && strcmp(s_dflt, s_whole) != 0,
+                 "%s: default %s, as configured %s, temperature 1 %s, untruncated %s", tasks[i],
+                 s_dflt ? s_dflt : "-", s_given ? s_given : "-", s_t1 ? s_t1 : "-", s_whole ? s_whole : "-");
+        free(s_dflt);
+        free(s_given);
+        free(s_t1);
+        free(s_whole);
     }
     TH_CHECK(t, dsrd_stop(&p) == 0, "clean exit");
 }
