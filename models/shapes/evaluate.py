@@ -283,7 +283,9 @@ def table(res):
         rows.append(f"| VQ round trip | | | | {100 * v['agree']:5.1f} (n={v['n']}) |")
     head = "| measure (%) | position | relation | counting | overall |\n|---|---|---|---|---|"
     s = res.get("served")
-    note = f"sampled = the served defaults: temperature {s['temperature']:g}, CFG {s['cfg_scale']:g}\n\n" if s else ""
+    trunc = "".join(f", {k} {s[k]:g}" for k, off in (("top_p", 1), ("top_k", 0)) if s and s.get(k, off) != off)
+    note = f"sampled = the served defaults: temperature {s['temperature']:g}{trunc}, CFG {s['cfg_scale']:g}\n\n" \
+        if s else ""
     return note + head + "\n" + "\n".join(rows)
 
 
@@ -343,7 +345,8 @@ def main():
             res = evaluate(srv, scenes, work, args.workers, sampled=not args.no_sampled)
         if not args.server:
             res["vq_roundtrip"] = roundtrip(args.model, args.n, seed)
-        res["served"] = {"temperature": info.get("default_temperature", 1.0), "cfg_scale": info["default_cfg_scale"]}
+        res["served"] = {"temperature": info.get("default_temperature", 1.0), "cfg_scale": info["default_cfg_scale"],
+                         "top_p": info.get("default_top_p", 1.0), "top_k": info.get("default_top_k", 0)}
         res.update({"model": model_name(args.model, info["name"]), "split": args.split, "seed": seed, "n": len(scenes),
                     "training_duplicates_skipped": dropped, "seconds": round(time.time() - t0, 1),
                     "summary": {"understanding_greedy": res["understanding_greedy"]["overall"]["score"],
