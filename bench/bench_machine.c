@@ -254,11 +254,12 @@ int main(int argc, char **argv) {
     }
     dsr_set_threads((int)threads);
     int used = dsr_get_threads();
-    printf("bench_machine: %d threads (%d cores online), stream arrays %ld MiB each\n\n", used,
-           omp_get_num_procs(), mib);
+    printf("bench_machine: %d threads (%d cores online), OpenBLAS %s kernels, stream arrays %ld MiB each\n\n", used,
+           omp_get_num_procs(), dsr_blas_core(), mib);
 
     json_t *root = json_object(), *gemms = json_array();
     json_object_set_new(root, "threads", json_integer(used));
+    json_object_set_new(root, "blas_kernels", json_string(dsr_blas_core()));
     json_object_set_new(root, "cores", json_integer(omp_get_num_procs()));
 
     printf("%-30s %6s %6s %6s %10s\n", "sgemm C = A·Bᵀ", "M", "N", "K", "GFLOP/s");

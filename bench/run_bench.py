@@ -333,7 +333,8 @@ def summarize(res):
     rows = []
     m, f, d, u, t, h = (res.get(k, {}) for k in ("machine", "forward", "decode", "update", "torch", "http"))
     if "sgemm_peak_gflops" in m:
-        rows.append(("sgemm peak (best shape)", f"{m['sgemm_peak_gflops']:.1f} GFLOP/s", "", ""))
+        rows.append(("sgemm peak (best shape)", f"{m['sgemm_peak_gflops']:.1f} GFLOP/s, OpenBLAS "
+                     f"{m.get('blas_kernels', '?')} kernels", "", ""))
         if "fma256_gflops" in m:
             rows.append(("FMA in registers 256 / 512-bit",
                          f"{m['fma256_gflops']:.1f} / {m.get('fma512_gflops', 0):.1f} GFLOP/s", "", ""))

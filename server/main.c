@@ -90,7 +90,8 @@ int main(int argc, char **argv) {
      * futex wake for every parallel region (bench/README.md, Threading). */
     const char *wait_policy = getenv("OMP_WAIT_POLICY"), *blas = dsr_blas_threading();
     bool passive = wait_policy && strcasecmp(wait_policy, "passive") == 0;
-    log_info(cfg.log_format, "OpenBLAS threading: %s; OMP_WAIT_POLICY=%s", blas, wait_policy ? wait_policy : "(unset)");
+    log_info(cfg.log_format, "OpenBLAS threading: %s; kernels: %s; OMP_WAIT_POLICY=%s", blas, dsr_blas_core(),
+             wait_policy ? wait_policy : "(unset)");
     if (strcmp(blas, "pthreads") == 0 && !passive)
         log_info(cfg.log_format,
                  "warning: OpenBLAS's pthreads build with spinning OpenMP threads (OMP_WAIT_POLICY is not 'passive') "

@@ -23,6 +23,11 @@ const char *dsr_blas_threading(void) {
     }
 }
 
+const char *dsr_blas_core(void) {
+    const char *name = openblas_get_corename();
+    return name ? name : "unknown";
+}
+
 /* Up to this many rows op_linear uses one sgemv per row (measured: sgemv ×2
  * beats sgemm's packing at 2 rows, loses at 4). */
 #define LINEAR_GEMV_MAX_ROWS 2

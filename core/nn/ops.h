@@ -24,6 +24,11 @@ int  dsr_get_threads(void);
  * the Makefile links: one libgomp team for GEMMs and loops), "pthreads" (a
  * second pool of its own) or "sequential".  Static string. */
 const char *dsr_blas_threading(void);
+/* OpenBLAS's name for the kernels it runs ("Haswell", "Cooperlake", ...),
+ * chosen when the library loads from the CPU id, or from OPENBLAS_CORETYPE
+ * when that is set (bench/README.md: 1.8x apart in sgemm on this project's
+ * Zen 5 machines).  Static string. */
+const char *dsr_blas_core(void);
 
 /* out[n, out_dim] = in[n, in_dim] · weight[out_dim, in_dim]ᵀ (+ bias[out_dim] if non-NULL). */
 void op_linear(float *out, const float *in, const float *weight, const float *bias, int n, int in_dim, int out_dim);

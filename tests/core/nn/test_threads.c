@@ -2,12 +2,14 @@
  * links is OpenBLAS's OpenMP one, so GEMMs run on the libgomp team dsr's
  * loops use; a GEMM split over that team, and GEMMs called by each thread of
  * an OpenMP parallel region at once (OpenBLAS then runs them single-
- * threaded), agree with a double-precision reference. */
+ * threaded), agree with a double-precision reference; the kernel name
+ * dsrd logs is the one an OPENBLAS_CORETYPE pin chose. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "harness.h"
 #include "nn/ops.h"
@@ -39,6 +41,14 @@ static void test_openmp_build(struct th *t) {
     TH_CHECK(t, strcmp(dsr_blas_threading(), "OpenMP") == 0,
              "OpenBLAS threading is %s, want OpenMP (the Makefile links libopenblas-openmp-dev's build)",
              dsr_blas_threading());
+}
+
+/* the kernels dsrd logs are the ones OpenBLAS runs: an OPENBLAS_CORETYPE
+ * pin names them (OpenBLAS's spelling may differ in case) */
+static void test_kernels_named(struct th *t) {
+    const char *core = dsr_blas_core(), *pin = getenv("OPENBLAS_CORETYPE");
+    TH_CHECK(t, core[0] && strcmp(core, "unknown") != 0, "no kernel name: '%s'", core);
+    if (pin && pin[0]) TH_CHECK(t, strcasecmp(core, pin) == 0, "kernels %s under OPENBLAS_CORETYPE=%s", core, pin);
 }
 
 static void test_gemm_results(struct th *t) {
@@ -75,6 +85,7 @@ out:
 int main(void) {
     struct th t = {0};
     th_run(&t, "openmp_build", test_openmp_build);
+    th_run(&t, "kernels_named", test_kernels_named);
     th_run(&t, "gemm_results", test_gemm_results);
     return th_finish(&t, "test_threads");
 }
