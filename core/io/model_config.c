@@ -205,6 +205,16 @@ static int positive(int v, const char *name, struct dsr_err *err) {
     return 0;
 }
 
+/* Image sides and code grids are squared in int (tokens per image): bounded
+ * far above any real model (Janus-Pro: 384 px, 24 x 24 codes) and far below
+ * where the square overflows. */
+enum { MAX_IMAGE_SIDE = 16384, MAX_CODE_GRID = 1024 };
+
+static int at_most(int v, int max, const char *name, struct dsr_err *err) {
+    if (v > max) return dsr_errf(err, "config %s %d is over the limit %d", name, v, max);
+    return 0;
+}
+
 int janus_config_validate(const struct janus_config *c, struct dsr_err *err) {
     const struct text_config *t = &c->text;
     const struct vision_config *v = &c->vision;
@@ -235,7 +245,9 @@ int janus_config_validate(const struct janus_config *c, struct dsr_err *err) {
         positive(q->num_patches, "vq_config.num_patches", err) ||
         positive(q->projection_dim, "vq_config.projection_dim", err) ||
         positive(q->image_token_embed_dim, "vq_config.image_token_embed_dim", err) ||
-        positive(q->num_hidden_layers, "vq_config.num_hidden_layers", err))
+        positive(q->num_hidden_layers, "vq_config.num_hidden_layers", err) ||
+        at_most(v->image_size, MAX_IMAGE_SIDE, "vision_config.image_size", err) ||
+        at_most(q->num_patches, MAX_CODE_GRID, "vq_config.num_patches", err))
         return -1;
     if (t->head_dim % 2) return dsr_errf(err, "config text_config.head_dim must be even for RoPE");
     if (t->n_heads % t->n_kv_heads)

@@ -56,6 +56,9 @@ static void test_rejects_out_of_range_numbers(struct th *t) {
         {"{\"vision_config\": {\"mlp_ratio\": -1}}", "mlp_ratio"},
         {"{\"vision_config\": {\"layer_norm_eps\": 1e300}}", "layer_norm_eps"},
         {"{\"text_config\": {\"rms_norm_eps\": -1e300}}", "rms_norm_eps"},
+        /* fuzz_config: image_size 1e6 made (image_size / patch_size)^2 overflow an int */
+        {"{\"vision_config\": {\"image_size\": 1e6}}", "vision_config.image_size"},
+        {"{\"vq_config\": {\"num_patches\": 100000}}", "vq_config.num_patches"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct janus_config c;
