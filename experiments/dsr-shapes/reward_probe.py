@@ -72,8 +72,7 @@ def main():
                 path = os.path.join(work, f"gen-{i:05d}-{j:02d}.png")
                 with open(path, "wb") as f:
                     f.write(base64.b64decode(r["png"]))
-                png = base64.b64encode(base64.b64decode(r["png"])).decode()
-                cap = srv.call("/rollout", {"task": "understanding", "image": {"png": png}, "n": 1,
+                cap = srv.call("/rollout", {"task": "understanding", "image": {"png": r["png"]}, "n": 1,
                                             "max_tokens": args.max_tokens, "temperature": 0,
                                             "seed": 0})["rollouts"][0]["text"].strip()
                 sc = srv.call("/score", {"items": [

@@ -184,19 +184,18 @@ def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_sc
     served ones)."""
     res = {}
     kinds = [s["kind"] for s in scenes]
-    modes = [("greedy", 0.0)] + ([("sampled", sample_temperature)] if sampled else [])
-    top_p = {"greedy": None, "sampled": sample_top_p}
+    modes = [("greedy", 0.0, None)] + ([("sampled", sample_temperature, sample_top_p)] if sampled else [])
     if want is None:
-        want = {f"{d}_{m}" for d in ("understanding", "generation") for m, _ in modes}
+        want = {f"{d}_{m}" for d in ("understanding", "generation") for m, _, _ in modes}
 
-    for mode, temp in modes:
-        def caption(i, s, temp=temp):
+    for mode, temp, top_p in modes:
+        def caption(i, s, temp=temp, top_p=top_p):
             body = {"task": "understanding", "image": {"png": png_b64(s["path"])}, "n": 1, "max_tokens": 24,
                     "seed": i, "score": False}
             if temp is not None:
                 body["temperature"] = temp
-            if top_p[mode] is not None:
-                body["top_p"] = top_p[mode]
+            if top_p is not None:
+                body["top_p"] = top_p
             return srv.call("/rollout", body)["rollouts"][0]["text"]
 
         if not generation_only and f"understanding_{mode}" in want:
@@ -213,13 +212,13 @@ def evaluate(srv, scenes, workdir, workers, sampled=True, per_item=False, cfg_sc
         gen_dir = os.path.join(workdir, f"gen-{mode}")
         os.makedirs(gen_dir, exist_ok=True)
 
-        def generate(i, s, temp=temp):
+        def generate(i, s, temp=temp, top_p=top_p):
             body = {"task": "generation", "prompt": {"text": s["caption"]}, "n": 1, "seed": i, "score": False,
                     "return_png": True}
             if temp is not None:
                 body["temperature"] = temp
-            if top_p[mode] is not None:
-                body["top_p"] = top_p[mode]
+            if top_p is not None:
+                body["top_p"] = top_p
             if cfg_scale is not None:
                 body["cfg_scale"] = cfg_scale
             png = srv.call("/rollout", body)["rollouts"][0]["png"]

@@ -142,8 +142,7 @@ def main():
         temp, mean = choose(sampling_sweep(ck, "temperature", temps, args.n_temp_val, args.group), temps)
         for t in temps:
             log(f"temperature {t}: mean one-sample pass rate {100 * mean[t]:.1f}% on validation")
-    gen["temperature"] = temp
-    json.dump(gen, open(gen_path, "w"), indent=2)
+    gen["temperature"] = temp  # written with top_p below (the top_p sweep passes it explicitly)
     log(f"served temperature {temp}")
     top_ps = sorted({float(x) for x in args.top_p_sweep.split(",")}, reverse=True)
     if len(top_ps) == 1:
